@@ -1,0 +1,95 @@
+# Fieldcast developer entry points. `make demo` and `make test` are the two that matter;
+# `make help` lists the rest.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# npm writes this hidden lockfile on every install, so it marks "node_modules matches the lock".
+NODE_STAMP := node_modules/.package-lock.json
+
+VENDOR_DIR := src/fieldcast/web/static/vendor
+VENDOR_FILES := $(VENDOR_DIR)/pico.min.css $(VENDOR_DIR)/hls.min.js
+
+LOCALE_DIR := src/fieldcast/web/locale
+POT := $(LOCALE_DIR)/messages.pot
+LOCALES := zh_CN en
+
+# bench/ may be empty (and so absent from a fresh clone); lint only what exists.
+LINT_PATHS := $(wildcard src tests bench)
+
+.PHONY: help install venv vendor demo test lint system-deps messages clean
+
+help:
+	@echo "make demo         install, migrate the SQLite DB, seed demo data, serve on http://127.0.0.1:8000"
+	@echo "make test         install, then ruff, mypy and pytest (PYTEST_ARGS='-k ...' passes through)"
+	@echo "make lint         ruff and mypy only"
+	@echo "make install      venv + pip install -e '.[dev]' + npm ci + vendor assets (alias: venv)"
+	@echo "make vendor       copy pico.min.css and hls.min.js into $(VENDOR_DIR)/"
+	@echo "make messages     extract strings and update the zh_CN/en catalogues"
+	@echo "make system-deps  apt-get install chromium and fonts-noto-cjk (root only)"
+	@echo "make clean        remove .venv, node_modules, vendored assets and data/"
+
+install venv: $(STAMP)
+
+# Vendored assets are order-only: refreshing them must not force a pip reinstall.
+$(STAMP): pyproject.toml package-lock.json | $(VENDOR_FILES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+vendor: $(VENDOR_FILES)
+
+$(VENDOR_DIR)/pico.min.css: $(NODE_STAMP)
+	mkdir -p $(@D)
+	cp node_modules/@picocss/pico/css/pico.min.css $@
+
+$(VENDOR_DIR)/hls.min.js: $(NODE_STAMP)
+	mkdir -p $(@D)
+	cp node_modules/hls.js/dist/hls.min.js $@
+
+demo: $(STAMP)
+	$(BIN)/fieldcast demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Browser tests drive Debian's chromium; CJK fonts so zh-CN pages render (and screenshot) legibly.
+system-deps:
+	@if [ -x /usr/bin/chromium ] && dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; then \
+	  echo "system-deps: chromium and fonts-noto-cjk present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	else \
+	  echo "system-deps: not root; install chromium and fonts-noto-cjk yourself (sudo apt-get install chromium fonts-noto-cjk), or the browser tests will skip"; \
+	fi
+
+messages: $(STAMP)
+	mkdir -p $(LOCALE_DIR)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
+	  --project=Fieldcast -o $(POT) src
+	for locale in $(LOCALES); do \
+	  if [ -f $(LOCALE_DIR)/$$locale/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update -i $(POT) -d $(LOCALE_DIR) -D messages -l $$locale --no-fuzzy-matching; \
+	  else \
+	    $(BIN)/pybabel init -i $(POT) -d $(LOCALE_DIR) -D messages -l $$locale; \
+	  fi; \
+	done
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR_DIR) data

@@ -1,0 +1,1 @@
+"""Accounts: users, organisations, roles, invitations, API tokens and real-name host verification."""

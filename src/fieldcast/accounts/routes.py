@@ -1,0 +1,597 @@
+"""Accounts over HTTP: the JSON API under /api/v1 and the HTML pages. Thin: parse, act, render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from fieldcast.accounts import actions as a
+from fieldcast.accounts import queries as q
+from fieldcast.accounts import schemas as s
+from fieldcast.accounts.models import (
+    HostKind,
+    HostVerification,
+    Organisation,
+    OrgKind,
+    Role,
+    User,
+)
+from fieldcast.accounts.permissions import require_org_role, require_platform_admin, require_user
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import DomainError, NotFound
+from fieldcast.i18n import N_, gettext
+from fieldcast.integrity import queries as audit_queries
+from fieldcast.web.deps import Ctx, CurrentUser, Uow, csrf_token, sign_in_session, sign_out_session
+from fieldcast.web.forms import Form, check_form_csrf, read_form
+from fieldcast.web.problems import Problem
+from fieldcast.web.templating import render
+
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (401, 403, 404, 409, 422)
+}
+api = APIRouter(prefix="/api/v1", responses=PROBLEMS)
+pages = APIRouter(include_in_schema=False)
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+async def _org(uow: UnitOfWork, slug: str) -> Organisation:
+    org = await q.organisation_by_slug(uow.session, slug)
+    if org is None:
+        raise NotFound(N_("No such organisation."))
+    return org
+
+
+# == API: authentication ==========================================================================
+
+@api.post("/auth/signup", response_model=s.UserOut, status_code=201, tags=["auth"])
+async def api_sign_up(data: s.SignUpIn, request: Request, uow: Uow) -> s.UserOut:
+    """Create an account and sign in (session cookie)."""
+    user = await a.sign_up(uow, data)
+    sign_in_session(request, user)
+    return await q.user_out(uow.session, user)
+
+
+@api.post("/auth/signin", response_model=s.UserOut, tags=["auth"])
+async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow) -> s.UserOut:
+    """Sign in with a session cookie; read the CSRF token from GET /auth/csrf for later writes."""
+    user = await a.authenticate(uow, data)
+    sign_in_session(request, user)
+    return await q.user_out(uow.session, user)
+
+
+@api.post("/auth/token", response_model=s.TokenCreatedOut, status_code=201, tags=["auth"])
+async def api_token_sign_in(data: s.TokenSignInIn, uow: Uow) -> s.TokenCreatedOut:
+    """Exchange email and password for a bearer token (for scripts and apps)."""
+    user = await a.authenticate(uow, data)
+    row, token = await a.create_api_token(uow, user, data.token_name)
+    return s.TokenCreatedOut(**s.TokenOut.model_validate(row).model_dump(), token=token)
+
+
+@api.post("/auth/signout", status_code=204, tags=["auth"])
+async def api_sign_out(request: Request, user: CurrentUser) -> Response:
+    sign_out_session(request)
+    return Response(status_code=204)
+
+
+@api.get("/auth/csrf", tags=["auth"])
+async def api_csrf(request: Request) -> dict[str, str]:
+    """The CSRF token cookie-authenticated writes must send as X-CSRF-Token."""
+    return {"csrf_token": csrf_token(request)}
+
+
+# == API: me, tokens, verification ================================================================
+
+@api.get("/me", response_model=s.UserOut, tags=["me"])
+async def api_me(uow: Uow, user: CurrentUser) -> s.UserOut:
+    return await q.user_out(uow.session, require_user(user))
+
+
+@api.get("/me/tokens", response_model=list[s.TokenOut], tags=["me"])
+async def api_list_tokens(uow: Uow, user: CurrentUser) -> list[s.TokenOut]:
+    me = require_user(user)
+    return [s.TokenOut.model_validate(t) for t in await q.list_tokens(uow.session, me.id)]
+
+
+@api.post("/me/tokens", response_model=s.TokenCreatedOut, status_code=201, tags=["me"])
+async def api_create_token(data: s.TokenIn, uow: Uow, user: CurrentUser) -> s.TokenCreatedOut:
+    row, token = await a.create_api_token(uow, user, data.name)
+    return s.TokenCreatedOut(**s.TokenOut.model_validate(row).model_dump(), token=token)
+
+
+@api.delete("/me/tokens/{token_id}", response_model=s.TokenOut, tags=["me"])
+async def api_revoke_token(token_id: int, uow: Uow, user: CurrentUser) -> s.TokenOut:
+    return s.TokenOut.model_validate(await a.revoke_api_token(uow, user, token_id))
+
+
+@api.get("/me/verifications", response_model=list[s.VerificationOut], tags=["verification"])
+async def api_my_verifications(uow: Uow, user: CurrentUser) -> list[s.VerificationOut]:
+    me = require_user(user)
+    items, _total = await q.list_verifications(uow.session, user_id=me.id, limit=100)
+    return items
+
+
+@api.post("/me/verifications", response_model=s.VerificationOut, status_code=201, tags=["verification"])
+async def api_apply(data: s.VerificationIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.VerificationOut:
+    """Apply for real-name host verification. The ID number is kept only as a keyed hash."""
+    request = await a.apply_for_verification(uow, user, data, id_hash_key=ctx.settings.resolved_secret_key)
+    return q.verification_out(request, require_user(user).display_name)
+
+
+@api.get("/verifications", response_model=s.Page[s.VerificationOut], tags=["verification"])
+async def api_verification_queue(
+    uow: Uow, user: CurrentUser, status: str | None = Query(None, pattern="^(pending|approved|rejected|withdrawn|expired)$"),
+    limit: Limit = 50, offset: Offset = 0,
+) -> s.Page[s.VerificationOut]:
+    """Platform admins: verification requests, pending first by default."""
+    require_platform_admin(user)
+    items, total = await q.list_verifications(uow.session, status=status, limit=limit, offset=offset)
+    return s.Page(items=items, total=total, limit=limit, offset=offset)
+
+
+async def _decided(uow: UnitOfWork, request_id: int) -> s.VerificationOut:
+    row = await uow.session.get(HostVerification, request_id)
+    if row is None:
+        raise NotFound(N_("No such verification request."))
+    owner = await uow.session.get(User, row.user_id)
+    return q.verification_out(row, owner.display_name if owner else "")
+
+
+@api.post("/verifications/{request_id}/approve", response_model=s.VerificationOut, tags=["verification"])
+async def api_approve(request_id: int, data: s.DecisionIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.VerificationOut:
+    await a.approve_verification(
+        uow, user, request_id, reason=data.reason, valid_days=ctx.settings.verification_valid_days
+    )
+    return await _decided(uow, request_id)
+
+
+@api.post("/verifications/{request_id}/reject", response_model=s.VerificationOut, tags=["verification"])
+async def api_reject(request_id: int, data: s.DecisionIn, uow: Uow, user: CurrentUser) -> s.VerificationOut:
+    await a.reject_verification(uow, user, request_id, reason=data.reason)
+    return await _decided(uow, request_id)
+
+
+@api.get("/hosts", response_model=s.Page[s.HostOut], tags=["verification"])
+async def api_hosts(
+    uow: Uow, official: bool = False, limit: Limit = 50, offset: Offset = 0
+) -> s.Page[s.HostOut]:
+    """Verified hosts (public): badges, position and jurisdiction; never legal ID data."""
+    items, total = await q.list_verified_hosts(uow.session, limit=limit, offset=offset, official_only=official)
+    return s.Page(items=items, total=total, limit=limit, offset=offset)
+
+
+# == API: organisations ===========================================================================
+
+@api.get("/organisations", response_model=s.Page[s.OrganisationOut], tags=["organisations"])
+async def api_organisations(
+    uow: Uow, kind: OrgKind | None = None, limit: Limit = 50, offset: Offset = 0
+) -> s.Page[s.OrganisationOut]:
+    rows, total = await q.list_organisations(uow.session, kind=kind, limit=limit, offset=offset)
+    return s.Page(items=[s.OrganisationOut.model_validate(o) for o in rows], total=total, limit=limit, offset=offset)
+
+
+@api.post("/organisations", response_model=s.OrganisationOut, status_code=201, tags=["organisations"])
+async def api_create_organisation(data: s.OrganisationIn, uow: Uow, user: CurrentUser) -> s.OrganisationOut:
+    """Create an organisation; the creator becomes its owner."""
+    return s.OrganisationOut.model_validate(await a.create_organisation(uow, user, data))
+
+
+@api.get("/organisations/{slug}", response_model=s.OrganisationOut, tags=["organisations"])
+async def api_organisation(slug: str, uow: Uow) -> s.OrganisationOut:
+    return s.OrganisationOut.model_validate(await _org(uow, slug))
+
+
+@api.patch("/organisations/{slug}", response_model=s.OrganisationOut, tags=["organisations"])
+async def api_update_organisation(
+    slug: str, patch: s.OrganisationPatch, uow: Uow, user: CurrentUser
+) -> s.OrganisationOut:
+    org = await a.update_organisation(uow, user, await _org(uow, slug), patch)
+    return s.OrganisationOut.model_validate(org)
+
+
+@api.get("/organisations/{slug}/members", response_model=list[s.MemberOut], tags=["organisations"])
+async def api_members(slug: str, uow: Uow) -> list[s.MemberOut]:
+    return await q.list_members(uow.session, (await _org(uow, slug)).id)
+
+
+@api.delete("/organisations/{slug}/members/{user_id}/roles/{role}", status_code=204, tags=["organisations"])
+async def api_remove_role(slug: str, user_id: int, role: Role, uow: Uow, user: CurrentUser) -> Response:
+    await a.remove_member_role(uow, user, await _org(uow, slug), user_id, role)
+    return Response(status_code=204)
+
+
+@api.get("/organisations/{slug}/invitations", response_model=list[s.InvitationOut], tags=["organisations"])
+async def api_invitations(slug: str, uow: Uow, user: CurrentUser) -> list[s.InvitationOut]:
+    org = await _org(uow, slug)
+    await require_org_role(uow.session, user, org.id, Role.OWNER, Role.ORGANISER)
+    return [s.InvitationOut.model_validate(i) for i in await q.list_invitations(uow.session, org.id)]
+
+
+@api.post(
+    "/organisations/{slug}/invitations", response_model=s.InvitationCreatedOut, status_code=201,
+    tags=["organisations"],
+)
+async def api_invite(
+    slug: str, data: s.InvitationIn, uow: Uow, ctx: Ctx, user: CurrentUser
+) -> s.InvitationCreatedOut:
+    invitation, token = await a.invite_member(
+        uow, user, await _org(uow, slug), data, valid_days=ctx.settings.invitation_valid_days
+    )
+    return s.InvitationCreatedOut(
+        **s.InvitationOut.model_validate(invitation).model_dump(), token=token,
+        accept_path=f"/invitations/{token}",
+    )
+
+
+@api.delete("/organisations/{slug}/invitations/{invitation_id}", response_model=s.InvitationOut, tags=["organisations"])
+async def api_revoke_invitation(slug: str, invitation_id: int, uow: Uow, user: CurrentUser) -> s.InvitationOut:
+    invitation = await a.revoke_invitation(uow, user, await _org(uow, slug), invitation_id)
+    return s.InvitationOut.model_validate(invitation)
+
+
+@api.post("/invitations/accept", response_model=s.MemberOut, tags=["organisations"])
+async def api_accept_invitation(data: s.InvitationAcceptIn, uow: Uow, user: CurrentUser) -> s.MemberOut:
+    membership = await a.accept_invitation(uow, user, data.token)
+    members = await q.list_members(uow.session, membership.organisation_id)
+    return next(m for m in members if m.user_id == membership.user_id)
+
+
+@api.get("/audit", response_model=list[s.AuditOut], tags=["operations"])
+async def api_audit(
+    uow: Uow, user: CurrentUser, target_type: str | None = Query(None, max_length=32),
+    target_id: str | None = Query(None, max_length=64), action: str | None = Query(None, max_length=64),
+    organisation: str | None = Query(None, max_length=48), limit: Limit = 50, offset: Offset = 0,
+) -> list[s.AuditOut]:
+    """The audit log: platform admins see all; an organisation's owners and supervisors see theirs."""
+    organisation_id = None
+    if organisation:
+        org = await _org(uow, organisation)
+        await require_org_role(uow.session, user, org.id, Role.OWNER, Role.SUPERVISOR)
+        organisation_id = org.id
+    else:
+        require_platform_admin(user)
+    rows = await audit_queries.list_audit(
+        uow.session, target_type=target_type, target_id=target_id, action=action,
+        organisation_id=organisation_id, limit=limit, offset=offset,
+    )
+    return [s.AuditOut.model_validate(r) for r in rows]
+
+
+# == Pages ========================================================================================
+
+def _redirect(path: str) -> Response:
+    return RedirectResponse(path, status_code=303)
+
+
+def _sign_in_first(request: Request) -> Response:
+    return _redirect(f"/signin?next={request.url.path}")
+
+
+def _next_path(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/account"
+
+
+@pages.get("/signup")
+async def signup_page(request: Request, user: CurrentUser) -> Response:
+    return render(request, "accounts/signup.html", {"form": Form(), "user": user})
+
+
+@pages.post("/signup")
+async def signup_submit(request: Request, uow: Uow) -> Response:
+    form = await read_form(request, s.SignUpIn, secret_fields=("password",))
+    if form.data is not None:
+        try:
+            user = await a.sign_up(uow, form.data)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            sign_in_session(request, user)
+            return _redirect("/account")
+    return render(request, "accounts/signup.html", {"form": form}, status_code=422)
+
+
+@pages.get("/signin")
+async def signin_page(request: Request, user: CurrentUser, next: str | None = None) -> Response:
+    return render(request, "accounts/signin.html", {"form": Form(), "next": _next_path(next), "user": user})
+
+
+@pages.post("/signin")
+async def signin_submit(request: Request, uow: Uow) -> Response:
+    form = await read_form(request, s.SignInIn, secret_fields=("password",))
+    next_path = _next_path(form.values.get("next"))
+    if form.data is not None:
+        try:
+            user = await a.authenticate(uow, form.data)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            sign_in_session(request, user)
+            return _redirect(next_path)
+    return render(request, "accounts/signin.html", {"form": form, "next": next_path}, status_code=422)
+
+
+@pages.post("/signout")
+async def signout_submit(request: Request) -> Response:
+    await check_form_csrf(request)
+    sign_out_session(request)
+    return _redirect("/")
+
+
+@pages.get("/account")
+async def account_page(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    return await _account(request, uow, user)
+
+
+async def _account(
+    request: Request, uow: UnitOfWork, user: User, *, new_token: str | None = None,
+    token_form: Form[s.TokenIn] | None = None, status_code: int = 200,
+) -> Response:
+    me = await q.user_out(uow.session, user)
+    verifications, _ = await q.list_verifications(uow.session, user_id=user.id, limit=10)
+    return render(
+        request, "accounts/account.html",
+        {
+            "user": user, "me": me, "verifications": verifications,
+            "tokens": await q.list_tokens(uow.session, user.id),
+            "memberships": await q.memberships_of(uow.session, user.id),
+            "new_token": new_token, "token_form": token_form or Form(),
+        },
+        status_code=status_code,
+    )
+
+
+@pages.post("/account/tokens")
+async def account_create_token(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    form = await read_form(request, s.TokenIn)
+    if form.data is not None:
+        try:
+            _row, token = await a.create_api_token(uow, user, form.data.name)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            return await _account(request, uow, user, new_token=token)
+    return await _account(request, uow, user, token_form=form, status_code=422)
+
+
+@pages.post("/account/tokens/{token_id}/revoke")
+async def account_revoke_token(token_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    await check_form_csrf(request)
+    await a.revoke_api_token(uow, user, token_id)
+    return _redirect("/account")
+
+
+@pages.get("/account/verification")
+async def verification_page(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    return render(request, "accounts/verification.html", _verification_context(user, Form()))
+
+
+def _verification_context(user: User, form: Form[s.VerificationIn]) -> dict[str, object]:
+    return {"user": user, "form": form, "host_kinds": list(HostKind)}
+
+
+@pages.post("/account/verification")
+async def verification_submit(request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    form = await read_form(request, s.VerificationIn, secret_fields=("id_number",))
+    if form.data is not None:
+        try:
+            await a.apply_for_verification(uow, user, form.data, id_hash_key=ctx.settings.resolved_secret_key)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            return _redirect("/account")
+    return render(request, "accounts/verification.html", _verification_context(user, form), status_code=422)
+
+
+@pages.get("/admin/verifications")
+async def admin_queue(
+    request: Request, uow: Uow, user: CurrentUser,
+    status: str = Query("pending", pattern="^(pending|approved|rejected|withdrawn|expired)$"),
+) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    require_platform_admin(user)
+    items, total = await q.list_verifications(uow.session, status=status, limit=100)
+    return render(
+        request, "accounts/admin_queue.html",
+        {"user": user, "items": items, "total": total, "status": status,
+         "statuses": ["pending", "approved", "rejected", "expired"]},
+    )
+
+
+@pages.post("/admin/verifications/{request_id}/{decision}")
+async def admin_decide(
+    request_id: int, decision: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
+) -> Response:
+    form = await read_form(request, s.DecisionIn)
+    if form.data is None:
+        raise DomainError(N_("The reason is too long."), field="reason")
+    if decision == "approve":
+        await a.approve_verification(
+            uow, user, request_id, reason=form.data.reason, valid_days=ctx.settings.verification_valid_days
+        )
+    elif decision == "reject":
+        await a.reject_verification(uow, user, request_id, reason=form.data.reason)
+    else:
+        raise NotFound(N_("There is nothing at this address."))
+    return _redirect("/admin/verifications")
+
+
+@pages.get("/admin/audit")
+async def admin_audit(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    require_platform_admin(user)
+    rows = await audit_queries.list_audit(uow.session, limit=100, offset=offset)
+    return render(request, "accounts/audit.html", {"user": user, "rows": rows, "offset": offset})
+
+
+@pages.get("/hosts")
+async def hosts_page(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
+    hosts, total = await q.list_verified_hosts(uow.session, limit=50, offset=offset)
+    return render(request, "accounts/hosts.html", {"user": user, "hosts": hosts, "total": total})
+
+
+@pages.get("/orgs")
+async def orgs_page(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
+    orgs, total = await q.list_organisations(uow.session, limit=50, offset=offset)
+    return render(request, "accounts/orgs.html", {"user": user, "orgs": orgs, "total": total})
+
+
+@pages.get("/orgs/new")
+async def org_new_page(request: Request, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    return render(request, "accounts/org_form.html", {"user": user, "form": Form(), "kinds": list(OrgKind), "org": None})
+
+
+@pages.post("/orgs/new")
+async def org_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    form = await read_form(request, s.OrganisationIn)
+    if form.data is not None:
+        try:
+            org = await a.create_organisation(uow, user, form.data)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            return _redirect(f"/orgs/{org.slug}")
+    return render(
+        request, "accounts/org_form.html", {"user": user, "form": form, "kinds": list(OrgKind), "org": None},
+        status_code=422,
+    )
+
+
+@pages.get("/orgs/{slug}")
+async def org_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    return await _org_page(request, uow, user, await _org(uow, slug))
+
+
+async def _org_page(
+    request: Request, uow: UnitOfWork, user: User | None, org: Organisation, *,
+    invite_form: Form[s.InvitationIn] | None = None, new_invitation: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    my_roles = await q.roles_in_org(uow.session, user.id, org.id) if user else set()
+    can_manage = bool(user and (user.is_platform_admin or my_roles & {Role.OWNER, Role.ORGANISER}))
+    return render(
+        request, "accounts/org.html",
+        {
+            "user": user, "org": org, "members": await q.list_members(uow.session, org.id),
+            "my_roles": my_roles, "can_manage": can_manage,
+            "can_edit": bool(user and (user.is_platform_admin or Role.OWNER in my_roles)),
+            "invitations": await q.list_invitations(uow.session, org.id) if can_manage else [],
+            "invite_form": invite_form or Form(), "new_invitation": new_invitation,
+            "roles": list(Role),
+        },
+        status_code=status_code,
+    )
+
+
+@pages.get("/orgs/{slug}/edit")
+async def org_edit_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    org = await _org(uow, slug)
+    await require_org_role(uow.session, user, org.id, Role.OWNER)
+    values = {"name": org.name, "kind": org.kind.value, "region": org.region, "description": org.description}
+    return render(
+        request, "accounts/org_form.html",
+        {"user": user, "form": Form(values=values), "kinds": list(OrgKind), "org": org},
+    )
+
+
+@pages.post("/orgs/{slug}/edit")
+async def org_edit_submit(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    org = await _org(uow, slug)
+    form = await read_form(request, s.OrganisationPatch)
+    if form.data is not None:
+        try:
+            await a.update_organisation(uow, user, org, form.data)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            return _redirect(f"/orgs/{org.slug}")
+    return render(
+        request, "accounts/org_form.html", {"user": user, "form": form, "kinds": list(OrgKind), "org": org},
+        status_code=422,
+    )
+
+
+@pages.post("/orgs/{slug}/invitations")
+async def org_invite_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    org = await _org(uow, slug)
+    form = await read_form(request, s.InvitationIn)
+    if form.data is not None:
+        try:
+            _inv, token = await a.invite_member(
+                uow, user, org, form.data, valid_days=ctx.settings.invitation_valid_days
+            )
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            return await _org_page(request, uow, user, org, new_invitation=f"/invitations/{token}")
+    return await _org_page(request, uow, user, org, invite_form=form, status_code=422)
+
+
+@pages.post("/orgs/{slug}/invitations/{invitation_id}/revoke")
+async def org_revoke_invitation(
+    slug: str, invitation_id: int, request: Request, uow: Uow, user: CurrentUser
+) -> Response:
+    await check_form_csrf(request)
+    await a.revoke_invitation(uow, user, await _org(uow, slug), invitation_id)
+    return _redirect(f"/orgs/{slug}")
+
+
+@pages.post("/orgs/{slug}/members/{user_id}/roles/{role}/remove")
+async def org_remove_role(
+    slug: str, user_id: int, role: Role, request: Request, uow: Uow, user: CurrentUser
+) -> Response:
+    await check_form_csrf(request)
+    await a.remove_member_role(uow, user, await _org(uow, slug), user_id, role)
+    return _redirect(f"/orgs/{slug}")
+
+
+@pages.get("/invitations/{token}")
+async def invitation_page(token: str, request: Request, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    return render(request, "accounts/invitation.html", {"user": user, "token": token, "error": None})
+
+
+@pages.post("/invitations/{token}")
+async def invitation_accept(token: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    await check_form_csrf(request)
+    try:
+        membership = await a.accept_invitation(uow, user, token)
+    except DomainError as exc:
+        await uow.rollback()
+        return render(
+            request, "accounts/invitation.html",
+            {"user": user, "token": token, "error": gettext(exc.message, **exc.params)},
+            status_code=exc.status,
+        )
+    org = await uow.session.get(Organisation, membership.organisation_id)
+    return _redirect(f"/orgs/{org.slug}" if org else "/account")

@@ -1,0 +1,86 @@
+"""create_app(): wires settings, storage, bus, middlewares and every capability's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from fieldcast import __version__
+from fieldcast.accounts import routes as accounts_routes
+from fieldcast.config import Settings, load_settings
+from fieldcast.db.engine import make_engine, make_sessionmaker
+from fieldcast.realtime.bus import make_bus
+from fieldcast.web import pages as web_pages
+from fieldcast.web.context import AppContext
+from fieldcast.web.idempotency import IdempotencyMiddleware
+from fieldcast.web.middleware import (
+    LANG_COOKIE,
+    BodyLimitMiddleware,
+    LanguageMiddleware,
+    SecurityHeadersMiddleware,
+)
+from fieldcast.web.problems import install_problem_handlers
+from fieldcast.web.templating import render
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+SESSION_COOKIE = "fc_session"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    ctx = AppContext(
+        settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
+        bus=make_bus(settings.redis_url),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.bus.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Fieldcast API",
+        version=__version__,
+        description="Live commerce for public-welfare selling. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+
+    async def html_error(request: Request, status: int, detail: str) -> Response:
+        return render(request, "error.html", {"status": status, "detail": detail}, status_code=status)
+
+    install_problem_handlers(app, html_error)
+
+    # Order: outermost first at request time is the last added.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(LanguageMiddleware, default=settings.default_language)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.include_router(web_pages.router)
+    app.include_router(accounts_routes.api)
+    app.include_router(accounts_routes.pages)
+    app.state.lang_cookie = LANG_COOKIE
+    return app

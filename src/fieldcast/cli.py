@@ -1,0 +1,95 @@
+"""The `fieldcast` command: serve, migrate, create-admin, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from fieldcast.config import Settings, load_settings
+
+cli = typer.Typer(help="Fieldcast: live commerce for public-welfare selling.", no_args_is_help=True)
+
+
+def _serve(settings: Settings, workers: int) -> None:
+    from fieldcast.app import create_app
+
+    if workers > 1:
+        # Several processes need a factory import string; each builds its own app from the env.
+        uvicorn.run(
+            "fieldcast.app:create_app", factory=True, host=settings.host, port=settings.port,
+            workers=workers, proxy_headers=True, log_level="info",
+        )
+        return
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=True, log_level="info")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (FIELDCAST_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (FIELDCAST_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (needs Redis to share rooms).")] = 1,
+) -> None:
+    """Serve the web app and API."""
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    _serve(load_settings(**overrides), workers)
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date (SQLite or PostgreSQL)."""
+    from fieldcast.db.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.sqlalchemy_url)
+    typer.echo("database is up to date")
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: str,
+    display_name: Annotated[str, typer.Option(help="Name shown on the site.")] = "Administrator",
+    password: Annotated[str | None, typer.Option(help="Prompted for when omitted.")] = None,
+) -> None:
+    """Create a platform administrator account, or make an existing account one."""
+    from fieldcast.demo import ensure_admin
+
+    secret = password or getpass.getpass("Password (10+ characters): ")
+    settings = load_settings()
+    created = asyncio.run(ensure_admin(settings, email=email, display_name=display_name, password=secret))
+    typer.echo(("created" if created else "updated") + f" platform administrator {email}")
+
+
+@cli.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port (FIELDCAST_PORT).")] = None,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+) -> None:
+    """Migrate, seed the demo data (marked as demo) and serve on the embedded defaults."""
+    from fieldcast.db.migrate import upgrade
+    from fieldcast.demo import print_logins, seed
+
+    overrides: dict[str, object] = {"demo": True}
+    if port:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    upgrade(settings.sqlalchemy_url)
+    logins = asyncio.run(seed(settings))
+    print_logins(logins, settings)
+    if serve_after:
+        _serve(settings, 1)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

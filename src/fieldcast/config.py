@@ -1,0 +1,81 @@
+"""All settings in one place, read once from FIELDCAST_* environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["zh-CN", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Backend choice is made from the URLs here, once, at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="FIELDCAST_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the SQLite file, secret key and media live by default.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file in data_dir.")
+    redis_url: str = Field(default="", description="Redis URL; empty = in-process bus and counters.")
+    secret_key: str = Field(default="", description="Signs cookies and keys hashes; empty = generated into data_dir.")
+    media_dir: Path | None = Field(default=None, description="Uploaded and streamed media; default data_dir/media.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    default_language: Language = "zh-CN"
+    public_url: str = Field(default="", description="Absolute base URL used in links; empty = from request.")
+    secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
+    session_max_age_s: int = Field(default=14 * 24 * 3600, ge=300)
+    verification_valid_days: int = Field(default=365, ge=1, le=3650)
+    invitation_valid_days: int = Field(default=14, ge=1, le=365)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    demo: bool = Field(default=False, description="Set by `fieldcast demo`; shows the demo banner.")
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The async driver URL for the configured database."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'fieldcast.sqlite3'}"
+        return async_database_url(url)
+
+    @cached_property
+    def resolved_media_dir(self) -> Path:
+        return (self.media_dir or self.data_dir / "media").expanduser().resolve()
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once into the data directory."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def async_database_url(url: str) -> str:
+    """Map plain database URLs to the async drivers we ship (aiosqlite, asyncpg)."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; callers pass the result down."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""The message bus behind one small Protocol: an in-process twin and a Redis pub/sub adapter.
+
+Which one runs is decided once, at start-up, from FIELDCAST_REDIS_URL (see make_bus)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+SUBSCRIBER_QUEUE_MAX = 10_000
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class Bus(Protocol):
+    backend: str
+
+    async def publish(self, channel: str, data: bytes) -> None: ...
+
+    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[bytes]]: ...
+
+    async def status(self) -> dict[str, str]: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryBus:
+    """Single-process bus: each subscriber has a bounded queue; a full queue drops that
+    subscriber's oldest message rather than blocking the publisher."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        for queue in list(self._subscribers.get(channel, ())):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(data)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(SUBSCRIBER_QUEUE_MAX)
+        self._subscribers[channel].add(queue)
+
+        async def messages() -> AsyncIterator[bytes]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield messages()
+        finally:
+            self._subscribers[channel].discard(queue)
+            if not self._subscribers[channel]:
+                del self._subscribers[channel]
+
+    async def status(self) -> dict[str, str]:
+        return {"status": "ok", "backend": self.backend}
+
+    async def close(self) -> None:
+        self._subscribers.clear()
+
+
+class RedisBus:
+    """Redis pub/sub: every app process sharing the Redis server sees every message."""
+
+    backend = "redis"
+
+    def __init__(self, url: str) -> None:
+        self._redis = aioredis.Redis.from_url(url)
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        await self._redis.publish(channel, data)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+
+        async def messages() -> AsyncIterator[bytes]:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield message["data"]
+
+        try:
+            yield messages()
+        finally:
+            await pubsub.unsubscribe(channel)
+            await pubsub.aclose()
+
+    async def status(self) -> dict[str, str]:
+        try:
+            await self._redis.ping()
+        except Exception as exc:  # any client error means "down" for the health check
+            return {"status": "down", "backend": self.backend, "error": type(exc).__name__}
+        return {"status": "ok", "backend": self.backend}
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def make_bus(redis_url: str) -> Bus:
+    """Pick the adapter once: Redis when a URL is configured, otherwise in-process."""
+    return RedisBus(redis_url) if redis_url else MemoryBus()

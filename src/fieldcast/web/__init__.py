@@ -1,0 +1,1 @@
+"""HTTP layer shared by every capability: problems, auth, CSRF, idempotency, templates, i18n."""

@@ -1,0 +1,28 @@
+"""What create_app wires once and every request reaches through request.app.state.ctx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from fieldcast.config import Settings
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.realtime.bus import Bus
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    bus: Bus
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker)
+
+
+def app_context(conn: HTTPConnection) -> AppContext:
+    ctx: AppContext = conn.app.state.ctx
+    return ctx

@@ -1,0 +1,106 @@
+"""Request dependencies: the unit of work, the signed-in user (cookie or bearer), CSRF."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fieldcast.accounts import actions as account_actions
+from fieldcast.accounts.models import User
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import DomainError, NotAllowed, NotAuthenticated
+from fieldcast.i18n import N_
+from fieldcast.web.context import AppContext, app_context
+
+SESSION_USER = "uid"
+SESSION_EPOCH = "ep"
+SESSION_CSRF = "csrf"
+CSRF_FORM_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+bearer_scheme = HTTPBearer(auto_error=False, description="API token from /api/v1/me/tokens")
+
+
+class CsrfFailed(NotAllowed):
+    code = "csrf_failed"
+
+
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    """One transaction per request, committed before the response is sent (scope='function'),
+    rolled back when the handler raises."""
+    async with app_context(request).uow() as uow:
+        yield uow
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
+Ctx = Annotated[AppContext, Depends(app_context)]
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get(SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session[SESSION_CSRF] = token
+    return str(token)
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    expected = request.session.get(SESSION_CSRF)
+    if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
+        raise CsrfFailed(N_("This form has expired or did not come from this site. Please try again."))
+
+
+async def current_user(
+    request: Request,
+    uow: Uow,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User | None:
+    """Bearer token first (API clients), else the signed session cookie (browsers).
+
+    Cookie-authenticated API writes must carry the CSRF token in X-CSRF-Token."""
+    if credentials is not None:
+        user = await account_actions.user_for_token(uow, credentials.credentials)
+        if user is None:
+            raise NotAuthenticated(N_("This API token is not valid or has been revoked."))
+        request.state.auth = "token"
+        request.state.user = user
+        return user
+    uid = request.session.get(SESSION_USER)
+    if uid is None:
+        return None
+    user = await uow.session.get(User, int(uid))
+    if user is None or not user.is_active or user.session_epoch != request.session.get(SESSION_EPOCH):
+        request.session.pop(SESSION_USER, None)
+        return None
+    request.state.auth = "cookie"
+    if request.method in UNSAFE_METHODS and request.url.path.startswith("/api/"):
+        check_csrf(request, request.headers.get(CSRF_HEADER))
+    return user
+
+
+CurrentUser = Annotated[User | None, Depends(current_user)]
+
+
+def sign_in_session(request: Request, user: User) -> None:
+    """Start a fresh session (new CSRF token) for the user: no session fixation."""
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    request.session[SESSION_EPOCH] = user.session_epoch
+    csrf_token(request)
+
+
+def sign_out_session(request: Request) -> None:
+    request.session.clear()
+
+
+async def rollback_on(uow: UnitOfWork, exc: DomainError) -> DomainError:
+    """Forms that catch a domain error to re-render must not commit a half-done change."""
+    await uow.rollback()
+    return exc

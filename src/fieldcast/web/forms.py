@@ -1,0 +1,54 @@
+"""HTML form handling: CSRF check, validation into the API's pydantic models, errors per field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from fieldcast.errors import DomainError
+from fieldcast.i18n import gettext
+from fieldcast.web.deps import CSRF_FORM_FIELD, check_csrf
+from fieldcast.web.problems import field_errors
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Form(Generic[M]):
+    """What a page needs to show a form again: the values typed and the message per field."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    data: M | None = None
+
+    def fail(self, exc: DomainError) -> Form[M]:
+        text = gettext(exc.message, **exc.params)
+        if exc.field:
+            self.errors[exc.field] = text
+        else:
+            self.message = text
+        return self
+
+
+async def read_form(request: Request, model: type[M], *, secret_fields: tuple[str, ...] = ()) -> Form[M]:
+    """Check CSRF, then validate the posted fields with `model`. Secret fields are not echoed back."""
+    raw = await request.form()
+    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
+    values = {k: str(v) for k, v in raw.items() if k != CSRF_FORM_FIELD and isinstance(v, str)}
+    form: Form[M] = Form(values={k: v for k, v in values.items() if k not in secret_fields})
+    try:
+        form.data = model.model_validate({k: v for k, v in values.items() if k in model.model_fields})
+    except ValidationError as exc:
+        for err in field_errors(exc.errors()):
+            form.errors.setdefault(err.field, err.message)
+    return form
+
+
+async def check_form_csrf(request: Request) -> None:
+    """For forms with no fields but the token (buttons that post)."""
+    raw = await request.form()
+    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))

@@ -1,0 +1,74 @@
+"""Site-wide routes: home page, language switch, health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.responses import Response
+
+from fieldcast import __version__
+from fieldcast.accounts import queries as account_queries
+from fieldcast.db.engine import database_status
+from fieldcast.i18n import coerce_language
+from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.middleware import LANG_COOKIE
+from fieldcast.web.templating import render
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    hosts, hosts_total = await account_queries.list_verified_hosts(uow.session, limit=12)
+    orgs, orgs_total = await account_queries.list_organisations(uow.session, limit=12)
+    return render(
+        request,
+        "home.html",
+        {
+            "user": user,
+            # Rooms arrive with the live-rooms capability; until then both lists are empty.
+            "live_sessions": [],
+            "upcoming_sessions": [],
+            "hosts": hosts,
+            "hosts_total": hosts_total,
+            "organisations": orgs,
+            "organisations_total": orgs_total,
+        },
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths: the switch must not become an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/lang/{code}", include_in_schema=False)
+async def switch_language(
+    code: str, request: Request, uow: Uow, user: CurrentUser, next: str | None = None
+) -> Response:
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    language = coerce_language(code)
+    if language is not None:
+        response.set_cookie(
+            LANG_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax",
+            secure=request.app.state.ctx.settings.secure_cookies,
+        )
+        if user is not None:
+            user.language = language
+    return response
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz(ctx: Ctx) -> Response:
+    """Database and bus status; 503 when either is down."""
+    db = await database_status(ctx.engine)
+    bus = await ctx.bus.status()
+    ok = db["status"] == "ok" and bus["status"] == "ok"
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded", "version": __version__, "database": db, "bus": bus,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)

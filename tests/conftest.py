@@ -1,0 +1,142 @@
+"""Shared fixtures: a migrated database per backend and run, a clean slate per test, an app and
+an HTTP client. PostgreSQL and Redis are real servers; with FIELDCAST_REQUIRE_SERVICES=1 a
+missing one fails the test instead of skipping it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fieldcast.app import create_app
+from fieldcast.config import Settings, async_database_url
+from fieldcast.db.engine import make_engine
+from fieldcast.db.migrate import upgrade
+from fieldcast.db.models import metadata
+
+REQUIRE_SERVICES = os.environ.get("FIELDCAST_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("FIELDCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("FIELDCAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def unavailable(reason: str) -> None:
+    """Skip where a service is missing, but fail under FIELDCAST_REQUIRE_SERVICES=1 (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (FIELDCAST_REQUIRE_SERVICES=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A throwaway database on the real PostgreSQL server, created for this run and dropped after."""
+    admin_dsn = _asyncpg_dsn(POSTGRES_URL)
+    try:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        unavailable(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc!r}")
+    name = f"fieldcast_test_{os.getpid()}_{secrets.token_hex(4)}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    try:
+        yield async_database_url(_with_database(POSTGRES_URL, name))
+    finally:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    """Default backend for suites not parametrised over both (tests/db and tests/accounts are)."""
+    return "sqlite"
+
+
+_migrated: dict[str, str] = {}
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """The migrated database of this backend for this run (migrated once, through Alembic)."""
+    if backend not in _migrated:
+        if backend == "postgres":
+            url = str(request.getfixturevalue("postgres_url"))
+        else:
+            url = async_database_url(f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}")
+        upgrade(url)
+        _migrated[backend] = url
+    return _migrated[backend]
+
+
+async def wipe(engine: AsyncEngine) -> None:
+    """Empty every table: each test starts from a clean slate on a migrated schema."""
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(sa.text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url, data_dir=tmp_path, secret_key=TEST_SECRET, redis_url="",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    engine = make_engine(settings.sqlalchemy_url)
+    await wipe(engine)
+    await engine.dispose()
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def make_client(app: FastAPI) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
+    """More clients (separate cookie jars) for multi-user tests."""
+    clients: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        await c.aclose()
