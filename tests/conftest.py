@@ -107,7 +107,10 @@ async def wipe(engine: AsyncEngine) -> None:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=database_url, data_dir=tmp_path, secret_key=TEST_SECRET, redis_url="",
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key=TEST_SECRET,
+        redis_url="",
     )
 
 

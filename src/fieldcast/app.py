@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.sqlalchemy_url)
     ctx = AppContext(
-        settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
         bus=make_bus(settings.redis_url),
     )
 

@@ -20,8 +20,13 @@ def _serve(settings: Settings, workers: int) -> None:
     if workers > 1:
         # Several processes need a factory import string; each builds its own app from the env.
         uvicorn.run(
-            "fieldcast.app:create_app", factory=True, host=settings.host, port=settings.port,
-            workers=workers, proxy_headers=True, log_level="info",
+            "fieldcast.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
         )
         return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=True, log_level="info")

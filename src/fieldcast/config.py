@@ -19,7 +19,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FIELDCAST_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Where the SQLite file, secret key and media live by default.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the SQLite file, secret key and media live by default."
+    )
     database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file in data_dir.")
     redis_url: str = Field(default="", description="Redis URL; empty = in-process bus and counters.")
     secret_key: str = Field(default="", description="Signs cookies and keys hashes; empty = generated into data_dir.")
@@ -72,7 +74,7 @@ def async_database_url(url: str) -> str:
         ("postgresql+psycopg://", "postgresql+asyncpg://"),
     ):
         if url.startswith(plain):
-            return driver + url[len(plain):]
+            return driver + url[len(plain) :]
     return url
 
 

@@ -37,9 +37,10 @@ from fieldcast.accounts.security import (
     password_needs_rehash,
     verify_password,
 )
+from fieldcast.accounts.throttle import SignInThrottle
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import Invalid, NotFound
+from fieldcast.errors import Invalid, NotFound, TooManyRequests
 from fieldcast.i18n import N_
 from fieldcast.integrity.actions import record_audit
 
@@ -50,9 +51,8 @@ RENEWAL_WINDOW = timedelta(days=30)
 
 # -- users and sign-in ---------------------------------------------------------------------------
 
-async def sign_up(
-    uow: UnitOfWork, data: s.SignUpIn, *, is_platform_admin: bool = False, is_demo: bool = False
-) -> User:
+
+async def sign_up(uow: UnitOfWork, data: s.SignUpIn, *, is_platform_admin: bool = False, is_demo: bool = False) -> User:
     email = data.email.lower()
     if await q.user_by_email(uow.session, email) is not None:
         raise e.EmailTaken(N_("An account with this email already exists."), field="email")
@@ -68,49 +68,68 @@ async def sign_up(
     record_audit(uow, actor_id=user.id, action="user.sign_up", target_type="user", target_id=user.id)
     if is_platform_admin:
         record_audit(
-            uow, actor_id=None, action="user.make_admin", target_type="user", target_id=user.id,
+            uow,
+            actor_id=None,
+            action="user.make_admin",
+            target_type="user",
+            target_id=user.id,
             reason="created as platform administrator",
         )
     return user
 
 
-async def authenticate(uow: UnitOfWork, data: s.SignInIn) -> User:
-    user = await q.user_by_email(uow.session, data.email.lower())
+async def authenticate(uow: UnitOfWork, data: s.SignInIn, throttle: SignInThrottle) -> User:
+    email = data.email.lower()
+    wait_s = throttle.retry_after_s(email)
+    if wait_s:
+        raise TooManyRequests(
+            N_("Too many failed sign-ins for this account. Try again in %(minutes)s minutes."),
+            minutes=(wait_s + 59) // 60,
+        )
+    user = await q.user_by_email(uow.session, email)
     if user is None or not user.is_active:
         verify_password(DUMMY_PASSWORD_HASH, data.password)  # same cost either way
+        throttle.failed(email)
         raise e.BadCredentials(N_("Email or password is wrong."), field="password")
     if not verify_password(user.password_hash, data.password):
+        throttle.failed(email)
         raise e.BadCredentials(N_("Email or password is wrong."), field="password")
+    throttle.succeeded(email)
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(data.password)
     user.last_sign_in_at = utcnow()
     return user
 
 
-async def sign_out_everywhere(uow: UnitOfWork, actor: User | None) -> None:
+async def change_password(uow: UnitOfWork, actor: User | None, data: s.PasswordChangeIn) -> User:
+    """New password; every other session and nothing else is signed out (tokens stay: revoke them apart)."""
+    user = require_user(actor)
+    if not verify_password(user.password_hash, data.current_password):
+        raise e.BadCredentials(N_("The current password is wrong."), field="current_password")
+    user.password_hash = hash_password(data.new_password)
+    user.session_epoch += 1
+    record_audit(uow, actor_id=user.id, action="user.change_password", target_type="user", target_id=user.id)
+    return user
+
+
+async def sign_out_everywhere(uow: UnitOfWork, actor: User | None) -> User:
+    """End every browser session of this user (session cookies carry the epoch they began in)."""
     user = require_user(actor)
     user.session_epoch += 1
-    uow.session.add(user)
-
-
-async def set_language(uow: UnitOfWork, actor: User, language: str) -> None:
-    actor.language = language
-    uow.session.add(actor)
+    record_audit(uow, actor_id=user.id, action="user.sign_out_everywhere", target_type="user", target_id=user.id)
+    return user
 
 
 # -- API tokens ----------------------------------------------------------------------------------
 
+
 async def create_api_token(uow: UnitOfWork, actor: User | None, name: str) -> tuple[ApiToken, str]:
     user = require_user(actor)
     active = await uow.session.scalar(
-        sa.select(sa.func.count(ApiToken.id)).where(
-            ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
-        )
+        sa.select(sa.func.count(ApiToken.id)).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     )
     if (active or 0) >= MAX_TOKENS_PER_USER:
-        raise e.TooManyTokens(
-            N_("You already have %(max)s active tokens; revoke one first."), max=MAX_TOKENS_PER_USER
-        )
+        raise e.TooManyTokens(N_("You already have %(max)s active tokens; revoke one first."), max=MAX_TOKENS_PER_USER)
     token, digest = new_secret_token()
     row = ApiToken(user_id=user.id, name=name, token_hash=digest, prefix=token[:10])
     uow.session.add(row)
@@ -148,6 +167,7 @@ async def user_for_token(uow: UnitOfWork, token: str) -> User | None:
 
 # -- organisations -------------------------------------------------------------------------------
 
+
 async def create_organisation(
     uow: UnitOfWork, actor: User | None, data: s.OrganisationIn, *, is_demo: bool = False
 ) -> Organisation:
@@ -155,15 +175,23 @@ async def create_organisation(
     if await q.organisation_by_slug(uow.session, data.slug) is not None:
         raise e.SlugTaken(N_("This short name is already taken."), field="slug")
     org = Organisation(
-        slug=data.slug, name=data.name, kind=data.kind, region=data.region,
-        description=data.description, is_demo=is_demo,
+        slug=data.slug,
+        name=data.name,
+        kind=data.kind,
+        region=data.region,
+        description=data.description,
+        is_demo=is_demo,
     )
     uow.session.add(org)
     await uow.session.flush()
     uow.session.add(Membership(organisation_id=org.id, user_id=user.id, role=Role.OWNER))
     record_audit(
-        uow, actor_id=user.id, action="organisation.create", target_type="organisation",
-        target_id=org.id, organisation_id=org.id,
+        uow,
+        actor_id=user.id,
+        action="organisation.create",
+        target_type="organisation",
+        target_id=org.id,
+        organisation_id=org.id,
     )
     return org
 
@@ -176,8 +204,12 @@ async def update_organisation(
     for field, value in changes.items():
         setattr(org, field, value)
     record_audit(
-        uow, actor_id=require_user(actor).id, action="organisation.update",
-        target_type="organisation", target_id=org.id, organisation_id=org.id,
+        uow,
+        actor_id=require_user(actor).id,
+        action="organisation.update",
+        target_type="organisation",
+        target_id=org.id,
+        organisation_id=org.id,
         details={"fields": sorted(changes)},
     )
     return org
@@ -199,8 +231,14 @@ async def add_member(
     membership = Membership(organisation_id=org.id, user_id=user.id, role=role)
     uow.session.add(membership)
     record_audit(
-        uow, actor_id=actor.id if actor else None, action="membership.add", target_type="user",
-        target_id=user.id, organisation_id=org.id, reason=reason, details={"role": role.value},
+        uow,
+        actor_id=actor.id if actor else None,
+        action="membership.add",
+        target_type="user",
+        target_id=user.id,
+        organisation_id=org.id,
+        reason=reason,
+        details={"role": role.value},
     )
     return membership
 
@@ -220,22 +258,28 @@ async def invite_member(
     user = await _require_can_manage_role(uow, actor, org, data.role)
     token, digest = new_secret_token()
     invitation = Invitation(
-        organisation_id=org.id, email=data.email.lower(), role=data.role, token_hash=digest,
-        invited_by_id=user.id, expires_at=utcnow() + timedelta(days=valid_days),
+        organisation_id=org.id,
+        email=data.email.lower(),
+        role=data.role,
+        token_hash=digest,
+        invited_by_id=user.id,
+        expires_at=utcnow() + timedelta(days=valid_days),
     )
     uow.session.add(invitation)
     await uow.session.flush()
     record_audit(
-        uow, actor_id=user.id, action="invitation.create", target_type="invitation",
-        target_id=invitation.id, organisation_id=org.id,
+        uow,
+        actor_id=user.id,
+        action="invitation.create",
+        target_type="invitation",
+        target_id=invitation.id,
+        organisation_id=org.id,
         details={"email": invitation.email, "role": data.role.value},
     )
     return invitation, token
 
 
-async def revoke_invitation(
-    uow: UnitOfWork, actor: User | None, org: Organisation, invitation_id: int
-) -> Invitation:
+async def revoke_invitation(uow: UnitOfWork, actor: User | None, org: Organisation, invitation_id: int) -> Invitation:
     invitation = await uow.session.get(Invitation, invitation_id)
     if invitation is None or invitation.organisation_id != org.id:
         raise NotFound(N_("No such invitation."))
@@ -243,8 +287,12 @@ async def revoke_invitation(
     if invitation.accepted_at is None and invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         record_audit(
-            uow, actor_id=user.id, action="invitation.revoke", target_type="invitation",
-            target_id=invitation.id, organisation_id=org.id,
+            uow,
+            actor_id=user.id,
+            action="invitation.revoke",
+            target_type="invitation",
+            target_id=invitation.id,
+            organisation_id=org.id,
         )
     return invitation
 
@@ -274,8 +322,12 @@ async def accept_invitation(uow: UnitOfWork, actor: User | None, token: str) -> 
     )
     uow.session.add(membership)
     record_audit(
-        uow, actor_id=user.id, action="invitation.accept", target_type="invitation",
-        target_id=invitation.id, organisation_id=invitation.organisation_id,
+        uow,
+        actor_id=user.id,
+        action="invitation.accept",
+        target_type="invitation",
+        target_id=invitation.id,
+        organisation_id=invitation.organisation_id,
         details={"role": invitation.role.value},
     )
     return membership
@@ -302,12 +354,19 @@ async def remove_member_role(
             raise e.LastOwner(N_("An organisation must keep at least one owner."), field="role")
     await uow.session.delete(membership)
     record_audit(
-        uow, actor_id=user.id, action="membership.remove", target_type="user", target_id=user_id,
-        organisation_id=org.id, reason=reason, details={"role": role.value},
+        uow,
+        actor_id=user.id,
+        action="membership.remove",
+        target_type="user",
+        target_id=user_id,
+        organisation_id=org.id,
+        reason=reason,
+        details={"role": role.value},
     )
 
 
 # -- real-name host verification -----------------------------------------------------------------
+
 
 async def apply_for_verification(
     uow: UnitOfWork, actor: User | None, data: s.VerificationIn, *, id_hash_key: str, is_demo: bool = False
@@ -315,9 +374,7 @@ async def apply_for_verification(
     user = require_user(actor)
     number = normalise_id_number(data.id_number)
     if not id_number_is_valid(number):
-        raise e.InvalidIdNumber(
-            N_("This is not a valid 18-character resident ID number."), field="id_number"
-        )
+        raise e.InvalidIdNumber(N_("This is not a valid 18-character resident ID number."), field="id_number")
     latest = await q.latest_verification(uow.session, user.id)
     now = utcnow()
     if latest is not None and latest.status == VerificationStatus.PENDING:
@@ -334,26 +391,36 @@ async def apply_for_verification(
         )
     digest = id_number_hash(number, id_hash_key)
     other = await uow.session.scalar(
-        sa.select(HostVerification.id).where(
+        sa.select(HostVerification.id)
+        .where(
             HostVerification.id_number_hash == digest,
             HostVerification.user_id != user.id,
             HostVerification.status.in_([VerificationStatus.APPROVED, VerificationStatus.PENDING]),
-        ).limit(1)
+        )
+        .limit(1)
     )
     if other is not None:
-        raise e.IdNumberInUse(
-            N_("This ID number is already used by another account."), field="id_number"
-        )
+        raise e.IdNumberInUse(N_("This ID number is already used by another account."), field="id_number")
     request = HostVerification(
-        user_id=user.id, legal_name=data.legal_name, id_number_hash=digest,
-        id_number_last4=number[-4:], host_kind=data.host_kind, position_title=data.position_title,
-        jurisdiction=data.jurisdiction, evidence_note=data.evidence_note, is_demo=is_demo,
+        user_id=user.id,
+        legal_name=data.legal_name,
+        id_number_hash=digest,
+        id_number_last4=number[-4:],
+        host_kind=data.host_kind,
+        position_title=data.position_title,
+        jurisdiction=data.jurisdiction,
+        evidence_note=data.evidence_note,
+        is_demo=is_demo,
     )
     uow.session.add(request)
     await uow.session.flush()
     record_audit(
-        uow, actor_id=user.id, action="verification.apply", target_type="host_verification",
-        target_id=request.id, details={"host_kind": data.host_kind.value},
+        uow,
+        actor_id=user.id,
+        action="verification.apply",
+        target_type="host_verification",
+        target_id=request.id,
+        details={"host_kind": data.host_kind.value},
     )
     return request
 
@@ -370,8 +437,13 @@ async def _pending_verification(uow: UnitOfWork, verification_id: int) -> HostVe
 
 
 async def approve_verification(
-    uow: UnitOfWork, actor: User | None, verification_id: int, *, reason: str = "",
-    valid_days: int, now: datetime | None = None,
+    uow: UnitOfWork,
+    actor: User | None,
+    verification_id: int,
+    *,
+    reason: str = "",
+    valid_days: int,
+    now: datetime | None = None,
 ) -> HostVerification:
     admin = require_platform_admin(actor)
     request = await _pending_verification(uow, verification_id)
@@ -384,8 +456,12 @@ async def approve_verification(
     request.decision_reason = reason
     request.valid_until = now + timedelta(days=valid_days)
     record_audit(
-        uow, actor_id=admin.id, action="verification.approve", target_type="host_verification",
-        target_id=request.id, reason=reason,
+        uow,
+        actor_id=admin.id,
+        action="verification.approve",
+        target_type="host_verification",
+        target_id=request.id,
+        reason=reason,
         details={"user_id": request.user_id, "valid_until": request.valid_until.isoformat()},
     )
     return request
@@ -405,7 +481,12 @@ async def reject_verification(
     request.decided_at = utcnow()
     request.decision_reason = reason
     record_audit(
-        uow, actor_id=admin.id, action="verification.reject", target_type="host_verification",
-        target_id=request.id, reason=reason, details={"user_id": request.user_id},
+        uow,
+        actor_id=admin.id,
+        action="verification.reject",
+        target_type="host_verification",
+        target_id=request.id,
+        reason=reason,
+        details={"user_id": request.user_id},
     )
     return request

@@ -50,10 +50,19 @@ def effective_status(v: HostVerification, now: datetime | None = None) -> str:
 
 def verification_out(v: HostVerification, display_name: str) -> s.VerificationOut:
     return s.VerificationOut(
-        id=v.id, user_id=v.user_id, display_name=display_name, legal_name=v.legal_name,
-        id_number_last4=v.id_number_last4, host_kind=v.host_kind, position_title=v.position_title,
-        jurisdiction=v.jurisdiction, evidence_note=v.evidence_note, status=effective_status(v),
-        decided_at=v.decided_at, decision_reason=v.decision_reason, valid_until=v.valid_until,
+        id=v.id,
+        user_id=v.user_id,
+        display_name=display_name,
+        legal_name=v.legal_name,
+        id_number_last4=v.id_number_last4,
+        host_kind=v.host_kind,
+        position_title=v.position_title,
+        jurisdiction=v.jurisdiction,
+        evidence_note=v.evidence_note,
+        status=effective_status(v),
+        decided_at=v.decided_at,
+        decision_reason=v.decision_reason,
+        valid_until=v.valid_until,
         created_at=v.created_at,
     )
 
@@ -75,8 +84,12 @@ async def badges_for(session: AsyncSession, user_ids: Iterable[int]) -> dict[int
     )
     for v in rows:  # later approvals overwrite earlier ones
         badges[v.user_id] = s.BadgesOut(
-            verified=True, official=v.host_kind == HostKind.OFFICIAL, host_kind=v.host_kind,
-            position_title=v.position_title, jurisdiction=v.jurisdiction, valid_until=v.valid_until,
+            verified=True,
+            official=v.host_kind == HostKind.OFFICIAL,
+            host_kind=v.host_kind,
+            position_title=v.position_title,
+            jurisdiction=v.jurisdiction,
+            valid_until=v.valid_until,
         )
     return badges
 
@@ -88,8 +101,12 @@ async def user_out(session: AsyncSession, user: User) -> s.UserOut:
 
 
 async def list_verifications(
-    session: AsyncSession, *, status: str | None = None, user_id: int | None = None,
-    limit: int = 50, offset: int = 0,
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    user_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[s.VerificationOut], int]:
     stmt = sa.select(HostVerification, User.display_name).join(User, User.id == HostVerification.user_id)
     count = sa.select(sa.func.count(HostVerification.id))
@@ -109,46 +126,46 @@ async def list_verifications(
         cond = sa.true()
     if user_id is not None:
         cond = sa.and_(cond, HostVerification.user_id == user_id)
-    rows = await session.execute(
-        stmt.where(cond).order_by(HostVerification.id.desc()).limit(limit).offset(offset)
-    )
+    rows = await session.execute(stmt.where(cond).order_by(HostVerification.id.desc()).limit(limit).offset(offset))
     total = await session.scalar(count.where(cond)) or 0
-    return [verification_out(v, name) for v, name in rows.tuples()], total
+    return [verification_out(v, name) for v, name in rows], total
 
 
 async def list_verified_hosts(
     session: AsyncSession, *, limit: int = 50, offset: int = 0, official_only: bool = False
 ) -> tuple[list[s.HostOut], int]:
-    cond = sa.and_(
-        HostVerification.status == VerificationStatus.APPROVED, HostVerification.valid_until > utcnow()
-    )
+    cond = sa.and_(HostVerification.status == VerificationStatus.APPROVED, HostVerification.valid_until > utcnow())
     if official_only:
         cond = sa.and_(cond, HostVerification.host_kind == HostKind.OFFICIAL)
     ids_stmt = sa.select(HostVerification.user_id).where(cond).distinct()
     total = await session.scalar(sa.select(sa.func.count()).select_from(ids_stmt.subquery())) or 0
     users = (
         await session.scalars(
-            sa.select(User).where(User.id.in_(ids_stmt), User.is_active.is_(True))
-            .order_by(User.id).limit(limit).offset(offset)
+            sa.select(User)
+            .where(User.id.in_(ids_stmt), User.is_active.is_(True))
+            .order_by(User.id)
+            .limit(limit)
+            .offset(offset)
         )
     ).all()
     badges = await badges_for(session, [u.id for u in users])
     return [
-        s.HostOut(id=u.id, display_name=u.display_name, badges=badges[u.id], is_demo=u.is_demo)
-        for u in users
+        s.HostOut(id=u.id, display_name=u.display_name, badges=badges[u.id], is_demo=u.is_demo) for u in users
     ], total
 
 
 async def list_tokens(session: AsyncSession, user_id: int) -> Sequence[ApiToken]:
     return (
-        await session.scalars(
-            sa.select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
-        )
+        await session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc()))
     ).all()
 
 
 async def list_organisations(
-    session: AsyncSession, *, limit: int = 50, offset: int = 0, kind: str | None = None,
+    session: AsyncSession,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    kind: str | None = None,
     member_id: int | None = None,
 ) -> tuple[Sequence[Organisation], int]:
     cond: sa.ColumnElement[bool] = sa.true()
@@ -174,10 +191,8 @@ async def list_members(session: AsyncSession, organisation_id: int) -> list[s.Me
         .order_by(User.id, Membership.role)
     )
     members: dict[int, s.MemberOut] = {}
-    for uid, name, role in rows.tuples():
-        member = members.setdefault(
-            uid, s.MemberOut(user_id=uid, display_name=name, roles=[], badges=s.BadgesOut())
-        )
+    for uid, name, role in rows:
+        member = members.setdefault(uid, s.MemberOut(user_id=uid, display_name=name, roles=[], badges=s.BadgesOut()))
         member.roles.append(role)
     badges = await badges_for(session, members)
     for uid, member in members.items():
@@ -193,7 +208,7 @@ async def memberships_of(session: AsyncSession, user_id: int) -> list[tuple[Orga
         .order_by(Organisation.id, Membership.role)
     )
     grouped: dict[int, tuple[Organisation, list[str]]] = {}
-    for org, role in rows.tuples():
+    for org, role in rows:
         grouped.setdefault(org.id, (org, []))[1].append(role.value)
     return list(grouped.values())
 
@@ -211,8 +226,6 @@ async def list_invitations(session: AsyncSession, organisation_id: int) -> Seque
 
 async def roles_in_org(session: AsyncSession, user_id: int, organisation_id: int) -> set[Role]:
     rows = await session.scalars(
-        sa.select(Membership.role).where(
-            Membership.user_id == user_id, Membership.organisation_id == organisation_id
-        )
+        sa.select(Membership.role).where(Membership.user_id == user_id, Membership.organisation_id == organisation_id)
     )
     return set(rows)

@@ -30,8 +30,7 @@ from fieldcast.web.problems import Problem
 from fieldcast.web.templating import render
 
 PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (401, 403, 404, 409, 422)
+    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
 }
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 pages = APIRouter(include_in_schema=False)
@@ -49,6 +48,7 @@ async def _org(uow: UnitOfWork, slug: str) -> Organisation:
 
 # == API: authentication ==========================================================================
 
+
 @api.post("/auth/signup", response_model=s.UserOut, status_code=201, tags=["auth"])
 async def api_sign_up(data: s.SignUpIn, request: Request, uow: Uow) -> s.UserOut:
     """Create an account and sign in (session cookie)."""
@@ -58,17 +58,17 @@ async def api_sign_up(data: s.SignUpIn, request: Request, uow: Uow) -> s.UserOut
 
 
 @api.post("/auth/signin", response_model=s.UserOut, tags=["auth"])
-async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow) -> s.UserOut:
+async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow, ctx: Ctx) -> s.UserOut:
     """Sign in with a session cookie; read the CSRF token from GET /auth/csrf for later writes."""
-    user = await a.authenticate(uow, data)
+    user = await a.authenticate(uow, data, ctx.sign_in_throttle)
     sign_in_session(request, user)
     return await q.user_out(uow.session, user)
 
 
 @api.post("/auth/token", response_model=s.TokenCreatedOut, status_code=201, tags=["auth"])
-async def api_token_sign_in(data: s.TokenSignInIn, uow: Uow) -> s.TokenCreatedOut:
+async def api_token_sign_in(data: s.TokenSignInIn, uow: Uow, ctx: Ctx) -> s.TokenCreatedOut:
     """Exchange email and password for a bearer token (for scripts and apps)."""
-    user = await a.authenticate(uow, data)
+    user = await a.authenticate(uow, data, ctx.sign_in_throttle)
     row, token = await a.create_api_token(uow, user, data.token_name)
     return s.TokenCreatedOut(**s.TokenOut.model_validate(row).model_dump(), token=token)
 
@@ -79,6 +79,22 @@ async def api_sign_out(request: Request, user: CurrentUser) -> Response:
     return Response(status_code=204)
 
 
+@api.post("/auth/signout-everywhere", status_code=204, tags=["auth"])
+async def api_sign_out_everywhere(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    """End every browser session of this account (API tokens are revoked separately)."""
+    await a.sign_out_everywhere(uow, user)
+    sign_out_session(request)
+    return Response(status_code=204)
+
+
+@api.post("/me/password", status_code=204, tags=["me"])
+async def api_change_password(data: s.PasswordChangeIn, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    """Change the password; other browser sessions end, this one continues."""
+    changed = await a.change_password(uow, user, data)
+    sign_in_session(request, changed)
+    return Response(status_code=204)
+
+
 @api.get("/auth/csrf", tags=["auth"])
 async def api_csrf(request: Request) -> dict[str, str]:
     """The CSRF token cookie-authenticated writes must send as X-CSRF-Token."""
@@ -86,6 +102,7 @@ async def api_csrf(request: Request) -> dict[str, str]:
 
 
 # == API: me, tokens, verification ================================================================
+
 
 @api.get("/me", response_model=s.UserOut, tags=["me"])
 async def api_me(uow: Uow, user: CurrentUser) -> s.UserOut:
@@ -125,8 +142,11 @@ async def api_apply(data: s.VerificationIn, uow: Uow, ctx: Ctx, user: CurrentUse
 
 @api.get("/verifications", response_model=s.Page[s.VerificationOut], tags=["verification"])
 async def api_verification_queue(
-    uow: Uow, user: CurrentUser, status: str | None = Query(None, pattern="^(pending|approved|rejected|withdrawn|expired)$"),
-    limit: Limit = 50, offset: Offset = 0,
+    uow: Uow,
+    user: CurrentUser,
+    status: str | None = Query(None, pattern="^(pending|approved|rejected|withdrawn|expired)$"),
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> s.Page[s.VerificationOut]:
     """Platform admins: verification requests, pending first by default."""
     require_platform_admin(user)
@@ -157,15 +177,14 @@ async def api_reject(request_id: int, data: s.DecisionIn, uow: Uow, user: Curren
 
 
 @api.get("/hosts", response_model=s.Page[s.HostOut], tags=["verification"])
-async def api_hosts(
-    uow: Uow, official: bool = False, limit: Limit = 50, offset: Offset = 0
-) -> s.Page[s.HostOut]:
+async def api_hosts(uow: Uow, official: bool = False, limit: Limit = 50, offset: Offset = 0) -> s.Page[s.HostOut]:
     """Verified hosts (public): badges, position and jurisdiction; never legal ID data."""
     items, total = await q.list_verified_hosts(uow.session, limit=limit, offset=offset, official_only=official)
     return s.Page(items=items, total=total, limit=limit, offset=offset)
 
 
 # == API: organisations ===========================================================================
+
 
 @api.get("/organisations", response_model=s.Page[s.OrganisationOut], tags=["organisations"])
 async def api_organisations(
@@ -213,17 +232,18 @@ async def api_invitations(slug: str, uow: Uow, user: CurrentUser) -> list[s.Invi
 
 
 @api.post(
-    "/organisations/{slug}/invitations", response_model=s.InvitationCreatedOut, status_code=201,
+    "/organisations/{slug}/invitations",
+    response_model=s.InvitationCreatedOut,
+    status_code=201,
     tags=["organisations"],
 )
-async def api_invite(
-    slug: str, data: s.InvitationIn, uow: Uow, ctx: Ctx, user: CurrentUser
-) -> s.InvitationCreatedOut:
+async def api_invite(slug: str, data: s.InvitationIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.InvitationCreatedOut:
     invitation, token = await a.invite_member(
         uow, user, await _org(uow, slug), data, valid_days=ctx.settings.invitation_valid_days
     )
     return s.InvitationCreatedOut(
-        **s.InvitationOut.model_validate(invitation).model_dump(), token=token,
+        **s.InvitationOut.model_validate(invitation).model_dump(),
+        token=token,
         accept_path=f"/invitations/{token}",
     )
 
@@ -243,9 +263,14 @@ async def api_accept_invitation(data: s.InvitationAcceptIn, uow: Uow, user: Curr
 
 @api.get("/audit", response_model=list[s.AuditOut], tags=["operations"])
 async def api_audit(
-    uow: Uow, user: CurrentUser, target_type: str | None = Query(None, max_length=32),
-    target_id: str | None = Query(None, max_length=64), action: str | None = Query(None, max_length=64),
-    organisation: str | None = Query(None, max_length=48), limit: Limit = 50, offset: Offset = 0,
+    uow: Uow,
+    user: CurrentUser,
+    target_type: str | None = Query(None, max_length=32),
+    target_id: str | None = Query(None, max_length=64),
+    action: str | None = Query(None, max_length=64),
+    organisation: str | None = Query(None, max_length=48),
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[s.AuditOut]:
     """The audit log: platform admins see all; an organisation's owners and supervisors see theirs."""
     organisation_id = None
@@ -256,13 +281,19 @@ async def api_audit(
     else:
         require_platform_admin(user)
     rows = await audit_queries.list_audit(
-        uow.session, target_type=target_type, target_id=target_id, action=action,
-        organisation_id=organisation_id, limit=limit, offset=offset,
+        uow.session,
+        target_type=target_type,
+        target_id=target_id,
+        action=action,
+        organisation_id=organisation_id,
+        limit=limit,
+        offset=offset,
     )
     return [s.AuditOut.model_validate(r) for r in rows]
 
 
 # == Pages ========================================================================================
+
 
 def _redirect(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
@@ -304,12 +335,12 @@ async def signin_page(request: Request, user: CurrentUser, next: str | None = No
 
 
 @pages.post("/signin")
-async def signin_submit(request: Request, uow: Uow) -> Response:
+async def signin_submit(request: Request, uow: Uow, ctx: Ctx) -> Response:
     form = await read_form(request, s.SignInIn, secret_fields=("password",))
     next_path = _next_path(form.values.get("next"))
     if form.data is not None:
         try:
-            user = await a.authenticate(uow, form.data)
+            user = await a.authenticate(uow, form.data, ctx.sign_in_throttle)
         except DomainError as exc:
             await uow.rollback()
             form.fail(exc)
@@ -334,18 +365,31 @@ async def account_page(request: Request, uow: Uow, user: CurrentUser) -> Respons
 
 
 async def _account(
-    request: Request, uow: UnitOfWork, user: User, *, new_token: str | None = None,
-    token_form: Form[s.TokenIn] | None = None, status_code: int = 200,
+    request: Request,
+    uow: UnitOfWork,
+    user: User,
+    *,
+    new_token: str | None = None,
+    token_form: Form[s.TokenIn] | None = None,
+    password_form: Form[s.PasswordChangeIn] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     me = await q.user_out(uow.session, user)
     verifications, _ = await q.list_verifications(uow.session, user_id=user.id, limit=10)
     return render(
-        request, "accounts/account.html",
+        request,
+        "accounts/account.html",
         {
-            "user": user, "me": me, "verifications": verifications,
+            "user": user,
+            "me": me,
+            "verifications": verifications,
             "tokens": await q.list_tokens(uow.session, user.id),
             "memberships": await q.memberships_of(uow.session, user.id),
-            "new_token": new_token, "token_form": token_form or Form(),
+            "new_token": new_token,
+            "token_form": token_form or Form(),
+            "password_form": password_form or Form(),
+            "notice": notice,
         },
         status_code=status_code,
     )
@@ -365,6 +409,31 @@ async def account_create_token(request: Request, uow: Uow, user: CurrentUser) ->
         else:
             return await _account(request, uow, user, new_token=token)
     return await _account(request, uow, user, token_form=form, status_code=422)
+
+
+@pages.post("/account/password")
+async def account_change_password(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    if user is None:
+        return _sign_in_first(request)
+    form = await read_form(request, s.PasswordChangeIn, secret_fields=("current_password", "new_password"))
+    if form.data is not None:
+        try:
+            changed = await a.change_password(uow, user, form.data)
+        except DomainError as exc:
+            await uow.rollback()
+            form.fail(exc)
+        else:
+            sign_in_session(request, changed)
+            return await _account(request, uow, changed, notice=gettext(N_("Your password was changed.")))
+    return await _account(request, uow, user, password_form=form, status_code=422)
+
+
+@pages.post("/account/signout-everywhere")
+async def account_sign_out_everywhere(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    await check_form_csrf(request)
+    await a.sign_out_everywhere(uow, user)
+    sign_out_session(request)
+    return _redirect("/signin")
 
 
 @pages.post("/account/tokens/{token_id}/revoke")
@@ -403,7 +472,9 @@ async def verification_submit(request: Request, uow: Uow, ctx: Ctx, user: Curren
 
 @pages.get("/admin/verifications")
 async def admin_queue(
-    request: Request, uow: Uow, user: CurrentUser,
+    request: Request,
+    uow: Uow,
+    user: CurrentUser,
     status: str = Query("pending", pattern="^(pending|approved|rejected|withdrawn|expired)$"),
 ) -> Response:
     if user is None:
@@ -411,9 +482,15 @@ async def admin_queue(
     require_platform_admin(user)
     items, total = await q.list_verifications(uow.session, status=status, limit=100)
     return render(
-        request, "accounts/admin_queue.html",
-        {"user": user, "items": items, "total": total, "status": status,
-         "statuses": ["pending", "approved", "rejected", "expired"]},
+        request,
+        "accounts/admin_queue.html",
+        {
+            "user": user,
+            "items": items,
+            "total": total,
+            "status": status,
+            "statuses": ["pending", "approved", "rejected", "expired"],
+        },
     )
 
 
@@ -460,7 +537,9 @@ async def orgs_page(request: Request, uow: Uow, user: CurrentUser, offset: Offse
 async def org_new_page(request: Request, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
-    return render(request, "accounts/org_form.html", {"user": user, "form": Form(), "kinds": list(OrgKind), "org": None})
+    return render(
+        request, "accounts/org_form.html", {"user": user, "form": Form(), "kinds": list(OrgKind), "org": None}
+    )
 
 
 @pages.post("/orgs/new")
@@ -477,7 +556,9 @@ async def org_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Respo
         else:
             return _redirect(f"/orgs/{org.slug}")
     return render(
-        request, "accounts/org_form.html", {"user": user, "form": form, "kinds": list(OrgKind), "org": None},
+        request,
+        "accounts/org_form.html",
+        {"user": user, "form": form, "kinds": list(OrgKind), "org": None},
         status_code=422,
     )
 
@@ -488,20 +569,30 @@ async def org_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> 
 
 
 async def _org_page(
-    request: Request, uow: UnitOfWork, user: User | None, org: Organisation, *,
-    invite_form: Form[s.InvitationIn] | None = None, new_invitation: str | None = None,
+    request: Request,
+    uow: UnitOfWork,
+    user: User | None,
+    org: Organisation,
+    *,
+    invite_form: Form[s.InvitationIn] | None = None,
+    new_invitation: str | None = None,
     status_code: int = 200,
 ) -> Response:
     my_roles = await q.roles_in_org(uow.session, user.id, org.id) if user else set()
     can_manage = bool(user and (user.is_platform_admin or my_roles & {Role.OWNER, Role.ORGANISER}))
     return render(
-        request, "accounts/org.html",
+        request,
+        "accounts/org.html",
         {
-            "user": user, "org": org, "members": await q.list_members(uow.session, org.id),
-            "my_roles": my_roles, "can_manage": can_manage,
+            "user": user,
+            "org": org,
+            "members": await q.list_members(uow.session, org.id),
+            "my_roles": my_roles,
+            "can_manage": can_manage,
             "can_edit": bool(user and (user.is_platform_admin or Role.OWNER in my_roles)),
             "invitations": await q.list_invitations(uow.session, org.id) if can_manage else [],
-            "invite_form": invite_form or Form(), "new_invitation": new_invitation,
+            "invite_form": invite_form or Form(),
+            "new_invitation": new_invitation,
             "roles": list(Role),
         },
         status_code=status_code,
@@ -516,7 +607,8 @@ async def org_edit_page(slug: str, request: Request, uow: Uow, user: CurrentUser
     await require_org_role(uow.session, user, org.id, Role.OWNER)
     values = {"name": org.name, "kind": org.kind.value, "region": org.region, "description": org.description}
     return render(
-        request, "accounts/org_form.html",
+        request,
+        "accounts/org_form.html",
         {"user": user, "form": Form(values=values), "kinds": list(OrgKind), "org": org},
     )
 
@@ -534,7 +626,9 @@ async def org_edit_submit(slug: str, request: Request, uow: Uow, user: CurrentUs
         else:
             return _redirect(f"/orgs/{org.slug}")
     return render(
-        request, "accounts/org_form.html", {"user": user, "form": form, "kinds": list(OrgKind), "org": org},
+        request,
+        "accounts/org_form.html",
+        {"user": user, "form": form, "kinds": list(OrgKind), "org": org},
         status_code=422,
     )
 
@@ -589,7 +683,8 @@ async def invitation_accept(token: str, request: Request, uow: Uow, user: Curren
     except DomainError as exc:
         await uow.rollback()
         return render(
-            request, "accounts/invitation.html",
+            request,
+            "accounts/invitation.html",
             {"user": user, "token": token, "error": gettext(exc.message, **exc.params)},
             status_code=exc.status,
         )

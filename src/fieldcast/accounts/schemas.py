@@ -33,7 +33,10 @@ DisplayName = text(1, m.DISPLAY_NAME_MAX)
 Slug = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=3, max_length=m.ORG_SLUG_MAX,
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=m.ORG_SLUG_MAX,
         pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
     ),
 ]
@@ -50,8 +53,13 @@ class SignInIn(In):
     password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)]
 
 
+class PasswordChangeIn(In):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)]
+    new_password: Password
+
+
 class TokenSignInIn(SignInIn):
-    token_name: text(1, m.TOKEN_NAME_MAX) = "api"  # type: ignore[valid-type]
+    token_name: text(1, m.TOKEN_NAME_MAX) = "api"  # type: ignore[valid-type]  # noqa: S105
 
 
 class BadgesOut(BaseModel):
@@ -80,7 +88,6 @@ class HostOut(BaseModel):
     display_name: str
     badges: BadgesOut
     is_demo: bool
-
 
 
 class TokenIn(In):

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-TOKEN_PREFIX = "fc_"
+TOKEN_PREFIX = "fc_"  # noqa: S105 - a public prefix, not a secret
 PASSWORD_MIN = 10
 PASSWORD_MAX = 128
 

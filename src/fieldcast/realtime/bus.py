@@ -94,7 +94,7 @@ class RedisBus:
             yield messages()
         finally:
             await pubsub.unsubscribe(channel)
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def status(self) -> dict[str, str]:
         try:

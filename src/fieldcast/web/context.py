@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
+from fieldcast.accounts.throttle import SignInThrottle
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.realtime.bus import Bus
@@ -18,6 +19,7 @@ class AppContext:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     bus: Bus
+    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker)

@@ -62,7 +62,8 @@ class IdempotencyMiddleware:
             return
         if not key or len(key) > KEY_MAX:
             response = problem_response(
-                422, "invalid_idempotency_key",
+                422,
+                "invalid_idempotency_key",
                 gettext(N_("Idempotency-Key must be 1 to %(max)s characters."), max=KEY_MAX),
             )
             await response(scope, receive, send)
@@ -131,8 +132,12 @@ class IdempotencyMiddleware:
                 await session.execute(
                     sa.update(IdempotentRequest)
                     .where(IdempotentRequest.scope_hash == scope_hash)
-                    .values(state="done", status_code=captured["status"], content_type=content_type[:100],
-                            body=captured["body"])
+                    .values(
+                        state="done",
+                        status_code=captured["status"],
+                        content_type=content_type[:100],
+                        body=captured["body"],
+                    )
                 )
             await session.commit()
 
@@ -141,18 +146,20 @@ class IdempotencyMiddleware:
     ) -> None:
         if stored is None or stored.state != "done":
             response: Response = problem_response(
-                409, "idempotency_in_progress",
+                409,
+                "idempotency_in_progress",
                 gettext(N_("A request with this Idempotency-Key is still being processed.")),
             )
         elif stored.request_hash != request_hash:
             response = problem_response(
-                422, "idempotency_key_reused",
+                422,
+                "idempotency_key_reused",
                 gettext(N_("This Idempotency-Key was already used for a different request.")),
             )
         else:
             response = Response(
-                stored.body, status_code=stored.status_code or 200,
+                stored.body,
+                status_code=stored.status_code or 200,
                 headers={"content-type": stored.content_type, "idempotent-replayed": "true"},
             )
         await response(scope, receive, send)
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
+from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,7 +65,8 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         too_large = problem_response(
-            413, "request_too_large",
+            413,
+            "request_too_large",
             gettext(N_("The request is larger than %(max)s bytes."), max=self.max_bytes),
         )
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -93,7 +95,7 @@ class RequestTooLarge(Exception):
 class SecurityHeadersMiddleware:
     """Conservative headers on every response; scripts and styles only from this origin."""
 
-    HEADERS = [
+    HEADERS: ClassVar[list[tuple[bytes, bytes]]] = [
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),

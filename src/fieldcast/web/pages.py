@@ -54,7 +54,10 @@ async def switch_language(
     language = coerce_language(code)
     if language is not None:
         response.set_cookie(
-            LANG_COOKIE, language, max_age=365 * 24 * 3600, samesite="lax",
+            LANG_COOKIE,
+            language,
+            max_age=365 * 24 * 3600,
+            samesite="lax",
             secure=request.app.state.ctx.settings.secure_cookies,
         )
         if user is not None:
@@ -69,6 +72,9 @@ async def healthz(ctx: Ctx) -> Response:
     bus = await ctx.bus.status()
     ok = db["status"] == "ok" and bus["status"] == "ok"
     body: dict[str, Any] = {
-        "status": "ok" if ok else "degraded", "version": __version__, "database": db, "bus": bus,
+        "status": "ok" if ok else "degraded",
+        "version": __version__,
+        "database": db,
+        "bus": bus,
     }
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -96,21 +96,27 @@ def field_errors(errors: Sequence[Any]) -> list[FieldError]:
             message = gettext(template, **ctx) if "%(" in template else gettext(template)
         except (KeyError, ValueError):
             message = gettext(_GENERIC_MESSAGE)
-        out.append(FieldError(field=".".join(loc) or "body", code=kind, message=message))
+        name = "body" if kind == "json_invalid" else ".".join(loc) or "body"
+        out.append(FieldError(field=name, code=kind, message=message))
     return out
 
 
 def problem_response(
-    status: int, code: str, detail: str, errors: list[FieldError] | None = None,
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body = Problem(
-        type=f"/problems/{code}", title=status_title(status), status=status, detail=detail,
-        code=code, errors=errors or [],
+        type=f"/problems/{code}",
+        title=status_title(status),
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors or [],
     )
-    return Response(
-        orjson.dumps(body.model_dump()), status_code=status, media_type=PROBLEM_TYPE, headers=headers
-    )
+    return Response(orjson.dumps(body.model_dump()), status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
 def domain_problem(exc: DomainError) -> Response:
@@ -123,7 +129,10 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
-def install_problem_handlers(app: FastAPI, html_error: Any) -> None:
+HtmlError = Callable[[Request, int, str], Awaitable[Response]]
+
+
+def install_problem_handlers(app: FastAPI, html_error: HtmlError) -> None:
     """API paths get problem+json; pages get an HTML error page from `html_error`."""
 
     @app.exception_handler(DomainError)
@@ -148,7 +157,7 @@ def install_problem_handlers(app: FastAPI, html_error: Any) -> None:
         elif exc.status_code == 405:
             detail = gettext(N_("This address does not accept that method."))
         if is_api(request):
-            return problem_response(exc.status_code, f"http_{exc.status_code}", detail, headers=exc.headers)
+            return problem_response(exc.status_code, f"http_{exc.status_code}", detail, headers=dict(exc.headers or {}))
         return await html_error(request, exc.status_code, detail)
 
     @app.exception_handler(Exception)
@@ -157,4 +166,3 @@ def install_problem_handlers(app: FastAPI, html_error: Any) -> None:
         if is_api(request):
             return problem_response(500, "server_error", detail)
         return await html_error(request, 500, detail)
-

@@ -54,9 +54,7 @@ def make_templates() -> Jinja2Templates:
 templates = make_templates()
 
 
-def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
-) -> Response:
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> Response:
     """Render a page with what every page needs: user, CSRF token, language, settings."""
     ctx = dict(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
