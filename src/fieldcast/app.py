@@ -12,6 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
 from fieldcast import __version__
+from fieldcast.accounts import pages as accounts_pages
 from fieldcast.accounts import routes as accounts_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
@@ -76,13 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(LanguageMiddleware, default=settings.default_language)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(LanguageMiddleware, default=settings.default_language)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.include_router(web_pages.router)
     app.include_router(accounts_routes.api)
-    app.include_router(accounts_routes.pages)
+    app.include_router(accounts_pages.pages)
     app.state.lang_cookie = LANG_COOKIE
     return app

@@ -72,7 +72,9 @@ def negotiate(accept_language: str | None) -> Language | None:
         except ValueError:
             weight = 0.0
         ranked.append((weight, tag.strip().lower()))
-    for _weight, tag in sorted(ranked, key=lambda r: -r[0]):
+    for weight, tag in sorted(ranked, key=lambda r: -r[0]):
+        if weight <= 0:  # q=0 means "not acceptable"
+            continue
         if tag.startswith("zh"):
             return "zh-CN"
         if tag.startswith("en"):

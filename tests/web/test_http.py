@@ -212,3 +212,22 @@ async def test_every_page_renders_for_anonymous_and_signed_in_users(client: http
 async def test_home_page_has_a_proper_empty_state(client: httpx.AsyncClient) -> None:
     r = await client.get("/", headers={"accept-language": "en"})
     assert 'data-testid="empty-live"' in r.text and 'data-testid="empty-upcoming"' in r.text
+
+
+async def test_front_end_assets_are_served_by_the_app_not_a_cdn(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/")).text
+    assert "/static/vendor/pico.min.css" in page
+    assert "http://" not in page.split("<body")[0] and "https://" not in page.split("<body")[0]
+    for asset in ("/static/vendor/pico.min.css", "/static/app.css"):
+        r = await client.get(asset)
+        assert r.status_code == 200, f"{asset} missing: run `make install` (npm ci copies vendor files)"
+        assert r.headers["content-type"].startswith("text/css")
+
+
+async def test_the_account_page_offers_password_change_and_sign_out_everywhere(client: httpx.AsyncClient) -> None:
+    await sign_up(client, "forms@example.com")
+    page = await client.get("/account")
+    main = page.text.split("<main", 1)[1]
+    assert 'action="/account/password"' in main
+    assert 'action="/account/signout-everywhere"' in main
+    assert "<section" not in page.text.split("<title>", 1)[1].split("</title>", 1)[0]

@@ -73,7 +73,7 @@ async def sign_up(uow: UnitOfWork, data: s.SignUpIn, *, is_platform_admin: bool 
             action="user.make_admin",
             target_type="user",
             target_id=user.id,
-            reason="created as platform administrator",
+            details={"at": "sign_up"},
         )
     return user
 
@@ -83,7 +83,7 @@ async def authenticate(uow: UnitOfWork, data: s.SignInIn, throttle: SignInThrott
     wait_s = throttle.retry_after_s(email)
     if wait_s:
         raise TooManyRequests(
-            N_("Too many failed sign-ins for this account. Try again in %(minutes)s minutes."),
+            N_("Too many failed sign-ins for this account. Try again in about %(minutes)s min."),
             minutes=(wait_s + 59) // 60,
         )
     user = await q.user_by_email(uow.session, email)

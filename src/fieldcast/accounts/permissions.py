@@ -9,6 +9,7 @@ from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.queries import roles_in_org
 from fieldcast.errors import NotAuthenticated
 from fieldcast.i18n import N_
+from fieldcast.labels import LabelList
 
 
 def require_user(actor: User | None) -> User:
@@ -35,5 +36,5 @@ async def require_org_role(
         return roles
     raise MissingRole(
         N_("You need one of these roles in this organisation: %(roles)s."),
-        roles=", ".join(sorted(r.value for r in allowed)),
+        roles=LabelList("role", allowed),
     )

@@ -1,18 +1,16 @@
-"""Accounts over HTTP: the JSON API under /api/v1 and the HTML pages. Thin: parse, act, render."""
+"""Accounts over HTTP: the JSON API under /api/v1. Thin: parse, call one action or query, return."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from fieldcast.accounts import actions as a
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
 from fieldcast.accounts.models import (
-    HostKind,
     HostVerification,
     Organisation,
     OrgKind,
@@ -21,25 +19,22 @@ from fieldcast.accounts.models import (
 )
 from fieldcast.accounts.permissions import require_org_role, require_platform_admin, require_user
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import DomainError, NotFound
-from fieldcast.i18n import N_, gettext
+from fieldcast.errors import NotFound
+from fieldcast.i18n import N_
 from fieldcast.integrity import queries as audit_queries
 from fieldcast.web.deps import Ctx, CurrentUser, Uow, csrf_token, sign_in_session, sign_out_session
-from fieldcast.web.forms import Form, check_form_csrf, read_form
 from fieldcast.web.problems import Problem
-from fieldcast.web.templating import render
 
 PROBLEMS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
 }
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS)
-pages = APIRouter(include_in_schema=False)
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-async def _org(uow: UnitOfWork, slug: str) -> Organisation:
+async def org_or_404(uow: UnitOfWork, slug: str) -> Organisation:
     org = await q.organisation_by_slug(uow.session, slug)
     if org is None:
         raise NotFound(N_("No such organisation."))
@@ -202,31 +197,31 @@ async def api_create_organisation(data: s.OrganisationIn, uow: Uow, user: Curren
 
 @api.get("/organisations/{slug}", response_model=s.OrganisationOut, tags=["organisations"])
 async def api_organisation(slug: str, uow: Uow) -> s.OrganisationOut:
-    return s.OrganisationOut.model_validate(await _org(uow, slug))
+    return s.OrganisationOut.model_validate(await org_or_404(uow, slug))
 
 
 @api.patch("/organisations/{slug}", response_model=s.OrganisationOut, tags=["organisations"])
 async def api_update_organisation(
     slug: str, patch: s.OrganisationPatch, uow: Uow, user: CurrentUser
 ) -> s.OrganisationOut:
-    org = await a.update_organisation(uow, user, await _org(uow, slug), patch)
+    org = await a.update_organisation(uow, user, await org_or_404(uow, slug), patch)
     return s.OrganisationOut.model_validate(org)
 
 
 @api.get("/organisations/{slug}/members", response_model=list[s.MemberOut], tags=["organisations"])
 async def api_members(slug: str, uow: Uow) -> list[s.MemberOut]:
-    return await q.list_members(uow.session, (await _org(uow, slug)).id)
+    return await q.list_members(uow.session, (await org_or_404(uow, slug)).id)
 
 
 @api.delete("/organisations/{slug}/members/{user_id}/roles/{role}", status_code=204, tags=["organisations"])
 async def api_remove_role(slug: str, user_id: int, role: Role, uow: Uow, user: CurrentUser) -> Response:
-    await a.remove_member_role(uow, user, await _org(uow, slug), user_id, role)
+    await a.remove_member_role(uow, user, await org_or_404(uow, slug), user_id, role)
     return Response(status_code=204)
 
 
 @api.get("/organisations/{slug}/invitations", response_model=list[s.InvitationOut], tags=["organisations"])
 async def api_invitations(slug: str, uow: Uow, user: CurrentUser) -> list[s.InvitationOut]:
-    org = await _org(uow, slug)
+    org = await org_or_404(uow, slug)
     await require_org_role(uow.session, user, org.id, Role.OWNER, Role.ORGANISER)
     return [s.InvitationOut.model_validate(i) for i in await q.list_invitations(uow.session, org.id)]
 
@@ -239,7 +234,7 @@ async def api_invitations(slug: str, uow: Uow, user: CurrentUser) -> list[s.Invi
 )
 async def api_invite(slug: str, data: s.InvitationIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.InvitationCreatedOut:
     invitation, token = await a.invite_member(
-        uow, user, await _org(uow, slug), data, valid_days=ctx.settings.invitation_valid_days
+        uow, user, await org_or_404(uow, slug), data, valid_days=ctx.settings.invitation_valid_days
     )
     return s.InvitationCreatedOut(
         **s.InvitationOut.model_validate(invitation).model_dump(),
@@ -250,7 +245,7 @@ async def api_invite(slug: str, data: s.InvitationIn, uow: Uow, ctx: Ctx, user: 
 
 @api.delete("/organisations/{slug}/invitations/{invitation_id}", response_model=s.InvitationOut, tags=["organisations"])
 async def api_revoke_invitation(slug: str, invitation_id: int, uow: Uow, user: CurrentUser) -> s.InvitationOut:
-    invitation = await a.revoke_invitation(uow, user, await _org(uow, slug), invitation_id)
+    invitation = await a.revoke_invitation(uow, user, await org_or_404(uow, slug), invitation_id)
     return s.InvitationOut.model_validate(invitation)
 
 
@@ -275,7 +270,7 @@ async def api_audit(
     """The audit log: platform admins see all; an organisation's owners and supervisors see theirs."""
     organisation_id = None
     if organisation:
-        org = await _org(uow, organisation)
+        org = await org_or_404(uow, organisation)
         await require_org_role(uow.session, user, org.id, Role.OWNER, Role.SUPERVISOR)
         organisation_id = org.id
     else:
@@ -290,403 +285,3 @@ async def api_audit(
         offset=offset,
     )
     return [s.AuditOut.model_validate(r) for r in rows]
-
-
-# == Pages ========================================================================================
-
-
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
-
-
-def _sign_in_first(request: Request) -> Response:
-    return _redirect(f"/signin?next={request.url.path}")
-
-
-def _next_path(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/account"
-
-
-@pages.get("/signup")
-async def signup_page(request: Request, user: CurrentUser) -> Response:
-    return render(request, "accounts/signup.html", {"form": Form(), "user": user})
-
-
-@pages.post("/signup")
-async def signup_submit(request: Request, uow: Uow) -> Response:
-    form = await read_form(request, s.SignUpIn, secret_fields=("password",))
-    if form.data is not None:
-        try:
-            user = await a.sign_up(uow, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            sign_in_session(request, user)
-            return _redirect("/account")
-    return render(request, "accounts/signup.html", {"form": form}, status_code=422)
-
-
-@pages.get("/signin")
-async def signin_page(request: Request, user: CurrentUser, next: str | None = None) -> Response:
-    return render(request, "accounts/signin.html", {"form": Form(), "next": _next_path(next), "user": user})
-
-
-@pages.post("/signin")
-async def signin_submit(request: Request, uow: Uow, ctx: Ctx) -> Response:
-    form = await read_form(request, s.SignInIn, secret_fields=("password",))
-    next_path = _next_path(form.values.get("next"))
-    if form.data is not None:
-        try:
-            user = await a.authenticate(uow, form.data, ctx.sign_in_throttle)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            sign_in_session(request, user)
-            return _redirect(next_path)
-    return render(request, "accounts/signin.html", {"form": form, "next": next_path}, status_code=422)
-
-
-@pages.post("/signout")
-async def signout_submit(request: Request) -> Response:
-    await check_form_csrf(request)
-    sign_out_session(request)
-    return _redirect("/")
-
-
-@pages.get("/account")
-async def account_page(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    return await _account(request, uow, user)
-
-
-async def _account(
-    request: Request,
-    uow: UnitOfWork,
-    user: User,
-    *,
-    new_token: str | None = None,
-    token_form: Form[s.TokenIn] | None = None,
-    password_form: Form[s.PasswordChangeIn] | None = None,
-    notice: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    me = await q.user_out(uow.session, user)
-    verifications, _ = await q.list_verifications(uow.session, user_id=user.id, limit=10)
-    return render(
-        request,
-        "accounts/account.html",
-        {
-            "user": user,
-            "me": me,
-            "verifications": verifications,
-            "tokens": await q.list_tokens(uow.session, user.id),
-            "memberships": await q.memberships_of(uow.session, user.id),
-            "new_token": new_token,
-            "token_form": token_form or Form(),
-            "password_form": password_form or Form(),
-            "notice": notice,
-        },
-        status_code=status_code,
-    )
-
-
-@pages.post("/account/tokens")
-async def account_create_token(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    form = await read_form(request, s.TokenIn)
-    if form.data is not None:
-        try:
-            _row, token = await a.create_api_token(uow, user, form.data.name)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return await _account(request, uow, user, new_token=token)
-    return await _account(request, uow, user, token_form=form, status_code=422)
-
-
-@pages.post("/account/password")
-async def account_change_password(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    form = await read_form(request, s.PasswordChangeIn, secret_fields=("current_password", "new_password"))
-    if form.data is not None:
-        try:
-            changed = await a.change_password(uow, user, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            sign_in_session(request, changed)
-            return await _account(request, uow, changed, notice=gettext(N_("Your password was changed.")))
-    return await _account(request, uow, user, password_form=form, status_code=422)
-
-
-@pages.post("/account/signout-everywhere")
-async def account_sign_out_everywhere(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    await check_form_csrf(request)
-    await a.sign_out_everywhere(uow, user)
-    sign_out_session(request)
-    return _redirect("/signin")
-
-
-@pages.post("/account/tokens/{token_id}/revoke")
-async def account_revoke_token(token_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
-    await check_form_csrf(request)
-    await a.revoke_api_token(uow, user, token_id)
-    return _redirect("/account")
-
-
-@pages.get("/account/verification")
-async def verification_page(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    return render(request, "accounts/verification.html", _verification_context(user, Form()))
-
-
-def _verification_context(user: User, form: Form[s.VerificationIn]) -> dict[str, object]:
-    return {"user": user, "form": form, "host_kinds": list(HostKind)}
-
-
-@pages.post("/account/verification")
-async def verification_submit(request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    form = await read_form(request, s.VerificationIn, secret_fields=("id_number",))
-    if form.data is not None:
-        try:
-            await a.apply_for_verification(uow, user, form.data, id_hash_key=ctx.settings.resolved_secret_key)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return _redirect("/account")
-    return render(request, "accounts/verification.html", _verification_context(user, form), status_code=422)
-
-
-@pages.get("/admin/verifications")
-async def admin_queue(
-    request: Request,
-    uow: Uow,
-    user: CurrentUser,
-    status: str = Query("pending", pattern="^(pending|approved|rejected|withdrawn|expired)$"),
-) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    require_platform_admin(user)
-    items, total = await q.list_verifications(uow.session, status=status, limit=100)
-    return render(
-        request,
-        "accounts/admin_queue.html",
-        {
-            "user": user,
-            "items": items,
-            "total": total,
-            "status": status,
-            "statuses": ["pending", "approved", "rejected", "expired"],
-        },
-    )
-
-
-@pages.post("/admin/verifications/{request_id}/{decision}")
-async def admin_decide(
-    request_id: int, decision: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
-) -> Response:
-    form = await read_form(request, s.DecisionIn)
-    if form.data is None:
-        raise DomainError(N_("The reason is too long."), field="reason")
-    if decision == "approve":
-        await a.approve_verification(
-            uow, user, request_id, reason=form.data.reason, valid_days=ctx.settings.verification_valid_days
-        )
-    elif decision == "reject":
-        await a.reject_verification(uow, user, request_id, reason=form.data.reason)
-    else:
-        raise NotFound(N_("There is nothing at this address."))
-    return _redirect("/admin/verifications")
-
-
-@pages.get("/admin/audit")
-async def admin_audit(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    require_platform_admin(user)
-    rows = await audit_queries.list_audit(uow.session, limit=100, offset=offset)
-    return render(request, "accounts/audit.html", {"user": user, "rows": rows, "offset": offset})
-
-
-@pages.get("/hosts")
-async def hosts_page(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
-    hosts, total = await q.list_verified_hosts(uow.session, limit=50, offset=offset)
-    return render(request, "accounts/hosts.html", {"user": user, "hosts": hosts, "total": total})
-
-
-@pages.get("/orgs")
-async def orgs_page(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
-    orgs, total = await q.list_organisations(uow.session, limit=50, offset=offset)
-    return render(request, "accounts/orgs.html", {"user": user, "orgs": orgs, "total": total})
-
-
-@pages.get("/orgs/new")
-async def org_new_page(request: Request, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    return render(
-        request, "accounts/org_form.html", {"user": user, "form": Form(), "kinds": list(OrgKind), "org": None}
-    )
-
-
-@pages.post("/orgs/new")
-async def org_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    form = await read_form(request, s.OrganisationIn)
-    if form.data is not None:
-        try:
-            org = await a.create_organisation(uow, user, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return _redirect(f"/orgs/{org.slug}")
-    return render(
-        request,
-        "accounts/org_form.html",
-        {"user": user, "form": form, "kinds": list(OrgKind), "org": None},
-        status_code=422,
-    )
-
-
-@pages.get("/orgs/{slug}")
-async def org_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
-    return await _org_page(request, uow, user, await _org(uow, slug))
-
-
-async def _org_page(
-    request: Request,
-    uow: UnitOfWork,
-    user: User | None,
-    org: Organisation,
-    *,
-    invite_form: Form[s.InvitationIn] | None = None,
-    new_invitation: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    my_roles = await q.roles_in_org(uow.session, user.id, org.id) if user else set()
-    can_manage = bool(user and (user.is_platform_admin or my_roles & {Role.OWNER, Role.ORGANISER}))
-    return render(
-        request,
-        "accounts/org.html",
-        {
-            "user": user,
-            "org": org,
-            "members": await q.list_members(uow.session, org.id),
-            "my_roles": my_roles,
-            "can_manage": can_manage,
-            "can_edit": bool(user and (user.is_platform_admin or Role.OWNER in my_roles)),
-            "invitations": await q.list_invitations(uow.session, org.id) if can_manage else [],
-            "invite_form": invite_form or Form(),
-            "new_invitation": new_invitation,
-            "roles": list(Role),
-        },
-        status_code=status_code,
-    )
-
-
-@pages.get("/orgs/{slug}/edit")
-async def org_edit_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    org = await _org(uow, slug)
-    await require_org_role(uow.session, user, org.id, Role.OWNER)
-    values = {"name": org.name, "kind": org.kind.value, "region": org.region, "description": org.description}
-    return render(
-        request,
-        "accounts/org_form.html",
-        {"user": user, "form": Form(values=values), "kinds": list(OrgKind), "org": org},
-    )
-
-
-@pages.post("/orgs/{slug}/edit")
-async def org_edit_submit(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
-    org = await _org(uow, slug)
-    form = await read_form(request, s.OrganisationPatch)
-    if form.data is not None:
-        try:
-            await a.update_organisation(uow, user, org, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return _redirect(f"/orgs/{org.slug}")
-    return render(
-        request,
-        "accounts/org_form.html",
-        {"user": user, "form": form, "kinds": list(OrgKind), "org": org},
-        status_code=422,
-    )
-
-
-@pages.post("/orgs/{slug}/invitations")
-async def org_invite_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
-    org = await _org(uow, slug)
-    form = await read_form(request, s.InvitationIn)
-    if form.data is not None:
-        try:
-            _inv, token = await a.invite_member(
-                uow, user, org, form.data, valid_days=ctx.settings.invitation_valid_days
-            )
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return await _org_page(request, uow, user, org, new_invitation=f"/invitations/{token}")
-    return await _org_page(request, uow, user, org, invite_form=form, status_code=422)
-
-
-@pages.post("/orgs/{slug}/invitations/{invitation_id}/revoke")
-async def org_revoke_invitation(
-    slug: str, invitation_id: int, request: Request, uow: Uow, user: CurrentUser
-) -> Response:
-    await check_form_csrf(request)
-    await a.revoke_invitation(uow, user, await _org(uow, slug), invitation_id)
-    return _redirect(f"/orgs/{slug}")
-
-
-@pages.post("/orgs/{slug}/members/{user_id}/roles/{role}/remove")
-async def org_remove_role(
-    slug: str, user_id: int, role: Role, request: Request, uow: Uow, user: CurrentUser
-) -> Response:
-    await check_form_csrf(request)
-    await a.remove_member_role(uow, user, await _org(uow, slug), user_id, role)
-    return _redirect(f"/orgs/{slug}")
-
-
-@pages.get("/invitations/{token}")
-async def invitation_page(token: str, request: Request, user: CurrentUser) -> Response:
-    if user is None:
-        return _sign_in_first(request)
-    return render(request, "accounts/invitation.html", {"user": user, "token": token, "error": None})
-
-
-@pages.post("/invitations/{token}")
-async def invitation_accept(token: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
-    await check_form_csrf(request)
-    try:
-        membership = await a.accept_invitation(uow, user, token)
-    except DomainError as exc:
-        await uow.rollback()
-        return render(
-            request,
-            "accounts/invitation.html",
-            {"user": user, "token": token, "error": gettext(exc.message, **exc.params)},
-            status_code=exc.status,
-        )
-    org = await uow.session.get(Organisation, membership.organisation_id)
-    return _redirect(f"/orgs/{org.slug}" if org else "/account")

@@ -59,6 +59,7 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "string_type": N_("Enter text."),
 }
 _EMAIL_MESSAGE = N_("Enter a valid email address.")
+_ERROR_TITLE = N_("Error")
 _GENERIC_MESSAGE = N_("This value is not valid.")
 
 _STATUS_TITLES: dict[int, str] = {
@@ -77,7 +78,7 @@ _STATUS_TITLES: dict[int, str] = {
 
 
 def status_title(status: int) -> str:
-    return gettext(_STATUS_TITLES.get(status, N_("Error")))
+    return gettext(_STATUS_TITLES.get(status, _ERROR_TITLE))
 
 
 def field_errors(errors: Sequence[Any]) -> list[FieldError]:
@@ -151,7 +152,8 @@ def install_problem_handlers(app: FastAPI, html_error: HtmlError) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = str(exc.detail) if exc.detail else status_title(exc.status_code)
+        # Starlette's details are English reason phrases; show our translated title instead.
+        detail = status_title(exc.status_code)
         if exc.status_code == 404:
             detail = gettext(N_("There is nothing at this address."))
         elif exc.status_code == 405:

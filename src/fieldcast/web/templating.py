@@ -14,8 +14,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from fieldcast.i18n import current_language, translations
+from fieldcast.labels import label
 from fieldcast.web.deps import csrf_token
-from fieldcast.web.labels import label
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
