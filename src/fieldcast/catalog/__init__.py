@@ -1,0 +1,1 @@
+"""Catalog: suppliers, products and SKUs, inspections, the claim checker and storefronts."""
