@@ -68,7 +68,10 @@ def create_admin(
 
     secret = password or getpass.getpass("Password (10+ characters): ")
     settings = load_settings()
-    created = asyncio.run(ensure_admin(settings, email=email, display_name=display_name, password=secret))
+    try:
+        created = asyncio.run(ensure_admin(settings, email=email, display_name=display_name, password=secret))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     typer.echo(("created" if created else "updated") + f" platform administrator {email}")
 
 

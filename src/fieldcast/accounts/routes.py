@@ -143,7 +143,7 @@ async def api_verification_queue(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> s.Page[s.VerificationOut]:
-    """Platform admins: verification requests, pending first by default."""
+    """Platform admins: verification requests, newest first, optionally by status."""
     require_platform_admin(user)
     items, total = await q.list_verifications(uow.session, status=status, limit=limit, offset=offset)
     return s.Page(items=items, total=total, limit=limit, offset=offset)
