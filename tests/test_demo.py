@@ -1,8 +1,10 @@
 """The demo seed and `create-admin`: idempotent, marked as demo, made through the real actions,
-usable through the API, and free of the names of the real people in the news stories."""
+usable through the API, and free of the names of the real people in the news stories; the stories'
+products on their storefronts, with every inspection badge and a draft that shows claim warnings."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -12,18 +14,27 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from PIL import Image
 
-from fieldcast import demo
+from fieldcast import demo, demo_catalog
 from fieldcast.accounts.models import HostKind, HostVerification, Membership, Organisation, Role, User
 from fieldcast.accounts.security import id_number_with_check_digit
 from fieldcast.app import create_app
+from fieldcast.catalog.models import Inspection, Product, ProductImage, Sku, Supplier
+from fieldcast.catalog.queries import today_local
 from fieldcast.config import Settings, async_database_url
+from fieldcast.db.engine import make_engine, make_sessionmaker
 from fieldcast.db.migrate import upgrade_async
+from fieldcast.db.uow import UnitOfWork
 from fieldcast.integrity.models import AuditEntry
 from tests.conftest import TEST_SECRET
 from tests.helpers import PASSWORD, sign_up
 
 ClientFactory = Callable[[], httpx.AsyncClient]
+CATALOG_TABLES = (Supplier, Product, Sku, ProductImage, Inspection)
+# One word from each product the issue names, as it appears in a title.
+STORY_PRODUCTS = ("蓝莓", "牦牛", "富硒", "锦鲤", "脐橙", "小龙虾", "党参", "腐竹", "红枣", "苹果", "传祺", "SkyTrek")
+PUBLISHED = [p for p in demo_catalog.PRODUCTS if p.publish]
 
 ROLES = [
     "platform admin",
@@ -194,20 +205,74 @@ def _person(key: str) -> demo._Person:
     return next(p for p in demo.PEOPLE if p.key == key)
 
 
+def _media_files(settings: Settings) -> list[str]:
+    return sorted(str(p) for p in settings.resolved_media_dir.rglob("*") if p.is_file())
+
+
+async def _login(make_client: ClientFactory, key: str) -> httpx.AsyncClient:
+    return await _signed_in(make_client, _person(key).email, demo.DEMO_PASSWORD)
+
+
+async def _public_products(client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    r = await client.get("/api/v1/products", params={"limit": 200, **params})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == len(body["items"])
+    items: list[dict[str, Any]] = body["items"]
+    return items
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     backend: str, app: FastAPI, settings: Settings
 ) -> None:
-    tables = (User, Organisation, Membership, HostVerification, AuditEntry)
+    tables = (User, Organisation, Membership, HostVerification, AuditEntry, *CATALOG_TABLES)
     first = await demo.seed(settings)
     counts = [await _count(app, m) for m in tables]
+    files = _media_files(settings)
 
     second = await demo.seed(settings)
 
     assert second == first
     assert [await _count(app, m) for m in tables] == counts
+    assert _media_files(settings) == files
     assert counts[0] == len(demo.PEOPLE)
     assert counts[1] == len(demo.ORGANISATIONS)
+    assert counts[tables.index(Product)] == len(demo_catalog.PRODUCTS)
+    # A picture and its thumbnail per product, a logo and its thumbnail per brand.
+    assert len(files) == 2 * (len(demo_catalog.PRODUCTS) + len(demo_catalog.BRANDS))
+
+
+async def test_a_database_seeded_before_the_demo_catalog_gets_it_on_the_next_run(
+    app: FastAPI, settings: Settings
+) -> None:
+    engine = make_engine(settings.sqlalchemy_url)
+    async with UnitOfWork(make_sessionmaker(engine)) as uow:
+        await demo._seed_accounts(uow, settings)  # all that earlier versions of the demo seeded
+    await engine.dispose()
+    accounts = [await _count(app, m) for m in (User, Organisation, Membership)]
+    assert await _count(app, Product) == 0
+
+    await demo.seed(settings)
+
+    assert [await _count(app, m) for m in (User, Organisation, Membership)] == accounts
+    assert await _count(app, Product) == len(demo_catalog.PRODUCTS)
+    assert await _count(app, Supplier) == len(demo_catalog.SUPPLIERS)
+
+
+async def test_an_incomplete_demo_is_refused_and_left_unchanged(app: FastAPI, settings: Settings) -> None:
+    engine = make_engine(settings.sqlalchemy_url)
+    async with UnitOfWork(make_sessionmaker(engine)) as uow:
+        seeded = await demo._seed_accounts(uow, settings)
+        await uow.session.delete(seeded.orgs["wanrong-county"])
+    await engine.dispose()
+
+    with pytest.raises(RuntimeError, match="wanrong-county"):
+        await demo.seed(settings)
+
+    assert await _count(app, Product) == 0
+    assert await _count(app, Supplier) == 0
+    assert _media_files(settings) == []
 
 
 async def test_logins_cover_every_role_once_with_a_valid_shared_password(seeded: Seeded) -> None:
@@ -230,6 +295,14 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
     assert all(u.is_demo for u in users)
     assert all(o.is_demo for o in orgs)
     assert all(v.is_demo for v in verifications)
+    suppliers = await _all(seeded.app, Supplier)
+    products = await _all(seeded.app, Product)
+    inspections = await _all(seeded.app, Inspection)
+    assert len(suppliers) == len(demo_catalog.SUPPLIERS)
+    assert len(products) == len(demo_catalog.PRODUCTS)
+    assert len(inspections) == len([p for p in demo_catalog.PRODUCTS if p.inspection])
+    assert all(x.is_demo for x in [*suppliers, *products, *inspections])
+    assert all(x.certificate_no.startswith("DEMO-") for x in inspections)
 
 
 async def test_seed_creates_the_story_organisations_with_their_kinds(seeded: Seeded) -> None:
@@ -270,6 +343,14 @@ async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seed
     assert actions.count("verification.apply") == len(states)
     assert actions.count("verification.approve") == len([s for s in states if s != "pending"])
     assert actions.count("membership.add") == sum(len(p.memberships) for p in demo.PEOPLE)
+    products = demo_catalog.PRODUCTS
+    assert actions.count("supplier.create") == len(demo_catalog.SUPPLIERS)
+    assert actions.count("product.create") == len(products)
+    assert actions.count("product.add_image") == len(products)
+    assert actions.count("inspection.record") == len([p for p in products if p.inspection])
+    assert actions.count("product.publish") == len(PUBLISHED)
+    assert actions.count("product.publish_with_override") == 0  # the published texts are clean
+    assert actions.count("organisation.brand") == len(demo_catalog.BRANDS)
 
 
 async def test_every_demo_account_signs_in_and_hosts_show_their_badges(
@@ -362,17 +443,148 @@ async def test_seeded_roles_are_held_in_the_right_organisations(seeded: Seeded, 
     ):
         assert role.value in roles[_person(key).display_name]
     assert "supplier" in {r for m in coop for r in m["roles"]}
+    for slug in demo_catalog.STOREFRONT_SLUGS:  # the demo organiser and inspector act on every storefront
+        members = (await client.get(f"/api/v1/organisations/{slug}/members")).json()
+        roles = {m["display_name"]: set(m["roles"]) for m in members}
+        assert "organiser" in roles[_person("organiser").display_name], slug
+        assert "inspector" in roles[_person("inspector").display_name], slug
 
 
 async def test_no_seeded_person_carries_the_name_of_a_real_person(seeded: Seeded) -> None:
     names = {u.display_name for u in await _all(seeded.app, User)}
     names |= {v.legal_name for v in await _all(seeded.app, HostVerification)}
+    names |= {x.contact_name for x in await _all(seeded.app, Supplier)}
 
     real_latin = {_squash(n) for n in REAL_NAMES_LATIN}
     for name in names:
         assert name not in REAL_NAMES_HANZI
         assert _squash(name) not in real_latin
         assert not any(real in name for real in REAL_NAMES_HANZI if len(real) >= 3), name
+
+
+async def test_the_stories_products_are_on_sale_to_anyone(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    items = await _public_products(seeded_clients())
+
+    titles = [x["title"] for x in items]
+    assert len(items) == len(PUBLISHED) >= 11
+    for word in STORY_PRODUCTS:
+        assert any(word in title for title in titles), word
+    assert sorted(titles) == sorted(p.title for p in PUBLISHED)
+    assert all(x["is_demo"] and x["min_price_fen"] and x["thumb_url"] for x in items)
+    by_title = {x["title"]: x for x in items}
+    assert next(x for x in items if "SkyTrek" in x["title"])["category"] == "aircraft"
+    assert next(x for x in items if "传祺" in x["title"])["min_price_fen"] == 10_000_000  # 100,000 yuan
+    assert by_title[PUBLISHED[0].title] == items[0]  # newest first, in the stories' order
+
+
+async def test_each_storefront_shows_its_own_products_from_its_own_region(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    client = seeded_clients()
+    regions = {o.slug: o.region for o in demo.ORGANISATIONS}
+
+    for slug in demo_catalog.STOREFRONT_SLUGS:
+        expected = {p.title for p in PUBLISHED if p.org == slug}
+        items = await _public_products(client, organisation=slug)
+        page = await client.get(f"/s/{slug}")
+
+        assert {x["title"] for x in items} == expected, slug
+        assert all(x["organisation_slug"] == slug for x in items)
+        assert all(x["origin_name"].startswith(regions[slug]) for x in items), slug
+        assert page.status_code == 200
+        for title in expected:
+            assert title in page.text, (slug, title)
+
+
+async def test_suppliers_ship_from_a_named_region_with_a_contact(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    organiser = await _login(seeded_clients, "organiser")
+
+    for slug in demo_catalog.STOREFRONT_SLUGS:
+        suppliers = (await organiser.get(f"/api/v1/organisations/{slug}/suppliers")).json()
+
+        assert suppliers, slug
+        for supplier in suppliers:
+            assert supplier["kind"] in {"farmer", "cooperative", "factory"}
+            assert supplier["ship_from_name"] and supplier["contact_name"] and supplier["contact_phone"]
+            assert supplier["is_demo"] is True
+
+
+async def test_inspection_badges_show_passed_expired_and_none(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    items = await _public_products(seeded_clients())
+
+    by_status: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_status.setdefault(item["inspection"]["status"], []).append(item)
+    assert {x["title"] for x in by_status["expired"]} == {p.title for p in PUBLISHED if "红枣" in p.title}
+    assert {x["title"] for x in by_status["none"]} == {p.title for p in PUBLISHED if p.inspection is None}
+    assert len(by_status["expired"]) == len(by_status["none"]) == 1
+    assert "failed" not in by_status
+    assert len(by_status["passed"]) == len(items) - 2
+    today = today_local().isoformat()
+    for item in by_status["passed"]:
+        badge = item["inspection"]
+        assert badge["certificate_no"].startswith("DEMO-") and badge["lab_name"]
+        assert badge["valid_until"] >= today
+    assert by_status["expired"][0]["inspection"]["valid_until"] < today
+
+
+async def test_the_draft_with_health_claims_is_hidden_but_warns_its_organisers(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    draft = next(p for p in demo_catalog.PRODUCTS if not p.publish)
+    organiser = await _login(seeded_clients, "organiser")
+    anonymous = seeded_clients()
+
+    own = await _public_products(organiser, organisation=draft.org, include_unpublished="true")
+    found = next(x for x in own if x["title"] == draft.title)
+    detail = (await organiser.get(f"/api/v1/products/{found['id']}")).json()
+
+    assert detail["status"] == "draft"
+    assert {"抗氧化", "提高免疫力"} <= {c["term"] for c in detail["claims"]}
+    assert detail["inspection"]["status"] == "none"
+    assert (await anonymous.get(f"/api/v1/products/{found['id']}")).status_code == 404
+    assert draft.title not in {x["title"] for x in await _public_products(anonymous)}
+    assert await _public_products(anonymous, q="免疫力") == []
+
+
+async def test_declared_unit_costs_are_seen_by_organisers_only(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    anonymous = seeded_clients()
+    viewer = await _login(seeded_clients, "viewer")
+    organiser = await _login(seeded_clients, "organiser")
+
+    for item in await _public_products(anonymous):
+        url = f"/api/v1/products/{item['id']}"
+        for client in (anonymous, viewer):
+            r = await client.get(url)
+            assert r.status_code == 200
+            assert all(sku["unit_cost_fen"] is None for sku in r.json()["skus"]), item["title"]
+        skus = (await organiser.get(url)).json()["skus"]
+        assert skus
+        assert all(0 < sku["unit_cost_fen"] < sku["price_fen"] for sku in skus), item["title"]
+        assert all(sku["weight_g"] > 0 and sku["stock"] > 0 for sku in skus)
+
+
+async def test_product_pictures_and_brand_logos_are_served(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    client = seeded_clients()
+
+    for item in await _public_products(client):
+        picture = await client.get(item["thumb_url"])
+        assert picture.status_code == 200, item["title"]
+        assert picture.headers["content-type"] == "image/webp"
+    for brand in demo_catalog.BRANDS:
+        page = await client.get(f"/s/{brand.org}")
+        logo = re.search(r'<img src="([^"]+)"[^>]*data-testid="brand-logo"', page.text)
+        assert brand.name in page.text
+        assert logo is not None, brand.org
+        assert (await client.get(logo.group(1))).headers["content-type"] == "image/webp"
+
+
+def test_demo_pictures_are_800_by_600_pngs_drawn_without_fonts() -> None:
+    for kind in demo_catalog.PAINTERS:
+        data = demo_catalog.draw_picture(kind, seed=1)
+        with Image.open(io.BytesIO(data)) as image:
+            assert (image.format, image.size) == ("PNG", (800, 600))
+        assert demo_catalog.draw_picture(kind, seed=1) == data  # reproducible
 
 
 async def test_print_logins_shows_every_role_and_the_site_url(
@@ -384,6 +596,7 @@ async def test_print_logins_shows_every_role_and_the_site_url(
 
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8123" in out
+    assert "http://127.0.0.1:8123/products" in out  # where the demo catalog is
     for login in demo.demo_logins():
         assert login.role in out
         assert login.email in out

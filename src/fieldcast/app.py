@@ -14,6 +14,9 @@ from starlette.responses import Response
 from fieldcast import __version__
 from fieldcast.accounts import pages as accounts_pages
 from fieldcast.accounts import routes as accounts_routes
+from fieldcast.catalog import claims_routes, regions_routes
+from fieldcast.catalog import pages as catalog_pages
+from fieldcast.catalog import routes as catalog_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
 from fieldcast.realtime.bus import make_bus
@@ -77,13 +80,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_request_bytes, upload_max_bytes=settings.max_upload_bytes
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LanguageMiddleware, default=settings.default_language)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.mount("/media", StaticFiles(directory=settings.resolved_media_dir, check_dir=False), name="media")
     app.include_router(web_pages.router)
     app.include_router(accounts_routes.api)
     app.include_router(accounts_pages.pages)
+    app.include_router(catalog_routes.api)
+    app.include_router(catalog_pages.pages)
+    app.include_router(regions_routes.router)
+    app.include_router(claims_routes.router)
     app.state.lang_cookie = LANG_COOKIE
     return app

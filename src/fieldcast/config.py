@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     verification_valid_days: int = Field(default=365, ge=1, le=3650)
     invitation_valid_days: int = Field(default=14, ge=1, le=365)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1024, description="Limit for file uploads.")
     demo: bool = Field(default=False, description="Set by `fieldcast demo`; shows the demo banner.")
 
     @field_validator("data_dir", mode="after")

@@ -1,8 +1,9 @@
 """Demo data for `fieldcast demo`, and the platform-administrator set-up behind `create-admin`.
 
-The demo is seeded through the real account actions, so the audit log and every rule hold as for
-real users; everything it creates is marked `is_demo`. People are invented; places and roles are
-taken from the 2020 news stories the product is built from."""
+The demo is seeded through the real account and catalog actions, so the audit log and every rule
+hold as for real users; everything it creates is marked `is_demo`. People are invented; places,
+roles and products are taken from the 2020 news stories the product is built from. The catalog
+part (suppliers, products, inspections, brands) lives in `fieldcast.demo_catalog`."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from fieldcast.accounts.security import id_number_with_check_digit
 from fieldcast.config import Settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.demo_catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.integrity.actions import record_audit
 
 # The validator behind EmailStr refuses special-use names such as `.invalid` and `.test`, so the
@@ -62,6 +64,12 @@ class _Verification:
     position_title: str
     jurisdiction: str
     state: str = "approved"  # approved | pending | expired
+
+
+def _in_every_storefront(role: Role) -> tuple[tuple[str, Role], ...]:
+    """The demo organiser and inspector act in every organisation with products, so one login each
+    shows the whole catalog (in real use each organisation has its own)."""
+    return tuple((slug, role) for slug in STOREFRONT_SLUGS)
 
 
 @dataclass(frozen=True)
@@ -211,12 +219,12 @@ PEOPLE: tuple[_Person, ...] = (
         login_role="owner",
     ),
     _Person(
-        key="organiser",
+        key=ORGANISER_KEY,
         email_local="organiser.fengcheng",
         display_name="万思琪",
-        note="丰城市商务局 · schedules the 618 rooms",
+        note="丰城市商务局 · schedules the 618 rooms; in the demo organiser of every storefront (sees the draft)",
         login_role="organiser",
-        memberships=(("fengcheng-city", Role.ORGANISER),),
+        memberships=_in_every_storefront(Role.ORGANISER),
     ),
     _Person(
         key="host-yanghe",
@@ -403,12 +411,12 @@ PEOPLE: tuple[_Person, ...] = (
         memberships=(("dabeishan-village", Role.SUPPLIER),),
     ),
     _Person(
-        key="inspector",
+        key=INSPECTOR_KEY,
         email_local="inspector.fengcheng",
         display_name="钟国梁",
-        note="丰城市市场监督管理局 · samples products before listing",
+        note="丰城市市场监督管理局 · samples products before listing; in the demo inspector of every storefront",
         login_role="inspector",
-        memberships=(("fengcheng-city", Role.INSPECTOR),),
+        memberships=_in_every_storefront(Role.INSPECTOR),
     ),
     _Person(
         key="supervisor",
@@ -442,22 +450,46 @@ def demo_logins() -> list[DemoLogin]:
 
 
 async def seed(settings: Settings) -> list[DemoLogin]:
-    """Create the demo organisations, people, memberships and verifications, once.
+    """Create the demo organisations, people, memberships, verifications and catalog, once.
 
     All of it happens in one transaction, so a database is either fully seeded or not at all;
-    a second run finds the demo administrator and changes nothing."""
+    a second run finds the demo administrator and the catalog and changes nothing. A database
+    seeded before the demo had a catalog gets the catalog, and the roles it needs, added."""
     engine = make_engine(settings.sqlalchemy_url)
     try:
         async with UnitOfWork(make_sessionmaker(engine)) as uow:
             admin_email = next(p.email for p in PEOPLE if p.key == ADMIN_KEY)
             if await q.user_by_email(uow.session, admin_email) is None:
-                await _seed_all(uow, settings)
+                seeded = await _seed_accounts(uow, settings)
+            else:
+                seeded = await _load_seeded(uow)
+                if await is_seeded(uow.session, seeded.orgs):
+                    return demo_logins()
+                await _grant_roles(uow, seeded)
+            await seed_catalog(uow, settings.resolved_media_dir, seeded.users, seeded.orgs)
     finally:
         await engine.dispose()
     return demo_logins()
 
 
-async def _seed_all(uow: UnitOfWork, settings: Settings) -> None:
+async def _load_seeded(uow: UnitOfWork) -> _Seeded:
+    """The demo people and organisations of an earlier run."""
+    users = {p.key: await q.user_by_email(uow.session, p.email) for p in PEOPLE}
+    orgs = {o.slug: await q.organisation_by_slug(uow.session, o.slug) for o in ORGANISATIONS}
+    missing = [key for key, found in [*users.items(), *orgs.items()] if found is None]
+    if missing:
+        raise RuntimeError(f"This database holds an incomplete demo (no {', '.join(missing)}); seed an empty one.")
+    return _Seeded({k: u for k, u in users.items() if u}, {k: o for k, o in orgs.items() if o})
+
+
+async def _grant_roles(uow: UnitOfWork, seeded: _Seeded) -> None:
+    """Every demo membership; roles already held are left as they are."""
+    for person in PEOPLE:
+        for slug, role in person.memberships:
+            await actions.add_member(uow, None, seeded.orgs[slug], seeded.users[person.key], role, reason="demo data")
+
+
+async def _seed_accounts(uow: UnitOfWork, settings: Settings) -> _Seeded:
     seeded = _Seeded()
     for person in PEOPLE:
         data = SignUpIn(email=person.email, display_name=person.display_name, password=DEMO_PASSWORD)
@@ -471,13 +503,12 @@ async def _seed_all(uow: UnitOfWork, settings: Settings) -> None:
         seeded.orgs[org.slug] = await actions.create_organisation(
             uow, seeded.users[org.created_by], data_org, is_demo=True
         )
-    for person in PEOPLE:
-        for slug, role in person.memberships:
-            await actions.add_member(uow, None, seeded.orgs[slug], seeded.users[person.key], role, reason="demo data")
+    await _grant_roles(uow, seeded)
     admin = seeded.users[ADMIN_KEY]
     for person in PEOPLE:
         if person.verification is not None:
             await _verify(uow, settings, admin, seeded.users[person.key], person.verification)
+    return seeded
 
 
 async def _verify(uow: UnitOfWork, settings: Settings, admin: User, user: User, v: _Verification) -> None:
@@ -530,6 +561,7 @@ def print_logins(logins: Sequence[DemoLogin], settings: Settings) -> None:
     print()
     print(f"Fieldcast demo — open {url} and sign in at {url}/signin")
     print("All people and organisations below are invented demo data, marked as demo.")
+    print(f"Products: {url}/products · each organisation's storefront: {url}/s/<slug>, e.g. {url}/s/fengcheng-city")
     print()
     print(line(headers))
     print(line(("-" * widths[0], "-" * widths[1], "-" * widths[2], "----")))

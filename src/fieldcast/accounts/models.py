@@ -22,6 +22,7 @@ LEGAL_NAME_MAX = 50
 POSITION_MAX = 100
 EVIDENCE_MAX = 2000
 REASON_MAX = 500
+BRAND_NAME_MAX = 40
 
 
 class OrgKind(StrEnum):
@@ -92,6 +93,9 @@ class Organisation(Timestamped, Base):
     kind: Mapped[OrgKind] = mapped_column(str_enum(OrgKind))
     region: Mapped[str] = mapped_column(sa.String(REGION_MAX), default="")
     description: Mapped[str] = mapped_column(sa.String(DESCRIPTION_MAX), default="")
+    # The storefront's unified brand: a name shown over every product, and a logo image.
+    brand_name: Mapped[str] = mapped_column(sa.String(BRAND_NAME_MAX), default="")
+    logo_path: Mapped[str] = mapped_column(sa.String(200), default="")
     is_demo: Mapped[bool] = mapped_column(default=False)
 
 

@@ -1,9 +1,10 @@
 """Imports every capability's tables so Alembic and tests see one complete metadata."""
 
 from fieldcast.accounts import models as accounts_models
+from fieldcast.catalog import models as catalog_models
 from fieldcast.db.base import Base
 from fieldcast.integrity import models as integrity_models
 from fieldcast.web import idempotency as idempotency_models
 
 metadata = Base.metadata
-__all__ = ["accounts_models", "idempotency_models", "integrity_models", "metadata"]
+__all__ = ["accounts_models", "catalog_models", "idempotency_models", "integrity_models", "metadata"]

@@ -6,7 +6,9 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -18,6 +20,7 @@ class UnitOfWork:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
         self._after_commit: list[AfterCommit] = []
+        self._on_rollback: list[Callable[[], None]] = []
         self.session: AsyncSession
 
     async def __aenter__(self) -> Self:
@@ -34,20 +37,41 @@ class UnitOfWork:
             if exc_type is None:
                 await self.commit()
             else:
-                await self.session.rollback()
-                self._after_commit.clear()
+                await self.rollback()
         finally:
             await self.session.close()
+
+    async def _reload_survivors(self) -> None:
+        """After a rollback every loaded object is expired; a page that re-renders a form reads
+        them again, which async SQLAlchemy cannot do lazily. Reload them now, drop the gone ones."""
+        for obj in list(self.session.identity_map.values()):
+            try:
+                await self.session.refresh(obj)
+            except (InvalidRequestError, ObjectDeletedError):
+                self.session.expunge(obj)
 
     def after_commit(self, hook: AfterCommit) -> None:
         self._after_commit.append(hook)
 
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Undo a side effect outside the database (a written file) if the transaction fails."""
+        self._on_rollback.append(undo)
+
     async def commit(self) -> None:
-        await self.session.commit()
+        try:
+            await self.session.commit()
+        except BaseException:
+            await self.rollback()
+            raise
+        self._on_rollback.clear()
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
             await hook()
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        await self._reload_survivors()
         self._after_commit.clear()
+        undo, self._on_rollback = self._on_rollback, []
+        for step in reversed(undo):
+            step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -45,6 +46,19 @@ async def read_form(request: Request, model: type[M], *, secret_fields: tuple[st
     except ValidationError as exc:
         for err in field_errors(exc.errors()):
             form.errors.setdefault(err.field, err.message)
+    return form
+
+
+def validate_into(
+    form: Form[M], model: type[M], data: Mapping[str, object], field_map: dict[str, str] | None = None
+) -> Form[M]:
+    """Validate already-converted values; errors are reported under the form's own field names."""
+    mapping = field_map or {}
+    try:
+        form.data = model.model_validate(data)
+    except ValidationError as exc:
+        for err in field_errors(exc.errors()):
+            form.errors.setdefault(mapping.get(err.field, err.field), err.message)
     return form
 
 

@@ -53,23 +53,26 @@ class LanguageMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies above the configured limit with 413, streamed or declared."""
+    """Refuse request bodies above the limit with 413, streamed or declared. File uploads
+    (multipart/form-data) get their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.upload_max_bytes if is_upload else self.max_bytes
+        declared = headers.get(b"content-length")
         too_large = problem_response(
-            413,
-            "request_too_large",
-            gettext(N_("The request is larger than %(max)s bytes."), max=self.max_bytes),
+            413, "request_too_large", gettext(N_("The request is larger than %(max)s bytes."), max=limit)
         )
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await too_large(scope, receive, send)
             return
         seen = 0
@@ -78,7 +81,7 @@ class BodyLimitMiddleware:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise RequestTooLarge
             return message
 

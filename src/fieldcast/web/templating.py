@@ -16,6 +16,7 @@ from starlette.responses import Response
 from fieldcast.i18n import current_language, translations
 from fieldcast.labels import label
 from fieldcast.web.deps import csrf_token
+from fieldcast.web.money import format_yuan
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
@@ -48,6 +49,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["local_time"] = _local_time
     env.globals["current_language"] = current_language.get
     env.globals["label"] = label
+    env.filters["yuan"] = format_yuan
     return Jinja2Templates(env=env)
 
 

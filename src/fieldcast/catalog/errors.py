@@ -1,0 +1,29 @@
+"""Domain errors of the catalog, with stable codes."""
+
+from fieldcast.errors import Conflict, Invalid, NotAllowed
+
+
+class UnknownRegion(Invalid):
+    code = "unknown_region"
+
+
+class BadImage(Invalid):
+    code = "bad_image"
+
+
+class ClaimsNeedOverride(Conflict):
+    """Publishing text with open claim-checker hits needs an organiser's override with a reason."""
+
+    code = "claims_need_override"
+
+
+class NotEligibleForPublicWelfare(Conflict):
+    code = "not_inspected"
+
+
+class NotPublished(NotAllowed):
+    code = "not_published"
+
+
+class InvalidSku(Invalid):
+    code = "invalid_sku"
