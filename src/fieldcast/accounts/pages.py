@@ -23,7 +23,7 @@ from fieldcast.errors import DomainError, NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.integrity import queries as audit_queries
 from fieldcast.web.deps import Ctx, CurrentUser, Uow, sign_in_session, sign_out_session
-from fieldcast.web.forms import Form, check_form_csrf, read_form
+from fieldcast.web.forms import Form, check_form_csrf, read_form, safe_next
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -35,12 +35,6 @@ def _redirect(path: str) -> Response:
 
 def _sign_in_first(request: Request) -> Response:
     return _redirect(f"/signin?next={request.url.path}")
-
-
-def _next_path(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/account"
 
 
 @pages.get("/signup")
@@ -65,13 +59,13 @@ async def signup_submit(request: Request, uow: Uow) -> Response:
 
 @pages.get("/signin")
 async def signin_page(request: Request, user: CurrentUser, next: str | None = None) -> Response:
-    return render(request, "accounts/signin.html", {"form": Form(), "next": _next_path(next), "user": user})
+    return render(request, "accounts/signin.html", {"form": Form(), "next": safe_next(next, "/account"), "user": user})
 
 
 @pages.post("/signin")
 async def signin_submit(request: Request, uow: Uow, ctx: Ctx) -> Response:
     form = await read_form(request, s.SignInIn, secret_fields=("password",))
-    next_path = _next_path(form.values.get("next"))
+    next_path = safe_next(form.values.get("next"), "/account")
     if form.data is not None:
         try:
             user = await a.authenticate(uow, form.data, ctx.sign_in_throttle)

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from fieldcast.accounts.models import Organisation, Role, User
-from fieldcast.accounts.permissions import require_org_role
+from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.accounts.queries import roles_in_org
 from fieldcast.accounts.routes import Offset, org_or_404
 from fieldcast.catalog import actions as a
@@ -24,8 +24,8 @@ from fieldcast.catalog.routes import visible_product
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
-from fieldcast.web.deps import CSRF_FORM_FIELD, Ctx, CurrentUser, Uow, check_csrf
-from fieldcast.web.forms import Form, check_form_csrf, read_form, validate_into
+from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
@@ -37,13 +37,21 @@ def _redirect(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
 
 
+def _with_admin(user: User, roles: set[Role]) -> set[Role]:
+    """Platform admins act as owners on pages (the actions let them through)."""
+    return roles | {Role.OWNER} if user.is_platform_admin else roles
+
+
 async def _roles(uow: UnitOfWork, user: User | None, org_id: int) -> set[Role]:
     if user is None:
         return set()
-    roles = await roles_in_org(uow.session, user.id, org_id)
-    if user.is_platform_admin:
-        roles |= {Role.OWNER}
-    return roles
+    return _with_admin(user, await roles_in_org(uow.session, user.id, org_id))
+
+
+async def _editor_roles(uow: UnitOfWork, user: User | None, org_id: int) -> set[Role]:
+    """Refuse all but the organisation's product editors; return the editor's roles."""
+    roles = await require_org_role(uow.session, user, org_id, *a.EDITORS)
+    return _with_admin(require_user(user), roles)
 
 
 # -- public: search, storefront, product page ------------------------------------------------------
@@ -195,8 +203,7 @@ async def suppliers_submit(slug: str, request: Request, uow: Uow, user: CurrentU
 @pages.post("/orgs/{slug}/brand")
 async def brand_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     org = await org_or_404(uow, slug)
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
+    raw, _values = await read_raw_form(request)
     form: Form[s.BrandIn] = Form(values={"brand_name": str(raw.get("brand_name") or "")})
     validate_into(form, s.BrandIn, {"brand_name": form.values["brand_name"]})
     logo = raw.get("logo")
@@ -285,7 +292,7 @@ async def product_new_page(slug: str, request: Request, uow: Uow, user: CurrentU
     if user is None:
         return _redirect(f"/signin?next=/orgs/{slug}/products/new")
     org = await org_or_404(uow, slug)
-    roles = set(await require_org_role(uow.session, user, org.id, *a.EDITORS)) | await _roles(uow, user, org.id)
+    roles = await _editor_roles(uow, user, org.id)
     suppliers = [q.supplier_out(x) for x in await q.list_suppliers(uow.session, org.id)]
     return render(request, "catalog/product_form.html", _form_context(user, org, Form(), suppliers, roles))
 
@@ -293,12 +300,9 @@ async def product_new_page(slug: str, request: Request, uow: Uow, user: CurrentU
 @pages.post("/orgs/{slug}/products/new")
 async def product_new_submit(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     org = await org_or_404(uow, slug)
-    roles = set(await require_org_role(uow.session, user, org.id, *a.EDITORS)) | await _roles(uow, user, org.id)
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
-    form: Form[s.ProductIn] = Form(
-        values={k: str(v) for k, v in raw.items() if isinstance(v, str) and k != CSRF_FORM_FIELD}
-    )
+    roles = await _editor_roles(uow, user, org.id)
+    _raw, values = await read_raw_form(request)
+    form: Form[s.ProductIn] = Form(values=values)
     sku = _sku_values(form.values, form.errors)
     data = {
         "supplier_id": form.values.get("supplier_id") or None,
@@ -337,8 +341,7 @@ async def _edit_view(
     publish_form: Form[Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    roles = set(await require_org_role(uow.session, user, product.organisation_id, *a.EDITORS))
-    roles |= await _roles(uow, user, product.organisation_id)
+    roles = await _editor_roles(uow, user, product.organisation_id)
     org = await uow.session.get(Organisation, product.organisation_id)
     out = await q.product_out(uow.session, product, user)
     suppliers = [q.supplier_out(x) for x in await q.list_suppliers(uow.session, product.organisation_id)]
@@ -388,11 +391,8 @@ async def product_edit_submit(product_id: int, request: Request, uow: Uow, user:
 @pages.post("/p/{product_id}/skus")
 async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
-    form: Form[s.SkuIn] = Form(
-        values={k: str(v) for k, v in raw.items() if isinstance(v, str) and k != CSRF_FORM_FIELD}
-    )
+    _raw, values = await read_raw_form(request)
+    form: Form[s.SkuIn] = Form(values=values)
     validate_into(form, s.SkuIn, _sku_values(form.values, form.errors), SKU_FIELDS)
     if form.data is not None and not form.errors:
         try:
@@ -410,8 +410,7 @@ async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: 
 @pages.post("/p/{product_id}/images")
 async def product_image_submit(product_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
+    raw, _values = await read_raw_form(request)
     upload = raw.get("image")
     form: Form[Any] = Form()
     data = await upload.read(MAX_IMAGE_BYTES + 1) if isinstance(upload, UploadFile) else b""
@@ -444,8 +443,7 @@ async def product_publish_submit(product_id: int, request: Request, uow: Uow, us
 @pages.post("/p/{product_id}/withdraw")
 async def product_withdraw_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
+    raw, _values = await read_raw_form(request)
     await a.withdraw_product(uow, user, product, str(raw.get("reason") or "")[:500])
     return _redirect(f"/p/{product_id}/edit")
 
@@ -483,11 +481,8 @@ async def inspection_new_page(product_id: int, request: Request, uow: Uow, user:
 @pages.post("/p/{product_id}/inspections/new")
 async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
-    form: Form[s.InspectionIn] = Form(
-        values={k: str(v) for k, v in raw.items() if isinstance(v, str) and k != CSRF_FORM_FIELD}
-    )
+    raw, values = await read_raw_form(request)
+    form: Form[s.InspectionIn] = Form(values=values)
     validate_into(form, s.InspectionIn, _inspection_values(form.values))
     attachment = raw.get("attachment")
     if form.data is not None:

@@ -235,7 +235,7 @@ async def search_products(
     if flt.category is not None:
         cond = sa.and_(cond, Product.category == flt.category)
     if flt.region:
-        cond = sa.and_(cond, Product.origin_region.in_(sorted(regions.descendant_codes(flt.region) | {flt.region})))
+        cond = sa.and_(cond, Product.origin_region.in_(sorted(regions.descendant_codes(flt.region))))
     if flt.q:
         pattern = "%" + flt.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         cond = sa.and_(

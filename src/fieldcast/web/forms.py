@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
@@ -35,11 +36,23 @@ class Form(Generic[M]):
         return self
 
 
-async def read_form(request: Request, model: type[M], *, secret_fields: tuple[str, ...] = ()) -> Form[M]:
-    """Check CSRF, then validate the posted fields with `model`. Secret fields are not echoed back."""
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths: a `next` parameter must not become an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+async def read_raw_form(request: Request) -> tuple[FormData, dict[str, str]]:
+    """Check CSRF and return the posted form with its text fields (files stay in the FormData)."""
     raw = await request.form()
     check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
-    values = {k: str(v) for k, v in raw.items() if k != CSRF_FORM_FIELD and isinstance(v, str)}
+    return raw, {k: str(v) for k, v in raw.items() if k != CSRF_FORM_FIELD and isinstance(v, str)}
+
+
+async def read_form(request: Request, model: type[M], *, secret_fields: tuple[str, ...] = ()) -> Form[M]:
+    """Check CSRF, then validate the posted fields with `model`. Secret fields are not echoed back."""
+    _raw, values = await read_raw_form(request)
     form: Form[M] = Form(values={k: v for k, v in values.items() if k not in secret_fields})
     try:
         form.data = model.model_validate({k: v for k, v in values.items() if k in model.model_fields})
@@ -64,5 +77,4 @@ def validate_into(
 
 async def check_form_csrf(request: Request) -> None:
     """For forms with no fields but the token (buttons that post)."""
-    raw = await request.form()
-    check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
+    await read_raw_form(request)

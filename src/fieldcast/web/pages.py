@@ -13,6 +13,7 @@ from fieldcast.accounts import queries as account_queries
 from fieldcast.db.engine import database_status
 from fieldcast.i18n import coerce_language
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.forms import safe_next
 from fieldcast.web.middleware import LANG_COOKIE
 from fieldcast.web.templating import render
 
@@ -39,18 +40,11 @@ async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
     )
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: the switch must not become an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
 @router.get("/lang/{code}", include_in_schema=False)
 async def switch_language(
     code: str, request: Request, uow: Uow, user: CurrentUser, next: str | None = None
 ) -> Response:
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next, "/"), status_code=303)
     language = coerce_language(code)
     if language is not None:
         response.set_cookie(
