@@ -34,7 +34,7 @@ help:
 	@echo "make install      venv + pip install -e '.[dev]' + npm ci + vendor assets (alias: venv)"
 	@echo "make vendor       copy pico.min.css and hls.min.js into $(VENDOR_DIR)/"
 	@echo "make messages     extract strings and update the zh_CN/en catalogues"
-	@echo "make system-deps  apt-get install chromium and fonts-noto-cjk (root only)"
+	@echo "make system-deps  apt-get install chromium, fonts-noto-cjk, nginx, libnginx-mod-rtmp (root only)"
 	@echo "make clean        remove .venv, node_modules, vendored assets and data/"
 
 install venv: $(STAMP)
@@ -69,14 +69,20 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Browser tests drive Debian's chromium; CJK fonts so zh-CN pages render (and screenshot) legibly.
+# Browser tests drive Debian's chromium; CJK fonts so zh-CN pages render (and screenshot) legibly;
+# nginx with the RTMP module for the production ingest test and the latency benchmark.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk nginx libnginx-mod-rtmp
+
 system-deps:
-	@if [ -x /usr/bin/chromium ] && dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; then \
-	  echo "system-deps: chromium and fonts-noto-cjk present"; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+	  echo "system-deps: $(SYSTEM_PACKAGES) present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else \
-	  echo "system-deps: not root; install chromium and fonts-noto-cjk yourself (sudo apt-get install chromium fonts-noto-cjk), or the browser tests will skip"; \
+	  echo "system-deps: not root; install$$missing yourself (sudo apt-get install$$missing), or the tests that need them will skip"; \
 	fi
 
 messages: $(STAMP)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import argon2
 import asyncpg
 import httpx
 import pytest
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fieldcast.accounts import security
 from fieldcast.app import create_app
 from fieldcast.config import Settings, async_database_url
 from fieldcast.db.engine import make_engine
@@ -28,6 +30,14 @@ REQUIRE_SERVICES = os.environ.get("FIELDCAST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("FIELDCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FIELDCAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_SECRET = "test-secret-key-not-for-production"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> None:
+    """argon2's production cost (64 MiB, ~0.2 s a hash) is the point in production and pure waste in
+    tests that sign up a dozen people each: the same algorithm at its minimum cost. Tests do not
+    assert hash strength; servers started as subprocesses keep the real cost."""
+    security._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def unavailable(reason: str) -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from PIL import Image
 
-from fieldcast import demo, demo_catalog
+from fieldcast import demo, demo_catalog, demo_live
 from fieldcast.accounts.models import HostKind, HostVerification, Membership, Organisation, Role, User
 from fieldcast.accounts.security import id_number_with_check_digit
 from fieldcast.app import create_app
@@ -647,3 +647,31 @@ async def test_ensure_admin_rejects_bad_input_with_a_clear_message(
     with pytest.raises(ValueError, match=field):
         await demo.ensure_admin(settings, email=email, display_name="Admin", password=password)
     assert await _count(app, User) == 0
+
+
+async def test_demo_event_has_two_live_rooms_an_upcoming_one_and_a_replay(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    client = seeded_clients()
+    event = (await client.get("/api/v1/events/fengcheng-618")).json()
+    states = [x["state"] for x in event["sessions"]]
+    assert states.count("live") >= 2 and "scheduled" in states and "ended" in states
+    assert all(x["event_id"] == event["id"] for x in event["sessions"])
+    live = [x for x in event["sessions"] if x["state"] == "live"]
+    assert all(x["hls_url"].startswith("/hls/live/") for x in live)
+    # The two officials' rooms co-stream, as in the stories.
+    first = (await client.get(f"/api/v1/sessions/{live[0]['id']}")).json()
+    assert first["co_stream"]["session_id"] == live[1]["id"] and first["partner_shelf"]
+
+    upcoming = next(x for x in event["sessions"] if x["state"] == "scheduled")
+    assert upcoming["hls_url"] is None
+    ended = next(x for x in event["sessions"] if x["state"] == "ended")
+    assert ended["replay_state"] == "ready" and ended["hls_url"].startswith("/hls/replay/")
+    playlist = await client.get(ended["hls_url"])
+    assert playlist.status_code == 200 and "#EXT-X-ENDLIST" in playlist.text
+    segment = next(line for line in playlist.text.splitlines() if line.endswith(".ts"))
+    seg = await client.get(ended["hls_url"].rsplit("/", 1)[0] + "/" + segment)
+    assert seg.status_code == 200 and seg.content[:1] == b"\x47"  # MPEG-TS sync byte
+    detail = (await client.get(f"/api/v1/sessions/{ended['id']}")).json()
+    assert detail["marks"] and all(0 < m["offset_s"] < demo_live.REPLAY_SECONDS for m in detail["marks"])
+    assert detail["shelf"]  # the replay's shelf stays buyable

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -19,6 +20,13 @@ from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
+from fieldcast.demo_live import start_demo_streams
+from fieldcast.live import pages as live_pages
+from fieldcast.live import routes as live_routes
+from fieldcast.media import hooks as media_hooks
+from fieldcast.media import ingest_ws
+from fieldcast.media.backend import make_media
+from fieldcast.media.hls_static import HlsFiles
 from fieldcast.realtime.bus import make_bus
 from fieldcast.web import pages as web_pages
 from fieldcast.web.context import AppContext
@@ -36,21 +44,36 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 SESSION_COOKIE = "fc_session"
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an absolute URL, or "" for a root-relative one."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.sqlalchemy_url)
+    sessionmaker = make_sessionmaker(engine)
     ctx = AppContext(
         settings=settings,
         engine=engine,
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         bus=make_bus(settings.redis_url),
+        media=make_media(settings, sessionmaker),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await ctx.media.start()
         try:
+            # A show whose stream dropped just before a restart lost its end timer with the process.
+            await ctx.media.resume_end_checks()
+            if settings.demo and settings.demo_streams:
+                # The demo's live rooms play test video through the same ingest path as a real host.
+                await start_demo_streams(sessionmaker, ctx.media)
             yield
         finally:
+            await ctx.media.close()
             await ctx.bus.close()
             await engine.dispose()
 
@@ -83,11 +106,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_request_bytes, upload_max_bytes=settings.max_upload_bytes
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))
     app.add_middleware(LanguageMiddleware, default=settings.default_language)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.mount("/media", StaticFiles(directory=settings.resolved_media_dir, check_dir=False), name="media")
+    if ctx.media.serves_hls and settings.hls_base_url.startswith("/"):
+        app.mount(
+            settings.hls_base_url.rstrip("/"),
+            HlsFiles(directory=settings.resolved_hls_dir, check_dir=False),
+            name="hls",
+        )
+    app.include_router(media_hooks.router)
+    app.include_router(ingest_ws.router)
     app.include_router(web_pages.router)
     app.include_router(accounts_routes.api)
     app.include_router(accounts_pages.pages)
@@ -95,5 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_pages.pages)
     app.include_router(regions_routes.router)
     app.include_router(claims_routes.router)
+    app.include_router(live_routes.api)
+    app.include_router(live_pages.pages)
     app.state.lang_cookie = LANG_COOKIE
     return app

@@ -1,9 +1,10 @@
-"""The `fieldcast` command: serve, migrate, create-admin, demo."""
+"""The `fieldcast` command: serve, migrate, create-admin, demo, media-config."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -93,6 +94,40 @@ def demo(
     print_logins(logins, settings)
     if serve_after:
         _serve(settings, 1)
+
+
+@cli.command("media-config")
+def media_config(
+    out: Annotated[Path, typer.Option(help="Where to write nginx.conf.")],
+    rtmp_port: Annotated[int, typer.Option(min=1, max=65535, help="RTMP port OBS publishes to.")] = 1935,
+    http_port: Annotated[int, typer.Option(min=1, max=65535, help="Port nginx serves HLS on.")] = 8080,
+    app_url: Annotated[str, typer.Option(help="Where nginx reaches the app's hooks.")] = "http://127.0.0.1:8000",
+    prefix: Annotated[Path, typer.Option(help="nginx prefix: pid, logs and temp files.")] = Path(
+        "/var/lib/fieldcast/nginx"
+    ),
+    module_path: Annotated[
+        str, typer.Option(help="ngx_rtmp_module.so to load; empty if nginx loads it already (modules-enabled).")
+    ] = "/usr/lib/nginx/modules/ngx_rtmp_module.so",
+    bind: Annotated[str, typer.Option(help="Listen address; empty = every interface.")] = "",
+    user: Annotated[str, typer.Option(help="Worker user when nginx starts as root (must write HLS folders).")] = "",
+) -> None:
+    """Write the nginx-rtmp configuration for production ingest (RTMP in, HLS out, hooks to the app)."""
+    from fieldcast.media.nginx_config import NginxOptions, write_config
+
+    settings = load_settings()
+    options = NginxOptions(
+        rtmp_port=rtmp_port,
+        http_port=http_port,
+        app_url=app_url,
+        prefix=prefix,
+        module_path=Path(module_path) if module_path else None,
+        bind=bind,
+        user=user or None,
+    )
+    path = write_config(settings, options, out)
+    typer.echo(f"wrote {path}; run: nginx -p {prefix} -e {prefix / 'error.log'} -c {path.resolve()}")
+    if not settings.rtmp_url:
+        typer.echo(f"then set FIELDCAST_RTMP_URL=rtmp://127.0.0.1:{rtmp_port}/live for the app", err=True)
 
 
 def main() -> None:

@@ -37,6 +37,28 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1024, description="Limit for file uploads.")
     demo: bool = Field(default=False, description="Set by `fieldcast demo`; shows the demo banner.")
+    # -- live video -------------------------------------------------------------------------------
+    hls_dir: Path | None = Field(default=None, description="HLS output (live/ and replay/); default data_dir/hls.")
+    hls_base_url: str = Field(
+        default="/hls", description="URL prefix the HLS folder is served under (the app, or nginx in production)."
+    )
+    recordings_dir: Path | None = Field(
+        default=None, description="Raw recordings that become replays; default data_dir/recordings."
+    )
+    rtmp_url: str = Field(
+        default="",
+        description="nginx-rtmp application URL the app publishes to (rtmp://127.0.0.1:1935/live); "
+        "empty = embedded ffmpeg ingest.",
+    )
+    rtmp_public_url: str = Field(default="", description="RTMP URL shown to hosts for OBS; default rtmp_url.")
+    media_hook_secret: str = Field(
+        default="", description="Shared secret nginx sends with its callbacks; empty = loopback callers only."
+    )
+    reconnect_grace_s: float = Field(
+        default=30.0, ge=0, le=3600, description="How long a dropped stream may reconnect before the show ends."
+    )
+    ffmpeg_path: str = Field(default="", description="ffmpeg binary; empty = the one imageio-ffmpeg ships.")
+    demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -52,6 +74,14 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_media_dir(self) -> Path:
         return (self.media_dir or self.data_dir / "media").expanduser().resolve()
+
+    @cached_property
+    def resolved_hls_dir(self) -> Path:
+        return (self.hls_dir or self.data_dir / "hls").expanduser().resolve()
+
+    @cached_property
+    def resolved_recordings_dir(self) -> Path:
+        return (self.recordings_dir or self.data_dir / "recordings").expanduser().resolve()
 
     @cached_property
     def resolved_secret_key(self) -> str:

@@ -22,6 +22,7 @@ from fieldcast.config import Settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo_catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
+from fieldcast.demo_live import is_live_seeded, seed_live
 from fieldcast.integrity.actions import record_audit
 
 # The validator behind EmailStr refuses special-use names such as `.invalid` and `.test`, so the
@@ -463,10 +464,13 @@ async def seed(settings: Settings) -> list[DemoLogin]:
                 seeded = await _seed_accounts(uow, settings)
             else:
                 seeded = await _load_seeded(uow)
-                if await is_seeded(uow.session, seeded.orgs):
+                if await is_seeded(uow.session, seeded.orgs) and await is_live_seeded(uow.session):
                     return demo_logins()
                 await _grant_roles(uow, seeded)
-            await seed_catalog(uow, settings.resolved_media_dir, seeded.users, seeded.orgs)
+            if not await is_seeded(uow.session, seeded.orgs):
+                await seed_catalog(uow, settings.resolved_media_dir, seeded.users, seeded.orgs)
+            if not await is_live_seeded(uow.session):
+                await seed_live(uow, settings, seeded.users, seeded.orgs, seeded.users[ORGANISER_KEY])
     finally:
         await engine.dispose()
     return demo_logins()

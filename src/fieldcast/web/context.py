@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
@@ -12,6 +13,9 @@ from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.realtime.bus import Bus
 
+if TYPE_CHECKING:  # the media backend imports live actions, which must not import the web layer
+    from fieldcast.media.backend import MediaBackend
+
 
 @dataclass
 class AppContext:
@@ -19,6 +23,7 @@ class AppContext:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     bus: Bus
+    media: MediaBackend
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     def uow(self) -> UnitOfWork:

@@ -9,12 +9,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from fieldcast.accounts import actions as account_actions
 from fieldcast.accounts.models import User
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError, NotAllowed, NotAuthenticated
 from fieldcast.i18n import N_
+from fieldcast.live import queries as live_queries
 from fieldcast.web.context import AppContext, app_context
 
 SESSION_USER = "uid"
@@ -72,20 +75,35 @@ async def current_user(
         request.state.auth = "token"
         request.state.user = user
         return user
-    uid = request.session.get(SESSION_USER)
-    if uid is None:
-        return None
-    user = await uow.session.get(User, int(uid))
-    if user is None or not user.is_active or user.session_epoch != request.session.get(SESSION_EPOCH):
-        request.session.pop(SESSION_USER, None)
+    user = await session_cookie_user(request, uow.session)
+    if user is None:
         return None
     request.state.auth = "cookie"
     if request.method in UNSAFE_METHODS and request.url.path.startswith("/api/"):
         check_csrf(request, request.headers.get(CSRF_HEADER))
+    elif request.method == "GET" and not request.url.path.startswith("/api/"):
+        # The bell in the page header: one indexed count per page view, none for API calls.
+        request.state.unread_notifications = await live_queries.unread_count(uow.session, user.id)
     return user
 
 
 CurrentUser = Annotated[User | None, Depends(current_user)]
+
+
+async def session_cookie_user(conn: HTTPConnection, session: AsyncSession) -> User | None:
+    """The user of the signed session cookie (pages, API and WebSockets alike). A cookie from
+    before a sign-out-everywhere or a password change (older epoch) no longer counts."""
+    uid = conn.session.get(SESSION_USER)
+    if uid is None:
+        return None
+    try:
+        user = await session.get(User, int(uid))
+    except (TypeError, ValueError):
+        user = None
+    if user is None or not user.is_active or user.session_epoch != conn.session.get(SESSION_EPOCH):
+        conn.session.pop(SESSION_USER, None)
+        return None
+    return user
 
 
 def sign_in_session(request: Request, user: User) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
-from typing import ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,20 +97,24 @@ class RequestTooLarge(Exception):
 class SecurityHeadersMiddleware:
     """Conservative headers on every response; scripts and styles only from this origin."""
 
-    HEADERS: ClassVar[list[tuple[bytes, bytes]]] = [
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"same-origin"),
-        (b"x-frame-options", b"DENY"),
-        (
-            b"content-security-policy",
-            b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-            b"connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; "
-            b"object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-        ),
-    ]
+    CSP = (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:{media}; "
+        # hls.js plays through MediaSource (blob: URLs) and may run its demuxer in a blob: worker.
+        "connect-src 'self' ws: wss:{media}; worker-src 'self' blob:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    )
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, media_origin: str = "") -> None:
+        """`media_origin`: where HLS is served when it is not this site (nginx on another host or
+        port, a CDN): players must be allowed to fetch playlists and segments from there."""
         self.app = app
+        extra = f" {media_origin}" if media_origin else ""
+        self.HEADERS: list[tuple[bytes, bytes]] = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-frame-options", b"DENY"),
+            (b"content-security-policy", self.CSP.format(media=extra).encode()),
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

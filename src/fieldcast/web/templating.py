@@ -63,4 +63,5 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     ctx["csrf_token"] = csrf_token(request)
     ctx["settings"] = request.app.state.ctx.settings
     ctx["language"] = current_language.get()
+    ctx.setdefault("unread_notifications", getattr(request.state, "unread_notifications", 0))
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,1 @@
+"""Live rooms: sessions and their schedule, shelf, pinning, events, co-streams, follows and replays."""

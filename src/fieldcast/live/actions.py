@@ -1,0 +1,693 @@
+"""Writes of live rooms: scheduling, shelf, state changes from ingest and the host console,
+pinning ("explaining now"), stream keys, events, co-streams, follows and notifications.
+
+Every action checks the actor's right in the session's organisation or on the session itself,
+changes state in the caller's unit of work and writes the audit log."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fieldcast.accounts.models import Organisation, Role, User
+from fieldcast.accounts.permissions import require_org_role, require_user
+from fieldcast.accounts.queries import badges_for, roles_in_org
+from fieldcast.catalog.claims import check_claims
+from fieldcast.catalog.images import remove_stored, store_image
+from fieldcast.catalog.models import Product, ProductStatus, Sku
+from fieldcast.catalog.queries import require_public_welfare_eligible
+from fieldcast.db.base import utcnow
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import Conflict, Invalid, NotFound
+from fieldcast.i18n import N_
+from fieldcast.integrity.actions import record_audit
+from fieldcast.live import errors as e
+from fieldcast.live import schemas as s
+from fieldcast.live.models import (
+    MAX_SHELF_ITEMS,
+    CoStream,
+    CoStreamState,
+    Follow,
+    LiveEvent,
+    LiveSession,
+    Notification,
+    NotificationKind,
+    ProductMark,
+    ReplayState,
+    SessionHost,
+    SessionState,
+    ShelfItem,
+)
+from fieldcast.media import keys
+
+MANAGERS = (Role.OWNER, Role.ORGANISER)
+# Who may be put on a session as its host: members who agreed to host for the organisation.
+HOST_ROLES = (Role.HOST, Role.OWNER, Role.ORGANISER)
+SCHEDULE_PAST_LIMIT = timedelta(days=1)
+SCHEDULE_AHEAD_LIMIT = timedelta(days=366)
+OPEN_STATES = (SessionState.SCHEDULED, SessionState.LIVE)
+
+
+class MediaControl(Protocol):
+    """What the actions need from the media backend (fieldcast.media.backend.MediaBackend)."""
+
+    async def session_ended(self, session_id: int, stream_name: str) -> None: ...
+
+
+def _audit(uow: UnitOfWork, actor_id: int | None, action: str, live: LiveSession, **details: object) -> None:
+    record_audit(
+        uow,
+        actor_id=actor_id,
+        action=action,
+        target_type="live_session",
+        target_id=live.id,
+        organisation_id=live.organisation_id,
+        details=dict(details),
+    )
+
+
+# -- who may do what ------------------------------------------------------------------------------
+
+
+async def host_ids_of(session: AsyncSession, session_id: int) -> list[int]:
+    rows = await session.scalars(
+        sa.select(SessionHost.user_id).where(SessionHost.session_id == session_id).order_by(SessionHost.position)
+    )
+    return list(rows)
+
+
+async def is_session_operator(session: AsyncSession, actor: User | None, live: LiveSession) -> bool:
+    if actor is None or not actor.is_active:
+        return False
+    if actor.is_platform_admin or actor.id in await host_ids_of(session, live.id):
+        return True
+    return bool(await roles_in_org(session, actor.id, live.organisation_id) & set(MANAGERS))
+
+
+async def require_session_operator(session: AsyncSession, actor: User | None, live: LiveSession) -> User:
+    """The session's hosts, its organisation's owners and organisers, and platform admins."""
+    user = require_user(actor)
+    if not await is_session_operator(session, user, live):
+        raise e.NotOperator(N_("Only this session's hosts and organisers may do this."))
+    return user
+
+
+async def _require_manager(uow: UnitOfWork, actor: User | None, org_id: int) -> User:
+    user = require_user(actor)
+    await require_org_role(uow.session, user, org_id, *MANAGERS)
+    return user
+
+
+def _require_open(live: LiveSession) -> None:
+    if live.state not in OPEN_STATES:
+        raise e.WrongState(N_("This session has already ended or was cancelled."))
+
+
+# -- hosts, public welfare and titles -------------------------------------------------------------
+
+
+async def _check_hosts(uow: UnitOfWork, org_id: int, host_ids: list[int]) -> bool:
+    """Every host must be a verified member who hosts for this organisation. Returns whether
+    any of them is an official (which forces the public-welfare flag)."""
+    badges = await badges_for(uow.session, host_ids)
+    any_official = False
+    for host_id in host_ids:
+        user = await uow.session.get(User, host_id)
+        if user is None or not user.is_active:
+            raise e.HostNotEligible(N_("Host %(id)s does not exist."), field="host_ids", id=host_id)
+        if not badges[host_id].verified:
+            raise e.HostNotEligible(
+                N_("%(name)s has no valid real-name verification and cannot host."),
+                field="host_ids",
+                name=user.display_name,
+            )
+        if not await roles_in_org(uow.session, host_id, org_id) & set(HOST_ROLES):
+            raise e.HostNotEligible(
+                N_("%(name)s is not a host of this organisation; invite them with the host role first."),
+                field="host_ids",
+                name=user.display_name,
+            )
+        any_official = any_official or badges[host_id].official
+    return any_official
+
+
+def _public_welfare(requested: bool | None, any_official: bool, current: bool = False) -> bool:
+    if any_official:
+        if requested is False:
+            raise e.OfficialNeedsPublicWelfare(
+                N_("An official may host only public-welfare sessions."), field="is_public_welfare"
+            )
+        return True
+    return current if requested is None else requested
+
+
+def _check_title(title: str, reason: str) -> str:
+    """Titles go through the claim checker; a hit needs a written override (kept and audited)."""
+    hits = check_claims(title)
+    if hits and not reason.strip():
+        raise e.TitleNeedsOverride(
+            N_(
+                "The title has wording the Advertising Law forbids (%(terms)s). Fix it, or give a reason to "
+                "use it anyway."
+            ),
+            field="title",
+            terms="、".join(h.term for h in hits),
+        )
+    return reason.strip() if hits else ""
+
+
+def _check_schedule_time(when: datetime) -> None:
+    now = utcnow()
+    if when < now - SCHEDULE_PAST_LIMIT or when > now + SCHEDULE_AHEAD_LIMIT:
+        raise Invalid(N_("Choose a time between yesterday and a year from now."), field="scheduled_at")
+
+
+async def _event_for(uow: UnitOfWork, actor: User, event_id: int | None, org_id: int) -> LiveEvent | None:
+    if event_id is None:
+        return None
+    event = await uow.session.get(LiveEvent, event_id)
+    if event is None:
+        raise Invalid(N_("No such event."), field="event_id")
+    if event.organisation_id != org_id:
+        # A joint event (districts broadcasting together): the actor must organise the event too.
+        await require_org_role(uow.session, actor, event.organisation_id, *MANAGERS)
+    return event
+
+
+async def _notify_followers(uow: UnitOfWork, live: LiveSession, kind: NotificationKind, host_ids: list[int]) -> None:
+    """One notification per follower of any host or of the organisation, written in one statement."""
+    followers = (
+        sa.select(Follow.follower_id)
+        .where(sa.or_(Follow.host_id.in_(host_ids), Follow.organisation_id == live.organisation_id))
+        .distinct()
+        .subquery()
+    )
+    await uow.session.execute(
+        sa.insert(Notification).from_select(
+            ["user_id", "kind", "session_id", "created_at", "updated_at"],
+            sa.select(
+                followers.c.follower_id,
+                sa.literal(kind.value),
+                sa.literal(live.id),
+                sa.literal(utcnow(), Notification.created_at.type),
+                sa.literal(utcnow(), Notification.updated_at.type),
+            ),
+        )
+    )
+
+
+# -- scheduling -----------------------------------------------------------------------------------
+
+
+async def schedule_session(
+    uow: UnitOfWork, actor: User | None, data: s.SessionIn, *, is_demo: bool = False
+) -> LiveSession:
+    """An organiser schedules a show: hosts, time, optional event and cover, and its shelf."""
+    org = await uow.session.get(Organisation, data.organisation_id)
+    if org is None:
+        raise Invalid(N_("No such organisation."), field="organisation_id")
+    user = await _require_manager(uow, actor, org.id)
+    if not is_demo:
+        _check_schedule_time(data.scheduled_at)
+    event = await _event_for(uow, user, data.event_id, org.id)
+    any_official = await _check_hosts(uow, org.id, data.host_ids)
+    override = _check_title(data.title, data.title_override_reason)
+    live = LiveSession(
+        organisation_id=org.id,
+        event_id=event.id if event else None,
+        title=data.title,
+        description=data.description,
+        scheduled_at=data.scheduled_at,
+        is_public_welfare=_public_welfare(data.is_public_welfare, any_official),
+        stream_name=secrets.token_hex(8),
+        title_override_reason=override,
+        created_by_id=user.id,
+        is_demo=is_demo,
+    )
+    uow.session.add(live)
+    await uow.session.flush()
+    for position, host_id in enumerate(data.host_ids):
+        uow.session.add(SessionHost(session_id=live.id, user_id=host_id, position=position))
+    for item in data.shelf:
+        await _add_to_shelf(uow, live, item)
+    await uow.session.flush()
+    await _notify_followers(uow, live, NotificationKind.SESSION_SCHEDULED, data.host_ids)
+    _audit(
+        uow,
+        user.id,
+        "session.schedule_with_override" if override else "session.schedule",
+        live,
+        hosts=data.host_ids,
+        public_welfare=live.is_public_welfare,
+        reason=override,
+    )
+    return live
+
+
+async def update_session(uow: UnitOfWork, actor: User | None, live: LiveSession, patch: s.SessionPatch) -> LiveSession:
+    user = await _require_manager(uow, actor, live.organisation_id)
+    _require_open(live)
+    changes = patch.model_dump(exclude_unset=True)
+    if live.state != SessionState.SCHEDULED and {"scheduled_at", "host_ids", "event_id"} & changes.keys():
+        raise e.WrongState(N_("Time, hosts and event can only change before the show starts."))
+    host_ids = patch.host_ids if patch.host_ids is not None else await host_ids_of(uow.session, live.id)
+    any_official = await _check_hosts(uow, live.organisation_id, host_ids)
+    live.is_public_welfare = _public_welfare(patch.is_public_welfare, any_official, live.is_public_welfare)
+    if live.is_public_welfare:
+        shelf_skus = await uow.session.scalars(sa.select(ShelfItem.sku_id).where(ShelfItem.session_id == live.id))
+        await require_public_welfare_eligible(uow.session, list(shelf_skus))
+    if patch.scheduled_at is not None:
+        _check_schedule_time(patch.scheduled_at)
+        live.scheduled_at = patch.scheduled_at
+    if "event_id" in changes:
+        event = await _event_for(uow, user, patch.event_id, live.organisation_id)
+        live.event_id = event.id if event else None
+    if patch.title is not None or patch.title_override_reason is not None:
+        title = patch.title if patch.title is not None else live.title
+        reason = patch.title_override_reason if patch.title_override_reason is not None else live.title_override_reason
+        live.title_override_reason = _check_title(title, reason)
+        live.title = title
+    if patch.description is not None:
+        live.description = patch.description
+    if patch.host_ids is not None:
+        await uow.session.execute(sa.delete(SessionHost).where(SessionHost.session_id == live.id))
+        for position, host_id in enumerate(patch.host_ids):
+            uow.session.add(SessionHost(session_id=live.id, user_id=host_id, position=position))
+    _audit(uow, user.id, "session.update", live, fields=sorted(changes))
+    return live
+
+
+async def set_cover(
+    uow: UnitOfWork, actor: User | None, live: LiveSession, data: bytes, media_dir: Path
+) -> LiveSession:
+    """Store a cover image (decoded, metadata stripped, re-encoded) and use it for the session."""
+    user = await _require_manager(uow, actor, live.organisation_id)
+    stored = store_image(data, media_dir, f"sessions/{live.id}")
+    uow.on_rollback(lambda: remove_stored(media_dir, stored.path, stored.thumb_path))
+    old = live.cover_path
+    live.cover_path = stored.path
+
+    async def drop_old() -> None:
+        remove_stored(media_dir, old)
+
+    if old:
+        uow.after_commit(drop_old)
+    _audit(uow, user.id, "session.cover", live)
+    return live
+
+
+async def cancel_session(uow: UnitOfWork, actor: User | None, live: LiveSession, reason: str) -> LiveSession:
+    user = await _require_manager(uow, actor, live.organisation_id)
+    if live.state != SessionState.SCHEDULED:
+        raise e.WrongState(N_("Only a session that has not started can be cancelled."))
+    live.state = SessionState.CANCELLED
+    live.ended_at = utcnow()
+    await keys.revoke_keys(uow, live.id)
+    await _end_links(uow, live.id, user.id)
+    record_audit(
+        uow,
+        actor_id=user.id,
+        action="session.cancel",
+        target_type="live_session",
+        target_id=live.id,
+        organisation_id=live.organisation_id,
+        reason=reason,
+    )
+    return live
+
+
+# -- shelf ----------------------------------------------------------------------------------------
+
+
+async def _add_to_shelf(uow: UnitOfWork, live: LiveSession, data: s.ShelfItemIn) -> ShelfItem:
+    sku = await uow.session.get(Sku, data.sku_id)
+    product = await uow.session.get(Product, sku.product_id) if sku else None
+    if sku is None or product is None or product.organisation_id != live.organisation_id:
+        raise e.ShelfRefused(N_("Choose one of this organisation's products."), field="sku_id")
+    if product.status != ProductStatus.PUBLISHED or not sku.is_active:
+        raise e.ShelfRefused(N_("Only published products with an active SKU can go on the shelf."), field="sku_id")
+    if live.is_public_welfare:
+        await require_public_welfare_eligible(uow.session, [sku.id])
+    count = await uow.session.scalar(sa.select(sa.func.count(ShelfItem.id)).where(ShelfItem.session_id == live.id))
+    if (count or 0) >= MAX_SHELF_ITEMS:
+        raise e.ShelfRefused(N_("A shelf holds at most %(n)s items."), field="sku_id", n=MAX_SHELF_ITEMS)
+    exists = await uow.session.scalar(
+        sa.select(ShelfItem.id).where(ShelfItem.session_id == live.id, ShelfItem.sku_id == sku.id)
+    )
+    if exists:
+        raise Conflict(N_("This SKU is already on the shelf."), field="sku_id")
+    item = ShelfItem(
+        session_id=live.id,
+        sku_id=sku.id,
+        live_price_fen=data.live_price_fen,
+        session_stock=data.session_stock,
+        position=count or 0,
+    )
+    uow.session.add(item)
+    await uow.session.flush()
+    return item
+
+
+async def add_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession, data: s.ShelfItemIn) -> ShelfItem:
+    user = await _require_manager(uow, actor, live.organisation_id)
+    _require_open(live)
+    item = await _add_to_shelf(uow, live, data)
+    _audit(uow, user.id, "shelf.add", live, sku_id=item.sku_id, live_price_fen=item.live_price_fen)
+    return item
+
+
+async def update_shelf_item(
+    uow: UnitOfWork, actor: User | None, live: LiveSession, item: ShelfItem, patch: s.ShelfItemPatch
+) -> ShelfItem:
+    user = await _require_manager(uow, actor, live.organisation_id)
+    _require_open(live)
+    changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    for name, value in changes.items():
+        setattr(item, name, value)
+    _audit(uow, user.id, "shelf.update", live, sku_id=item.sku_id, **changes)
+    return item
+
+
+async def remove_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession, item: ShelfItem) -> None:
+    user = await _require_manager(uow, actor, live.organisation_id)
+    _require_open(live)
+    if live.pinned_sku_id == item.sku_id:
+        live.pinned_sku_id = None
+    await uow.session.delete(item)
+    _audit(uow, user.id, "shelf.remove", live, sku_id=item.sku_id)
+
+
+# -- stream keys ----------------------------------------------------------------------------------
+
+
+async def issue_stream_key(uow: UnitOfWork, actor: User | None, live: LiveSession) -> str:
+    """Make (or rotate to) a new key; the old one stops working at once. Shown once."""
+    user = await require_session_operator(uow.session, actor, live)
+    _require_open(live)
+    key = await keys.issue_key(uow, live.id, user.id)
+    _audit(uow, user.id, "session.stream_key", live, prefix=key[:8])
+    return key
+
+
+# -- state: ingest and the host console -----------------------------------------------------------
+
+
+async def _go_live(uow: UnitOfWork, live: LiveSession) -> LiveSession:
+    _require_open(live)
+    live.ingest_stopped_at = None
+    if live.state == SessionState.SCHEDULED:
+        live.state = SessionState.LIVE
+        live.started_at = utcnow()
+        await uow.session.flush()
+        await _notify_followers(uow, live, NotificationKind.SESSION_LIVE, await host_ids_of(uow.session, live.id))
+    return live
+
+
+async def ingest_started(uow: UnitOfWork, live: LiveSession) -> LiveSession:
+    """Ingest accepted a publish for this session (first start, or a reconnect)."""
+    was = live.state
+    await _go_live(uow, live)
+    if was == SessionState.SCHEDULED:
+        _audit(uow, None, "session.live", live, via="ingest")
+    return live
+
+
+async def start_session(uow: UnitOfWork, actor: User | None, live: LiveSession) -> LiveSession:
+    """The host console's Start: the room opens even before video arrives (e.g. OBS still connecting)."""
+    user = await require_session_operator(uow.session, actor, live)
+    was = live.state
+    await _go_live(uow, live)
+    if was == SessionState.SCHEDULED:
+        _audit(uow, user.id, "session.live", live, via="console")
+    return live
+
+
+async def ingest_stopped(uow: UnitOfWork, live: LiveSession) -> datetime:
+    """The stream dropped: remember when, so a reconnect within the grace period keeps the show on."""
+    stopped = utcnow()
+    live.ingest_stopped_at = stopped
+    return stopped
+
+
+async def _end_links(uow: UnitOfWork, session_id: int, actor_id: int | None) -> None:
+    await uow.session.execute(
+        sa.update(CoStream)
+        .where(
+            sa.or_(CoStream.inviter_session_id == session_id, CoStream.invitee_session_id == session_id),
+            CoStream.state.in_([CoStreamState.INVITED, CoStreamState.ACTIVE]),
+        )
+        .values(state=CoStreamState.ENDED, ended_at=utcnow(), ended_by_id=actor_id)
+    )
+
+
+async def _end(uow: UnitOfWork, live: LiveSession, actor_id: int | None, media: MediaControl) -> LiveSession:
+    if live.state != SessionState.LIVE:
+        raise e.WrongState(N_("Only a live session can be ended."))
+    live.state = SessionState.ENDED
+    live.ended_at = utcnow()
+    live.replay_state = ReplayState.PROCESSING
+    await keys.revoke_keys(uow, live.id)
+    await _end_links(uow, live.id, actor_id)
+    session_id, stream_name = live.id, live.stream_name
+
+    async def hand_over() -> None:
+        await media.session_ended(session_id, stream_name)
+
+    uow.after_commit(hand_over)
+    return live
+
+
+async def end_session(
+    uow: UnitOfWork, actor: User | None, live: LiveSession, media: MediaControl, *, system: bool = False
+) -> LiveSession:
+    """End the show: keys revoked, links ended, the recording handed over to become the replay."""
+    actor_id = None if system else (await require_session_operator(uow.session, actor, live)).id
+    await _end(uow, live, actor_id, media)
+    _audit(uow, actor_id, "session.end", live, via="system" if system else "console")
+    return live
+
+
+async def end_if_still_stopped(uow: UnitOfWork, session_id: int, stopped_at: datetime, media: MediaControl) -> bool:
+    """Called after the reconnect grace period: end the show unless the stream came back."""
+    live = await uow.session.get(LiveSession, session_id, with_for_update=True)
+    if live is None or live.state != SessionState.LIVE or live.ingest_stopped_at != stopped_at:
+        return False
+    await _end(uow, live, None, media)
+    _audit(uow, None, "session.end", live, via="ingest_timeout")
+    return True
+
+
+async def replay_finished(uow: UnitOfWork, session_id: int, duration_s: float | None) -> None:
+    live = await uow.session.get(LiveSession, session_id)
+    if live is None:
+        return
+    live.replay_state = ReplayState.READY if duration_s is not None else ReplayState.FAILED
+    live.replay_duration_s = duration_s
+
+
+# -- pinning: "explaining now" --------------------------------------------------------------------
+
+
+async def pin_product(uow: UnitOfWork, actor: User | None, live: LiveSession, sku_id: int) -> ProductMark:
+    """Pin a shelf item as the card on screen and mark the moment for the replay."""
+    user = await require_session_operator(uow.session, actor, live)
+    if live.state != SessionState.LIVE:
+        raise e.WrongState(N_("Products can be pinned only while the session is live."))
+    on_shelf = await uow.session.scalar(
+        sa.select(ShelfItem.id).where(ShelfItem.session_id == live.id, ShelfItem.sku_id == sku_id)
+    )
+    if on_shelf is None:
+        raise Invalid(N_("Pin an item from this session's shelf."), field="sku_id")
+    now = utcnow()
+    live.pinned_sku_id = sku_id
+    started = live.started_at or now
+    mark = ProductMark(
+        session_id=live.id,
+        sku_id=sku_id,
+        marked_at=now,
+        offset_s=max(0.0, (now - started).total_seconds()),
+        marked_by_id=user.id,
+    )
+    uow.session.add(mark)
+    await uow.session.flush()
+    _audit(uow, user.id, "session.pin", live, sku_id=sku_id)
+    return mark
+
+
+async def unpin_product(uow: UnitOfWork, actor: User | None, live: LiveSession) -> LiveSession:
+    await require_session_operator(uow.session, actor, live)
+    live.pinned_sku_id = None
+    return live
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+async def create_event(uow: UnitOfWork, actor: User | None, data: s.EventIn, *, is_demo: bool = False) -> LiveEvent:
+    user = await _require_manager(uow, actor, data.organisation_id)
+    taken = await uow.session.scalar(sa.select(LiveEvent.id).where(LiveEvent.slug == data.slug))
+    if taken:
+        raise Conflict(N_("This address is taken; choose another."), field="slug")
+    event = LiveEvent(created_by_id=user.id, is_demo=is_demo, **data.model_dump())
+    uow.session.add(event)
+    await uow.session.flush()
+    record_audit(
+        uow,
+        actor_id=user.id,
+        action="event.create",
+        target_type="live_event",
+        target_id=event.id,
+        organisation_id=event.organisation_id,
+    )
+    return event
+
+
+# -- co-streams (连麦) ----------------------------------------------------------------------------
+
+
+async def _has_official(session: AsyncSession, session_id: int) -> bool:
+    badges = await badges_for(session, await host_ids_of(session, session_id))
+    return any(b.official for b in badges.values())
+
+
+async def active_link(session: AsyncSession, session_id: int) -> CoStream | None:
+    found: CoStream | None = await session.scalar(
+        sa.select(CoStream).where(
+            sa.or_(CoStream.inviter_session_id == session_id, CoStream.invitee_session_id == session_id),
+            CoStream.state.in_([CoStreamState.INVITED, CoStreamState.ACTIVE]),
+        )
+    )
+    return found
+
+
+async def invite_costream(uow: UnitOfWork, actor: User | None, live: LiveSession, invitee_session_id: int) -> CoStream:
+    """One room invites another; the other room's host or organiser accepts."""
+    user = await require_session_operator(uow.session, actor, live)
+    _require_open(live)
+    other = await uow.session.get(LiveSession, invitee_session_id)
+    if other is None or other.id == live.id:
+        raise Invalid(N_("Choose another session to invite."), field="invitee_session_id")
+    if other.state not in OPEN_STATES:
+        raise e.WrongState(N_("That session has already ended."), field="invitee_session_id")
+    if await active_link(uow.session, live.id) or await active_link(uow.session, other.id):
+        raise Conflict(
+            N_("One of the two rooms already has a co-stream or a pending invitation."), field="invitee_session_id"
+        )
+    if (await _has_official(uow.session, live.id) or await _has_official(uow.session, other.id)) and not (
+        live.is_public_welfare and other.is_public_welfare
+    ):
+        raise e.OfficialNeedsPublicWelfare(
+            N_("An official's room may co-stream only with another public-welfare session."),
+            field="invitee_session_id",
+        )
+    link = CoStream(inviter_session_id=live.id, invitee_session_id=other.id, invited_by_id=user.id)
+    uow.session.add(link)
+    await uow.session.flush()
+    await _notify_users(uow, await host_ids_of(uow.session, other.id), NotificationKind.COSTREAM_INVITED, other.id)
+    _audit(uow, user.id, "costream.invite", live, invitee_session_id=other.id)
+    return link
+
+
+async def _notify_users(uow: UnitOfWork, user_ids: list[int], kind: NotificationKind, session_id: int) -> None:
+    for uid in dict.fromkeys(user_ids):
+        uow.session.add(Notification(user_id=uid, kind=kind, session_id=session_id))
+
+
+async def _link_session(uow: UnitOfWork, link: CoStream, invitee: bool) -> LiveSession:
+    live = await uow.session.get(LiveSession, link.invitee_session_id if invitee else link.inviter_session_id)
+    if live is None:
+        raise NotFound(N_("No such session."))
+    return live
+
+
+async def answer_costream(uow: UnitOfWork, actor: User | None, link: CoStream, *, accept: bool) -> CoStream:
+    """The invited room's hosts or organisers accept or decline."""
+    invitee = await _link_session(uow, link, invitee=True)
+    user = await require_session_operator(uow.session, actor, invitee)
+    if link.state != CoStreamState.INVITED:
+        raise e.WrongState(N_("This invitation has already been answered."))
+    _require_open(invitee)
+    _require_open(await _link_session(uow, link, invitee=False))
+    link.state = CoStreamState.ACTIVE if accept else CoStreamState.DECLINED
+    link.decided_by_id = user.id
+    if accept:
+        link.accepted_at = utcnow()
+    _audit(uow, user.id, "costream.accept" if accept else "costream.decline", invitee, co_stream_id=link.id)
+    return link
+
+
+async def end_costream(uow: UnitOfWork, actor: User | None, link: CoStream) -> CoStream:
+    """Either room's hosts or organisers end the link."""
+    inviter = await _link_session(uow, link, invitee=False)
+    invitee = await _link_session(uow, link, invitee=True)
+    if await is_session_operator(uow.session, actor, inviter):
+        side = inviter
+    else:
+        side = invitee
+        await require_session_operator(uow.session, actor, invitee)
+    user = require_user(actor)
+    if link.state not in (CoStreamState.INVITED, CoStreamState.ACTIVE):
+        raise e.WrongState(N_("This co-stream has already ended."))
+    link.state = CoStreamState.ENDED
+    link.ended_at = utcnow()
+    link.ended_by_id = user.id
+    _audit(uow, user.id, "costream.end", side, co_stream_id=link.id)
+    return link
+
+
+# -- follows and notifications --------------------------------------------------------------------
+
+
+async def follow(uow: UnitOfWork, actor: User | None, data: s.FollowIn) -> Follow:
+    """Follow a host or an organisation; following twice is a no-op that returns the same follow."""
+    user = require_user(actor)
+    if data.host_id is not None:
+        if data.host_id == user.id:
+            raise Invalid(N_("You cannot follow yourself."), field="host_id")
+        if await uow.session.get(User, data.host_id) is None:
+            raise NotFound(N_("No such host."), field="host_id")
+    elif await uow.session.get(Organisation, data.organisation_id) is None:
+        raise NotFound(N_("No such organisation."), field="organisation_id")
+    existing = await uow.session.scalar(
+        sa.select(Follow).where(
+            Follow.follower_id == user.id,
+            Follow.host_id.is_(None) if data.host_id is None else Follow.host_id == data.host_id,
+            Follow.organisation_id.is_(None)
+            if data.organisation_id is None
+            else Follow.organisation_id == data.organisation_id,
+        )
+    )
+    if existing:
+        return existing
+    row = Follow(follower_id=user.id, host_id=data.host_id, organisation_id=data.organisation_id)
+    uow.session.add(row)
+    await uow.session.flush()
+    return row
+
+
+async def unfollow(uow: UnitOfWork, actor: User | None, data: s.FollowIn) -> None:
+    user = require_user(actor)
+    await uow.session.execute(
+        sa.delete(Follow).where(
+            Follow.follower_id == user.id,
+            Follow.host_id == data.host_id if data.host_id is not None else Follow.host_id.is_(None),
+            Follow.organisation_id == data.organisation_id
+            if data.organisation_id is not None
+            else Follow.organisation_id.is_(None),
+        )
+    )
+
+
+async def mark_notifications_read(uow: UnitOfWork, actor: User | None, ids: list[int] | None) -> int:
+    """Mark the given notifications (or all) of the actor as read; returns how many changed."""
+    user = require_user(actor)
+    stmt = sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if ids is not None:
+        stmt = stmt.where(Notification.id.in_(ids))
+    result = await uow.session.execute(stmt.values(read_at=utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,388 @@
+"""The media backend: one Protocol, two adapters, picked once by make_media().
+
+EmbeddedMedia (no FIELDCAST_RTMP_URL) runs ffmpeg itself: browser go-live and demo streams are
+encoded straight to HLS in FIELDCAST_HLS_DIR plus a recording, and the app serves that folder.
+NginxMedia relays the same two sources to nginx-rtmp under a signed internal name; nginx writes
+HLS and recordings and tells the app about publishes through the hooks (media/hooks.py).
+
+Both build the replay when a show ends and run the reconnect grace period after ingest drops.
+Child processes and background tasks belong to the backend and end with close()."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fieldcast.config import Settings
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import DomainError, NotFound
+from fieldcast.live import actions
+from fieldcast.live.queries import dropped_live_sessions, load_session
+from fieldcast.media import paths
+from fieldcast.media.ffmpeg import (
+    FfmpegProcess,
+    browser_input_args,
+    demo_source_args,
+    encode_args,
+    ffmpeg_executable,
+    hls_and_recording_output,
+    input_format,
+    rtmp_output,
+)
+from fieldcast.media.keys import internal_publish_name
+from fieldcast.media.nginx_config import UPDATE_INTERVAL_S
+from fieldcast.media.replay import build_replay, recording_path, wait_until_settled
+
+log = logging.getLogger(__name__)
+
+PLAYLIST_POLL_S = 0.1
+# nginx closes a recording when the publisher goes; a console "end" drops the publisher at the
+# next on_update. Wait that long (plus slack) for the files to stop growing.
+NGINX_SETTLE_QUIET_S = 3.0
+NGINX_SETTLE_MAX_S = UPDATE_INTERVAL_S + 20.0
+
+
+class UnsupportedInput(ValueError):
+    """The browser offered a recording format ffmpeg is not set up to read."""
+
+
+class IngestHandle(Protocol):
+    """A running pipeline fed by a browser: MediaRecorder chunks in, live video out."""
+
+    @property
+    def running(self) -> bool: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def wait_started(self, within_s: float) -> bool: ...
+
+
+class MediaBackend(Protocol):
+    """What the app needs from video ingest and delivery, whichever adapter runs."""
+
+    @property
+    def serves_hls(self) -> bool:
+        """Whether the app itself must serve FIELDCAST_HLS_DIR (no nginx in front)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def live_playlist_url(self, stream_name: str) -> str: ...
+
+    def replay_playlist_url(self, stream_name: str) -> str: ...
+
+    def publish_url_for_hosts(self) -> str | None: ...
+
+    async def open_browser_ingest(self, session_id: int, stream_name: str, mime: str) -> IngestHandle: ...
+
+    async def start_test_stream(self, session_id: int, stream_name: str) -> None: ...
+
+    async def session_ended(self, session_id: int, stream_name: str) -> None: ...
+
+    def schedule_end_check(self, session_id: int, stopped_at: datetime) -> None: ...
+
+    async def resume_end_checks(self) -> int: ...
+
+
+class Pipeline:
+    """One ffmpeg feeding one session. `quiet` marks a stop the app asked for (replaced by a
+    newer pipeline, show ended, app closing): that exit is not a dropped stream."""
+
+    def __init__(self, session_id: int, stream_name: str, process: FfmpegProcess) -> None:
+        self.session_id = session_id
+        self.stream_name = stream_name
+        self.process = process
+        self.started = asyncio.Event()
+        self.launched_at = time.time()
+        self.quiet = False
+
+    @property
+    def running(self) -> bool:
+        return self.process.running
+
+    async def write(self, data: bytes) -> None:
+        await self.process.write(data)
+
+    async def close(self) -> None:
+        """End of input from the browser: ffmpeg finishes the segment and the recording."""
+        await self.process.close_input()
+
+    async def wait_started(self, within_s: float) -> bool:
+        """True once the video is flowing; False if ffmpeg exited first or time ran out."""
+        started = asyncio.ensure_future(self.started.wait())
+        exited = asyncio.ensure_future(self.process.wait())
+        try:
+            await asyncio.wait({started, exited}, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
+            exited.cancel()
+        return self.started.is_set()
+
+    async def stop_quietly(self) -> None:
+        self.quiet = True
+        await self.process.stop()
+
+
+class _FfmpegMedia:
+    """What both adapters share: the ffmpeg children, background tasks and the end of a show."""
+
+    settle_quiet_s = 0.0
+    settle_max_s = 0.0
+
+    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.hls_dir = settings.resolved_hls_dir
+        self.recordings_dir = settings.resolved_recordings_dir
+        self._pipelines: dict[int, Pipeline] = {}
+        self._launch_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Replays are CPU work; one at a time keeps a burst of ended shows from starving live ones.
+        self._replay_slots = asyncio.Semaphore(1)
+        self._closing = False
+
+    @cached_property
+    def ffmpeg(self) -> str:
+        # Resolved on first use: an app that never runs ffmpeg (OBS into nginx only) starts without it.
+        return ffmpeg_executable(self.settings.ffmpeg_path)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for folder in (self.hls_dir / "live", self.hls_dir / "replay", self.recordings_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        """Stop every pipeline (recordings get their trailer), cancel timers and replay builds."""
+        self._closing = True
+        await asyncio.gather(*(p.stop_quietly() for p in list(self._pipelines.values())), return_exceptions=True)
+        self._pipelines.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self, within_s: float) -> None:
+        """Wait for background work (replays, end checks) to finish; for tests and the benchmark."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=within_s)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        if self._closing:
+            coro.close()
+            return
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("media task %s failed", task.get_name(), exc_info=exc)
+
+    # -- URLs ------------------------------------------------------------------------------------
+
+    def live_playlist_url(self, stream_name: str) -> str:
+        return paths.live_playlist_url(self.settings.hls_base_url, stream_name)
+
+    def replay_playlist_url(self, stream_name: str) -> str:
+        return paths.replay_playlist_url(self.settings.hls_base_url, stream_name)
+
+    # -- pipelines -------------------------------------------------------------------------------
+
+    def _output_args(self, session_id: int, stream_name: str) -> list[str]:
+        raise NotImplementedError
+
+    async def _watch(self, pipeline: Pipeline) -> None:
+        raise NotImplementedError
+
+    async def _launch(self, session_id: int, stream_name: str, args: list[str], *, with_stdin: bool) -> Pipeline:
+        """Start a pipeline for the session; a newer one replaces an older one (a host who
+        reloads the console), and the old one's exit does not count as a dropped stream."""
+        async with self._launch_lock:
+            old = self._pipelines.pop(session_id, None)
+            if old is not None:
+                await old.stop_quietly()
+            process = FfmpegProcess(
+                self.ffmpeg,
+                args + self._output_args(session_id, stream_name),
+                label=f"ingest-{session_id}",
+                with_stdin=with_stdin,
+            )
+            pipeline = Pipeline(session_id, stream_name, process)
+            await process.start()
+            self._pipelines[session_id] = pipeline
+        self._spawn(self._watch(pipeline), f"watch-{session_id}")
+        return pipeline
+
+    async def _after_exit(self, pipeline: Pipeline) -> int | None:
+        code = await pipeline.process.wait()
+        if self._pipelines.get(pipeline.session_id) is pipeline:
+            del self._pipelines[pipeline.session_id]
+        if code not in (0, None) and not pipeline.quiet:
+            log.warning(
+                "ffmpeg for session %s exited with %s:\n%s", pipeline.session_id, code, pipeline.process.stderr_tail()
+            )
+        return code
+
+    async def open_browser_ingest(self, session_id: int, stream_name: str, mime: str) -> IngestHandle:
+        fmt = input_format(mime)
+        if fmt is None:
+            raise UnsupportedInput(mime)
+        return await self._launch(
+            session_id, stream_name, browser_input_args(fmt) + encode_args(audio_input=0), with_stdin=True
+        )
+
+    async def start_test_stream(self, session_id: int, stream_name: str) -> None:
+        await self._launch(session_id, stream_name, demo_source_args() + encode_args(audio_input=1), with_stdin=False)
+
+    # -- the end of a show -----------------------------------------------------------------------
+
+    async def session_ended(self, session_id: int, stream_name: str) -> None:
+        """Called after the end is committed: stop local pipelines, then build the replay."""
+        self._spawn(self._finish(session_id, stream_name), f"replay-{session_id}")
+
+    async def _finish(self, session_id: int, stream_name: str) -> None:
+        pipeline = self._pipelines.pop(session_id, None)
+        if pipeline is not None:
+            await pipeline.stop_quietly()
+        duration: float | None = None
+        try:
+            async with self._replay_slots:
+                await wait_until_settled(
+                    self.recordings_dir, stream_name, quiet_s=self.settle_quiet_s, max_wait_s=self.settle_max_s
+                )
+                duration = await build_replay(self.ffmpeg, self.recordings_dir, self.hls_dir, stream_name)
+        except OSError:
+            log.exception("replay of session %s failed", session_id)
+        async with UnitOfWork(self.sessionmaker) as uow:
+            await actions.replay_finished(uow, session_id, duration)
+
+    def schedule_end_check(self, session_id: int, stopped_at: datetime) -> None:
+        """After the grace period, end the show unless the stream came back meanwhile."""
+        self._spawn(self._end_check(session_id, stopped_at), f"end-check-{session_id}")
+
+    async def resume_end_checks(self) -> int:
+        """At start-up: shows whose stream dropped before a restart get their end check back
+        (their timers died with the old process), with what is left of the grace period."""
+        async with UnitOfWork(self.sessionmaker) as uow:
+            dropped = await dropped_live_sessions(uow.session)
+        for session_id, stopped_at in dropped:
+            self.schedule_end_check(session_id, stopped_at)
+        return len(dropped)
+
+    async def _end_check(self, session_id: int, stopped_at: datetime) -> None:
+        elapsed = (datetime.now(UTC) - stopped_at).total_seconds()
+        await asyncio.sleep(max(0.0, self.settings.reconnect_grace_s - elapsed))
+        async with UnitOfWork(self.sessionmaker) as uow:
+            ended = await actions.end_if_still_stopped(uow, session_id, stopped_at, self)
+        if ended:
+            log.info("session %s ended: no stream for %.0f s", session_id, self.settings.reconnect_grace_s)
+
+
+class EmbeddedMedia(_FfmpegMedia):
+    """No nginx: ffmpeg writes the live HLS and a recording; the app serves the HLS folder."""
+
+    @property
+    def serves_hls(self) -> bool:
+        return True
+
+    def publish_url_for_hosts(self) -> str | None:
+        return None
+
+    def _output_args(self, session_id: int, stream_name: str) -> list[str]:
+        live_dir = self.hls_dir / "live" / stream_name
+        live_dir.mkdir(parents=True, exist_ok=True)
+        return hls_and_recording_output(live_dir, recording_path(self.recordings_dir, stream_name))
+
+    def _playlist_fresh(self, pipeline: Pipeline) -> bool:
+        playlist: Path = self.hls_dir / "live" / pipeline.stream_name / paths.PLAYLIST
+        try:
+            return playlist.stat().st_mtime >= pipeline.launched_at
+        except FileNotFoundError:
+            return False
+
+    async def _watch(self, pipeline: Pipeline) -> None:
+        # Live means playable: the first segment is listed in a playlist this pipeline wrote.
+        while not self._playlist_fresh(pipeline):
+            if await pipeline.process.wait(PLAYLIST_POLL_S) is not None:
+                break
+        if pipeline.running and not pipeline.quiet:
+            try:
+                await self._ingest_started(pipeline.session_id)
+            except DomainError as exc:
+                log.info("session %s refused its stream: %s", pipeline.session_id, exc)
+                await pipeline.stop_quietly()
+            except Exception:  # the database is away: no half-live show, the host can retry
+                log.exception("could not mark session %s live", pipeline.session_id)
+                await pipeline.stop_quietly()
+            else:
+                pipeline.started.set()
+        await self._after_exit(pipeline)
+        if pipeline.started.is_set() and not pipeline.quiet and not self._closing:
+            await self._ingest_stopped(pipeline.session_id)
+
+    async def _ingest_started(self, session_id: int) -> None:
+        async with UnitOfWork(self.sessionmaker) as uow:
+            live = await load_session(uow.session, session_id)
+            if live is None:
+                raise NotFound("No such session.")
+            await actions.ingest_started(uow, live)
+
+    async def _ingest_stopped(self, session_id: int) -> None:
+        async with UnitOfWork(self.sessionmaker) as uow:
+            live = await load_session(uow.session, session_id)
+            if live is None:
+                return
+            stopped_at = await actions.ingest_stopped(uow, live)
+        self.schedule_end_check(session_id, stopped_at)
+
+
+class NginxMedia(_FfmpegMedia):
+    """nginx-rtmp ingests and serves HLS; the app's own sources are relayed to it over RTMP and
+    session state follows nginx's callbacks, exactly as for OBS."""
+
+    settle_quiet_s = NGINX_SETTLE_QUIET_S
+    settle_max_s = NGINX_SETTLE_MAX_S
+
+    @property
+    def serves_hls(self) -> bool:
+        return False
+
+    def publish_url_for_hosts(self) -> str | None:
+        return self.settings.rtmp_public_url or self.settings.rtmp_url
+
+    def _output_args(self, session_id: int, stream_name: str) -> list[str]:
+        name = internal_publish_name(self.settings.resolved_secret_key, session_id)
+        return rtmp_output(f"{self.settings.rtmp_url.rstrip('/')}/{name}")
+
+    async def _watch(self, pipeline: Pipeline) -> None:
+        # ffmpeg writes frames only after nginx accepted the publish (the hook made it live).
+        producing = asyncio.ensure_future(pipeline.process.producing.wait())
+        exited = asyncio.ensure_future(pipeline.process.wait())
+        try:
+            await asyncio.wait({producing, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            producing.cancel()
+            exited.cancel()
+        if pipeline.process.producing.is_set():
+            pipeline.started.set()
+        await self._after_exit(pipeline)
+
+
+def make_media(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> MediaBackend:
+    """Pick the adapter once, from settings: an RTMP URL means nginx-rtmp runs the ingest."""
+    if settings.rtmp_url:
+        return NginxMedia(settings, sessionmaker)
+    return EmbeddedMedia(settings, sessionmaker)

@@ -1,0 +1,127 @@
+"""Media fixtures: the app served by a real uvicorn on a loopback port (WebSockets and nginx's
+callbacks need a real socket), a ready-to-go-live session made through the API, and ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from fieldcast.app import create_app
+from fieldcast.config import Settings
+from fieldcast.db.engine import make_engine
+from fieldcast.live.models import LiveSession
+from fieldcast.media.ffmpeg import ffmpeg_executable
+from tests.conftest import TEST_SECRET, free_port, wipe
+from tests.live.factory import LiveOrg, make_live_org, session_body
+
+SERVER_START_S = 15.0
+
+
+@dataclass
+class Served:
+    app: FastAPI
+    base_url: str
+    settings: Settings
+    clients: list[httpx.AsyncClient]
+
+    def client(self) -> httpx.AsyncClient:
+        c = httpx.AsyncClient(base_url=self.base_url, timeout=10.0)
+        self.clients.append(c)
+        return c
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI, settings: Settings, port: int | None = None) -> AsyncIterator[Served]:
+    """uvicorn in this event loop; its lifespan starts and closes the media backend."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(SERVER_START_S):
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn exited before it started")
+            await asyncio.sleep(0.02)
+    served = Served(app, f"http://127.0.0.1:{port}", settings, [])
+    try:
+        yield served
+    finally:
+        for c in served.clients:
+            await c.aclose()
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+
+
+def media_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": TEST_SECRET,
+        "redis_url": "",
+        "reconnect_grace_s": 1.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def fresh_app(settings: Settings) -> FastAPI:
+    engine = make_engine(settings.sqlalchemy_url)
+    await wipe(engine)
+    await engine.dispose()
+    return create_app(settings)
+
+
+@pytest.fixture
+def ffmpeg() -> str:
+    return ffmpeg_executable("")
+
+
+@dataclass
+class Show:
+    org: LiveOrg
+    session_id: int
+    stream_name: str
+
+
+async def schedule_show(app: FastAPI, make_client: Callable[[], httpx.AsyncClient], slug: str) -> Show:
+    """An organisation with verified hosts and one scheduled session, all through the API."""
+    org = await make_live_org(app, make_client, slug)
+    r = await org["owner"].post("/api/v1/sessions", json=session_body(org))
+    assert r.status_code == 201, r.text
+    session_id = int(r.json()["id"])
+    async with app.state.ctx.uow() as uow:
+        live = await uow.session.get(LiveSession, session_id)
+        assert live is not None
+        stream_name = live.stream_name
+    return Show(org, session_id, stream_name)
+
+
+async def session_state(app: FastAPI, session_id: int) -> LiveSession:
+    async with app.state.ctx.uow() as uow:
+        live = await uow.session.get(LiveSession, session_id)
+        assert live is not None
+        return live
+
+
+async def wait_for(check: Callable[[], Any], *, within_s: float, every_s: float = 0.2, what: str = "condition") -> Any:
+    """Poll an async or plain check until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {within_s:.0f} s waiting for {what}")
+        await asyncio.sleep(every_s)
