@@ -23,7 +23,7 @@ from fieldcast.catalog.models import Product, Sku
 from fieldcast.config import Settings
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.live import actions
+from fieldcast.live import actions, costreams
 from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState
 
@@ -157,8 +157,8 @@ async def seed_live(
         rooms.append(live)
     # The two officials' rooms co-stream and sell each other's goods.
     first, second = rooms[0], rooms[1]
-    link = await actions.invite_costream(uow, users[ROOMS[0].host], first, second.id)
-    await actions.answer_costream(uow, users[ROOMS[1].host], link, accept=True)
+    link = await costreams.invite_costream(uow, users[ROOMS[0].host], first, second.id)
+    await costreams.answer_costream(uow, users[ROOMS[1].host], link, accept=True)
 
 
 def render_replay(settings: Settings, stream_name: str, seconds: int = REPLAY_SECONDS) -> float | None:

@@ -303,3 +303,14 @@ async def test_a_show_whose_stream_dropped_before_a_restart_still_ends(org: Live
     await media.drain(20)
     detail = (await org["outsider"].get(f"/api/v1/sessions/{created['id']}")).json()
     assert detail["state"] == "ended"
+
+
+async def test_home_page_lists_live_and_upcoming_rooms(org: LiveOrg) -> None:
+    on_air = await schedule(org, title="靖宇蓝莓 正在直播")
+    await schedule(org, title="靖宇木耳 明天开播")
+    await org["host"].post(f"/api/v1/sessions/{on_air['id']}/start")
+    page = (await org["outsider"].get("/")).text
+    live_part, upcoming_part = page.split('id="upcoming"', 1)
+    assert "靖宇蓝莓 正在直播" in live_part and "靖宇木耳 明天开播" not in live_part
+    assert "靖宇木耳 明天开播" in upcoming_part.split('id="hosts-h"', 1)[0]
+    assert 'data-testid="empty-live"' not in page

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from tests.catalog.test_images import png_bytes
 from tests.helpers import sign_up
 from tests.live.conftest import post_form, schedule_session
 from tests.live.factory import LiveOrg
@@ -338,3 +339,20 @@ async def test_notifications_page_bell_and_mark_all_read(
     after = await viewer.get("/notifications")
     assert count_testid(after, "unread-count") == 0 and count_testid(after, "notification") == 2
     assert (await make_client().get("/notifications")).status_code == 303
+
+
+async def test_cover_upload_from_the_edit_page_is_for_organisers_and_checks_the_file(live_org: LiveOrg) -> None:
+    sid = (await schedule_session(live_org))["id"]
+    url = f"/live/{sid}/cover"
+
+    async def upload(client: httpx.AsyncClient, content: bytes) -> httpx.Response:
+        token = client.headers.get("X-CSRF-Token") or (await client.get("/api/v1/auth/csrf")).json()["csrf_token"]
+        return await client.post(url, data={"csrf_token": token}, files={"image": ("c.png", content, "image/png")})
+
+    bad = await upload(live_org["organiser"], b"not an image")
+    assert bad.status_code == 422 and count_testid(bad, "error-cover") == 1
+    assert (await upload(live_org["host"], png_bytes())).status_code == 403
+    ok = await upload(live_org["organiser"], png_bytes())
+    assert ok.status_code == 303, re.findall(r"field-error[^<]*<|role=\"alert\"[^<]*<", ok.text)
+    cover = (await live_org["outsider"].get(f"/api/v1/sessions/{sid}")).json()["cover_url"]
+    assert cover.startswith("/media/sessions/") and (await live_org["outsider"].get(cover)).status_code == 200

@@ -23,7 +23,7 @@ from fieldcast.catalog.models import Product, ProductStatus, Sku
 from fieldcast.catalog.queries import require_public_welfare_eligible
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import Conflict, Invalid, NotFound
+from fieldcast.errors import Conflict, Invalid
 from fieldcast.i18n import N_
 from fieldcast.integrity.actions import record_audit
 from fieldcast.live import errors as e
@@ -59,7 +59,7 @@ class MediaControl(Protocol):
     async def session_ended(self, session_id: int, stream_name: str) -> None: ...
 
 
-def _audit(uow: UnitOfWork, actor_id: int | None, action: str, live: LiveSession, **details: object) -> None:
+def audit_session(uow: UnitOfWork, actor_id: int | None, action: str, live: LiveSession, **details: object) -> None:
     record_audit(
         uow,
         actor_id=actor_id,
@@ -103,7 +103,7 @@ async def _require_manager(uow: UnitOfWork, actor: User | None, org_id: int) -> 
     return user
 
 
-def _require_open(live: LiveSession) -> None:
+def require_open(live: LiveSession) -> None:
     if live.state not in OPEN_STATES:
         raise e.WrongState(N_("This session has already ended or was cancelled."))
 
@@ -237,7 +237,7 @@ async def schedule_session(
         await _add_to_shelf(uow, live, item)
     await uow.session.flush()
     await _notify_followers(uow, live, NotificationKind.SESSION_SCHEDULED, data.host_ids)
-    _audit(
+    audit_session(
         uow,
         user.id,
         "session.schedule_with_override" if override else "session.schedule",
@@ -251,7 +251,7 @@ async def schedule_session(
 
 async def update_session(uow: UnitOfWork, actor: User | None, live: LiveSession, patch: s.SessionPatch) -> LiveSession:
     user = await _require_manager(uow, actor, live.organisation_id)
-    _require_open(live)
+    require_open(live)
     changes = patch.model_dump(exclude_unset=True)
     if live.state != SessionState.SCHEDULED and {"scheduled_at", "host_ids", "event_id"} & changes.keys():
         raise e.WrongState(N_("Time, hosts and event can only change before the show starts."))
@@ -278,7 +278,7 @@ async def update_session(uow: UnitOfWork, actor: User | None, live: LiveSession,
         await uow.session.execute(sa.delete(SessionHost).where(SessionHost.session_id == live.id))
         for position, host_id in enumerate(patch.host_ids):
             uow.session.add(SessionHost(session_id=live.id, user_id=host_id, position=position))
-    _audit(uow, user.id, "session.update", live, fields=sorted(changes))
+    audit_session(uow, user.id, "session.update", live, fields=sorted(changes))
     return live
 
 
@@ -297,7 +297,7 @@ async def set_cover(
 
     if old:
         uow.after_commit(drop_old)
-    _audit(uow, user.id, "session.cover", live)
+    audit_session(uow, user.id, "session.cover", live)
     return live
 
 
@@ -355,9 +355,9 @@ async def _add_to_shelf(uow: UnitOfWork, live: LiveSession, data: s.ShelfItemIn)
 
 async def add_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession, data: s.ShelfItemIn) -> ShelfItem:
     user = await _require_manager(uow, actor, live.organisation_id)
-    _require_open(live)
+    require_open(live)
     item = await _add_to_shelf(uow, live, data)
-    _audit(uow, user.id, "shelf.add", live, sku_id=item.sku_id, live_price_fen=item.live_price_fen)
+    audit_session(uow, user.id, "shelf.add", live, sku_id=item.sku_id, live_price_fen=item.live_price_fen)
     return item
 
 
@@ -365,21 +365,21 @@ async def update_shelf_item(
     uow: UnitOfWork, actor: User | None, live: LiveSession, item: ShelfItem, patch: s.ShelfItemPatch
 ) -> ShelfItem:
     user = await _require_manager(uow, actor, live.organisation_id)
-    _require_open(live)
+    require_open(live)
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
     for name, value in changes.items():
         setattr(item, name, value)
-    _audit(uow, user.id, "shelf.update", live, sku_id=item.sku_id, **changes)
+    audit_session(uow, user.id, "shelf.update", live, sku_id=item.sku_id, **changes)
     return item
 
 
 async def remove_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession, item: ShelfItem) -> None:
     user = await _require_manager(uow, actor, live.organisation_id)
-    _require_open(live)
+    require_open(live)
     if live.pinned_sku_id == item.sku_id:
         live.pinned_sku_id = None
     await uow.session.delete(item)
-    _audit(uow, user.id, "shelf.remove", live, sku_id=item.sku_id)
+    audit_session(uow, user.id, "shelf.remove", live, sku_id=item.sku_id)
 
 
 # -- stream keys ----------------------------------------------------------------------------------
@@ -388,9 +388,9 @@ async def remove_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSessi
 async def issue_stream_key(uow: UnitOfWork, actor: User | None, live: LiveSession) -> str:
     """Make (or rotate to) a new key; the old one stops working at once. Shown once."""
     user = await require_session_operator(uow.session, actor, live)
-    _require_open(live)
+    require_open(live)
     key = await keys.issue_key(uow, live.id, user.id)
-    _audit(uow, user.id, "session.stream_key", live, prefix=key[:8])
+    audit_session(uow, user.id, "session.stream_key", live, prefix=key[:8])
     return key
 
 
@@ -398,7 +398,7 @@ async def issue_stream_key(uow: UnitOfWork, actor: User | None, live: LiveSessio
 
 
 async def _go_live(uow: UnitOfWork, live: LiveSession) -> LiveSession:
-    _require_open(live)
+    require_open(live)
     live.ingest_stopped_at = None
     if live.state == SessionState.SCHEDULED:
         live.state = SessionState.LIVE
@@ -413,7 +413,7 @@ async def ingest_started(uow: UnitOfWork, live: LiveSession) -> LiveSession:
     was = live.state
     await _go_live(uow, live)
     if was == SessionState.SCHEDULED:
-        _audit(uow, None, "session.live", live, via="ingest")
+        audit_session(uow, None, "session.live", live, via="ingest")
     return live
 
 
@@ -423,7 +423,7 @@ async def start_session(uow: UnitOfWork, actor: User | None, live: LiveSession) 
     was = live.state
     await _go_live(uow, live)
     if was == SessionState.SCHEDULED:
-        _audit(uow, user.id, "session.live", live, via="console")
+        audit_session(uow, user.id, "session.live", live, via="console")
     return live
 
 
@@ -468,7 +468,7 @@ async def end_session(
     """End the show: keys revoked, links ended, the recording handed over to become the replay."""
     actor_id = None if system else (await require_session_operator(uow.session, actor, live)).id
     await _end(uow, live, actor_id, media)
-    _audit(uow, actor_id, "session.end", live, via="system" if system else "console")
+    audit_session(uow, actor_id, "session.end", live, via="system" if system else "console")
     return live
 
 
@@ -478,7 +478,7 @@ async def end_if_still_stopped(uow: UnitOfWork, session_id: int, stopped_at: dat
     if live is None or live.state != SessionState.LIVE or live.ingest_stopped_at != stopped_at:
         return False
     await _end(uow, live, None, media)
-    _audit(uow, None, "session.end", live, via="ingest_timeout")
+    audit_session(uow, None, "session.end", live, via="ingest_timeout")
     return True
 
 
@@ -515,7 +515,7 @@ async def pin_product(uow: UnitOfWork, actor: User | None, live: LiveSession, sk
     )
     uow.session.add(mark)
     await uow.session.flush()
-    _audit(uow, user.id, "session.pin", live, sku_id=sku_id)
+    audit_session(uow, user.id, "session.pin", live, sku_id=sku_id)
     return mark
 
 
@@ -545,149 +545,3 @@ async def create_event(uow: UnitOfWork, actor: User | None, data: s.EventIn, *, 
         organisation_id=event.organisation_id,
     )
     return event
-
-
-# -- co-streams (连麦) ----------------------------------------------------------------------------
-
-
-async def _has_official(session: AsyncSession, session_id: int) -> bool:
-    badges = await badges_for(session, await host_ids_of(session, session_id))
-    return any(b.official for b in badges.values())
-
-
-async def active_link(session: AsyncSession, session_id: int) -> CoStream | None:
-    found: CoStream | None = await session.scalar(
-        sa.select(CoStream).where(
-            sa.or_(CoStream.inviter_session_id == session_id, CoStream.invitee_session_id == session_id),
-            CoStream.state.in_([CoStreamState.INVITED, CoStreamState.ACTIVE]),
-        )
-    )
-    return found
-
-
-async def invite_costream(uow: UnitOfWork, actor: User | None, live: LiveSession, invitee_session_id: int) -> CoStream:
-    """One room invites another; the other room's host or organiser accepts."""
-    user = await require_session_operator(uow.session, actor, live)
-    _require_open(live)
-    other = await uow.session.get(LiveSession, invitee_session_id)
-    if other is None or other.id == live.id:
-        raise Invalid(N_("Choose another session to invite."), field="invitee_session_id")
-    if other.state not in OPEN_STATES:
-        raise e.WrongState(N_("That session has already ended."), field="invitee_session_id")
-    if await active_link(uow.session, live.id) or await active_link(uow.session, other.id):
-        raise Conflict(
-            N_("One of the two rooms already has a co-stream or a pending invitation."), field="invitee_session_id"
-        )
-    if (await _has_official(uow.session, live.id) or await _has_official(uow.session, other.id)) and not (
-        live.is_public_welfare and other.is_public_welfare
-    ):
-        raise e.OfficialNeedsPublicWelfare(
-            N_("An official's room may co-stream only with another public-welfare session."),
-            field="invitee_session_id",
-        )
-    link = CoStream(inviter_session_id=live.id, invitee_session_id=other.id, invited_by_id=user.id)
-    uow.session.add(link)
-    await uow.session.flush()
-    await _notify_users(uow, await host_ids_of(uow.session, other.id), NotificationKind.COSTREAM_INVITED, other.id)
-    _audit(uow, user.id, "costream.invite", live, invitee_session_id=other.id)
-    return link
-
-
-async def _notify_users(uow: UnitOfWork, user_ids: list[int], kind: NotificationKind, session_id: int) -> None:
-    for uid in dict.fromkeys(user_ids):
-        uow.session.add(Notification(user_id=uid, kind=kind, session_id=session_id))
-
-
-async def _link_session(uow: UnitOfWork, link: CoStream, invitee: bool) -> LiveSession:
-    live = await uow.session.get(LiveSession, link.invitee_session_id if invitee else link.inviter_session_id)
-    if live is None:
-        raise NotFound(N_("No such session."))
-    return live
-
-
-async def answer_costream(uow: UnitOfWork, actor: User | None, link: CoStream, *, accept: bool) -> CoStream:
-    """The invited room's hosts or organisers accept or decline."""
-    invitee = await _link_session(uow, link, invitee=True)
-    user = await require_session_operator(uow.session, actor, invitee)
-    if link.state != CoStreamState.INVITED:
-        raise e.WrongState(N_("This invitation has already been answered."))
-    _require_open(invitee)
-    _require_open(await _link_session(uow, link, invitee=False))
-    link.state = CoStreamState.ACTIVE if accept else CoStreamState.DECLINED
-    link.decided_by_id = user.id
-    if accept:
-        link.accepted_at = utcnow()
-    _audit(uow, user.id, "costream.accept" if accept else "costream.decline", invitee, co_stream_id=link.id)
-    return link
-
-
-async def end_costream(uow: UnitOfWork, actor: User | None, link: CoStream) -> CoStream:
-    """Either room's hosts or organisers end the link."""
-    inviter = await _link_session(uow, link, invitee=False)
-    invitee = await _link_session(uow, link, invitee=True)
-    if await is_session_operator(uow.session, actor, inviter):
-        side = inviter
-    else:
-        side = invitee
-        await require_session_operator(uow.session, actor, invitee)
-    user = require_user(actor)
-    if link.state not in (CoStreamState.INVITED, CoStreamState.ACTIVE):
-        raise e.WrongState(N_("This co-stream has already ended."))
-    link.state = CoStreamState.ENDED
-    link.ended_at = utcnow()
-    link.ended_by_id = user.id
-    _audit(uow, user.id, "costream.end", side, co_stream_id=link.id)
-    return link
-
-
-# -- follows and notifications --------------------------------------------------------------------
-
-
-async def follow(uow: UnitOfWork, actor: User | None, data: s.FollowIn) -> Follow:
-    """Follow a host or an organisation; following twice is a no-op that returns the same follow."""
-    user = require_user(actor)
-    if data.host_id is not None:
-        if data.host_id == user.id:
-            raise Invalid(N_("You cannot follow yourself."), field="host_id")
-        if await uow.session.get(User, data.host_id) is None:
-            raise NotFound(N_("No such host."), field="host_id")
-    elif await uow.session.get(Organisation, data.organisation_id) is None:
-        raise NotFound(N_("No such organisation."), field="organisation_id")
-    existing = await uow.session.scalar(
-        sa.select(Follow).where(
-            Follow.follower_id == user.id,
-            Follow.host_id.is_(None) if data.host_id is None else Follow.host_id == data.host_id,
-            Follow.organisation_id.is_(None)
-            if data.organisation_id is None
-            else Follow.organisation_id == data.organisation_id,
-        )
-    )
-    if existing:
-        return existing
-    row = Follow(follower_id=user.id, host_id=data.host_id, organisation_id=data.organisation_id)
-    uow.session.add(row)
-    await uow.session.flush()
-    return row
-
-
-async def unfollow(uow: UnitOfWork, actor: User | None, data: s.FollowIn) -> None:
-    user = require_user(actor)
-    await uow.session.execute(
-        sa.delete(Follow).where(
-            Follow.follower_id == user.id,
-            Follow.host_id == data.host_id if data.host_id is not None else Follow.host_id.is_(None),
-            Follow.organisation_id == data.organisation_id
-            if data.organisation_id is not None
-            else Follow.organisation_id.is_(None),
-        )
-    )
-
-
-async def mark_notifications_read(uow: UnitOfWork, actor: User | None, ids: list[int] | None) -> int:
-    """Mark the given notifications (or all) of the actor as read; returns how many changed."""
-    user = require_user(actor)
-    stmt = sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    if ids is not None:
-        stmt = stmt.where(Notification.id.in_(ids))
-    result = await uow.session.execute(stmt.values(read_at=utcnow()))
-    return int(getattr(result, "rowcount", 0) or 0)

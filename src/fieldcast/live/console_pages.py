@@ -17,6 +17,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError, NotAllowed, NotAuthenticated, NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import actions as a
+from fieldcast.live import costreams as co
 from fieldcast.live import errors as e
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
@@ -231,7 +232,7 @@ async def console_invite(session_id: int, request: Request, uow: Uow, user: Curr
         if not raw.isdigit():
             forms.invite.errors["invitee_session_id"] = gettext(N_("Enter the number of the other room."))
             return
-        await a.invite_costream(uow, user, live, int(raw))
+        await co.invite_costream(uow, user, live, int(raw))
 
     return await _console_post(request, uow, user, session_id, step, panel="invite")
 
@@ -253,8 +254,8 @@ async def console_link_answer(
     async def step(live: LiveSession, _v: dict[str, str], _f: ConsoleForms) -> None:
         link = await _link(uow, live, link_id)
         if answer == "end":
-            await a.end_costream(uow, user, link)
+            await co.end_costream(uow, user, link)
         else:
-            await a.answer_costream(uow, user, link, accept=answer == "accept")
+            await co.answer_costream(uow, user, link, accept=answer == "accept")
 
     return await _console_post(request, uow, user, session_id, step, panel="invite")

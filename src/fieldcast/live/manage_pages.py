@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from fieldcast.accounts.models import Organisation, User
@@ -19,6 +19,7 @@ from fieldcast.accounts.permissions import require_org_role
 from fieldcast.accounts.queries import list_members
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.catalog import queries as cq
+from fieldcast.catalog.images import MAX_IMAGE_BYTES
 from fieldcast.catalog.models import Product, ProductStatus, Sku
 from fieldcast.catalog.schemas import InspectionBadge
 from fieldcast.db.uow import UnitOfWork
@@ -30,7 +31,7 @@ from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.routes import session_or_404
-from fieldcast.web.deps import CurrentUser, Uow
+from fieldcast.web.deps import Ctx, CurrentUser, Uow
 from fieldcast.web.forms import Form, read_raw_form, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import DISPLAY_TZ, render
@@ -144,6 +145,7 @@ async def _session_form_view(
     chosen_hosts: set[int],
     chosen_skus: set[int],
     live: LiveSession | None = None,
+    cover_form: Form[Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -159,6 +161,7 @@ async def _session_form_view(
             "skus": [] if live else await sku_choices(uow, org.id),
             "chosen_hosts": chosen_hosts,
             "chosen_skus": chosen_skus,
+            "cover_form": cover_form,
         },
         status_code=status_code,
     )
@@ -318,6 +321,41 @@ async def session_edit_submit(session_id: int, request: Request, uow: Uow, user:
         live=live,
         status_code=422,
     )
+
+
+@router.post("/live/{session_id:int}/cover")
+async def session_cover_submit(session_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    """Upload the show's cover picture (shown on cards and as the player's poster)."""
+    live = await session_or_404(uow, session_id)
+    raw, _values = await read_raw_form(request)
+    upload = raw.get("image")
+    try:
+        data = await upload.read(MAX_IMAGE_BYTES + 1) if isinstance(upload, UploadFile) else b""
+    finally:
+        await raw.close()  # the spooled upload file; FastAPI closes only forms it parsed itself
+    try:
+        await a.set_cover(uow, user, live, data, ctx.settings.resolved_media_dir)
+    except DomainError as exc:
+        await uow.rollback()
+        org = await uow.session.get(Organisation, live.organisation_id)
+        if org is None:
+            raise NotFound(N_("No such organisation.")) from exc
+        form: Form[Any] = Form()
+        form.fail(exc)
+        hosts = set(await a.host_ids_of(uow.session, live.id))
+        return await _session_form_view(
+            request,
+            uow,
+            user,
+            org,
+            form,
+            chosen_hosts=hosts,
+            chosen_skus=set(),
+            live=live,
+            cover_form=form,
+            status_code=exc.status if exc.status in (401, 403) else 422,
+        )
+    return _redirect(f"/live/{live.id}/edit")
 
 
 # -- events ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
 from fieldcast.live import actions as a
 from fieldcast.live import console_pages, manage_pages
+from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
 from fieldcast.live.models import SessionState
@@ -147,14 +148,14 @@ async def follow_submit(request: Request, uow: Uow, user: CurrentUser) -> Respon
     data, next_path = await _follow_form(request)
     if user is None:
         return _redirect(f"/signin?next={next_path}")
-    await a.follow(uow, user, data)
+    await fo.follow(uow, user, data)
     return _redirect(next_path)
 
 
 @pages.post("/unfollow")
 async def unfollow_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
     data, next_path = await _follow_form(request)
-    await a.unfollow(uow, user, data)
+    await fo.unfollow(uow, user, data)
     return _redirect(next_path)
 
 
@@ -203,5 +204,5 @@ async def notifications_read_submit(request: Request, uow: Uow, user: CurrentUse
     await check_form_csrf(request)
     if user is None:
         return _redirect("/signin?next=/notifications")
-    await a.mark_notifications_read(uow, user, None)
+    await fo.mark_notifications_read(uow, user, None)
     return _redirect("/notifications")

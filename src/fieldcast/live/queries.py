@@ -17,7 +17,7 @@ from fieldcast.catalog.models import Product, ProductImage, Sku
 from fieldcast.catalog.queries import media_url
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import schemas as s
-from fieldcast.live.actions import active_link
+from fieldcast.live.costreams import active_link
 from fieldcast.live.models import (
     CoStream,
     CoStreamState,

@@ -15,6 +15,8 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotFound
 from fieldcast.i18n import N_
 from fieldcast.live import actions as a
+from fieldcast.live import costreams as co
+from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
 from fieldcast.live.models import CoStream, LiveSession, SessionState, ShelfItem
@@ -220,14 +222,14 @@ async def api_costreams(session_id: int, uow: Uow) -> list[s.CoStreamOut]:
 @api.post("/sessions/{session_id}/co-streams", response_model=s.CoStreamOut, status_code=201)
 async def api_invite(session_id: int, data: s.CoStreamIn, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
     """Invite another room to co-stream (连麦); its hosts are notified."""
-    link = await a.invite_costream(uow, user, await session_or_404(uow, session_id), data.invitee_session_id)
+    link = await co.invite_costream(uow, user, await session_or_404(uow, session_id), data.invitee_session_id)
     await uow.session.flush()
     await uow.session.refresh(link)
     return s.CoStreamOut.model_validate(link)
 
 
 async def _answer(uow: UnitOfWork, user: CurrentUser, link_id: int, *, accept: bool) -> s.CoStreamOut:
-    link = await a.answer_costream(uow, user, await _link_or_404(uow, link_id), accept=accept)
+    link = await co.answer_costream(uow, user, await _link_or_404(uow, link_id), accept=accept)
     await uow.session.flush()
     await uow.session.refresh(link)
     return s.CoStreamOut.model_validate(link)
@@ -245,7 +247,7 @@ async def api_decline(link_id: int, uow: Uow, user: CurrentUser) -> s.CoStreamOu
 
 @api.post("/co-streams/{link_id}/end", response_model=s.CoStreamOut)
 async def api_end_link(link_id: int, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
-    link = await a.end_costream(uow, user, await _link_or_404(uow, link_id))
+    link = await co.end_costream(uow, user, await _link_or_404(uow, link_id))
     await uow.session.flush()
     await uow.session.refresh(link)
     return s.CoStreamOut.model_validate(link)
@@ -286,7 +288,7 @@ async def api_follows(uow: Uow, user: CurrentUser) -> list[s.FollowOut]:
 @api.post("/me/follows", response_model=s.FollowOut, status_code=201)
 async def api_follow(data: s.FollowIn, uow: Uow, user: CurrentUser) -> s.FollowOut:
     """Follow a host or an organisation (again: no-op). Followers hear of new and live shows."""
-    return s.FollowOut.model_validate(await a.follow(uow, user, data))
+    return s.FollowOut.model_validate(await fo.follow(uow, user, data))
 
 
 @api.delete("/me/follows", status_code=204)
@@ -298,7 +300,7 @@ async def api_unfollow(
 ) -> Response:
     if (host_id is None) == (organisation_id is None):
         raise Invalid(N_("Give exactly one of host_id and organisation_id."), field="host_id")
-    await a.unfollow(uow, user, s.FollowIn(host_id=host_id, organisation_id=organisation_id))
+    await fo.unfollow(uow, user, s.FollowIn(host_id=host_id, organisation_id=organisation_id))
     return Response(status_code=204)
 
 
@@ -314,4 +316,4 @@ async def api_notifications(
 @api.post("/me/notifications/read")
 async def api_read(data: s.NotificationsRead, uow: Uow, user: CurrentUser) -> dict[str, int]:
     """Mark the given notifications (or all, without ids) as read."""
-    return {"marked": await a.mark_notifications_read(uow, user, data.ids)}
+    return {"marked": await fo.mark_notifications_read(uow, user, data.ids)}

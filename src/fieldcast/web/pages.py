@@ -12,6 +12,8 @@ from fieldcast import __version__
 from fieldcast.accounts import queries as account_queries
 from fieldcast.db.engine import database_status
 from fieldcast.i18n import coerce_language
+from fieldcast.live import queries as live_queries
+from fieldcast.live.models import SessionState
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
 from fieldcast.web.forms import safe_next
 from fieldcast.web.middleware import LANG_COOKIE
@@ -24,14 +26,20 @@ router = APIRouter()
 async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
     hosts, hosts_total = await account_queries.list_verified_hosts(uow.session, limit=12)
     orgs, orgs_total = await account_queries.list_organisations(uow.session, limit=12)
+    hls = request.app.state.ctx.settings.hls_base_url
+    live, _ = await live_queries.list_sessions(
+        uow.session, live_queries.SessionFilter(state=SessionState.LIVE), limit=12
+    )
+    soon, _ = await live_queries.list_sessions(
+        uow.session, live_queries.SessionFilter(state=SessionState.SCHEDULED), limit=12
+    )
     return render(
         request,
         "home.html",
         {
             "user": user,
-            # Rooms arrive with the live-rooms capability; until then both lists are empty.
-            "live_sessions": [],
-            "upcoming_sessions": [],
+            "live_sessions": await live_queries.sessions_out(uow.session, live, hls),
+            "upcoming_sessions": await live_queries.sessions_out(uow.session, soon, hls),
             "hosts": hosts,
             "hosts_total": hosts_total,
             "organisations": orgs,
