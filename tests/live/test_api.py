@@ -314,3 +314,42 @@ async def test_home_page_lists_live_and_upcoming_rooms(org: LiveOrg) -> None:
     assert "靖宇蓝莓 正在直播" in live_part and "靖宇木耳 明天开播" not in live_part
     assert "靖宇木耳 明天开播" in upcoming_part.split('id="hosts-h"', 1)[0]
     assert 'data-testid="empty-live"' not in page
+
+
+async def test_room_detail_and_live_list_cost_a_fixed_number_of_queries(
+    org: LiveOrg, app: FastAPI, make_client: Callable[[], httpx.AsyncClient]
+) -> None:
+    """The room's detail is what every viewer's page reads; its query count must not grow with
+    the shelf, the marks or the number of rooms listed."""
+    engine = app.state.ctx.engine.sync_engine
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    async def queries_for(path: str, **params: object) -> int:
+        statements.clear()
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            r = await org["outsider"].get(path, params=params)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        assert r.status_code == 200, r.text
+        return len(statements)
+
+    small = await schedule(org)
+    big = await schedule(
+        org,
+        shelf=[
+            {"sku_id": org.inspected_sku, "live_price_fen": 7900},
+            {"sku_id": org.uninspected_sku, "live_price_fen": 2900},
+        ],
+    )
+    await org["host"].post(f"/api/v1/sessions/{big['id']}/start")
+    await org["host"].post(f"/api/v1/sessions/{big['id']}/pin", json={"sku_id": org.uninspected_sku})
+    await org["host"].post(f"/api/v1/sessions/{big['id']}/pin", json={"sku_id": org.inspected_sku})
+    assert await queries_for(f"/api/v1/sessions/{small['id']}") == await queries_for(f"/api/v1/sessions/{big['id']}")
+    one_page = await queries_for("/api/v1/sessions", limit=1)
+    for _ in range(3):
+        await schedule(org)
+    assert await queries_for("/api/v1/sessions", limit=50) == one_page
