@@ -28,6 +28,7 @@ from fieldcast.media import ingest_ws
 from fieldcast.media.backend import make_media
 from fieldcast.media.hls_static import HlsFiles
 from fieldcast.realtime.bus import make_bus
+from fieldcast.realtime.room_log import make_room_log
 from fieldcast.web import pages as web_pages
 from fieldcast.web.context import AppContext
 from fieldcast.web.idempotency import IdempotencyMiddleware
@@ -54,11 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.sqlalchemy_url)
     sessionmaker = make_sessionmaker(engine)
+    bus = make_bus(settings.redis_url)
     ctx = AppContext(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
-        bus=make_bus(settings.redis_url),
+        bus=bus,
+        room_log=make_room_log(settings.redis_url, bus),
         media=make_media(settings, sessionmaker),
     )
 
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await ctx.media.close()
+            await ctx.room_log.close()
             await ctx.bus.close()
             await engine.dispose()
 

@@ -13,6 +13,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 SUBSCRIBER_QUEUE_MAX = 10_000
+SUBSCRIBE_TIMEOUT_S = 5.0
 
 
 class Subscription(Protocol):
@@ -82,8 +83,16 @@ class RedisBus:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._redis.pubsub()
         await pubsub.subscribe(channel)
+        # Wait for the server's confirmation: from here on nothing published is missed, which the
+        # room log relies on when it reads the backlog right after subscribing.
+        while True:
+            confirmation = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT_S)
+            if confirmation is None:
+                raise TimeoutError(f"Redis did not confirm the subscription to {channel}")
+            if confirmation.get("type") == "subscribe":
+                break
 
         async def messages() -> AsyncIterator[bytes]:
             async for message in pubsub.listen():

@@ -12,6 +12,7 @@ from fieldcast.accounts.throttle import SignInThrottle
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.realtime.bus import Bus
+from fieldcast.realtime.room_log import RoomLog
 
 if TYPE_CHECKING:  # the media backend imports live actions, which must not import the web layer
     from fieldcast.media.backend import MediaBackend
@@ -23,6 +24,8 @@ class AppContext:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     bus: Bus
+    # The ordered, resumable event log of each live room (the real-time gateway's source).
+    room_log: RoomLog
     media: MediaBackend
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
