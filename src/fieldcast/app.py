@@ -27,7 +27,13 @@ from fieldcast.media import hooks as media_hooks
 from fieldcast.media import ingest_ws
 from fieldcast.media.backend import make_media
 from fieldcast.media.hls_static import HlsFiles
+from fieldcast.realtime import gateway
 from fieldcast.realtime.bus import make_bus
+from fieldcast.realtime.chat import routes as chat_routes
+from fieldcast.realtime.chat.ratelimit import make_rate_limiter
+from fieldcast.realtime.counters import make_counters
+from fieldcast.realtime.draws import routes as draw_routes
+from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_log import make_room_log
 from fieldcast.web import pages as web_pages
 from fieldcast.web.context import AppContext
@@ -56,13 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.sqlalchemy_url)
     sessionmaker = make_sessionmaker(engine)
     bus = make_bus(settings.redis_url)
+    room_log = make_room_log(settings.redis_url, bus)
     ctx = AppContext(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker,
         bus=bus,
-        room_log=make_room_log(settings.redis_url, bus),
-        media=make_media(settings, sessionmaker),
+        room_log=room_log,
+        room_hub=RoomHub(room_log, make_counters(settings.redis_url)),
+        media=make_media(settings, sessionmaker, room_log),
+        chat_limiter=make_rate_limiter(settings.redis_url),
     )
 
     @asynccontextmanager
@@ -77,6 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await ctx.media.close()
+            await ctx.room_hub.close()
+            await ctx.room_hub.counters.close()
+            await ctx.chat_limiter.close()
             await ctx.room_log.close()
             await ctx.bus.close()
             await engine.dispose()
@@ -131,6 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(regions_routes.router)
     app.include_router(claims_routes.router)
     app.include_router(live_routes.api)
+    app.include_router(chat_routes.api)
+    app.include_router(chat_routes.pages)
+    app.include_router(draw_routes.api)
+    app.include_router(gateway.router)
     app.include_router(live_pages.pages)
     app.state.lang_cookie = LANG_COOKIE
     return app

@@ -44,6 +44,7 @@ from fieldcast.live.models import (
     ShelfItem,
 )
 from fieldcast.media import keys
+from fieldcast.realtime import events as ev
 
 MANAGERS = (Role.OWNER, Role.ORGANISER)
 # Who may be put on a session as its host: members who agreed to host for the organisation.
@@ -68,6 +69,50 @@ def audit_session(uow: UnitOfWork, actor_id: int | None, action: str, live: Live
         target_id=live.id,
         organisation_id=live.organisation_id,
         details=dict(details),
+    )
+
+
+# -- room events (after commit, through the unit of work) ----------------------------------------
+
+
+def emit_state(uow: UnitOfWork, live: LiveSession) -> None:
+    uow.emit(
+        live.id,
+        ev.SessionStateChanged(
+            state=live.state.value,
+            replay_state=live.replay_state.value,
+            started_at=live.started_at,
+            ended_at=live.ended_at,
+        ),
+    )
+
+
+def emit_costream(uow: UnitOfWork, link: CoStream) -> None:
+    """Both rooms of a link hear of its change."""
+    event = ev.CoStreamChanged(
+        co_stream_id=link.id,
+        state=link.state.value,
+        inviter_session_id=link.inviter_session_id,
+        invitee_session_id=link.invitee_session_id,
+    )
+    uow.emit(link.inviter_session_id, event)
+    uow.emit(link.invitee_session_id, event)
+
+
+async def _emit_shelf(uow: UnitOfWork, live: LiveSession, sku_id: int, item: ShelfItem | None) -> None:
+    await uow.session.flush()
+    order = await uow.session.scalars(
+        sa.select(ShelfItem.sku_id).where(ShelfItem.session_id == live.id).order_by(ShelfItem.position, ShelfItem.id)
+    )
+    uow.emit(
+        live.id,
+        ev.ShelfChanged(
+            sku_ids=list(order),
+            sku_id=sku_id,
+            live_price_fen=item.live_price_fen if item else None,
+            session_stock=item.session_stock if item else None,
+            removed=item is None,
+        ),
     )
 
 
@@ -309,6 +354,7 @@ async def cancel_session(uow: UnitOfWork, actor: User | None, live: LiveSession,
     live.ended_at = utcnow()
     await keys.revoke_keys(uow, live.id)
     await _end_links(uow, live.id, user.id)
+    emit_state(uow, live)
     record_audit(
         uow,
         actor_id=user.id,
@@ -358,6 +404,7 @@ async def add_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession,
     require_open(live)
     item = await _add_to_shelf(uow, live, data)
     audit_session(uow, user.id, "shelf.add", live, sku_id=item.sku_id, live_price_fen=item.live_price_fen)
+    await _emit_shelf(uow, live, item.sku_id, item)
     return item
 
 
@@ -370,6 +417,7 @@ async def update_shelf_item(
     for name, value in changes.items():
         setattr(item, name, value)
     audit_session(uow, user.id, "shelf.update", live, sku_id=item.sku_id, **changes)
+    await _emit_shelf(uow, live, item.sku_id, item)
     return item
 
 
@@ -378,8 +426,11 @@ async def remove_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSessi
     require_open(live)
     if live.pinned_sku_id == item.sku_id:
         live.pinned_sku_id = None
+        uow.emit(live.id, ev.ProductPinned(sku_id=None))
+    sku_id = item.sku_id
     await uow.session.delete(item)
-    audit_session(uow, user.id, "shelf.remove", live, sku_id=item.sku_id)
+    audit_session(uow, user.id, "shelf.remove", live, sku_id=sku_id)
+    await _emit_shelf(uow, live, sku_id, None)
 
 
 # -- stream keys ----------------------------------------------------------------------------------
@@ -403,6 +454,7 @@ async def _go_live(uow: UnitOfWork, live: LiveSession) -> LiveSession:
     if live.state == SessionState.SCHEDULED:
         live.state = SessionState.LIVE
         live.started_at = utcnow()
+        emit_state(uow, live)
         await uow.session.flush()
         await _notify_followers(uow, live, NotificationKind.SESSION_LIVE, await host_ids_of(uow.session, live.id))
     return live
@@ -435,14 +487,17 @@ async def ingest_stopped(uow: UnitOfWork, live: LiveSession) -> datetime:
 
 
 async def _end_links(uow: UnitOfWork, session_id: int, actor_id: int | None) -> None:
-    await uow.session.execute(
-        sa.update(CoStream)
-        .where(
+    links = await uow.session.scalars(
+        sa.select(CoStream).where(
             sa.or_(CoStream.inviter_session_id == session_id, CoStream.invitee_session_id == session_id),
             CoStream.state.in_([CoStreamState.INVITED, CoStreamState.ACTIVE]),
         )
-        .values(state=CoStreamState.ENDED, ended_at=utcnow(), ended_by_id=actor_id)
     )
+    for link in links:
+        link.state = CoStreamState.ENDED
+        link.ended_at = utcnow()
+        link.ended_by_id = actor_id
+        emit_costream(uow, link)
 
 
 async def _end(uow: UnitOfWork, live: LiveSession, actor_id: int | None, media: MediaControl) -> LiveSession:
@@ -451,6 +506,7 @@ async def _end(uow: UnitOfWork, live: LiveSession, actor_id: int | None, media: 
     live.state = SessionState.ENDED
     live.ended_at = utcnow()
     live.replay_state = ReplayState.PROCESSING
+    emit_state(uow, live)
     await keys.revoke_keys(uow, live.id)
     await _end_links(uow, live.id, actor_id)
     session_id, stream_name = live.id, live.stream_name
@@ -488,6 +544,7 @@ async def replay_finished(uow: UnitOfWork, session_id: int, duration_s: float | 
         return
     live.replay_state = ReplayState.READY if duration_s is not None else ReplayState.FAILED
     live.replay_duration_s = duration_s
+    emit_state(uow, live)
 
 
 # -- pinning: "explaining now" --------------------------------------------------------------------
@@ -516,12 +573,14 @@ async def pin_product(uow: UnitOfWork, actor: User | None, live: LiveSession, sk
     uow.session.add(mark)
     await uow.session.flush()
     audit_session(uow, user.id, "session.pin", live, sku_id=sku_id)
+    uow.emit(live.id, ev.ProductPinned(sku_id=sku_id, offset_s=mark.offset_s))
     return mark
 
 
 async def unpin_product(uow: UnitOfWork, actor: User | None, live: LiveSession) -> LiveSession:
     await require_session_operator(uow.session, actor, live)
     live.pinned_sku_id = None
+    uow.emit(live.id, ev.ProductPinned(sku_id=None))
     return live
 
 

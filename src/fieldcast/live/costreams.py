@@ -17,6 +17,7 @@ from fieldcast.live import errors as e
 from fieldcast.live.actions import (
     OPEN_STATES,
     audit_session,
+    emit_costream,
     host_ids_of,
     is_session_operator,
     require_open,
@@ -63,6 +64,7 @@ async def invite_costream(uow: UnitOfWork, actor: User | None, live: LiveSession
     link = CoStream(inviter_session_id=live.id, invitee_session_id=other.id, invited_by_id=user.id)
     uow.session.add(link)
     await uow.session.flush()
+    emit_costream(uow, link)
     await _notify_users(uow, await host_ids_of(uow.session, other.id), NotificationKind.COSTREAM_INVITED, other.id)
     audit_session(uow, user.id, "costream.invite", live, invitee_session_id=other.id)
     return link
@@ -92,6 +94,7 @@ async def answer_costream(uow: UnitOfWork, actor: User | None, link: CoStream, *
     link.decided_by_id = user.id
     if accept:
         link.accepted_at = utcnow()
+    emit_costream(uow, link)
     audit_session(uow, user.id, "costream.accept" if accept else "costream.decline", invitee, co_stream_id=link.id)
     return link
 
@@ -111,5 +114,6 @@ async def end_costream(uow: UnitOfWork, actor: User | None, link: CoStream) -> C
     link.state = CoStreamState.ENDED
     link.ended_at = utcnow()
     link.ended_by_id = user.id
+    emit_costream(uow, link)
     audit_session(uow, user.id, "costream.end", side, co_stream_id=link.id)
     return link

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fieldcast.config import Settings
-from fieldcast.db.uow import UnitOfWork
+from fieldcast.db.uow import EventSink, UnitOfWork
 from fieldcast.errors import DomainError, NotFound
 from fieldcast.live import actions
 from fieldcast.live.queries import dropped_live_sessions, load_session
@@ -141,9 +141,12 @@ class _FfmpegMedia:
     settle_quiet_s = 0.0
     settle_max_s = 0.0
 
-    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], events: EventSink | None = None
+    ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
+        self.events = events
         self.hls_dir = settings.resolved_hls_dir
         self.recordings_dir = settings.resolved_recordings_dir
         self._pipelines: dict[int, Pipeline] = {}
@@ -152,6 +155,10 @@ class _FfmpegMedia:
         # Replays are CPU work; one at a time keeps a burst of ended shows from starving live ones.
         self._replay_slots = asyncio.Semaphore(1)
         self._closing = False
+
+    def _uow(self) -> UnitOfWork:
+        """A unit of work whose room events (went live, replay ready) reach the room log."""
+        return UnitOfWork(self.sessionmaker, events=self.events)
 
     @cached_property
     def ffmpeg(self) -> str:
@@ -266,7 +273,7 @@ class _FfmpegMedia:
                 duration = await build_replay(self.ffmpeg, self.recordings_dir, self.hls_dir, stream_name)
         except OSError:
             log.exception("replay of session %s failed", session_id)
-        async with UnitOfWork(self.sessionmaker) as uow:
+        async with self._uow() as uow:
             await actions.replay_finished(uow, session_id, duration)
 
     def schedule_end_check(self, session_id: int, stopped_at: datetime) -> None:
@@ -276,7 +283,7 @@ class _FfmpegMedia:
     async def resume_end_checks(self) -> int:
         """At start-up: shows whose stream dropped before a restart get their end check back
         (their timers died with the old process), with what is left of the grace period."""
-        async with UnitOfWork(self.sessionmaker) as uow:
+        async with self._uow() as uow:
             dropped = await dropped_live_sessions(uow.session)
         for session_id, stopped_at in dropped:
             self.schedule_end_check(session_id, stopped_at)
@@ -285,7 +292,7 @@ class _FfmpegMedia:
     async def _end_check(self, session_id: int, stopped_at: datetime) -> None:
         elapsed = (datetime.now(UTC) - stopped_at).total_seconds()
         await asyncio.sleep(max(0.0, self.settings.reconnect_grace_s - elapsed))
-        async with UnitOfWork(self.sessionmaker) as uow:
+        async with self._uow() as uow:
             ended = await actions.end_if_still_stopped(uow, session_id, stopped_at, self)
         if ended:
             log.info("session %s ended: no stream for %.0f s", session_id, self.settings.reconnect_grace_s)
@@ -334,14 +341,14 @@ class EmbeddedMedia(_FfmpegMedia):
             await self._ingest_stopped(pipeline.session_id)
 
     async def _ingest_started(self, session_id: int) -> None:
-        async with UnitOfWork(self.sessionmaker) as uow:
+        async with self._uow() as uow:
             live = await load_session(uow.session, session_id)
             if live is None:
                 raise NotFound("No such session.")
             await actions.ingest_started(uow, live)
 
     async def _ingest_stopped(self, session_id: int) -> None:
-        async with UnitOfWork(self.sessionmaker) as uow:
+        async with self._uow() as uow:
             live = await load_session(uow.session, session_id)
             if live is None:
                 return
@@ -381,8 +388,10 @@ class NginxMedia(_FfmpegMedia):
         await self._after_exit(pipeline)
 
 
-def make_media(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> MediaBackend:
+def make_media(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], events: EventSink | None = None
+) -> MediaBackend:
     """Pick the adapter once, from settings: an RTMP URL means nginx-rtmp runs the ingest."""
     if settings.rtmp_url:
-        return NginxMedia(settings, sessionmaker)
-    return EmbeddedMedia(settings, sessionmaker)
+        return NginxMedia(settings, sessionmaker, events)
+    return EmbeddedMedia(settings, sessionmaker, events)

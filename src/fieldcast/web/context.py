@@ -12,6 +12,8 @@ from fieldcast.accounts.throttle import SignInThrottle
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.realtime.bus import Bus
+from fieldcast.realtime.chat.ratelimit import RateLimiter
+from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_log import RoomLog
 
 if TYPE_CHECKING:  # the media backend imports live actions, which must not import the web layer
@@ -26,11 +28,14 @@ class AppContext:
     bus: Bus
     # The ordered, resumable event log of each live room (the real-time gateway's source).
     room_log: RoomLog
+    # This process's fan-out of room frames to its sockets (one subscription per room).
+    room_hub: RoomHub
     media: MediaBackend
+    chat_limiter: RateLimiter
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker)
+        return UnitOfWork(self.sessionmaker, events=self.room_log)
 
 
 def app_context(conn: HTTPConnection) -> AppContext:

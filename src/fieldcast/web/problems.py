@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -123,7 +124,11 @@ def problem_response(
 def domain_problem(exc: DomainError) -> Response:
     detail = gettext(exc.message, **exc.params)
     errors = [FieldError(field=exc.field, code=exc.code, message=detail)] if exc.field else []
-    return problem_response(exc.status, exc.code, detail, errors)
+    response = problem_response(exc.status, exc.code, detail, errors)
+    retry_after = exc.params.get("retry_after_s")
+    if exc.status == 429 and isinstance(retry_after, int | float):
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
 
 
 def is_api(request: Request) -> bool:

@@ -1,0 +1,261 @@
+"""The room WebSocket: snapshot first, then events that match their declared schema; resume with
+no gap; a fresh snapshot when too far behind; and a stalled socket never delays the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from fieldcast.realtime.bus import MemoryBus
+from fieldcast.realtime.events import REGISTRY
+from fieldcast.realtime.hub import CLOSE_TOO_SLOW, QUEUE_MAX, RoomHub, write_frames
+from fieldcast.realtime.room_log import MemoryRoomLog
+from tests.helpers import sign_up
+from tests.live.factory import LiveOrg, make_live_org, session_body
+from tests.media.conftest import Served, fresh_app, media_settings, serve
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    settings = media_settings(database_url, tmp_path)
+    app = await fresh_app(settings)
+    async with serve(app, settings) as s:
+        yield s
+
+
+@pytest.fixture
+async def room(served: Served) -> tuple[LiveOrg, int]:
+    org = await make_live_org(served.app, served.client, "gateway")
+    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
+    assert r.status_code == 201, r.text
+    session_id = int(r.json()["id"])
+    assert (await org["host"].post(f"/api/v1/sessions/{session_id}/start")).status_code == 200
+    return org, session_id
+
+
+def ws_url(served: Served, session_id: int, after: int | None = None) -> str:
+    base = served.base_url.replace("http://", "ws://") + f"/ws/rooms/{session_id}"
+    return base if after is None else f"{base}?after={after}"
+
+
+async def frames(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
+    """The next n frames, unpacking batches (a JSON array of frames) and skipping the volatile
+    room.counters frames, which come on their own tick."""
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        batch = message if isinstance(message, list) else [message]
+        out.extend(f for f in batch if f.get("type") != "room.counters")
+    return out
+
+
+def validate(frame: dict[str, Any]) -> None:
+    """Every event's data matches the model registered for its type (docs/events.md)."""
+    assert set(frame) == {"id", "type", "room", "at", "data"}, frame
+    REGISTRY[frame["type"]].model_validate(frame["data"])
+
+
+def apply(snapshot: dict[str, Any], frame: dict[str, Any]) -> None:
+    """What a client does with each event type to keep its copy of the room current."""
+    data = frame["data"]
+    if frame["type"] == "session.state":
+        snapshot.update({k: data[k] for k in ("state", "replay_state", "started_at", "ended_at")})
+    elif frame["type"] == "session.pinned":
+        snapshot["pinned_sku_id"] = data["sku_id"]
+    elif frame["type"] == "shelf.changed":
+        by_sku = {x["sku_id"]: x for x in snapshot["shelf"]}
+        if not data["removed"]:
+            by_sku.setdefault(data["sku_id"], {"sku_id": data["sku_id"]}).update(
+                live_price_fen=data["live_price_fen"], session_stock=data["session_stock"]
+            )
+        snapshot["shelf"] = [by_sku[s] for s in data["sku_ids"]]
+
+
+def room_view(detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state": detail["state"],
+        "replay_state": detail["replay_state"],
+        "pinned_sku_id": detail["pinned_sku_id"],
+        "shelf": [(x["sku_id"], x["live_price_fen"], x["session_stock"]) for x in detail["shelf"]],
+    }
+
+
+async def test_snapshot_then_events_that_keep_an_old_snapshot_current(
+    served: Served, room: tuple[LiveOrg, int]
+) -> None:
+    org, sid = room
+    async with connect(ws_url(served, sid)) as ws:
+        snap = (await frames(ws, 1))[0]
+        assert snap["type"] == "snapshot" and snap["data"]["state"] == "live"
+        view = snap["data"]
+        host, organiser = org["host"], org["organiser"]
+        await host.post(f"/api/v1/sessions/{sid}/pin", json={"sku_id": org.inspected_sku})
+        await organiser.post(
+            f"/api/v1/sessions/{sid}/shelf", json={"sku_id": org.uninspected_sku, "live_price_fen": 1900}
+        )
+        item = (await organiser.get(f"/api/v1/sessions/{sid}/shelf")).json()[0]
+        await organiser.patch(f"/api/v1/sessions/{sid}/shelf/{item['id']}", json={"live_price_fen": 6600})
+        await host.delete(f"/api/v1/sessions/{sid}/pin")
+        await host.post(f"/api/v1/sessions/{sid}/end")
+        events = await frames(ws, 6)
+    # pin, add to shelf, change a price, unpin, end (replay processing), replay done (here: no
+    # recording, so it failed).
+    assert [e["type"] for e in events] == [
+        "session.pinned", "shelf.changed", "shelf.changed", "session.pinned", "session.state", "session.state"
+    ]  # fmt: skip
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids) and ids[0] == snap["last_id"] + 1 and len(set(ids)) == len(ids)
+    for event in events:
+        validate(event)
+        apply(view, event)
+    fresh = (await org["outsider"].get(f"/api/v1/sessions/{sid}")).json()
+    assert room_view(view) == room_view(fresh)
+    assert view["state"] == "ended"
+
+
+async def test_a_client_resumes_from_its_last_id_with_no_gap(served: Served, room: tuple[LiveOrg, int]) -> None:
+    org, sid = room
+    async with connect(ws_url(served, sid)) as ws:
+        last = (await frames(ws, 1))[0]["last_id"]
+    for _ in range(3):  # while the viewer's phone is in a tunnel
+        await org["host"].post(f"/api/v1/sessions/{sid}/pin", json={"sku_id": org.inspected_sku})
+    async with connect(ws_url(served, sid, after=last)) as ws:
+        missed = await frames(ws, 3)
+        assert [f["id"] for f in missed] == [last + 1, last + 2, last + 3]
+        assert all(f["type"] == "session.pinned" for f in missed)
+        await org["host"].post(f"/api/v1/sessions/{sid}/pin", json={"sku_id": org.inspected_sku})
+        assert (await frames(ws, 1))[0]["id"] == last + 4
+
+
+async def test_a_client_too_far_behind_gets_a_fresh_snapshot(served: Served, room: tuple[LiveOrg, int]) -> None:
+    _org, sid = room
+    log = served.app.state.ctx.room_log
+    for _ in range(520):  # more than the kept history
+        await log.append(sid, "session.pinned", {"sku_id": None, "offset_s": None})
+    async with connect(ws_url(served, sid, after=1)) as ws:
+        first = (await frames(ws, 1))[0]
+        assert first["type"] == "snapshot" and first["last_id"] == await log.last_id(sid)
+
+
+async def test_an_unknown_room_is_closed_with_4404(served: Served) -> None:
+    with pytest.raises(ConnectionClosed) as closed:
+        async with connect(ws_url(served, 999_999)) as ws:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
+async def test_a_stalled_socket_never_delays_the_others() -> None:
+    """Hub level: one listener's send never returns; the other still gets every frame at once,
+    and the stalled one is flagged for closing once its bounded queue is full."""
+    log = MemoryRoomLog(MemoryBus())
+    hub = RoomHub(log)
+    fast, stalled = await hub.join(7), await hub.join(7)
+    received: list[str] = []
+
+    async def fast_send(text: str) -> None:
+        received.append(text)
+
+    async def stuck_send(text: str) -> None:
+        await asyncio.Event().wait()
+
+    async def never() -> int:
+        raise AssertionError("no resync expected")
+
+    writers = [
+        asyncio.create_task(write_frames(fast, fast_send, 0, never)),
+        asyncio.create_task(write_frames(stalled, stuck_send, 0, never)),
+    ]
+    started = time.monotonic()
+    total = QUEUE_MAX + 500
+    for n in range(total):
+        await log.append(7, "session.pinned", {"sku_id": n, "offset_s": None})
+        if n % 100 == 0:
+            await asyncio.sleep(0)  # let the writers run, as a real event loop would
+    await asyncio.wait_for(stalled.overflowed.wait(), timeout=5)
+    while sum(len(orjson.loads(t)) if t.startswith("[") else 1 for t in received) < total:
+        await asyncio.sleep(0.01)
+        assert time.monotonic() - started < 10, "the fast socket was held back"
+    ids = [f["id"] for t in received for f in (orjson.loads(t) if t.startswith("[") else [orjson.loads(t)])]
+    assert ids == list(range(1, total + 1))
+    assert CLOSE_TOO_SLOW == 4008
+    for w in writers:
+        w.cancel()
+    await hub.close()
+
+
+async def counters_until(ws: ClientConnection, check: Any, within_s: float = 10) -> dict[str, Any]:
+    """Read frames until a room.counters frame satisfies `check`; returns its data."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, "no matching counters frame"
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=remaining))
+        for frame in message if isinstance(message, list) else [message]:
+            if frame.get("type") == "room.counters":
+                REGISTRY["room.counters"].model_validate(frame["data"])
+                assert "id" not in frame  # volatile: not in the room log, not resumed
+                if check(frame["data"]):
+                    return dict(frame["data"])
+
+
+async def test_likes_are_counted_capped_and_sent_as_totals_not_per_click(
+    served: Served, room: tuple[LiveOrg, int]
+) -> None:
+    _org, sid = room
+    log = served.app.state.ctx.room_log
+    before = await log.last_id(sid)
+    async with connect(ws_url(served, sid)) as a, connect(ws_url(served, sid)) as b:
+        await frames(a, 1)
+        await frames(b, 1)
+        await counters_until(a, lambda d: d["viewers"] == 2)
+        await a.send(orjson.dumps({"type": "like", "count": 30}).decode())  # 20 a second at most
+        for _ in range(5):
+            await b.send(orjson.dumps({"type": "like", "count": 1}).decode())
+        await b.send(orjson.dumps({"type": "flower", "count": 2}).decode())
+        await b.send('{"type": "like", "count": "lots"}')  # ignored, not an error
+        await b.send("not json")
+        data = await counters_until(a, lambda d: d["likes"] == 25 and d["flowers"] == 2)
+        assert data["viewers"] == 2 and data["unique_viewers"] == 2 and data["views"] == 2
+        await b.send("ping")
+    # Counts are broadcast on the tick: none of the clicks became a room-log event.
+    assert await log.last_id(sid) == before
+
+
+async def test_viewers_drop_when_a_socket_leaves(served: Served, room: tuple[LiveOrg, int]) -> None:
+    _org, sid = room
+    async with connect(ws_url(served, sid)) as stay:
+        await frames(stay, 1)
+        async with connect(ws_url(served, sid)) as leave:
+            await frames(leave, 1)
+            await counters_until(stay, lambda d: d["viewers"] == 2)
+        data = await counters_until(stay, lambda d: d["viewers"] == 1)
+        assert data["unique_viewers"] == 2  # who watched stays counted
+
+
+async def test_chat_arrives_live_and_the_snapshot_carries_the_last_lines(
+    served: Served, room: tuple[LiveOrg, int]
+) -> None:
+    _org, sid = room
+    fan = served.client()
+    await sign_up(fan, "fan@gateway.example.com", "粉丝")
+    async with connect(ws_url(served, sid)) as ws:
+        await frames(ws, 1)
+        r = await fan.post(f"/api/v1/sessions/{sid}/chat", json={"body": "<b>蓝莓甜吗</b>"})
+        assert r.status_code == 201, r.text
+        posted = (await frames(ws, 1))[0]
+    validate(posted)
+    assert posted["type"] == "chat.posted" and posted["data"]["body"] == "<b>蓝莓甜吗</b>"
+    async with connect(ws_url(served, sid)) as ws:
+        snap = (await frames(ws, 1))[0]
+    assert snap["chat"][-1]["body"] == "<b>蓝莓甜吗</b>"  # text, escaped by whoever renders it
+    assert set(snap["counters"]) >= {"likes", "flowers", "viewers", "unique_viewers", "views", "avg_watch_s"}
