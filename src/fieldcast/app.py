@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
+from fieldcast.demo_audience import run_demo_audience
 from fieldcast.demo_live import start_demo_streams
 from fieldcast.live import pages as live_pages
 from fieldcast.live import routes as live_routes
@@ -57,6 +60,11 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
+def _own_ws_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"ws://{host}:{settings.port}"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.sqlalchemy_url)
@@ -76,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        audience: asyncio.Task[None] | None = None
         await ctx.media.start()
         try:
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -83,8 +92,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.demo and settings.demo_streams:
                 # The demo's live rooms play test video through the same ingest path as a real host.
                 await start_demo_streams(sessionmaker, ctx.media)
+            if settings.demo and settings.demo_audience:
+                # Demo viewers join through this very server's room socket once it listens.
+                audience = asyncio.create_task(run_demo_audience(ctx, _own_ws_url(settings)), name="demo-audience")
             yield
         finally:
+            if audience is not None:
+                audience.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await audience
             await ctx.media.close()
             await ctx.room_hub.close()
             await ctx.room_hub.counters.close()

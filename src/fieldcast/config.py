@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     )
     ffmpeg_path: str = Field(default="", description="ffmpeg binary; empty = the one imageio-ffmpeg ships.")
     demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
+    demo_audience: bool = Field(
+        default=True, description="With demo on, demo viewers watch, like and comment in the demo's live rooms."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -43,7 +43,7 @@ class RoomTotals:
             "viewers": self.viewers,
             "unique_viewers": self.unique_viewers,
             "views": self.views,
-            "avg_watch_s": round(self.avg_watch_s, 1),
+            "avg_watch_s": round(self.avg_watch_s),  # whole seconds: a change worth sending
         }
 
 

@@ -88,4 +88,4 @@ class RoomCounters(RoomEvent):
     viewers: int
     unique_viewers: int
     views: int
-    avg_watch_s: float
+    avg_watch_s: float  # whole seconds
