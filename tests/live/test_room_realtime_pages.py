@@ -157,10 +157,17 @@ async def test_console_draw_form_creates_a_draw_and_refuses_a_value_above_the_ca
 
     bad = await post_form(host, f"/live/{room}/draws", {**too_much, "prize_value_yuan": "五十"})
     assert bad.status_code == 422 and count_testid(bad, "error-prize_value_yuan") == 1
-    no_keyword = await post_form(host, f"/live/{room}/draws", {**too_much, "prize_value_yuan": "50", "entry_rule": "keyword"})
+    keywordless = {**too_much, "prize_value_yuan": "50", "entry_rule": "keyword"}
+    no_keyword = await post_form(host, f"/live/{room}/draws", keywordless)
     assert no_keyword.status_code == 422 and count_testid(no_keyword, "error-keyword") == 1
 
-    ok = {"prize_title": "蓝莓 2 斤", "prize_value_yuan": "68", "winners_count": "2", "entry_rule": "keyword", "keyword": "蓝莓好"}
+    ok = {
+        "prize_title": "蓝莓 2 斤",
+        "prize_value_yuan": "68",
+        "winners_count": "2",
+        "entry_rule": "keyword",
+        "keyword": "蓝莓好",
+    }
     assert (await post_form(host, f"/live/{room}/draws", ok)).status_code == 303
     draws = (await host.get(f"/api/v1/sessions/{room}/draws")).json()
     assert [(d["prize_title"], d["prize_value_fen"], d["winners_count"], d["keyword"]) for d in draws] == [

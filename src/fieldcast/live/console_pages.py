@@ -1,5 +1,5 @@
 """The host console: go live from the browser, stream keys, start and end, pinning ("explaining
-now"), the shelf and co-streams. Every action re-renders the console with the reason on error."""
+now"), the shelf, co-streams and lucky draws. Every action re-renders the console with the reason on error."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ from fieldcast.live import schemas as s
 from fieldcast.live.manage_pages import sku_choices
 from fieldcast.live.models import CoStream, LiveSession, ShelfItem
 from fieldcast.live.routes import session_or_404
+from fieldcast.realtime.draws import actions as draw_actions
+from fieldcast.realtime.draws import queries as draw_queries
+from fieldcast.realtime.draws import schemas as draw_schemas
+from fieldcast.realtime.draws.models import LuckyDraw
 from fieldcast.web.context import app_context
 from fieldcast.web.deps import CurrentUser, Uow
 from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, validate_into
@@ -47,10 +51,11 @@ class ConsoleForms:
     action: Form[Any]
     shelf: Form[Any]
     invite: Form[Any]
+    draw: Form[Any]
 
     @classmethod
     def empty(cls) -> ConsoleForms:
-        return cls(Form(), Form(), Form())
+        return cls(Form(), Form(), Form(), Form())
 
 
 async def _console_view(
@@ -95,6 +100,7 @@ async def _console_view(
             "is_manager": is_manager,
             "sku_choices": [c for c in choices if c.sku_id not in on_shelf],
             "is_open": live.state in a.OPEN_STATES,
+            "draws": await draw_queries.draws_of_session(uow.session, live.id),
         },
         status_code=status_code,
     )
@@ -259,3 +265,81 @@ async def console_link_answer(
             await co.answer_costream(uow, user, link, accept=answer == "accept")
 
     return await _console_post(request, uow, user, session_id, step, panel="invite")
+
+
+# -- lucky draws -----------------------------------------------------------------------------------
+
+# Form field names that differ from the API's: the value is typed in yuan.
+DRAW_FIELDS = {"prize_value_fen": "prize_value_yuan"}
+
+
+@router.post("/live/{session_id:int}/draws")
+async def console_draw_create(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+    """Announce a draw from the console: the declared value is typed in yuan (at most 50,000)."""
+
+    async def step(live: LiveSession, values: dict[str, str], forms: ConsoleForms) -> None:
+        form = forms.draw
+        form.values.update(values)
+        raw_value = values.get("prize_value_yuan", "").strip()
+        fen: int | None = None
+        try:
+            fen = parse_yuan(raw_value) if raw_value else None
+        except BadAmount:
+            form.errors["prize_value_yuan"] = gettext(BadAmount.message)
+        data = {
+            "prize_title": values.get("prize_title", ""),
+            "prize_value_fen": fen,
+            "winners_count": values.get("winners_count", "").strip() or None,
+            "entry_rule": values.get("entry_rule", ""),
+            "keyword": values.get("keyword", ""),
+            "terms": values.get("terms", ""),
+        }
+        validate_into(form, draw_schemas.DrawIn, data, DRAW_FIELDS)
+        if form.data is None or form.errors:
+            return
+        try:
+            await draw_actions.create_draw(uow, user, live, form.data)
+        except DomainError as exc:
+            if exc.field in DRAW_FIELDS:
+                exc.field = DRAW_FIELDS[exc.field]
+            raise
+
+    return await _console_post(request, uow, user, session_id, step, panel="draw")
+
+
+async def _draw(uow: UnitOfWork, live: LiveSession, draw_id: int) -> LuckyDraw:
+    draw = await draw_queries.load_draw(uow.session, draw_id)
+    if draw is None or draw.session_id != live.id:
+        raise NotFound(N_("No such draw."))
+    return draw
+
+
+@router.post("/live/{session_id:int}/draws/{draw_id:int}/{step_name}")
+async def console_draw_step(
+    session_id: int, draw_id: int, step_name: str, request: Request, uow: Uow, user: CurrentUser
+) -> Response:
+    """Open entries (optionally for a fixed window), draw the winners, or cancel with a reason."""
+    if step_name not in {"open", "draw", "cancel"}:
+        raise NotFound(N_("There is nothing at this address."))
+
+    async def step(live: LiveSession, values: dict[str, str], forms: ConsoleForms) -> None:
+        draw = await _draw(uow, live, draw_id)
+        if step_name == "open":
+            form = validate_into(
+                forms.draw, draw_schemas.OpenIn, {"duration_s": values.get("duration_s", "").strip() or None}
+            )
+            if form.data is None or form.errors:
+                forms.draw.message = next(iter(form.errors.values()), "")
+                return
+            await draw_actions.open_draw(uow, user, draw, duration_s=form.data.duration_s)
+        elif step_name == "draw":
+            await draw_actions.draw_winners(uow, user, draw)
+        else:
+            reason = values.get("reason", "").strip()
+            if len(reason) < 2:
+                text = gettext(N_("Give a reason for cancelling the draw: it is shown in the room."))
+                forms.draw.errors["reason"] = forms.draw.message = text
+                return
+            await draw_actions.cancel_draw(uow, user, draw, reason[:500])
+
+    return await _console_post(request, uow, user, session_id, step, panel="draw")

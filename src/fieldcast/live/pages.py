@@ -4,6 +4,7 @@ change shows are in `live.manage_pages`; its routes are included in the `pages` 
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -24,6 +25,9 @@ from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
 from fieldcast.live.models import SessionState
 from fieldcast.live.routes import session_or_404
+from fieldcast.realtime.chat import actions as chat_actions
+from fieldcast.realtime.chat import queries as chat_queries
+from fieldcast.realtime.draws import queries as draw_queries
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
 from fieldcast.web.forms import check_form_csrf, read_raw_form, safe_next
 from fieldcast.web.templating import render
@@ -33,6 +37,7 @@ pages.include_router(manage_pages.router)
 pages.include_router(console_pages.router)
 
 PAGE_SIZE = 24
+CHAT_LINES = 50  # chat lines a room page renders; newer ones arrive over the room socket
 STATE_FILTERS = {"live": SessionState.LIVE, "upcoming": SessionState.SCHEDULED, "replay": SessionState.ENDED}
 
 
@@ -105,10 +110,14 @@ async def sessions_page(
 @pages.get("/live/{session_id:int}")
 async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     live = await session_or_404(uow, session_id)
+    if user is None and "viewer" not in request.session:
+        # Tells anonymous viewers apart in the honest counts (signed with the session cookie).
+        request.session["viewer"] = secrets.token_urlsafe(12)
     detail = await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
     shelf = [*detail.shelf, *detail.partner_shelf]
     follows = await q.follows_of(uow.session, user.id) if user else []
     event = await q.load_event(uow.session, live.event_id) if live.event_id else None
+    is_operator = await a.is_session_operator(uow.session, user, live)
     return render(
         request,
         "live/room.html",
@@ -121,10 +130,16 @@ async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user:
             else None,
             "followed_hosts": {f.host_id for f in follows if f.host_id},
             "follows_org": any(f.organisation_id == live.organisation_id for f in follows),
-            "is_operator": await a.is_session_operator(uow.session, user, live),
+            "is_operator": is_operator,
             "countdown_s": q.countdown_s(live, datetime.now(UTC)),
             "event": event,
             "api_url": f"/api/v1/sessions/{live.id}",
+            # The real-time panel: the last chat lines, who may moderate, the show's lucky draws.
+            "chat_messages": await chat_queries.recent(uow.session, live.id, CHAT_LINES),
+            "chat_open": live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
+            "is_moderator": await chat_actions.is_moderator(uow, user, live),
+            "draws": await draw_queries.draws_of_session(uow.session, live.id),
+            "site_url": str(request.base_url).rstrip("/"),
         },
     )
 

@@ -1,9 +1,13 @@
 // The room: plays the HLS stream (hls.js, or the browser's own HLS on iOS Safari), follows the
-// session by polling its API (state, pinned card, co-stream partner) until the real-time socket
-// lands, and in a replay seeks to each "explaining now" mark. Strings come from data-t-* attributes.
+// session through the room socket (state, pinned card, shelf, co-stream partner; polling its API
+// while the socket is down), and in a replay seeks to each "explaining now" mark. The socket's
+// chat, draw and counter frames go to the real-time panel (room_live.js), whose likes and flowers
+// go back over the same socket. Strings come from data-t-* attributes.
 import "./countdown.js";
+import { startRoomLive } from "./room_live.js";
 
 const POLL_MS = 4000;
+const HEARTBEAT_MS = 25000; // the server closes sockets silent for 75 s
 const RETRY_MS = 2500;
 const LIVE_CONFIG = {
   lowLatencyMode: true,
@@ -170,18 +174,7 @@ function showPinned(skuId) {
   room.dataset.pinnedSku = skuId;
 }
 
-let etag = null;
-async function poll() {
-  if (document.hidden) return;
-  let response;
-  try {
-    response = await fetch(t.apiUrl, { headers: etag ? { "If-None-Match": etag, accept: "application/json" } : { accept: "application/json" } });
-  } catch {
-    return; // offline for a moment: try again next round
-  }
-  if (response.status !== 200) return;
-  etag = response.headers.get("ETag");
-  const d = await response.json();
+function applyDetail(d) {
   const shelfIds = [...d.shelf, ...d.partner_shelf].map((x) => x.id).join(",");
   const partner = d.co_stream;
   const now = structure(d.state, d.replay_state, partner ? String(partner.session_id) : "", partner && partner.hls_url, shelfIds);
@@ -193,6 +186,104 @@ async function poll() {
   if (pinned !== room.dataset.pinnedSku) showPinned(pinned);
 }
 
+let etag = null;
+async function poll() {
+  if (document.hidden) return;
+  let response;
+  try {
+    response = await fetch(t.apiUrl, { headers: etag ? { "If-None-Match": etag, accept: "application/json" } : { accept: "application/json" } });
+  } catch {
+    return; // offline for a moment: try again next round
+  }
+  if (response.status !== 200) return;
+  etag = response.headers.get("ETag");
+  applyDetail(await response.json());
+}
+
+// The room socket (docs/events.md) pushes changes as they happen; polling is the fallback while
+// it is down. A reconnect resumes after the last event id seen, so nothing is missed.
+let lastId = null;
+let polling = null;
+let backoff = 1000;
+let socket = null;
+
+/** Send a client message ({type: "like"|"flower", count}) if the socket is open; false if not. */
+function send(message) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  socket.send(JSON.stringify(message));
+  return true;
+}
+
+const panel = startRoomLive(send);
+
+function handleEvent(frame) {
+  if (!frame || typeof frame !== "object") return; // "pong"
+  if (!frame.id) {
+    // Volatile frames (room.counters) have no id: never resumed, never deduplicated.
+    if (frame.type !== "snapshot") {
+      panel(frame);
+      return;
+    }
+  }
+  if (frame.type === "snapshot") {
+    lastId = frame.last_id;
+    applyDetail(frame.data);
+    panel(frame); // catches up on chat lines and draws the page or a reconnect missed
+    return;
+  }
+  if (lastId !== null && frame.id <= lastId) return;
+  lastId = frame.id;
+  if (frame.type === "session.pinned") {
+    showPinned(frame.data.sku_id ? String(frame.data.sku_id) : "");
+  } else if (frame.type === "session.state" || frame.type === "shelf.changed" || frame.type === "costream.changed") {
+    poll(); // the detail says whether the page needs rebuilding
+  } else {
+    panel(frame);
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const after = lastId === null ? "" : `?after=${lastId}`;
+  let heartbeat = null;
+  try {
+    socket = new WebSocket(`${scheme}${location.host}/ws/rooms/${t.sessionId}${after}`);
+  } catch {
+    socket = null;
+    polling = polling || setInterval(poll, POLL_MS);
+    return;
+  }
+  const mine = socket;
+  mine.addEventListener("open", () => {
+    backoff = 1000;
+    heartbeat = setInterval(() => {
+      if (mine.readyState === WebSocket.OPEN) mine.send('"ping"');
+    }, HEARTBEAT_MS);
+    if (polling) {
+      clearInterval(polling);
+      polling = null;
+    }
+  });
+  mine.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    for (const frame of Array.isArray(message) ? message : [message]) handleEvent(frame);
+  });
+  mine.addEventListener("close", (event) => {
+    clearInterval(heartbeat);
+    if (socket === mine) socket = null;
+    if (event.code === 4404) return;
+    polling = polling || setInterval(poll, POLL_MS);
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 30000);
+  });
+}
+
 if (t.state === "scheduled" || t.state === "live" || (t.state === "ended" && t.replayState === "processing")) {
-  setInterval(poll, POLL_MS);
+  if (t.sessionId && "WebSocket" in window) connect();
+  else setInterval(poll, POLL_MS);
 }
