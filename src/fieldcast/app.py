@@ -46,6 +46,7 @@ from fieldcast.web.middleware import (
     BodyLimitMiddleware,
     LanguageMiddleware,
     SecurityHeadersMiddleware,
+    SocketFastPath,
 )
 from fieldcast.web.problems import install_problem_handlers
 from fieldcast.web.templating import render
@@ -140,6 +141,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))
     app.add_middleware(LanguageMiddleware, default=settings.default_language)
+    app.add_middleware(
+        SocketFastPath,
+        router=app.router,
+        prefix="/ws/rooms/",
+        secret_key=settings.resolved_secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_s,
+    )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.mount("/media", StaticFiles(directory=settings.resolved_media_dir, check_dir=False), name="media")

@@ -28,9 +28,18 @@ def _serve(settings: Settings, workers: int) -> None:
             workers=workers,
             proxy_headers=True,
             log_level="info",
+            ws_per_message_deflate=False,
         )
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=True, log_level="info")
+    # No per-message deflate: it would compress every room frame again for every socket.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=True,
+        log_level="info",
+        ws_per_message_deflate=False,
+    )
 
 
 @cli.command()

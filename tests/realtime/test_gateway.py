@@ -156,10 +156,12 @@ async def test_an_unknown_room_is_closed_with_4404(served: Served) -> None:
 
 async def test_a_stalled_socket_never_delays_the_others() -> None:
     """Hub level: one listener's send never returns; the other still gets every frame at once,
-    and the stalled one is flagged for closing once its bounded queue is full."""
+    and the stalled one is cut off once its bounded queue is full."""
     log = MemoryRoomLog(MemoryBus())
-    hub = RoomHub(log)
+    hub = RoomHub(log, flush_s=0)  # a message per frame: the hardest case for a slow socket
     fast, stalled = await hub.join(7), await hub.join(7)
+    cut_off = asyncio.Event()
+    stalled.on_overflow = cut_off.set
     received: list[str] = []
 
     async def fast_send(text: str) -> None:
@@ -179,17 +181,34 @@ async def test_a_stalled_socket_never_delays_the_others() -> None:
     total = QUEUE_MAX + 500
     for n in range(total):
         await log.append(7, "session.pinned", {"sku_id": n, "offset_s": None})
-        if n % 100 == 0:
-            await asyncio.sleep(0)  # let the writers run, as a real event loop would
-    await asyncio.wait_for(stalled.overflowed.wait(), timeout=5)
-    while sum(len(orjson.loads(t)) if t.startswith("[") else 1 for t in received) < total:
+        await asyncio.sleep(0)  # let the hub flush and the writers run, as a busy loop would
+
+    def unpack(text: str) -> list[dict[str, Any]]:
+        data = orjson.loads(text)
+        return data if isinstance(data, list) else [data]
+
+    await asyncio.wait_for(cut_off.wait(), timeout=5)
+    while sum(len(unpack(t)) for t in received) < total:
         await asyncio.sleep(0.01)
         assert time.monotonic() - started < 10, "the fast socket was held back"
-    ids = [f["id"] for t in received for f in (orjson.loads(t) if t.startswith("[") else [orjson.loads(t)])]
+    ids = [f["id"] for t in received for f in unpack(t)]
     assert ids == list(range(1, total + 1))
+    assert stalled.overflowed and not fast.overflowed
     assert CLOSE_TOO_SLOW == 4008
     for w in writers:
         w.cancel()
+    await hub.close()
+
+
+async def test_one_flush_is_encoded_once_and_shared_by_every_socket() -> None:
+    log = MemoryRoomLog(MemoryBus())
+    hub = RoomHub(log, flush_s=0.05)
+    a, b = await hub.join(9), await hub.join(9)
+    for n in range(5):
+        await log.append(9, "session.pinned", {"sku_id": n, "offset_s": None})
+    first, second = await asyncio.wait_for(a.queue.get(), 2), await asyncio.wait_for(b.queue.get(), 2)
+    assert first is second  # the same message object: one encoding for the room
+    assert [f["id"] for f in orjson.loads(first.text)] == [1, 2, 3, 4, 5]
     await hub.close()
 
 

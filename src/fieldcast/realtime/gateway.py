@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 
 import orjson
@@ -29,6 +30,7 @@ router = APIRouter()
 
 CLOSE_NO_ROOM = 4404
 SNAPSHOT_CHAT_LINES = 50
+SNAPSHOT_REUSE_S = 1.0
 CLOSE_IDLE = 4000  # no message (not even a heartbeat) for IDLE_S
 CLIENT_MESSAGE_MAX = 4096
 IDLE_S = 75.0  # clients send "ping" every 25 s
@@ -41,6 +43,12 @@ async def snapshot_frame(ctx: AppContext, room_id: int) -> tuple[int, str] | Non
     """The room as it is now — the session with its shelf and pinned card, the last chat lines
     and the counters — and the id of the last event it already reflects."""
     last = await ctx.room_log.last_id(room_id)
+    cached = ctx.room_hub.snapshots.get(room_id)
+    now = time.monotonic()
+    # Everyone joining a busy room at once gets the same snapshot: build it once per event id and
+    # second, not once per viewer (the counters in it are at most that old; the next tick fixes).
+    if cached is not None and cached[0] == last and now - cached[1] < SNAPSHOT_REUSE_S:
+        return last, cached[2]
     async with ctx.uow() as uow:
         live = await live_queries.load_session(uow.session, room_id)
         if live is None:
@@ -56,7 +64,9 @@ async def snapshot_frame(ctx: AppContext, room_id: int) -> tuple[int, str] | Non
         "chat": [line.model_dump(mode="json") for line in chat],
         "counters": counters.as_data(),
     }
-    return last, orjson.dumps(body).decode()
+    text = orjson.dumps(body).decode()
+    ctx.room_hub.snapshots[room_id] = (last, now, text)
+    return last, text
 
 
 def _batch(texts: list[str]) -> str:
@@ -104,21 +114,27 @@ async def room_socket(websocket: WebSocket, session_id: int, after: int | None =
             await websocket.send_text(fresh[1])
             return fresh[0]
 
+        too_slow: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def cut_off() -> None:
+            if not too_slow.done():
+                too_slow.set_result(None)
+
+        listener.on_overflow = cut_off
         writer = asyncio.create_task(write_frames(listener, websocket.send_text, last, resync))
         reader = asyncio.create_task(
             _read_until_closed(websocket, lambda likes, flowers: hub.react(session_id, likes, flowers))
         )
-        overflow = asyncio.create_task(listener.overflowed.wait())
-        done, pending = await asyncio.wait({writer, reader, overflow}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in pending:
+        done, pending = await asyncio.wait({writer, reader, too_slow}, return_when=asyncio.FIRST_COMPLETED)
+        for future in pending:
+            future.cancel()
+        for future in pending - {too_slow}:
             with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
-                await task
-        if overflow in done:
+                await future
+        if too_slow in done:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
                 await websocket.close(CLOSE_TOO_SLOW)
-        for task in done - {overflow}:
+        for task in done - {too_slow}:
             exc = None if task.cancelled() else task.exception()
             if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError, OSError)):
                 log.warning("room %s socket ended with %r", session_id, exc)

@@ -1,10 +1,12 @@
 """Fan-out of room frames inside one process: one room-log subscription per room, however many
-sockets watch it, and the same decoded frame object handed to each of them.
+sockets watch it.
 
-Every socket has a bounded queue. Its writer drains what has piled up and sends it as one batched
-frame (so a busy room costs one send per tick, not one per event); a socket whose queue still
-fills up is cut off with a clear close code and resumes from its last id — it never holds back
-the room or the other sockets."""
+Frames are gathered for a short flush interval and encoded once per room into one message (a
+frame, or a JSON array of frames), and that same string goes to every socket: a busy room costs
+each socket at most one send per flush, and the process one encoding, not one per socket. The
+counters ride along with the next flush. Every socket has a bounded queue; a socket that cannot
+keep up has its backlog merged into one message, and one whose queue still fills is cut off with a
+clear close code and resumes from its last id — it never holds back the room or the others."""
 
 from __future__ import annotations
 
@@ -25,26 +27,49 @@ from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
 
 log = logging.getLogger(__name__)
 
-QUEUE_MAX = 1024  # frames a socket may have waiting before it is cut off
-BATCH_MAX = 256  # frames sent together at most
+QUEUE_MAX = 256  # messages a socket may have waiting before it is cut off
+BATCH_MAX = 64  # queued messages merged into one send at most
 CLOSE_TOO_SLOW = 4008  # "this socket could not keep up: reconnect with ?after=<last id>"
-RESYNC = (-1, "")  # put to every listener when the room's own subscription fell behind
 VOLATILE = 0  # the id of frames that are not in the room log (counters): always sent, never resumed
 TICK_S = 0.25  # likes, flowers and viewer counts go out as totals this often, never per click
+FLUSH_S = 0.1  # room frames wait at most this long to be sent together
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One send's worth of frames, encoded once for all sockets. `parts` keeps the frames (id,
+    text) for the rare socket that needs them regrouped (a backlog, or the join boundary)."""
+
+    max_id: int
+    text: str
+    parts: tuple[tuple[int, str], ...]
+    resync: bool = False
+
+
+RESYNC = Message(-1, "", (), resync=True)  # the room's own subscription fell behind
+
+
+def encode(parts: list[tuple[int, str]]) -> str:
+    return parts[0][1] if len(parts) == 1 else "[" + ",".join(text for _, text in parts) + "]"
 
 
 @dataclass(eq=False)
 class Listener:
     """One socket's view of a room: its queue and whether it was cut off for being slow."""
 
-    queue: asyncio.Queue[tuple[int, str]] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    # Called once when the queue overflows (the gateway closes the socket with CLOSE_TOO_SLOW).
+    on_overflow: Callable[[], None] | None = None
+    overflowed: bool = False
 
-    def offer(self, item: tuple[int, str]) -> None:
+    def offer(self, message: Message) -> None:
         try:
-            self.queue.put_nowait(item)
+            self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.overflowed.set()
+            if not self.overflowed:
+                self.overflowed = True
+                if self.on_overflow is not None:
+                    self.on_overflow()
 
 
 @dataclass(eq=False)
@@ -58,16 +83,50 @@ class _Room:
     flowers: int = 0
     last_counters: dict[str, Any] | None = None
     last_tick: float = field(default_factory=time.monotonic)
+    pending: list[tuple[int, str]] = field(default_factory=list)  # frames waiting for the flush
+    counters_text: str | None = None  # the newest counters frame waiting for the flush
+    flush_handle: asyncio.TimerHandle | None = None
+    flush_s: float = FLUSH_S
+
+    def schedule_flush(self) -> None:
+        if self.flush_handle is None:
+            self.flush_handle = asyncio.get_running_loop().call_later(self.flush_s, self.flush)
+
+    def flush(self) -> None:
+        """Encode what gathered once and hand the same message to every listener."""
+        self.flush_handle = None
+        parts = self.pending
+        if self.counters_text is not None:
+            parts.append((VOLATILE, self.counters_text))
+        self.pending, self.counters_text = [], None
+        if not parts:
+            return
+        message = Message(max(i for i, _ in parts), encode(parts), tuple(parts))
+        for listener in list(self.listeners):
+            listener.offer(message)
+
+    def broadcast(self, message: Message) -> None:
+        for listener in list(self.listeners):
+            listener.offer(message)
 
 
 class RoomHub:
-    def __init__(self, room_log: RoomLog, counters: RoomCounters | None = None, tick_s: float = TICK_S) -> None:
+    def __init__(
+        self,
+        room_log: RoomLog,
+        counters: RoomCounters | None = None,
+        tick_s: float = TICK_S,
+        flush_s: float = FLUSH_S,
+    ) -> None:
         self.room_log = room_log
         self.counters = counters or MemoryCounters()
         self.tick_s = tick_s
+        self.flush_s = flush_s
         # This process in the shared presence table (several processes serve one room).
         self.process = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._rooms: dict[int, _Room] = {}
+        # room -> (last event id, built at, text): the gateway's shared snapshot of a busy room.
+        self.snapshots: dict[int, tuple[int, float, str]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -84,7 +143,7 @@ class RoomHub:
 
     async def join(self, room_id: int) -> Listener:
         """Register a listener; frames appended from now on reach its queue."""
-        room = self._rooms.setdefault(room_id, _Room())
+        room = self._rooms.setdefault(room_id, _Room(flush_s=self.flush_s))
         listener = Listener()
         room.listeners.add(listener)
         if room.task is None or room.task.done():
@@ -103,7 +162,10 @@ class RoomHub:
         if not room.listeners:
             if room.task is not None:
                 room.task.cancel()
+            if room.flush_handle is not None:
+                room.flush_handle.cancel()
             del self._rooms[room_id]
+            self.snapshots.pop(room_id, None)
             # Say at once that this process has nobody left here, and hand over uncounted likes.
             last = asyncio.create_task(self._flush(room_id, room, sockets=0))
             self._background.add(last)
@@ -130,9 +192,8 @@ class RoomHub:
             if data == room.last_counters:
                 continue
             room.last_counters = data
-            text = orjson.dumps({"type": "room.counters", "room": room_id, "data": data}).decode()
-            for listener in list(room.listeners):
-                listener.offer((VOLATILE, text))
+            room.counters_text = orjson.dumps({"type": "room.counters", "room": room_id, "data": data}).decode()
+            room.schedule_flush()
 
     async def _tick_forever(self) -> None:
         while self._rooms:
@@ -147,18 +208,15 @@ class RoomHub:
                 start = await self.room_log.last_id(room_id)
                 async with self.room_log.follow(room_id, start) as frames:
                     if not first:  # frames may have passed while the subscription was down
-                        for listener in list(room.listeners):
-                            listener.offer(RESYNC)
+                        room.broadcast(RESYNC)
                     first = False
                     room.ready.set()
                     async for frame in frames:
-                        item = (frame_id(frame), frame.decode())
-                        for listener in list(room.listeners):
-                            listener.offer(item)
+                        room.pending.append((frame_id(frame), frame.decode()))
+                        room.schedule_flush()
             except FellBehind:
                 log.warning("room %s: the hub fell behind its log; listeners resync", room_id)
-                for listener in list(room.listeners):
-                    listener.offer(RESYNC)
+                room.broadcast(RESYNC)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -185,20 +243,25 @@ class RoomHub:
 async def write_frames(
     listener: Listener, send: Callable[[str], Awaitable[None]], after_id: int, on_resync: Callable[[], Awaitable[int]]
 ) -> None:
-    """A socket's writer: skip what it already has, batch what piled up, send; on a resync ask
-    for a fresh snapshot (`on_resync` sends it and returns its last id)."""
+    """A socket's writer: send each room message as it is (the shared string), except when a
+    backlog piled up or the message straddles what the socket already has: then regroup its
+    frames — skip ids it has, keep only the newest counters. On a resync ask for a fresh snapshot
+    (`on_resync` sends it and returns its last id)."""
     last = after_id
     while True:
         batch = [await listener.queue.get()]
         while len(batch) < BATCH_MAX and not listener.queue.empty():
             batch.append(listener.queue.get_nowait())
-        if RESYNC in batch:
+        if any(m.resync for m in batch):
             last = await on_resync()
             continue
-        # Of several counter frames waiting, only the newest matters: coalesce them.
-        volatile = [text for event_id, text in batch if event_id == VOLATILE][-1:]
-        texts = [text for event_id, text in batch if event_id > last] + volatile
-        if not texts:
+        only = batch[0]
+        if len(batch) == 1 and all(i == VOLATILE or i > last for i, _ in only.parts):
+            last = max(last, only.max_id)
+            await send(only.text)
             continue
-        last = max(last, *(event_id for event_id, _ in batch))
-        await send(texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]")
+        frames = [(i, t) for m in batch for i, t in m.parts if i > last]
+        counters = [(i, t) for m in batch for i, t in m.parts if i == VOLATILE][-1:]
+        last = max(last, *(m.max_id for m in batch))
+        if frames or counters:
+            await send(encode(frames + counters))
