@@ -15,6 +15,11 @@ from fieldcast.config import Settings, load_settings
 cli = typer.Typer(help="Fieldcast: live commerce for public-welfare selling.", no_args_is_help=True)
 
 
+# How uvicorn serves the app, shared by `fieldcast serve` and the benchmarks. No per-message
+# deflate: it would compress every room frame again for every socket.
+UVICORN_OPTIONS: dict[str, object] = {"proxy_headers": True, "ws_per_message_deflate": False}
+
+
 def _serve(settings: Settings, workers: int) -> None:
     from fieldcast.app import create_app
 
@@ -26,19 +31,16 @@ def _serve(settings: Settings, workers: int) -> None:
             host=settings.host,
             port=settings.port,
             workers=workers,
-            proxy_headers=True,
             log_level="info",
-            ws_per_message_deflate=False,
+            **UVICORN_OPTIONS,  # type: ignore[arg-type]
         )
         return
-    # No per-message deflate: it would compress every room frame again for every socket.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        proxy_headers=True,
         log_level="info",
-        ws_per_message_deflate=False,
+        **UVICORN_OPTIONS,  # type: ignore[arg-type]
     )
 
 
