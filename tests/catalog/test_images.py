@@ -109,3 +109,19 @@ async def test_the_storefront_brand_and_logo(
     assert (
         await org["organiser"].post(f"/api/v1/organisations/{org.slug}/brand", data={"brand_name": "x"})
     ).status_code == 403
+
+
+async def test_upload_through_the_edit_page_form(make_org: Callable[..., Any]) -> None:
+    """The page form posts multipart with the CSRF token; a bad file re-renders with the message."""
+    org = await make_org("pageimages")
+    client = org["supplier"]
+    product = (
+        await client.post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id))
+    ).json()
+    token = client.headers["X-CSRF-Token"]
+    url = f"/p/{product['id']}/images"
+    bad = await client.post(url, data={"csrf_token": token}, files={"image": ("x.png", b"not an image", "image/png")})
+    assert bad.status_code == 422 and 'data-testid="error-image"' in bad.text
+    ok = await client.post(url, data={"csrf_token": token}, files={"image": ("b.png", png_bytes(), "image/png")})
+    assert ok.status_code == 303
+    assert len((await client.get(f"/api/v1/products/{product['id']}")).json()["images"]) == 1

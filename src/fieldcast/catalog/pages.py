@@ -25,7 +25,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, validate_into
+from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, read_upload, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
@@ -206,8 +206,7 @@ async def brand_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: Cu
     raw, _values = await read_raw_form(request)
     form: Form[s.BrandIn] = Form(values={"brand_name": str(raw.get("brand_name") or "")})
     validate_into(form, s.BrandIn, {"brand_name": form.values["brand_name"]})
-    logo = raw.get("logo")
-    data = await logo.read(MAX_IMAGE_BYTES + 1) if isinstance(logo, UploadFile) and logo.filename else None
+    data = await read_upload(raw, "logo", MAX_IMAGE_BYTES)
     if form.data is not None:
         try:
             await a.set_brand(
@@ -411,9 +410,8 @@ async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: 
 async def product_image_submit(product_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     raw, _values = await read_raw_form(request)
-    upload = raw.get("image")
     form: Form[Any] = Form()
-    data = await upload.read(MAX_IMAGE_BYTES + 1) if isinstance(upload, UploadFile) else b""
+    data = await read_upload(raw, "image", MAX_IMAGE_BYTES) or b""
     try:
         await a.add_product_image(
             uow, user, product, data, ctx.settings.resolved_media_dir, alt=str(raw.get("alt") or "")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from fieldcast.accounts.models import Organisation, User
@@ -32,7 +32,7 @@ from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
-from fieldcast.web.forms import Form, read_raw_form, validate_into
+from fieldcast.web.forms import Form, read_raw_form, read_upload, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import DISPLAY_TZ, render
 
@@ -328,11 +328,7 @@ async def session_cover_submit(session_id: int, request: Request, uow: Uow, ctx:
     """Upload the show's cover picture (shown on cards and as the player's poster)."""
     live = await session_or_404(uow, session_id)
     raw, _values = await read_raw_form(request)
-    upload = raw.get("image")
-    try:
-        data = await upload.read(MAX_IMAGE_BYTES + 1) if isinstance(upload, UploadFile) else b""
-    finally:
-        await raw.close()  # the spooled upload file; FastAPI closes only forms it parsed itself
+    data = await read_upload(raw, "image", MAX_IMAGE_BYTES) or b""
     try:
         await a.set_cover(uow, user, live, data, ctx.settings.resolved_media_dir)
     except DomainError as exc:

@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
@@ -48,6 +48,19 @@ async def read_raw_form(request: Request) -> tuple[FormData, dict[str, str]]:
     raw = await request.form()
     check_csrf(request, str(raw.get(CSRF_FORM_FIELD) or ""))
     return raw, {k: str(v) for k, v in raw.items() if k != CSRF_FORM_FIELD and isinstance(v, str)}
+
+
+async def read_upload(raw: FormData, name: str, limit: int) -> bytes | None:
+    """The bytes of an uploaded file field (None when no file was chosen), read up to limit + 1 so
+    the action can refuse an oversized one. Closes the form's spooled files: FastAPI closes only
+    the forms it parsed itself."""
+    upload = raw.get(name)
+    try:
+        if isinstance(upload, UploadFile) and upload.filename:
+            return await upload.read(limit + 1)
+        return None
+    finally:
+        await raw.close()
 
 
 async def read_form(request: Request, model: type[M], *, secret_fields: tuple[str, ...] = ()) -> Form[M]:
