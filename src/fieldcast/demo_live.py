@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-import imageio_ffmpeg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +25,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.live import actions, costreams
 from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState
+from fieldcast.media.ffmpeg import ffmpeg_executable
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def render_replay(settings: Settings, stream_name: str, seconds: int = REPLAY_SE
     out = settings.resolved_hls_dir / "replay" / stream_name
     out.mkdir(parents=True, exist_ok=True)
     cmd = [
-        settings.ffmpeg_path or imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        ffmpeg_executable(settings.ffmpeg_path), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "50",

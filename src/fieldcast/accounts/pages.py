@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from fieldcast.accounts import actions as a
@@ -23,18 +22,14 @@ from fieldcast.errors import DomainError, NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.integrity import queries as audit_queries
 from fieldcast.web.deps import Ctx, CurrentUser, Uow, sign_in_session, sign_out_session
-from fieldcast.web.forms import Form, check_form_csrf, read_form, safe_next
+from fieldcast.web.forms import Form, check_form_csrf, read_form, safe_next, see_other
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
 
 
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
-
-
 def _sign_in_first(request: Request) -> Response:
-    return _redirect(f"/signin?next={request.url.path}")
+    return see_other(f"/signin?next={request.url.path}")
 
 
 @pages.get("/signup")
@@ -53,7 +48,7 @@ async def signup_submit(request: Request, uow: Uow) -> Response:
             form.fail(exc)
         else:
             sign_in_session(request, user)
-            return _redirect("/account")
+            return see_other("/account")
     return render(request, "accounts/signup.html", {"form": form}, status_code=422)
 
 
@@ -74,7 +69,7 @@ async def signin_submit(request: Request, uow: Uow, ctx: Ctx) -> Response:
             form.fail(exc)
         else:
             sign_in_session(request, user)
-            return _redirect(next_path)
+            return see_other(next_path)
     return render(request, "accounts/signin.html", {"form": form, "next": next_path}, status_code=422)
 
 
@@ -82,7 +77,7 @@ async def signin_submit(request: Request, uow: Uow, ctx: Ctx) -> Response:
 async def signout_submit(request: Request) -> Response:
     await check_form_csrf(request)
     sign_out_session(request)
-    return _redirect("/")
+    return see_other("/")
 
 
 @pages.get("/account")
@@ -161,14 +156,14 @@ async def account_sign_out_everywhere(request: Request, uow: Uow, user: CurrentU
     await check_form_csrf(request)
     await a.sign_out_everywhere(uow, user)
     sign_out_session(request)
-    return _redirect("/signin")
+    return see_other("/signin")
 
 
 @pages.post("/account/tokens/{token_id}/revoke")
 async def account_revoke_token(token_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     await a.revoke_api_token(uow, user, token_id)
-    return _redirect("/account")
+    return see_other("/account")
 
 
 @pages.get("/account/verification")
@@ -194,7 +189,7 @@ async def verification_submit(request: Request, uow: Uow, ctx: Ctx, user: Curren
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect("/account")
+            return see_other("/account")
     return render(request, "accounts/verification.html", _verification_context(user, form), status_code=422)
 
 
@@ -237,7 +232,7 @@ async def admin_decide(
         await a.reject_verification(uow, user, request_id, reason=form.data.reason)
     else:
         raise NotFound(N_("There is nothing at this address."))
-    return _redirect("/admin/verifications")
+    return see_other("/admin/verifications")
 
 
 @pages.get("/admin/audit")
@@ -282,7 +277,7 @@ async def org_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Respo
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/orgs/{org.slug}")
+            return see_other(f"/orgs/{org.slug}")
     return render(
         request,
         "accounts/org_form.html",
@@ -352,7 +347,7 @@ async def org_edit_submit(slug: str, request: Request, uow: Uow, user: CurrentUs
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/orgs/{org.slug}")
+            return see_other(f"/orgs/{org.slug}")
     return render(
         request,
         "accounts/org_form.html",
@@ -384,7 +379,7 @@ async def org_revoke_invitation(
 ) -> Response:
     await check_form_csrf(request)
     await a.revoke_invitation(uow, user, await org_or_404(uow, slug), invitation_id)
-    return _redirect(f"/orgs/{slug}")
+    return see_other(f"/orgs/{slug}")
 
 
 @pages.post("/orgs/{slug}/members/{user_id}/roles/{role}/remove")
@@ -393,7 +388,7 @@ async def org_remove_role(
 ) -> Response:
     await check_form_csrf(request)
     await a.remove_member_role(uow, user, await org_or_404(uow, slug), user_id, role)
-    return _redirect(f"/orgs/{slug}")
+    return see_other(f"/orgs/{slug}")
 
 
 @pages.get("/invitations/{token}")
@@ -417,4 +412,4 @@ async def invitation_accept(token: str, request: Request, uow: Uow, user: Curren
             status_code=exc.status,
         )
     org = await uow.session.get(Organisation, membership.organisation_id)
-    return _redirect(f"/orgs/{org.slug}" if org else "/account")
+    return see_other(f"/orgs/{org.slug}" if org else "/account")

@@ -6,7 +6,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -25,16 +24,12 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, read_upload, validate_into
+from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, read_upload, see_other, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
 PAGE_SIZE = 24
-
-
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
 
 
 def _with_admin(user: User, roles: set[Role]) -> set[Role]:
@@ -181,7 +176,7 @@ async def _suppliers_view(
 @pages.get("/orgs/{slug}/suppliers")
 async def suppliers_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
-        return _redirect(f"/signin?next=/orgs/{slug}/suppliers")
+        return see_other(f"/signin?next=/orgs/{slug}/suppliers")
     return await _suppliers_view(request, uow, user, await org_or_404(uow, slug))
 
 
@@ -196,7 +191,7 @@ async def suppliers_submit(slug: str, request: Request, uow: Uow, user: CurrentU
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/orgs/{slug}/suppliers")
+            return see_other(f"/orgs/{slug}/suppliers")
     return await _suppliers_view(request, uow, user, org, form=form, status_code=422)
 
 
@@ -216,7 +211,7 @@ async def brand_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: Cu
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/s/{slug}")
+            return see_other(f"/s/{slug}")
     return await _suppliers_view(request, uow, user, org, brand_form=form, status_code=422)
 
 
@@ -289,7 +284,7 @@ def _form_context(
 @pages.get("/orgs/{slug}/products/new")
 async def product_new_page(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
-        return _redirect(f"/signin?next=/orgs/{slug}/products/new")
+        return see_other(f"/signin?next=/orgs/{slug}/products/new")
     org = await org_or_404(uow, slug)
     roles = await _editor_roles(uow, user, org.id)
     suppliers = [q.supplier_out(x) for x in await q.list_suppliers(uow.session, org.id)]
@@ -321,7 +316,7 @@ async def product_new_submit(slug: str, request: Request, uow: Uow, user: Curren
                 exc.field = SKU_FIELDS.get(exc.field, exc.field)
             form.fail(exc)
         else:
-            return _redirect(f"/p/{product.id}/edit")
+            return see_other(f"/p/{product.id}/edit")
     suppliers = [q.supplier_out(x) for x in await q.list_suppliers(uow.session, org.id)]
     return render(
         request, "catalog/product_form.html", _form_context(user, org, form, suppliers, roles), status_code=422
@@ -367,7 +362,7 @@ async def _edit_view(
 @pages.get("/p/{product_id}/edit")
 async def product_edit_page(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
-        return _redirect(f"/signin?next=/p/{product_id}/edit")
+        return see_other(f"/signin?next=/p/{product_id}/edit")
     return await _edit_view(request, uow, user, await visible_product(uow, product_id, user))
 
 
@@ -382,7 +377,7 @@ async def product_edit_submit(product_id: int, request: Request, uow: Uow, user:
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/p/{product_id}/edit")
+            return see_other(f"/p/{product_id}/edit")
     await uow.session.refresh(product)
     return await _edit_view(request, uow, user, product, form=form, status_code=422)
 
@@ -402,7 +397,7 @@ async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: 
                 exc.field = SKU_FIELDS.get(exc.field, exc.field)
             form.fail(exc)
         else:
-            return _redirect(f"/p/{product_id}/edit")
+            return see_other(f"/p/{product_id}/edit")
     return await _edit_view(request, uow, user, product, sku_form=form, status_code=422)
 
 
@@ -420,7 +415,7 @@ async def product_image_submit(product_id: int, request: Request, uow: Uow, ctx:
         await uow.rollback()
         form.fail(exc)
         return await _edit_view(request, uow, user, product, image_form=form, status_code=422)
-    return _redirect(f"/p/{product_id}/edit")
+    return see_other(f"/p/{product_id}/edit")
 
 
 @pages.post("/p/{product_id}/publish")
@@ -434,7 +429,7 @@ async def product_publish_submit(product_id: int, request: Request, uow: Uow, us
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/p/{product_id}")
+            return see_other(f"/p/{product_id}")
     return await _edit_view(request, uow, user, product, publish_form=form, status_code=422)
 
 
@@ -443,7 +438,7 @@ async def product_withdraw_submit(product_id: int, request: Request, uow: Uow, u
     product = await visible_product(uow, product_id, user)
     raw, _values = await read_raw_form(request)
     await a.withdraw_product(uow, user, product, str(raw.get("reason") or "")[:500])
-    return _redirect(f"/p/{product_id}/edit")
+    return see_other(f"/p/{product_id}/edit")
 
 
 # -- inspections ------------------------------------------------------------------------------------
@@ -465,7 +460,7 @@ def _inspection_values(values: dict[str, str]) -> dict[str, Any]:
 @pages.get("/p/{product_id}/inspections/new")
 async def inspection_new_page(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
-        return _redirect(f"/signin?next=/p/{product_id}/inspections/new")
+        return see_other(f"/signin?next=/p/{product_id}/inspections/new")
     product = await visible_product(uow, product_id, user)
     await require_org_role(uow.session, user, product.organisation_id, Role.INSPECTOR)
     values = {"sample_date": date.today().isoformat(), "result": "pass"}
@@ -493,7 +488,7 @@ async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/p/{product_id}")
+            return see_other(f"/p/{product_id}")
     return render(
         request,
         "catalog/inspection_form.html",
@@ -509,4 +504,4 @@ async def product_image_remove(
     product = await visible_product(uow, product_id, user)
     await check_form_csrf(request)
     await a.remove_product_image(uow, user, product, image_id, ctx.settings.resolved_media_dir)
-    return _redirect(f"/p/{product_id}/edit")
+    return see_other(f"/p/{product_id}/edit")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from fieldcast.accounts.models import User
@@ -30,15 +29,11 @@ from fieldcast.realtime.draws import schemas as draw_schemas
 from fieldcast.realtime.draws.models import LuckyDraw
 from fieldcast.web.context import app_context
 from fieldcast.web.deps import CurrentUser, Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, validate_into
+from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, see_other, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
 
 
 # -- the host console ------------------------------------------------------------------------------
@@ -109,7 +104,7 @@ async def _console_view(
 @router.get("/live/{session_id:int}/console")
 async def console_page(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
-        return _redirect(f"/signin?next=/live/{session_id}/console")
+        return see_other(f"/signin?next=/live/{session_id}/console")
     return await _console_view(request, uow, user, await session_or_404(uow, session_id))
 
 
@@ -135,7 +130,7 @@ async def _console_post(
         return await _console_view(request, uow, user, live, forms=forms, status_code=422)
     if getattr(forms, panel).errors:
         return await _console_view(request, uow, user, live, forms=forms, status_code=422)
-    return _redirect(f"/live/{live.id}/console")
+    return see_other(f"/live/{live.id}/console")
 
 
 def _int(values: dict[str, str], name: str) -> int:

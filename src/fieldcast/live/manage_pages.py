@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -32,7 +31,7 @@ from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
-from fieldcast.web.forms import Form, read_raw_form, read_upload, validate_into
+from fieldcast.web.forms import Form, read_raw_form, read_upload, see_other, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import DISPLAY_TZ, render
 
@@ -40,12 +39,8 @@ router = APIRouter(include_in_schema=False)
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
-
-
 def _sign_in_first(request: Request) -> Response:
-    return _redirect(f"/signin?next={request.url.path}?{request.url.query}".rstrip("?"))
+    return see_other(f"/signin?next={request.url.path}?{request.url.query}".rstrip("?"))
 
 
 def to_local_input(value: datetime | None, tz: ZoneInfo = DISPLAY_TZ) -> str:
@@ -244,7 +239,7 @@ async def session_new_submit(request: Request, uow: Uow, user: CurrentUser) -> R
             await uow.rollback()
             _fail(form, _error_field(exc))
         else:
-            return _redirect(f"/live/{live.id}/console")
+            return see_other(f"/live/{live.id}/console")
     return await _session_form_view(
         request,
         uow,
@@ -309,7 +304,7 @@ async def session_edit_submit(session_id: int, request: Request, uow: Uow, user:
             await uow.rollback()
             _fail(form, _error_field(exc))
         else:
-            return _redirect(f"/live/{live.id}/console")
+            return see_other(f"/live/{live.id}/console")
     return await _session_form_view(
         request,
         uow,
@@ -351,7 +346,7 @@ async def session_cover_submit(session_id: int, request: Request, uow: Uow, ctx:
             cover_form=form,
             status_code=exc.status if exc.status in (401, 403) else 422,
         )
-    return _redirect(f"/live/{live.id}/edit")
+    return see_other(f"/live/{live.id}/edit")
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -399,5 +394,5 @@ async def event_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Res
             await uow.rollback()
             form.fail(exc)
         else:
-            return _redirect(f"/events/{event.slug}")
+            return see_other(f"/events/{event.slug}")
     return await _event_form_view(request, user, org, form, status_code=422)

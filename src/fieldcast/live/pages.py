@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from fieldcast.accounts.models import Role, User
@@ -29,7 +28,7 @@ from fieldcast.realtime.chat import actions as chat_actions
 from fieldcast.realtime.chat import queries as chat_queries
 from fieldcast.realtime.draws import queries as draw_queries
 from fieldcast.web.deps import Ctx, CurrentUser, Uow
-from fieldcast.web.forms import check_form_csrf, read_raw_form, safe_next
+from fieldcast.web.forms import check_form_csrf, read_raw_form, safe_next, see_other
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -39,10 +38,6 @@ pages.include_router(console_pages.router)
 PAGE_SIZE = 24
 CHAT_LINES = 50  # chat lines a room page renders; newer ones arrive over the room socket
 STATE_FILTERS = {"live": SessionState.LIVE, "upcoming": SessionState.SCHEDULED, "replay": SessionState.ENDED}
-
-
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
 
 
 def group_by_state(items: list[s.SessionOut]) -> dict[str, list[s.SessionOut]]:
@@ -162,16 +157,16 @@ async def _follow_form(request: Request) -> tuple[s.FollowIn, str]:
 async def follow_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
     data, next_path = await _follow_form(request)
     if user is None:
-        return _redirect(f"/signin?next={next_path}")
+        return see_other(f"/signin?next={next_path}")
     await fo.follow(uow, user, data)
-    return _redirect(next_path)
+    return see_other(next_path)
 
 
 @pages.post("/unfollow")
 async def unfollow_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
     data, next_path = await _follow_form(request)
     await fo.unfollow(uow, user, data)
-    return _redirect(next_path)
+    return see_other(next_path)
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -205,7 +200,7 @@ async def event_page(key: str, request: Request, uow: Uow, ctx: Ctx, user: Curre
 @pages.get("/notifications")
 async def notifications_page(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
     if user is None:
-        return _redirect("/signin?next=/notifications")
+        return see_other("/signin?next=/notifications")
     items, total = await q.notifications_of(uow.session, user.id, limit=PAGE_SIZE, offset=offset)
     return render(
         request,
@@ -218,6 +213,6 @@ async def notifications_page(request: Request, uow: Uow, user: CurrentUser, offs
 async def notifications_read_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     if user is None:
-        return _redirect("/signin?next=/notifications")
+        return see_other("/signin?next=/notifications")
     await fo.mark_notifications_read(uow, user, None)
-    return _redirect("/notifications")
+    return see_other("/notifications")

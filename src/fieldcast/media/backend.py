@@ -79,10 +79,6 @@ class MediaBackend(Protocol):
 
     async def close(self) -> None: ...
 
-    def live_playlist_url(self, stream_name: str) -> str: ...
-
-    def replay_playlist_url(self, stream_name: str) -> str: ...
-
     def publish_url_for_hosts(self) -> str | None: ...
 
     async def open_browser_ingest(self, session_id: int, stream_name: str, mime: str) -> IngestHandle: ...
@@ -199,12 +195,6 @@ class _FfmpegMedia:
             log.error("media task %s failed", task.get_name(), exc_info=exc)
 
     # -- URLs ------------------------------------------------------------------------------------
-
-    def live_playlist_url(self, stream_name: str) -> str:
-        return paths.live_playlist_url(self.settings.hls_base_url, stream_name)
-
-    def replay_playlist_url(self, stream_name: str) -> str:
-        return paths.replay_playlist_url(self.settings.hls_base_url, stream_name)
 
     # -- pipelines -------------------------------------------------------------------------------
 

@@ -91,11 +91,6 @@ async def _session_for_key(session: AsyncSession, settings: Settings, name: str)
     return await load_session(session, session_id) if session_id is not None else None
 
 
-async def _session_for_stream_name(session: AsyncSession, name: str) -> LiveSession | None:
-    # Only ever asked by nginx's public application, which takes renamed (relayed) streams only.
-    return await load_session_by_stream_name(session, name)
-
-
 async def _start(uow: UnitOfWork, live: LiveSession | None) -> str | None:
     """Mark the session live; its stream name, or None when it may not go live."""
     if live is None or live.state not in OPEN_STATES:
@@ -153,7 +148,8 @@ async def on_relay_publish(request: Request) -> Response:
         return _refuse()
     fields = await hook_fields(request)
     async with ctx.uow() as uow:
-        stream_name = await _start(uow, await _session_for_stream_name(uow.session, fields.get("name", "")))
+        # Only nginx's loopback application calls this, with the renamed (public) stream name.
+        stream_name = await _start(uow, await load_session_by_stream_name(uow.session, fields.get("name", "")))
     return _ok() if stream_name else _refuse()
 
 
@@ -166,7 +162,7 @@ async def on_publish_done(request: Request) -> Response:
     fields = await hook_fields(request)
     name = fields.get("name", "")
     async with ctx.uow() as uow:
-        live = await _session_for_stream_name(uow.session, name) or await _session_for_key(
+        live = await load_session_by_stream_name(uow.session, name) or await _session_for_key(
             uow.session, ctx.settings, name
         )
         if live is None or live.state != SessionState.LIVE:

@@ -31,6 +31,7 @@ from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.queries import load_session
 from fieldcast.media.backend import IngestHandle, UnsupportedInput
 from fieldcast.media.ffmpeg import IngestClosed
+from fieldcast.media.paths import live_playlist_url
 from fieldcast.web.context import AppContext, app_context
 from fieldcast.web.deps import session_cookie_user
 
@@ -132,7 +133,7 @@ async def _announce_live(websocket: WebSocket, ctx: AppContext, ingest: IngestHa
     async with ctx.uow() as uow:
         current = await load_session(uow.session, live.id)
     if current is not None and current.state == SessionState.LIVE:
-        url = ctx.media.live_playlist_url(live.stream_name)
+        url = live_playlist_url(ctx.settings.hls_base_url, live.stream_name)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):  # the host may be gone already
             await websocket.send_text(json.dumps({"status": "live", "hls_url": url}))
 

@@ -125,17 +125,20 @@ class RedisCounters:
         await pipe.execute()
 
     async def viewer_joined(self, room_id: int, viewer: str) -> None:
+        seen = self._k(room_id, f"seen:{viewer}")
         pipe = self._redis.pipeline(transaction=False)
         pipe.sadd(self._k(room_id, "uv"), viewer)
         pipe.expire(self._k(room_id, "uv"), KEY_TTL_S)
-        # SET NX with a TTL: the first join in a minute is a view, a reconnect is not.
-        pipe.set(self._k(room_id, f"seen:{viewer}"), 1, nx=True, ex=REVIEW_WINDOW_S)
-        _added, _ttl, fresh = await pipe.execute()
-        # Refresh the window either way, so a flapping connection stays one view.
-        await self._redis.expire(self._k(room_id, f"seen:{viewer}"), REVIEW_WINDOW_S)
+        # SET NX with a TTL: the first join in a minute is a view, a reconnect is not; the EXPIRE
+        # then refreshes the window either way, so a flapping connection stays one view.
+        pipe.set(seen, 1, nx=True, ex=REVIEW_WINDOW_S)
+        pipe.expire(seen, REVIEW_WINDOW_S)
+        _added, _ttl, fresh, _refreshed = await pipe.execute()
         if fresh:
-            await self._redis.incr(self._k(room_id, "views"))
-            await self._redis.expire(self._k(room_id, "views"), KEY_TTL_S)
+            views = self._redis.pipeline(transaction=False)
+            views.incr(self._k(room_id, "views"))
+            views.expire(self._k(room_id, "views"), KEY_TTL_S)
+            await views.execute()
 
     async def report_presence(self, room_id: int, process: str, sockets: int, watch_s: float) -> None:
         pipe = self._redis.pipeline(transaction=False)

@@ -101,9 +101,7 @@ class _Room:
         self.pending, self.counters_text = [], None
         if not parts:
             return
-        message = Message(max(i for i, _ in parts), encode(parts), tuple(parts))
-        for listener in list(self.listeners):
-            listener.offer(message)
+        self.broadcast(Message(max(i for i, _ in parts), encode(parts), tuple(parts)))
 
     def broadcast(self, message: Message) -> None:
         for listener in list(self.listeners):

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
+from starlette.responses import Response
 
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
@@ -34,6 +36,11 @@ class Form(Generic[M]):
         else:
             self.message = text
         return self
+
+
+def see_other(path: str) -> Response:
+    """The answer to a successful form post: 303, so a reload does not post again."""
+    return RedirectResponse(path, status_code=303)
 
 
 def safe_next(target: str | None, default: str) -> str:
