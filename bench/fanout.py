@@ -59,6 +59,7 @@ LIKE_FRACTION = 0.10
 HEARTBEAT_S = 25  # the room page's "ping" interval
 DELAY_SAMPLE_TARGET = 500  # viewers whose every delay is recorded (spread over the index range)
 ADMIN_EMAIL, PASSWORD = "bench-admin@example.com", "bench password 1234"
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"
 CHAT_BODIES = ("蓝莓什么时候发货？", "主播好！靖宇的蓝莓真不错", "已下单，支持助农", "能寄到广东吗", "木耳泡发后多大？")
 
 
@@ -71,6 +72,25 @@ def raise_nofile() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+# CPU sets: the process holding the sockets gets a core of its own; the viewers, the app taking
+# the chat (when the sockets are on `fieldcast fanout`) and this driver share the others.
+SERVER_CPUS: set[int] = set()
+OTHER_CPUS: set[int] = set()
+
+
+def plan_cpus(pin: bool) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if pin and len(cpus) >= 2:
+        SERVER_CPUS.update(cpus[:1])
+        OTHER_CPUS.update(cpus[1:])
+        os.sched_setaffinity(0, OTHER_CPUS)
+
+
+def cpus_env(server: bool) -> dict[str, str]:
+    cpus = SERVER_CPUS if server else OTHER_CPUS
+    return {"BENCH_CPUS": ",".join(map(str, sorted(cpus)))} if cpus else {}
 
 
 def die_with_parent() -> None:
@@ -135,7 +155,19 @@ class Viewer(asyncio.Protocol):
     """One viewer: websockets' ClientProtocol for the handshake and for what the viewer sends;
     incoming frames are parsed here (see the module docstring for why)."""
 
-    __slots__ = ("buf", "closing", "first", "fragments", "head", "opened", "proto", "sampled", "stats", "transport")
+    __slots__ = (
+        "buf",
+        "closing",
+        "first",
+        "fragments",
+        "handshaken",
+        "head",
+        "opened",
+        "proto",
+        "sampled",
+        "stats",
+        "transport",
+    )
 
     def __init__(self, url: str, stats: LoadStats, sampled: bool, opened: asyncio.Future[None]) -> None:
         from websockets.client import ClientProtocol
@@ -151,6 +183,7 @@ class Viewer(asyncio.Protocol):
         self.stats = stats
         self.fragments: list[bytes] = []
         self.closing = False
+        self.handshaken = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -160,7 +193,7 @@ class Viewer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"closed during handshake: {exc!r}"))
+            self.opened.set_exception(ConnectionError(f"closed before its snapshot: {exc!r}"))
         elif not self.closing:
             self.stats.closes["dropped"] += 1
 
@@ -172,7 +205,7 @@ class Viewer(asyncio.Protocol):
     def resume_writing(self) -> None: ...
 
     def data_received(self, data: bytes) -> None:
-        if not self.opened.done():
+        if not self.handshaken:
             self.head += data
             end = self.head.find(b"\r\n\r\n")
             if end < 0:
@@ -187,7 +220,7 @@ class Viewer(asyncio.Protocol):
             if self.proto.handshake_exc is not None:
                 self.opened.set_exception(self.proto.handshake_exc)
                 return
-            self.opened.set_result(None)
+            self.handshaken = True
             data = rest
         buf = self.buf + data if self.buf else data
         pos, n = 0, len(buf)
@@ -230,28 +263,33 @@ class Viewer(asyncio.Protocol):
                 self.transport.close()
 
     def _message(self, payload: bytes, now: float) -> None:
-        if self.first:  # the snapshot
+        if self.first:  # the snapshot: only now is the viewer in the room
             self.first = False
+            if not self.opened.done():
+                self.opened.set_result(None)
             return
         if payload == b'"pong"':
             return
         st = self.stats
         batch = payload[:1] == b"["
-        events: list[Any] | None = orjson.loads(payload) if batch else None
         if st.t0 <= now <= st.t1:
             st.frames += 1
             st.bytes += len(payload)
-            if events is not None:
+            counters = b'"room.counters"' in payload
+            if batch:
+                # Events in a batch without parsing it (the load process must not be the
+                # bottleneck): every frame's envelope, counters included, has one `"room":` and
+                # no event's data has that key (inside JSON strings a quote is escaped).
                 st.batches += 1
-                st.messages += len(events)
+                st.messages += payload.count(b'"room":')
             else:
                 st.messages += 1
                 if len(st.event_sizes) < 2000 and payload[:6] == b'{"id":':  # room events, not counters
                     st.event_sizes.append(len(payload))
-            if b'"room.counters"' in payload:
-                st.counters += 1
+            st.counters += counters
         if not self.sampled:
             return
+        events: list[Any] | None = orjson.loads(payload) if batch else None
         if events is None:
             i = payload.find(b'"at":"')  # the envelope's `at` precedes `data`
             stamps = [payload[i + 6 : payload.index(b'"', i + 6)].decode()] if i >= 0 else []
@@ -362,10 +400,10 @@ async def run_load(args: argparse.Namespace) -> None:
     likers = viewers[:: max(1, round(1 / LIKE_FRACTION))] if args.likes else []
     storm = asyncio.create_task(like_storm(likers, stats, stats.t1))
     await asyncio.sleep(max(0.0, stats.t1 + GRACE_S - time.time()))
-    for task in (storm, pinger):
-        task.cancel()
+    for background in (storm, pinger):
+        background.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await background
     still_open = sum(1 for v in viewers if v.transport is not None and not v.transport.is_closing())
     emit(
         {
@@ -406,6 +444,22 @@ def run_app(args: argparse.Namespace) -> None:
     if os.environ.get("BENCH_WS_IMPL"):  # compare uvicorn's WebSocket implementations
         options["ws"] = os.environ["BENCH_WS_IMPL"]
     uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning", **options)  # type: ignore[arg-type]
+
+
+def run_fanout_server(args: argparse.Namespace) -> None:
+    """The room sockets' own process, as `fieldcast fanout` runs it."""
+    raise_nofile()
+    die_with_parent()
+    import logging
+
+    import uvloop
+
+    from fieldcast.config import load_settings
+    from fieldcast.realtime.fanout import run_fanout
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = load_settings()  # FIELDCAST_* from the driver
+    uvloop.run(run_fanout(settings, "127.0.0.1", settings.fanout_port))
 
 
 def _raw_event(event_id: int, kind: str, data: str) -> str:
@@ -496,8 +550,9 @@ class PathResult:
     rss_before_kib: int = 0
     rss_idle_kib: int = 0
     rss_after_kib: int = 0
-    server_cpu: float = 0.0
+    server_cpu: float = 0.0  # the process holding the sockets
     load_cpu: float = 0.0
+    app_cpu: float = 0.0  # the app process taking the chat, when the sockets are on `fanout`
     note: str = ""
     error: str | None = None
 
@@ -756,8 +811,28 @@ async def drive_pins(
         await asyncio.sleep(max(0.0, next_at - time.time()))
 
 
+async def clear_rooms(redis_url: str) -> None:
+    """Room ids restart with the bench's fresh database; Redis would keep the last run's rooms
+    (their counters, their logs). The bench's Redis database is its own (--redis-url)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter("fc:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
 async def run_viewers(
-    procs: Procs, url: str, args: argparse.Namespace, server_pid: int, result: PathResult, publish: Any
+    procs: Procs,
+    url: str,
+    args: argparse.Namespace,
+    server_pid: int,
+    result: PathResult,
+    publish: Any,
+    app_pid: int | None = None,
 ) -> None:
     """Connect the viewers, measure idle memory, open the window, drive traffic, collect."""
     k = max(1, args.load_procs)
@@ -806,11 +881,12 @@ async def run_viewers(
         await proc.stdin.drain()
     publisher = asyncio.create_task(publish(t1))  # traffic starts WARMUP_S before the window
     await asyncio.sleep(max(0.0, t0 - time.time()))
-    cpu0 = cpu_s(server_pid), sum(cpu_s(p.pid) for p in loads)
+    cpu0 = cpu_s(server_pid), sum(cpu_s(p.pid) for p in loads), cpu_s(app_pid) if app_pid else 0.0
     await asyncio.sleep(max(0.0, t1 - time.time()))
-    cpu1 = cpu_s(server_pid), sum(cpu_s(p.pid) for p in loads)
+    cpu1 = cpu_s(server_pid), sum(cpu_s(p.pid) for p in loads), cpu_s(app_pid) if app_pid else 0.0
     result.server_cpu = (cpu1[0] - cpu0[0]) / args.seconds
     result.load_cpu = (cpu1[1] - cpu0[1]) / args.seconds
+    result.app_cpu = (cpu1[2] - cpu0[2]) / args.seconds
     result.rss_after_kib = rss_kib(server_pid)
     await publisher
     for proc, hello in zip(loads, hellos, strict=True):
@@ -833,8 +909,10 @@ async def run_fieldcast(args: argparse.Namespace, root: Path) -> PathResult:
     from fieldcast.demo import ensure_admin
 
     result = PathResult("fieldcast")
-    port = free_port()
-    settings = Settings(data_dir=root / "fieldcast", port=port, redis_url=args.redis_url)
+    port, fanout_port = free_port(), free_port()
+    fanout = args.gateway == "fanout"
+    redis_url = args.redis_url or (BENCH_REDIS_URL if fanout else "")
+    settings = Settings(data_dir=root / "fieldcast", port=port, redis_url=redis_url)
     settings.data_dir.mkdir(parents=True)
     await asyncio.to_thread(upgrade, settings.sqlalchemy_url)  # Alembic runs its own event loop
     await ensure_admin(settings, email=ADMIN_EMAIL, display_name="Bench", password=PASSWORD)
@@ -844,30 +922,39 @@ async def run_fieldcast(args: argparse.Namespace, root: Path) -> PathResult:
         env = {
             "FIELDCAST_DATA_DIR": str(settings.data_dir),
             "FIELDCAST_PORT": str(port),
-            "FIELDCAST_REDIS_URL": args.redis_url,
+            "FIELDCAST_FANOUT_PORT": str(fanout_port),
+            "FIELDCAST_REDIS_URL": redis_url,
         }
-        server = await procs.start("--role", "app", env=env)
-        await wait_port(port, server)
+        if redis_url:
+            await clear_rooms(redis_url)
+        app = await procs.start("--role", "app", env=env | cpus_env(server=not fanout))
+        await wait_port(port, app)
+        server, ws_base = app, f"ws://127.0.0.1:{port}"
+        if fanout:  # viewers connect to the room sockets' own process; the app takes the chat
+            server = await procs.start("--role", "fanout", env=env | cpus_env(server=True))
+            await wait_port(fanout_port, server)
+            ws_base = f"ws://127.0.0.1:{fanout_port}"
+        result.note = f"room sockets on {'fieldcast fanout' if fanout else 'the app (ASGI)'}"
         base_url = f"http://127.0.0.1:{port}"
         session_id, host, sku_id = await set_up_room(base_url, clients)
         probe = await host.post(f"/api/v1/sessions/{session_id}/chat", json={"body": "欢迎来到直播间"})
         if probe.status_code == 201:
             chatters = await make_chatters(base_url, math.ceil(args.rate * 2.5), clients)
-            result.note = f"chat from {len(chatters)} signed-in users"
+            result.note += f"; chat from {len(chatters)} signed-in users"
 
             async def publish(until: float) -> None:
                 await drive_chat(chatters, session_id, args.rate, until, result)
 
         else:
-            result.note = f"chat API missing (HTTP {probe.status_code}): host pins at R/s instead"
+            result.note += f"; chat API missing (HTTP {probe.status_code}): host pins at R/s instead"
 
             async def publish(until: float) -> None:
                 await drive_pins(host, session_id, sku_id, args.rate, until, result)
 
         await asyncio.sleep(1.0)
         result.rss_before_kib = rss_kib(server.pid)
-        url = f"ws://127.0.0.1:{port}/ws/rooms/{session_id}"
-        await run_viewers(procs, url, args, server.pid, result, publish)
+        url = f"{ws_base}/ws/rooms/{session_id}"
+        await run_viewers(procs, url, args, server.pid, result, publish, app_pid=app.pid if fanout else None)
     except Exception as exc:  # a failed path is reported; the other still runs
         result.error = repr(exc)[:300]
     finally:
@@ -893,6 +980,7 @@ async def run_raw_path(args: argparse.Namespace, payload_bytes: int, counters_hz
             str(payload_bytes),
             "--counters-hz",
             str(counters_hz),
+            env=cpus_env(server=True),
         )
         await read_json(server, 30)
         await asyncio.sleep(0.5)
@@ -943,6 +1031,7 @@ def summarise(r: PathResult, seconds: float) -> dict[str, Any]:
         "rss_mib": round(r.rss_after_kib / 1024, 1),
         "server_cpu": round(r.server_cpu, 2),
         "load_cpu": round(r.load_cpu, 2),
+        "app_cpu": round(r.app_cpu, 2),
         "closes": dict(r.closes),
         "likes_sent": r.likes_sent,
         "counters_frames": r.counters,
@@ -955,7 +1044,12 @@ def summarise(r: PathResult, seconds: float) -> dict[str, Any]:
 def print_report(args: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> None:
     print(
         f"one room, {args.viewers} viewers, chat {args.rate:g}/s, likes from {LIKE_FRACTION:.0%} of viewers "
-        f"1/s, {args.seconds:g} s window, {os.cpu_count()} cores shared by server and load"
+        f"1/s, {args.seconds:g} s window, {os.cpu_count()} cores: "
+        + (
+            f"socket server on CPU {sorted(SERVER_CPUS)}, load, app and driver on {sorted(OTHER_CPUS)}"
+            if SERVER_CPUS
+            else "shared by server and load"
+        )
     )
     cols = (
         "viewers",
@@ -993,6 +1087,8 @@ def print_report(args: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> N
     for name, r in rows.items():
         extra = f"connect {r['connect_s']} s; batched frames {r['batched_frames']}; closes {r['closes'] or '-'}; "
         extra += f"likes sent {r['likes_sent']}; counters frames {r['counters_frames']}; {r['note']}"
+        if r["app_cpu"]:
+            extra += f"; app process CPU {r['app_cpu']}"
         if r["post_p50_ms"] is not None:
             extra += f"; chat POST p50/p99 {r['post_p50_ms']}/{r['post_p99_ms']} ms"
         extra += f"; load average before {r['loadavg']}"
@@ -1003,6 +1099,7 @@ def print_report(args: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> N
 
 async def main(args: argparse.Namespace) -> None:
     raise_nofile()
+    plan_cpus(args.pin)
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="fieldcast-fanout-") as tmp:
         payload_bytes, counters_hz = 330, 0.0
@@ -1037,6 +1134,8 @@ async def main(args: argparse.Namespace) -> None:
         "rate": args.rate,
         "seconds": args.seconds,
         "load_procs": args.load_procs,
+        "gateway": args.gateway,
+        "pinned": bool(SERVER_CPUS),
         "p50_ms": fc_row.get("p50_ms"),
         "p99_ms": fc_row.get("p99_ms"),
         "msgs_per_s": fc_row.get("msgs_per_s"),
@@ -1075,7 +1174,24 @@ def parse_args() -> argparse.Namespace:
         "--connect-s", type=float, default=120.0, help="time allowed for connecting; late viewers are left out"
     )
     parser.add_argument("--no-likes", dest="likes", action="store_false", help="no like storm")
-    parser.add_argument("--redis-url", default="", help="run Fieldcast with the Redis room log (default in-process)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="give the socket server the first core alone and run load, app and driver on the rest "
+        "(on 2 cores this starves the load process; worth it with 4 or more)",
+    )
+    parser.add_argument(
+        "--gateway",
+        choices=["fanout", "app"],
+        default="fanout",
+        help="who holds Fieldcast's room sockets: `fieldcast fanout` (production; needs Redis) or the app itself",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help=f"Redis for Fieldcast (default {BENCH_REDIS_URL} with fanout, in-process with app); its fc:* keys are "
+        "deleted first",
+    )
     parser.add_argument(
         "--raw-counters-hz",
         type=float,
@@ -1083,7 +1199,9 @@ def parse_args() -> argparse.Namespace:
         help="room.counters frames/s the raw server adds (default: 4 if Fieldcast sent any)",
     )
     # internal: the child processes run this same file
-    parser.add_argument("--role", choices=["main", "app", "raw", "load"], default="main", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--role", choices=["main", "app", "fanout", "raw", "load"], default="main", help=argparse.SUPPRESS
+    )
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--first-index", type=int, default=0, help=argparse.SUPPRESS)
@@ -1094,8 +1212,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def _run(args: argparse.Namespace) -> None:
+    if os.environ.get("BENCH_CPUS"):
+        os.sched_setaffinity(0, {int(c) for c in os.environ["BENCH_CPUS"].split(",")})
     if args.role == "app":
         run_app(args)
+        return
+    if args.role == "fanout":
+        run_fanout_server(args)
         return
     import uvloop  # same event loop as uvicorn[standard] gives the app server
 

@@ -40,6 +40,7 @@ from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_log import make_room_log
 from fieldcast.web import pages as web_pages
 from fieldcast.web.context import AppContext
+from fieldcast.web.deps import SESSION_COOKIE
 from fieldcast.web.idempotency import IdempotencyMiddleware
 from fieldcast.web.middleware import (
     LANG_COOKIE,
@@ -52,7 +53,6 @@ from fieldcast.web.problems import install_problem_handlers
 from fieldcast.web.templating import render
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
-SESSION_COOKIE = "fc_session"
 
 
 def _origin(url: str) -> str:

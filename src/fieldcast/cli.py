@@ -1,4 +1,4 @@
-"""The `fieldcast` command: serve, migrate, create-admin, demo, media-config."""
+"""The `fieldcast` command: serve, fanout, migrate, create-admin, demo, media-config."""
 
 from __future__ import annotations
 
@@ -57,6 +57,37 @@ def serve(
     if port:
         overrides["port"] = port
     _serve(load_settings(**overrides), workers)
+
+
+@cli.command()
+def fanout(
+    host: Annotated[str | None, typer.Option(help="Bind address (FIELDCAST_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (FIELDCAST_FANOUT_PORT).")] = None,
+) -> None:
+    """Serve the room sockets (/ws/rooms/<id>) in a process of their own; needs Redis.
+
+    Run one per core on the same port (they share it) and route /ws/rooms/ to it in nginx."""
+    import logging
+
+    from fieldcast.realtime.fanout import run_fanout
+
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["fanout_port"] = port
+    settings = load_settings(**overrides)
+    if not settings.redis_url:
+        typer.echo("fieldcast fanout needs FIELDCAST_REDIS_URL: it hears the rooms through Redis.", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)  # no line per connection
+    try:
+        import uvloop
+
+        uvloop.run(run_fanout(settings, settings.host, settings.fanout_port))
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command()

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     media_dir: Path | None = Field(default=None, description="Uploaded and streamed media; default data_dir/media.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    fanout_port: int = Field(
+        default=8100, ge=1, le=65535, description="Port `fieldcast fanout` serves room sockets on."
+    )
     default_language: Language = "zh-CN"
     public_url: str = Field(default="", description="Absolute base URL used in links; empty = from request.")
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")

@@ -32,6 +32,8 @@ class Served:
     base_url: str
     settings: Settings
     clients: list[httpx.AsyncClient]
+    # Where room sockets are served, when not by the app itself (the fan-out server).
+    ws_base: str | None = None
 
     def client(self) -> httpx.AsyncClient:
         c = httpx.AsyncClient(base_url=self.base_url, timeout=10.0)

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldcast.realtime.bus import MemoryBus
 from fieldcast.realtime.events import REGISTRY
+from fieldcast.realtime.fanout import serve_fanout
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, QUEUE_MAX, RoomHub, write_frames
 from fieldcast.realtime.room_log import MemoryRoomLog
 from tests.helpers import sign_up
@@ -25,12 +26,25 @@ from tests.media.conftest import Served, fresh_app, media_settings, serve
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+@pytest.fixture(params=["app", "fanout"])
+async def served(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    """The app; with "fanout", room sockets are served by the fan-out server (realtime/fanout.py)
+    on its own port, sharing the app's room log, hub and database, as `fieldcast fanout` does
+    through Redis: every test here holds for both."""
     settings = media_settings(database_url, tmp_path)
     app = await fresh_app(settings)
     async with serve(app, settings) as s:
-        yield s
+        if request.param == "app":
+            yield s
+            return
+        server = await serve_fanout(app.state.ctx, "127.0.0.1", 0)
+        port = next(iter(server.sockets)).getsockname()[1]
+        s.ws_base = f"ws://127.0.0.1:{port}"
+        try:
+            yield s
+        finally:
+            server.close()
+            await server.wait_closed()
 
 
 @pytest.fixture
@@ -44,7 +58,7 @@ async def room(served: Served) -> tuple[LiveOrg, int]:
 
 
 def ws_url(served: Served, session_id: int, after: int | None = None) -> str:
-    base = served.base_url.replace("http://", "ws://") + f"/ws/rooms/{session_id}"
+    base = (served.ws_base or served.base_url.replace("http://", "ws://")) + f"/ws/rooms/{session_id}"
     return base if after is None else f"{base}?after={after}"
 
 
@@ -174,8 +188,8 @@ async def test_a_stalled_socket_never_delays_the_others() -> None:
         raise AssertionError("no resync expected")
 
     writers = [
-        asyncio.create_task(write_frames(fast, fast_send, 0, never)),
-        asyncio.create_task(write_frames(stalled, stuck_send, 0, never)),
+        asyncio.create_task(write_frames(fast, fast_send, never)),
+        asyncio.create_task(write_frames(stalled, stuck_send, never)),
     ]
     started = time.monotonic()
     total = QUEUE_MAX + 500

@@ -6,13 +6,19 @@ frame, or a JSON array of frames), and that same string goes to every socket: a 
 each socket at most one send per flush, and the process one encoding, not one per socket. The
 counters ride along with the next flush. Every socket has a bounded queue; a socket that cannot
 keep up has its backlog merged into one message, and one whose queue still fills is cut off with a
-clear close code and resumes from its last id — it never holds back the room or the others."""
+clear close code and resumes from its last id — it never holds back the room or the others.
+
+Each message also carries its WebSocket frame, built once (server frames are not masked, so the
+bytes are the same for every socket). A server that owns its sockets' transports (the fan-out
+process) writes those very bytes to every socket that is keeping up (`Listener.direct`); only a
+socket that fell behind goes through its queue and writer."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import time
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from websockets.frames import Frame, Opcode
 
 from fieldcast.realtime.counters import MemoryCounters, RoomCounters
 from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
@@ -32,18 +39,22 @@ BATCH_MAX = 64  # queued messages merged into one send at most
 CLOSE_TOO_SLOW = 4008  # "this socket could not keep up: reconnect with ?after=<last id>"
 VOLATILE = 0  # the id of frames that are not in the room log (counters): always sent, never resumed
 TICK_S = 0.25  # likes, flowers and viewer counts go out as totals this often, never per click
-FLUSH_S = 0.1  # room frames wait at most this long to be sent together
+FLUSH_S = 0.1  # a room is flushed at most this often: frames arriving in between go out together
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     """One send's worth of frames, encoded once for all sockets. `parts` keeps the frames (id,
-    text) for the rare socket that needs them regrouped (a backlog, or the join boundary)."""
+    text) for the rare socket that needs them regrouped (a backlog, or the join boundary);
+    `frame` is `text` as one unmasked WebSocket text frame; `first_id` is the smallest room-log
+    id in it (a socket that already has it needs the parts regrouped)."""
 
     max_id: int
     text: str
     parts: tuple[tuple[int, str], ...]
     resync: bool = False
+    frame: bytes = b""
+    first_id: int = 0
 
 
 RESYNC = Message(-1, "", (), resync=True)  # the room's own subscription fell behind
@@ -53,16 +64,44 @@ def encode(parts: list[tuple[int, str]]) -> str:
     return parts[0][1] if len(parts) == 1 else "[" + ",".join(text for _, text in parts) + "]"
 
 
+def message(parts: list[tuple[int, str]]) -> Message:
+    text = encode(parts)
+    ids = [i for i, _ in parts if i != VOLATILE]
+    return Message(
+        max(i for i, _ in parts),
+        text,
+        tuple(parts),
+        frame=Frame(Opcode.TEXT, text.encode()).serialize(mask=False),
+        first_id=min(ids) if ids else 1 << 62,
+    )
+
+
 @dataclass(eq=False)
 class Listener:
-    """One socket's view of a room: its queue and whether it was cut off for being slow."""
+    """One socket's view of a room: its queue, the last room-log id it was sent, and whether it
+    was cut off for being slow."""
 
     queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     # Called once when the queue overflows (the gateway closes the socket with CLOSE_TOO_SLOW).
     on_overflow: Callable[[], None] | None = None
     overflowed: bool = False
+    last: int = 0  # the newest room-log id this socket has been sent (or its opening covered)
+    writing: bool = False  # its writer holds messages it took from the queue
+    # Writes a message's shared frame straight to the socket now; False = the socket is backed up
+    # (or closing), so the message goes through the queue. None = always through the queue.
+    direct: Callable[[Message], bool] | None = None
 
     def offer(self, message: Message) -> None:
+        if (
+            self.direct is not None
+            and not self.writing
+            and self.queue.empty()
+            and not message.resync
+            and message.first_id > self.last
+            and self.direct(message)
+        ):
+            self.last = max(self.last, message.max_id)
+            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -85,12 +124,19 @@ class _Room:
     last_tick: float = field(default_factory=time.monotonic)
     pending: list[tuple[int, str]] = field(default_factory=list)  # frames waiting for the flush
     counters_text: str | None = None  # the newest counters frame waiting for the flush
-    flush_handle: asyncio.TimerHandle | None = None
+    flush_handle: asyncio.TimerHandle | asyncio.Handle | None = None
     flush_s: float = FLUSH_S
+    last_flush: float = -math.inf  # loop time the previous flush finished
 
     def schedule_flush(self) -> None:
+        """A quiet room's frame goes out at once; in a busy room frames gather until flush_s
+        after the previous flush finished. Writing to every socket of a large room takes a while
+        (about 20 µs a socket, mostly the kernel's): the pause keeps the process from spending
+        all its time on sends — fewer, larger frames for the same events."""
         if self.flush_handle is None:
-            self.flush_handle = asyncio.get_running_loop().call_later(self.flush_s, self.flush)
+            loop = asyncio.get_running_loop()
+            wait = self.last_flush + self.flush_s - loop.time()
+            self.flush_handle = loop.call_later(wait, self.flush) if wait > 0 else loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Encode what gathered once and hand the same message to every listener."""
@@ -101,7 +147,8 @@ class _Room:
         self.pending, self.counters_text = [], None
         if not parts:
             return
-        self.broadcast(Message(max(i for i, _ in parts), encode(parts), tuple(parts)))
+        self.broadcast(message(parts))
+        self.last_flush = asyncio.get_running_loop().time()
 
     def broadcast(self, message: Message) -> None:
         for listener in list(self.listeners):
@@ -123,8 +170,10 @@ class RoomHub:
         # This process in the shared presence table (several processes serve one room).
         self.process = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._rooms: dict[int, _Room] = {}
-        # room -> (last event id, built at, text): the gateway's shared snapshot of a busy room.
+        # room -> (last event id, built at, text): the gateway's shared snapshot of a busy room,
+        # and the build in progress (room -> (its last event id, its result)).
         self.snapshots: dict[int, tuple[int, float, str]] = {}
+        self.snapshot_builds: dict[int, tuple[int, asyncio.Future[tuple[int, str] | None]]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -239,27 +288,31 @@ class RoomHub:
 
 
 async def write_frames(
-    listener: Listener, send: Callable[[str], Awaitable[None]], after_id: int, on_resync: Callable[[], Awaitable[int]]
+    listener: Listener, send: Callable[[str], Awaitable[None]], on_resync: Callable[[], Awaitable[int]]
 ) -> None:
-    """A socket's writer: send each room message as it is (the shared string), except when a
-    backlog piled up or the message straddles what the socket already has: then regroup its
-    frames — skip ids it has, keep only the newest counters. On a resync ask for a fresh snapshot
-    (`on_resync` sends it and returns its last id)."""
-    last = after_id
+    """A socket's writer, from `listener.last` on: send each queued room message as it is (the
+    shared string), except when a backlog piled up or the message straddles what the socket
+    already has: then regroup its frames — skip ids it has, keep only the newest counters. On a
+    resync ask for a fresh snapshot (`on_resync` sends it and returns its last id).
+
+    `send` must hand its bytes to the socket before it first yields (the ASGI and websockets
+    sends do), so a direct write that follows can never overtake it."""
     while True:
+        listener.writing = False
         batch = [await listener.queue.get()]
+        listener.writing = True
         while len(batch) < BATCH_MAX and not listener.queue.empty():
             batch.append(listener.queue.get_nowait())
         if any(m.resync for m in batch):
-            last = await on_resync()
+            listener.last = await on_resync()
             continue
-        only = batch[0]
-        if len(batch) == 1 and all(i == VOLATILE or i > last for i, _ in only.parts):
-            last = max(last, only.max_id)
+        only, last = batch[0], listener.last
+        if len(batch) == 1 and only.first_id > last:
+            listener.last = max(last, only.max_id)
             await send(only.text)
             continue
         frames = [(i, t) for m in batch for i, t in m.parts if i > last]
         counters = [(i, t) for m in batch for i, t in m.parts if i == VOLATILE][-1:]
-        last = max(last, *(m.max_id for m in batch))
+        listener.last = max(last, *(m.max_id for m in batch))
         if frames or counters:
             await send(encode(frames + counters))

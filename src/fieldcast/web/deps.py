@@ -20,6 +20,7 @@ from fieldcast.i18n import N_
 from fieldcast.live import queries as live_queries
 from fieldcast.web.context import AppContext, app_context
 
+SESSION_COOKIE = "fc_session"  # the signed session cookie (Starlette SessionMiddleware)
 SESSION_USER = "uid"
 SESSION_EPOCH = "ep"
 SESSION_CSRF = "csrf"

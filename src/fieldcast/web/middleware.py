@@ -136,31 +136,16 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
-class SocketFastPath:
-    """Room sockets skip the HTTP middleware stack: every frame sent to every viewer would
-    otherwise pass through each middleware's send wrapper (a measurable share of the fan-out).
-    They need only the signed session cookie (who is watching), decoded here exactly as
-    Starlette's SessionMiddleware does, read-only."""
+class SessionCookie:
+    """Reads the signed session cookie exactly as Starlette's SessionMiddleware writes it
+    (itsdangerous timestamp signature over base64 JSON), read-only: for room sockets, which need
+    only to know who is watching."""
 
-    def __init__(
-        self, app: ASGIApp, router: ASGIApp, prefix: str, secret_key: str, session_cookie: str, max_age: int
-    ) -> None:
-        self.app = app
-        self.router = router
-        self.prefix = prefix
+    def __init__(self, secret_key: str, max_age: int) -> None:
         self.signer = itsdangerous.TimestampSigner(str(secret_key))
-        self.session_cookie = session_cookie
         self.max_age = max_age
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        scope["session"] = self._session(scope)
-        await self.router(scope, receive, send)
-
-    def _session(self, scope: Scope) -> dict[str, object]:
-        raw = HTTPConnection(scope).cookies.get(self.session_cookie)
+    def read(self, raw: str | None) -> dict[str, object]:
         if not raw:
             return {}
         try:
@@ -169,3 +154,25 @@ class SocketFastPath:
         except (itsdangerous.BadSignature, ValueError):
             return {}
         return session if isinstance(session, dict) else {}
+
+
+class SocketFastPath:
+    """Room sockets skip the HTTP middleware stack: every frame sent to every viewer would
+    otherwise pass through each middleware's send wrapper (a measurable share of the fan-out).
+    They need only the signed session cookie (who is watching)."""
+
+    def __init__(
+        self, app: ASGIApp, router: ASGIApp, prefix: str, secret_key: str, session_cookie: str, max_age: int
+    ) -> None:
+        self.app = app
+        self.router = router
+        self.prefix = prefix
+        self.cookie = SessionCookie(secret_key, max_age)
+        self.session_cookie = session_cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        scope["session"] = self.cookie.read(HTTPConnection(scope).cookies.get(self.session_cookie))
+        await self.router(scope, receive, send)

@@ -1,0 +1,265 @@
+"""The room sockets' own server: `fieldcast fanout`.
+
+The app serves `/ws/rooms/{id}` itself (realtime/gateway.py), and that is enough for a county's
+rooms. For a room of tens of thousands of viewers, every send through ASGI costs several times
+what the socket write does, so production runs this server beside the app processes and nginx
+routes `/ws/rooms/` to it. It speaks exactly the same protocol (room_feed.py, docs/events.md),
+follows the same room log through Redis, reports the same presence and counters, and reads the
+same signed session cookie; it holds no HTTP routes but `/healthz`.
+
+What makes it cheaper: it owns its sockets (the `websockets` library's server), so each room
+message's WebSocket frame — built once by the hub — is written as the same bytes straight to
+every socket that is keeping up (`Listener.direct`). A socket whose write buffer backs up gets its
+messages through its bounded queue and writer instead (regrouped, then closed with 4008), exactly
+as on the app's gateway. Run one per core: they share the port (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from fieldcast.config import Settings
+from fieldcast.db.engine import make_engine, make_sessionmaker
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.realtime.bus import Bus, make_bus
+from fieldcast.realtime.counters import make_counters
+from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, RoomHub, write_frames
+from fieldcast.realtime.room_feed import (
+    CLIENT_MESSAGE_MAX,
+    CLOSE_IDLE,
+    CLOSE_NO_ROOM,
+    CLOSE_TOO_BIG,
+    IDLE_S,
+    ClientMessages,
+    MessageTooBig,
+    RoomServices,
+    opening,
+    snapshot_frame,
+    viewer_key,
+)
+from fieldcast.realtime.room_log import RoomLog, make_room_log
+from fieldcast.web.deps import SESSION_COOKIE
+from fieldcast.web.middleware import SessionCookie
+
+log = logging.getLogger(__name__)
+
+ROOM_PATH = re.compile(r"/ws/rooms/([0-9]{1,18})")
+# Bytes a socket may have waiting in its transport and still be written to directly; beyond it
+# the socket's messages go through its bounded queue (and its writer waits for the drain).
+DIRECT_BUFFER_MAX = 64 * 1024
+
+
+@dataclass
+class FanoutContext:
+    """What the fan-out process holds: the database (snapshots), the room log, the hub."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    bus: Bus
+    room_log: RoomLog
+    room_hub: RoomHub
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker, events=self.room_log)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FanoutContext:
+        engine = make_engine(settings.sqlalchemy_url)
+        bus = make_bus(settings.redis_url)
+        room_log = make_room_log(settings.redis_url, bus)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            bus=bus,
+            room_log=room_log,
+            room_hub=RoomHub(room_log, make_counters(settings.redis_url)),
+        )
+
+    async def close(self) -> None:
+        await self.room_hub.close()
+        await self.room_hub.counters.close()
+        await self.room_log.close()
+        await self.bus.close()
+        await self.engine.dispose()
+
+
+def room_target(path: str) -> tuple[int, int | None] | None:
+    """(room id, `after`) of `/ws/rooms/<id>[?after=<n>]`; None for any other path or a bad query."""
+    parts = urlsplit(path)
+    match = ROOM_PATH.fullmatch(parts.path)
+    if match is None:
+        return None
+    after = parse_qs(parts.query).get("after")
+    if after is None:
+        return int(match.group(1)), None
+    if len(after) != 1 or not after[0].isdigit() or len(after[0]) > 18:
+        return None
+    return int(match.group(1)), int(after[0])
+
+
+class FanoutServer:
+    """The handshake check, one handler per socket, and the session cookie reader."""
+
+    def __init__(self, ctx: RoomServices) -> None:
+        self.ctx = ctx
+        self.cookie = SessionCookie(ctx.settings.resolved_secret_key, ctx.settings.session_max_age_s)
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/healthz":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        if room_target(request.path) is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "not a room socket\n")
+        return None
+
+    def session(self, request: Request | None) -> dict[str, Any]:
+        header = request.headers.get("Cookie") if request is not None else None
+        if not header:
+            return {}
+        cookies: SimpleCookie = SimpleCookie()
+        try:
+            cookies.load(header)
+        except CookieError:
+            return {}
+        morsel = cookies.get(SESSION_COOKIE)
+        return self.cookie.read(morsel.value if morsel is not None else None)
+
+    async def handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None  # the handshake has happened
+        target = room_target(ws.request.path)
+        assert target is not None  # process_request refused every other path
+        room_id, after = target
+        hub = self.ctx.room_hub
+        # Join before reading the backlog or the snapshot: nothing appended in between is lost
+        # (the writer drops what the opening already covered).
+        listener = await hub.join(room_id)
+        writer: asyncio.Task[None] | None = None
+        try:
+            opened = await opening(self.ctx, room_id, after)
+            if opened is None:
+                await ws.close(CLOSE_NO_ROOM)
+                return
+            await hub.counters.viewer_joined(room_id, viewer_key(self.session(ws.request)))
+            last, first = opened
+            if first is not None:
+                await ws.send(first)
+            listener.last = last
+            listener.on_overflow = lambda: self._close_soon(ws, CLOSE_TOO_SLOW)
+            writer = asyncio.create_task(write_frames(listener, ws.send, lambda: self._resync(ws, room_id)))
+            writer.add_done_callback(lambda task: self._writer_ended(ws, task))
+            listener.direct = _direct_writer(ws)
+            await self._read_until_closed(ws, room_id)
+        except ConnectionClosed:
+            pass
+        finally:
+            listener.direct = None
+            if writer is not None:
+                writer.cancel()
+            hub.leave(room_id, listener)
+
+    async def _resync(self, ws: ServerConnection, room_id: int) -> int:
+        fresh = await snapshot_frame(self.ctx, room_id)
+        if fresh is None:
+            raise LookupError(room_id)
+        await ws.send(fresh[1])
+        return fresh[0]
+
+    def _writer_ended(self, ws: ServerConnection, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, LookupError):  # the room was deleted under a resyncing socket
+            self._close_soon(ws, CLOSE_NO_ROOM)
+        elif exc is not None and not isinstance(exc, ConnectionClosed):
+            log.warning("room socket writer ended with %r", exc)
+            self._close_soon(ws, 1011)
+
+    _closing: ClassVar[set[asyncio.Task[None]]] = set()  # closes in flight (kept from the GC)
+
+    @classmethod
+    def _close_soon(cls, ws: ServerConnection, code: int) -> None:
+        task = asyncio.get_running_loop().create_task(ws.close(code))
+        cls._closing.add(task)
+        task.add_done_callback(cls._closing.discard)
+
+    async def _read_until_closed(self, ws: ServerConnection, room_id: int) -> None:
+        """Client messages until the client goes; silent for IDLE_S (no heartbeat) = closed."""
+        hub = self.ctx.room_hub
+        messages = ClientMessages(lambda likes, flowers: hub.react(room_id, likes, flowers))
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                async with asyncio.timeout(IDLE_S):
+                    data = await ws.recv()
+            except TimeoutError:
+                await ws.close(CLOSE_IDLE)
+                return
+            if not isinstance(data, str):
+                continue
+            try:
+                reply = messages.handle(data, loop.time())
+            except MessageTooBig:
+                await ws.close(CLOSE_TOO_BIG)
+                return
+            if reply is not None:
+                await ws.send(reply)
+
+
+def _direct_writer(ws: ServerConnection) -> Callable[[Message], bool]:
+    """Listener.direct for one socket: write the message's shared frame bytes to its transport
+    while the socket is open and keeping up."""
+    transport = ws.transport
+
+    def direct(message: Message) -> bool:
+        if ws.protocol.state is not State.OPEN or transport.get_write_buffer_size() > DIRECT_BUFFER_MAX:
+            return False
+        transport.write(message.frame)
+        return True
+
+    return direct
+
+
+async def serve_fanout(ctx: RoomServices, host: str, port: int, *, reuse_port: bool = False) -> Server:
+    """Start serving room sockets on host:port; the caller closes the returned server."""
+    server = FanoutServer(ctx)
+    return await serve(
+        server.handle,
+        host,
+        port,
+        process_request=server.process_request,
+        compression=None,  # no per-message deflate: it would compress each frame again per socket
+        max_size=CLIENT_MESSAGE_MAX,  # larger client messages close the socket with 1009
+        ping_interval=None,  # clients heartbeat themselves; silent sockets close after IDLE_S
+        reuse_port=reuse_port,
+    )
+
+
+async def run_fanout(settings: Settings, host: str, port: int) -> None:
+    """`fieldcast fanout`: serve until cancelled (SIGINT/SIGTERM)."""
+    ctx = FanoutContext.from_settings(settings)
+    try:
+        server = await serve_fanout(ctx, host, port, reuse_port=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # close sockets with 1001, then stop
+            loop.add_signal_handler(sig, server.close)
+        log.info("room sockets on ws://%s:%s/ws/rooms/<id>", host, port)
+        with contextlib.suppress(asyncio.CancelledError):
+            await server.serve_forever()
+    finally:
+        await ctx.close()

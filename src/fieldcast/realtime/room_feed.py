@@ -1,0 +1,175 @@
+"""What a room socket sends and hears, whichever server holds the socket: the ASGI gateway inside
+the app (`realtime/gateway.py`) or the dedicated fan-out process (`realtime/fanout.py`).
+
+The first frame is a snapshot of the room, or the frames a resuming client missed; then the room
+hub's messages. From the client come heartbeats ("ping" → "pong") and likes and flowers, capped
+per socket and counted locally by the hub. The contract is docs/events.md."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from fieldcast.config import Settings
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.live import queries as live_queries
+from fieldcast.realtime.chat import queries as chat_queries
+from fieldcast.realtime.hub import RoomHub
+from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
+from fieldcast.web.deps import SESSION_USER
+
+CLOSE_IDLE = 4000  # no message (not even a heartbeat) for IDLE_S
+CLOSE_NO_ROOM = 4404
+CLOSE_TOO_BIG = 1009
+SNAPSHOT_CHAT_LINES = 50
+SNAPSHOT_REUSE_S = 1.0
+CLIENT_MESSAGE_MAX = 4096
+IDLE_S = 75.0  # clients send "ping" every 25 s
+REACTIONS_PER_MESSAGE = 50
+REACTIONS_PER_S = 20
+PONG = '"pong"'
+SESSION_VIEWER = "viewer"  # the anonymous viewer id in the signed session cookie
+
+
+class RoomServices(Protocol):
+    """What a room socket needs of its process: the app's context, or the fan-out process's."""
+
+    settings: Settings
+    room_log: RoomLog
+    room_hub: RoomHub
+
+    def uow(self) -> UnitOfWork: ...
+
+
+async def snapshot_frame(ctx: RoomServices, room_id: int) -> tuple[int, str] | None:
+    """The room as it is now — the session with its shelf and pinned card, the last chat lines
+    and the counters — and the id of the last event it already reflects.
+
+    Everyone joining a busy room at once gets the same snapshot: it is built once per event id
+    (and second) and the viewers who ask while it is being built wait for that build rather than
+    each querying the database (the counters in it are at most that old; the next tick fixes)."""
+    hub = ctx.room_hub
+    last = await ctx.room_log.last_id(room_id)
+    cached = hub.snapshots.get(room_id)
+    now = time.monotonic()
+    if cached is not None and cached[0] == last and now - cached[1] < SNAPSHOT_REUSE_S:
+        return last, cached[2]
+    building = hub.snapshot_builds.get(room_id)
+    # A build that started at this id or a later one reflects everything this viewer's queue
+    # does not hold; an older one might not.
+    if building is not None and building[0] >= last:
+        return await asyncio.shield(building[1])
+    future: asyncio.Future[tuple[int, str] | None] = asyncio.get_running_loop().create_future()
+    hub.snapshot_builds[room_id] = (last, future)
+    try:
+        built = await _build_snapshot(ctx, room_id, last)
+    except BaseException as exc:  # the waiters, if any, fail with the builder
+        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("snapshot build cancelled"))
+        future.exception()  # retrieved, so an unwaited failure is not logged twice
+        raise
+    else:
+        future.set_result(built)
+        if built is not None:
+            hub.snapshots[room_id] = (last, now, built[1])
+        return built
+    finally:
+        if hub.snapshot_builds.get(room_id) == (last, future):
+            del hub.snapshot_builds[room_id]
+
+
+async def _build_snapshot(ctx: RoomServices, room_id: int, last: int) -> tuple[int, str] | None:
+    async with ctx.uow() as uow:
+        live = await live_queries.load_session(uow.session, room_id)
+        if live is None:
+            return None
+        detail = await live_queries.session_detail(uow.session, live, ctx.settings.hls_base_url)
+        chat = await chat_queries.recent(uow.session, room_id, SNAPSHOT_CHAT_LINES)
+    counters = await ctx.room_hub.counters.totals(room_id)
+    body = {
+        "type": "snapshot",
+        "room": room_id,
+        "last_id": last,
+        "data": detail.model_dump(mode="json"),
+        "chat": [line.model_dump(mode="json") for line in chat],
+        "counters": counters.as_data(),
+    }
+    return last, orjson.dumps(body).decode()
+
+
+def _batch(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
+async def opening(ctx: RoomServices, room_id: int, after: int | None) -> tuple[int, str | None] | None:
+    """What to send first and the last event id it covers: the missed frames of a resuming
+    client, else a snapshot. None when there is no such room."""
+    if after is not None:
+        try:
+            frames = await ctx.room_log.since(room_id, after)
+        except FellBehind:
+            pass
+        else:
+            async with ctx.uow() as uow:
+                if await live_queries.load_session(uow.session, room_id) is None:
+                    return None
+            return (frame_id(frames[-1]), _batch([f.decode() for f in frames])) if frames else (after, None)
+    return await snapshot_frame(ctx, room_id)
+
+
+def viewer_key(session: Mapping[str, Any]) -> str:
+    """Who is watching, for unique-viewer counts: the signed-in user, else the anonymous id kept
+    in the signed session cookie (set by the room page), else this one connection."""
+    if session.get(SESSION_USER) is not None:
+        return f"u:{session[SESSION_USER]}"
+    if session.get(SESSION_VIEWER):
+        return f"a:{session[SESSION_VIEWER]}"
+    return f"c:{secrets.token_hex(8)}"
+
+
+class MessageTooBig(Exception):
+    """A client message over CLIENT_MESSAGE_MAX: the socket is closed with 1009."""
+
+
+class ClientMessages:
+    """One socket's incoming messages: "ping" is answered "pong"; {"type": "like"|"flower",
+    "count": n} (1..50) goes to `react`, at most REACTIONS_PER_S a second — the rest, and anything
+    malformed, is dropped without an error."""
+
+    def __init__(self, react: Callable[[int, int], None]) -> None:
+        self.react = react
+        self.window = 0.0
+        self.used = 0
+
+    def _allow(self, wanted: int, now: float) -> int:
+        if now - self.window >= 1.0:
+            self.window, self.used = now, 0
+        granted = max(0, min(wanted, REACTIONS_PER_S - self.used))
+        self.used += granted
+        return granted
+
+    def handle(self, text: str, now: float) -> str | None:
+        """Act on one text message; returns the reply to send, if any."""
+        if len(text) > CLIENT_MESSAGE_MAX:
+            raise MessageTooBig
+        if text in ('"ping"', "ping"):
+            return PONG
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict) or data.get("type") not in ("like", "flower"):
+            return None
+        count = data.get("count", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= REACTIONS_PER_MESSAGE:
+            return None
+        granted = self._allow(count, now)
+        if granted and data["type"] == "like":
+            self.react(granted, 0)
+        elif granted:
+            self.react(0, granted)
+        return None
