@@ -2,10 +2,13 @@
 for (a) Fieldcast and (b) a minimal raw `websockets` server that broadcasts pre-encoded frames —
 the practical limit of Python WebSockets on this machine — in one run.
 
-(a) a Fieldcast app server (uvicorn, one worker, SQLite in a temp dir, in-process room log) in
-    its own process. A verified host, an organisation, an inspected product and a live session are
-    made through the real API; the chat comes from ceil(2.5 R) signed-in users through
-    `POST /api/v1/sessions/{id}/chat`, each well inside the per-user limit (5, then 1 per 2 s).
+(a) Fieldcast as production runs it: the room sockets on one `fieldcast fanout` process, the
+    app (uvicorn, one worker, SQLite in a temp dir) taking the chat, both on Redis (database 14
+    by default; its fc:* keys are deleted first). `--gateway app` puts the sockets on the app's
+    own ASGI gateway instead (in-process room log). A verified host, an organisation, an
+    inspected product and a live session are made through the real API; the chat comes from
+    ceil(2.5 R) signed-in users through `POST /api/v1/sessions/{id}/chat`, each well inside the
+    per-user limit (5, then 1 per 2 s).
 (b) `websockets.asyncio.server.serve` + `broadcast()` of one str per event, the same event rate and
     frame size as (a) measured, in its own process.
 Viewers live in separate load process(es) (`--load-procs`); 10 % of them send
@@ -14,14 +17,15 @@ own frames go through websockets' sans-I/O ClientProtocol; received frames are r
 parser, because websockets' parser costs ~20 µs a frame and the client would otherwise be the
 bottleneck (server frames are unmasked, so the parser is a few lines).
 
-Delay = receipt time − the frame's `at` (server publish time; same machine clock), for events
-published inside the measuring window, on a fixed sample of viewers. Memory per connection =
+A viewer counts as connected once its snapshot arrived. Delay = receipt time − the frame's `at`
+(server publish time; same machine clock), for events published inside the measuring window, on
+a fixed sample of viewers. Memory per connection =
 server RSS with N idle viewers − RSS before they connected, ÷ N.
 Caveat: the machine's cores are shared by server and load processes; the raw limit is measured
 under the same handicap, so the ratio is the meaningful number.
 
 Usage: .venv/bin/python bench/fanout.py [--viewers 5000] [--rate 20] [--seconds 20] [--load-procs 1]
-       [--only fieldcast|raw]
+       [--only fieldcast|raw] [--gateway fanout|app] [--pin]
 Prints a table and, as the last line, one JSON object. Target: 10,000 viewers, p99 < 500 ms,
 at least 70 % of the raw limit."""
 
