@@ -27,7 +27,6 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -35,8 +34,7 @@ from websockets.protocol import State
 
 from fieldcast.config import Settings
 from fieldcast.db.engine import make_engine, make_sessionmaker
-from fieldcast.db.uow import UnitOfWork
-from fieldcast.realtime.bus import Bus, make_bus
+from fieldcast.realtime.bus import make_bus
 from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, RoomHub, write_frames
 from fieldcast.realtime.room_feed import (
@@ -52,7 +50,8 @@ from fieldcast.realtime.room_feed import (
     snapshot_frame,
     viewer_key,
 )
-from fieldcast.realtime.room_log import RoomLog, make_room_log
+from fieldcast.realtime.room_log import make_room_log
+from fieldcast.web.context import CoreContext
 from fieldcast.web.deps import SESSION_COOKIE
 from fieldcast.web.middleware import SessionCookie
 
@@ -65,18 +64,8 @@ DIRECT_BUFFER_MAX = 64 * 1024
 
 
 @dataclass
-class FanoutContext:
+class FanoutContext(CoreContext):
     """What the fan-out process holds: the database (snapshots), the room log, the hub."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    bus: Bus
-    room_log: RoomLog
-    room_hub: RoomHub
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessionmaker, events=self.room_log)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FanoutContext:

@@ -21,7 +21,10 @@ if TYPE_CHECKING:  # the media backend imports live actions, which must not impo
 
 
 @dataclass
-class AppContext:
+class CoreContext:
+    """What every Fieldcast process holds: the settings, the database, the bus, and the rooms'
+    event logs and fan-out. The app adds the rest; `fieldcast fanout` needs only this."""
+
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -30,12 +33,16 @@ class AppContext:
     room_log: RoomLog
     # This process's fan-out of room frames to its sockets (one subscription per room).
     room_hub: RoomHub
-    media: MediaBackend
-    chat_limiter: RateLimiter
-    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, events=self.room_log)
+
+
+@dataclass
+class AppContext(CoreContext):
+    media: MediaBackend
+    chat_limiter: RateLimiter
+    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
 
 def app_context(conn: HTTPConnection) -> AppContext:
