@@ -167,11 +167,13 @@ async def test_a_socket_that_stops_reading_is_cut_off_and_never_holds_back_the_o
         first = (await frames(fast, 1))[0]
         await frames(stalled, 1)
         received: list[int] = []
+        progress = asyncio.Event()
 
         async def read_fast() -> None:
             while len(received) < total:
                 for f in await frames(fast, 1):
                     received.append(f["id"])
+                progress.set()
 
         reader = asyncio.create_task(read_fast())
         # One event at a time, each awaited on the fast socket (a client in this same event
@@ -181,7 +183,8 @@ async def test_a_socket_that_stops_reading_is_cut_off_and_never_holds_back_the_o
             await log.append(sid, "chat.posted", {"body": body})
             async with asyncio.timeout(5):  # each event reaches the fast socket promptly
                 while len(received) < n + 1:
-                    await asyncio.sleep(0)
+                    progress.clear()
+                    await progress.wait()
         await asyncio.wait_for(reader, 30)
         assert received == list(range(first["last_id"] + 1, first["last_id"] + total + 1))
         with pytest.raises(ConnectionClosed) as closed:
