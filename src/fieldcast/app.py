@@ -21,7 +21,6 @@ from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.config import Settings, load_settings
-from fieldcast.db.engine import make_engine, make_sessionmaker
 from fieldcast.demo_audience import run_demo_audience
 from fieldcast.demo_live import start_demo_streams
 from fieldcast.live import pages as live_pages
@@ -31,15 +30,11 @@ from fieldcast.media import ingest_ws
 from fieldcast.media.backend import make_media
 from fieldcast.media.hls_static import HlsFiles
 from fieldcast.realtime import gateway
-from fieldcast.realtime.bus import make_bus
 from fieldcast.realtime.chat import routes as chat_routes
 from fieldcast.realtime.chat.ratelimit import make_rate_limiter
-from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.draws import routes as draw_routes
-from fieldcast.realtime.hub import RoomHub
-from fieldcast.realtime.room_log import make_room_log
 from fieldcast.web import pages as web_pages
-from fieldcast.web.context import AppContext
+from fieldcast.web.context import AppContext, CoreContext
 from fieldcast.web.deps import SESSION_COOKIE
 from fieldcast.web.idempotency import IdempotencyMiddleware
 from fieldcast.web.middleware import (
@@ -68,18 +63,11 @@ def _own_ws_url(settings: Settings) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    engine = make_engine(settings.sqlalchemy_url)
-    sessionmaker = make_sessionmaker(engine)
-    bus = make_bus(settings.redis_url)
-    room_log = make_room_log(settings.redis_url, bus)
+    core = CoreContext.from_settings(settings)
+    sessionmaker = core.sessionmaker
     ctx = AppContext(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sessionmaker,
-        bus=bus,
-        room_log=room_log,
-        room_hub=RoomHub(room_log, make_counters(settings.redis_url)),
-        media=make_media(settings, sessionmaker, room_log),
+        **vars(core),
+        media=make_media(settings, sessionmaker, core.room_log),
         chat_limiter=make_rate_limiter(settings.redis_url),
     )
 
@@ -103,12 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await audience
             await ctx.media.close()
-            await ctx.room_hub.close()
-            await ctx.room_hub.counters.close()
             await ctx.chat_limiter.close()
-            await ctx.room_log.close()
-            await ctx.bus.close()
-            await engine.dispose()
+            await ctx.close()
 
     app = FastAPI(
         title="Fieldcast API",

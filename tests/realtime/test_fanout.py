@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -109,19 +110,6 @@ class Fanout:
     hub: RoomHub
 
 
-@dataclass
-class _Services:
-    """The app's database and room log with a hub of the test's own (flush per frame)."""
-
-    settings: Any
-    room_log: Any
-    room_hub: RoomHub
-    app_ctx: Any
-
-    def uow(self) -> Any:
-        return self.app_ctx.uow()
-
-
 @pytest.fixture
 async def fanout(database_url: str, tmp_path: Path) -> AsyncIterator[Fanout]:
     settings = media_settings(database_url, tmp_path)
@@ -129,7 +117,8 @@ async def fanout(database_url: str, tmp_path: Path) -> AsyncIterator[Fanout]:
     async with serve(app, settings) as served:
         ctx = app.state.ctx
         hub = RoomHub(ctx.room_log, ctx.room_hub.counters, flush_s=0)  # a message per frame
-        server = await serve_fanout(_Services(settings, ctx.room_log, hub, ctx), "127.0.0.1", 0)
+        # The app's database and room log with a hub of the test's own (flush per frame).
+        server = await serve_fanout(dataclasses.replace(ctx, room_hub=hub), "127.0.0.1", 0)
         port = next(iter(server.sockets)).getsockname()[1]
         try:
             yield Fanout(served, f"ws://127.0.0.1:{port}", hub)

@@ -21,22 +21,18 @@ import logging
 import re
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.requests import cookie_parser
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from fieldcast.config import Settings
-from fieldcast.db.engine import make_engine, make_sessionmaker
-from fieldcast.realtime.bus import make_bus
-from fieldcast.realtime.counters import make_counters
-from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, RoomHub, write_frames
+from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, write_frames
 from fieldcast.realtime.room_feed import (
     CLIENT_MESSAGE_MAX,
     CLOSE_IDLE,
@@ -50,7 +46,6 @@ from fieldcast.realtime.room_feed import (
     snapshot_frame,
     viewer_key,
 )
-from fieldcast.realtime.room_log import make_room_log
 from fieldcast.web.context import CoreContext
 from fieldcast.web.deps import SESSION_COOKIE
 from fieldcast.web.middleware import SessionCookie
@@ -61,32 +56,6 @@ ROOM_PATH = re.compile(r"/ws/rooms/([0-9]{1,18})")
 # Bytes a socket may have waiting in its transport and still be written to directly; beyond it
 # the socket's messages go through its bounded queue (and its writer waits for the drain).
 DIRECT_BUFFER_MAX = 64 * 1024
-
-
-@dataclass
-class FanoutContext(CoreContext):
-    """What the fan-out process holds: the database (snapshots), the room log, the hub."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FanoutContext:
-        engine = make_engine(settings.sqlalchemy_url)
-        bus = make_bus(settings.redis_url)
-        room_log = make_room_log(settings.redis_url, bus)
-        return cls(
-            settings=settings,
-            engine=engine,
-            sessionmaker=make_sessionmaker(engine),
-            bus=bus,
-            room_log=room_log,
-            room_hub=RoomHub(room_log, make_counters(settings.redis_url)),
-        )
-
-    async def close(self) -> None:
-        await self.room_hub.close()
-        await self.room_hub.counters.close()
-        await self.room_log.close()
-        await self.bus.close()
-        await self.engine.dispose()
 
 
 def room_target(path: str) -> tuple[int, int | None] | None:
@@ -118,16 +87,9 @@ class FanoutServer:
         return None
 
     def session(self, request: Request | None) -> dict[str, Any]:
+        """The signed session, read from the Cookie header as the app's requests read it."""
         header = request.headers.get("Cookie") if request is not None else None
-        if not header:
-            return {}
-        cookies: SimpleCookie = SimpleCookie()
-        try:
-            cookies.load(header)
-        except CookieError:
-            return {}
-        morsel = cookies.get(SESSION_COOKIE)
-        return self.cookie.read(morsel.value if morsel is not None else None)
+        return self.cookie.read(cookie_parser(header).get(SESSION_COOKIE)) if header else {}
 
     async def handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None  # the handshake has happened
@@ -157,7 +119,6 @@ class FanoutServer:
         except ConnectionClosed:
             pass
         finally:
-            listener.direct = None
             if writer is not None:
                 writer.cancel()
             hub.leave(room_id, listener)
@@ -241,7 +202,7 @@ async def serve_fanout(ctx: RoomServices, host: str, port: int, *, reuse_port: b
 
 async def run_fanout(settings: Settings, host: str, port: int) -> None:
     """`fieldcast fanout`: serve until cancelled (SIGINT/SIGTERM)."""
-    ctx = FanoutContext.from_settings(settings)
+    ctx = CoreContext.from_settings(settings)
     try:
         server = await serve_fanout(ctx, host, port, reuse_port=True)
         loop = asyncio.get_running_loop()

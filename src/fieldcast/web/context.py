@@ -10,11 +10,13 @@ from starlette.requests import HTTPConnection
 
 from fieldcast.accounts.throttle import SignInThrottle
 from fieldcast.config import Settings
+from fieldcast.db.engine import make_engine, make_sessionmaker
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.realtime.bus import Bus
+from fieldcast.realtime.bus import Bus, make_bus
 from fieldcast.realtime.chat.ratelimit import RateLimiter
+from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.hub import RoomHub
-from fieldcast.realtime.room_log import RoomLog
+from fieldcast.realtime.room_log import RoomLog, make_room_log
 
 if TYPE_CHECKING:  # the media backend imports live actions, which must not import the web layer
     from fieldcast.media.backend import MediaBackend
@@ -36,6 +38,29 @@ class CoreContext:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker, events=self.room_log)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CoreContext:
+        """The shared services as the settings pick them: SQLite or PostgreSQL, in-process or
+        Redis bus, room log and counters."""
+        engine = make_engine(settings.sqlalchemy_url)
+        bus = make_bus(settings.redis_url)
+        room_log = make_room_log(settings.redis_url, bus)
+        return CoreContext(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            bus=bus,
+            room_log=room_log,
+            room_hub=RoomHub(room_log, make_counters(settings.redis_url)),
+        )
+
+    async def close(self) -> None:
+        await self.room_hub.close()
+        await self.room_hub.counters.close()
+        await self.room_log.close()
+        await self.bus.close()
+        await self.engine.dispose()
 
 
 @dataclass
