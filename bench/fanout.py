@@ -1102,6 +1102,8 @@ def print_report(args: argparse.Namespace, rows: dict[str, dict[str, Any]]) -> N
 
 
 async def main(args: argparse.Namespace) -> None:
+    from fieldcast.config import load_settings
+
     raise_nofile()
     plan_cpus(args.pin)
     rows: dict[str, dict[str, Any]] = {}
@@ -1122,9 +1124,10 @@ async def main(args: argparse.Namespace) -> None:
             rows["raw"] = summarise(await run_raw_path(args, payload_bytes, counters_hz), args.seconds)
     print_report(args, rows)
     fc_row, raw_row = rows.get("fieldcast", {}), rows.get("raw", {})
-    # `ratio` compares delivered events (inside batches counted one by one): what a viewer gets.
-    # Fieldcast batches per socket when events pile up, so its frames/s can sit below its
-    # messages/s by design; frames_ratio is printed too, but it is not the figure of merit.
+    # `ratio` compares delivered events (inside batches counted one by one): what a viewer gets;
+    # `frames_ratio` compares WebSocket frames, as the target does. Fieldcast batches per
+    # socket when events pile up, so its frames/s sits below its messages/s by design. The
+    # target holds when both reach TARGET_RATIO.
     ratio = frames_ratio = None
     if fc_row.get("msgs_per_s") and raw_row.get("msgs_per_s"):
         ratio = round(fc_row["msgs_per_s"] / raw_row["msgs_per_s"], 3)
@@ -1140,6 +1143,7 @@ async def main(args: argparse.Namespace) -> None:
         "load_procs": args.load_procs,
         "gateway": args.gateway,
         "pinned": bool(SERVER_CPUS),
+        "sweep_rest": load_settings().room_sweep_rest,  # FIELDCAST_ROOM_SWEEP_REST, as the servers read it
         "p50_ms": fc_row.get("p50_ms"),
         "p99_ms": fc_row.get("p99_ms"),
         "msgs_per_s": fc_row.get("msgs_per_s"),
@@ -1159,7 +1163,11 @@ async def main(args: argparse.Namespace) -> None:
     }
     if fc_row.get("p99_ms") is not None and ratio is not None:
         summary["within_target"] = (
-            args.viewers >= TARGET_VIEWERS and fc_row["p99_ms"] < TARGET_P99_MS and ratio >= TARGET_RATIO
+            args.viewers >= TARGET_VIEWERS
+            and fc_row["p99_ms"] < TARGET_P99_MS
+            and ratio >= TARGET_RATIO
+            and frames_ratio is not None
+            and frames_ratio >= TARGET_RATIO
         )
     for name, row in rows.items():
         if row.get("error"):

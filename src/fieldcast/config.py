@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     fanout_port: int = Field(
         default=8100, ge=1, le=65535, description="Port `fieldcast fanout` serves room sockets on."
     )
+    room_sweep_rest: float = Field(
+        default=0.25,
+        ge=0,
+        le=4,
+        description="Rest between chunks of a room's sweep over its sockets, as a fraction of the chunk's time.",
+    )
     default_language: Language = "zh-CN"
     public_url: str = Field(default="", description="Absolute base URL used in links; empty = from request.")
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")

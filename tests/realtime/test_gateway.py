@@ -172,7 +172,7 @@ async def test_a_stalled_socket_never_delays_the_others() -> None:
     """Hub level: one listener's send never returns; the other still gets every frame at once,
     and the stalled one is cut off once its bounded queue is full."""
     log = MemoryRoomLog(MemoryBus())
-    hub = RoomHub(log, flush_s=0)  # a message per frame: the hardest case for a slow socket
+    hub = RoomHub(log, rest=0)
     fast, stalled = await hub.join(7), await hub.join(7)
     cut_off = asyncio.Event()
     stalled.on_overflow = cut_off.set
@@ -195,7 +195,7 @@ async def test_a_stalled_socket_never_delays_the_others() -> None:
     total = QUEUE_MAX + 500
     for n in range(total):
         await log.append(7, "session.pinned", {"sku_id": n, "offset_s": None})
-        await asyncio.sleep(0)  # let the hub flush and the writers run, as a busy loop would
+        await asyncio.sleep(0)  # let the hub sweep and the writers run, as a busy loop would
 
     def unpack(text: str) -> list[dict[str, Any]]:
         data = orjson.loads(text)
@@ -214,9 +214,9 @@ async def test_a_stalled_socket_never_delays_the_others() -> None:
     await hub.close()
 
 
-async def test_one_flush_is_encoded_once_and_shared_by_every_socket() -> None:
+async def test_one_sweeps_message_is_encoded_once_and_shared_by_every_socket() -> None:
     log = MemoryRoomLog(MemoryBus())
-    hub = RoomHub(log, flush_s=0.05)
+    hub = RoomHub(log, rest=0)
     a, b = await hub.join(9), await hub.join(9)
     for n in range(5):
         await log.append(9, "session.pinned", {"sku_id": n, "offset_s": None})

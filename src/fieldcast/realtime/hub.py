@@ -1,12 +1,16 @@
 """Fan-out of room frames inside one process: one room-log subscription per room, however many
 sockets watch it.
 
-Frames are gathered for a short flush interval and encoded once per room into one message (a
-frame, or a JSON array of frames), and that same string goes to every socket: a busy room costs
-each socket at most one send per flush, and the process one encoding, not one per socket. The
-counters ride along with the next flush. Every socket has a bounded queue; a socket that cannot
-keep up has its backlog merged into one message, and one whose queue still fills is cut off with a
-clear close code and resumes from its last id — it never holds back the room or the others.
+Each room keeps the frames its subscription received (a short window) and sweeps its sockets in
+a fixed order, a chunk at a time: a socket that lacks something is handed one message with
+everything it has not yet been sent — new frames, and the newest counters. Sockets that have
+the same frames get the same message, encoded once. The sweep yields to the event loop after
+every chunk and rests a little in proportion to the time it spent, so a frame arriving mid-sweep
+reaches the sockets not yet visited in this sweep and the others in the next: in a busy room a
+frame waits at most about one sweep, each socket gets at most one send per sweep, and the
+process keeps time for reading. Every socket has a bounded queue; a socket that cannot keep up
+has its backlog merged into one message, and one whose queue still fills is cut off with a clear
+close code and resumes from its last id — it never holds back the room or the others.
 
 Each message also carries its WebSocket frame, built once (server frames are not masked, so the
 bytes are the same for every socket). A server that owns its sockets' transports (the fan-out
@@ -16,9 +20,9 @@ socket that fell behind goes through its queue and writer."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
-import math
 import os
 import secrets
 import time
@@ -39,7 +43,12 @@ BATCH_MAX = 64  # queued messages merged into one send at most
 CLOSE_TOO_SLOW = 4008  # "this socket could not keep up: reconnect with ?after=<last id>"
 VOLATILE = 0  # the id of frames that are not in the room log (counters): always sent, never resumed
 TICK_S = 0.25  # likes, flowers and viewer counts go out as totals this often, never per click
-FLUSH_S = 0.1  # a room is flushed at most this often: frames arriving in between go out together
+SWEEP_CHUNK = 256  # sockets visited between two yields to the event loop
+# After each chunk the sweep rests this fraction of the time the chunk took. Writing to every
+# socket of a large room takes a while (about 20 µs a socket, mostly the kernel's); the rest keeps
+# the process from spending all its time on sends: fewer, larger frames for the same events.
+SWEEP_REST = 0.25
+WINDOW_MAX = 4096  # frames a room keeps for its sockets; a socket further behind resyncs
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +66,7 @@ class Message:
     first_id: int = 0
 
 
-RESYNC = Message(-1, "", (), resync=True)  # the room's own subscription fell behind
+RESYNC = Message(-1, "", (), resync=True)  # the socket missed frames: it needs a fresh snapshot
 
 
 def encode(parts: list[tuple[int, str]]) -> str:
@@ -78,8 +87,8 @@ def message(parts: list[tuple[int, str]]) -> Message:
 
 @dataclass(eq=False)
 class Listener:
-    """One socket's view of a room: its queue, the last room-log id it was sent, and whether it
-    was cut off for being slow."""
+    """One socket's view of a room: its queue, what it was sent and handed, and whether it was
+    cut off for being slow."""
 
     queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     # Called once when the queue overflows (the gateway closes the socket with CLOSE_TOO_SLOW).
@@ -90,6 +99,10 @@ class Listener:
     # Writes a message's shared frame straight to the socket now; False = the socket is backed up
     # (or closing), so the message goes through the queue. None = always through the queue.
     direct: Callable[[Message], bool] | None = None
+    # What the room's sweep has handed it (written or queued): the newest room-log id (-1 while
+    # it joins: nothing yet), and the room's counters version.
+    offered: int = -1
+    counters_seen: int = 0
 
     def offer(self, message: Message) -> None:
         if (
@@ -113,8 +126,10 @@ class Listener:
 
 @dataclass(eq=False)
 class _Room:
-    listeners: set[Listener] = field(default_factory=set)
+    # In joining order: the order every sweep visits them in.
+    listeners: dict[Listener, None] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
+    sweeper: asyncio.Task[None] | None = None
     # Set once the room's subscription is live: a listener reads its snapshot only after that,
     # so the snapshot's last id is never older than where the subscription started.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -122,37 +137,84 @@ class _Room:
     flowers: int = 0
     last_counters: dict[str, Any] | None = None
     last_tick: float = field(default_factory=time.monotonic)
-    pending: list[tuple[int, str]] = field(default_factory=list)  # frames waiting for the flush
-    counters_text: str | None = None  # the newest counters frame waiting for the flush
-    flush_handle: asyncio.TimerHandle | asyncio.Handle | None = None
-    flush_s: float = FLUSH_S
-    last_flush: float = -math.inf  # loop time the previous flush finished
+    # The frames received, in id order: every id in (floor, head] is here. A socket that was
+    # handed less than `floor` missed frames (the subscription restarted, or it lagged past
+    # WINDOW_MAX) and is resynced.
+    frames: list[tuple[int, str]] = field(default_factory=list)
+    floor: int = 0
+    head: int = 0
+    counters_text: str | None = None  # the newest counters frame
+    counters_version: int = 0
+    # (id handed, counters version seen) -> the message for sockets at that point; valid until
+    # the next frame or counters arrive.
+    messages: dict[tuple[int, int], Message] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    rest: float = SWEEP_REST
 
-    def schedule_flush(self) -> None:
-        """A quiet room's frame goes out at once; in a busy room frames gather until flush_s
-        after the previous flush finished. Writing to every socket of a large room takes a while
-        (about 20 µs a socket, mostly the kernel's): the pause keeps the process from spending
-        all its time on sends — fewer, larger frames for the same events."""
-        if self.flush_handle is None:
-            loop = asyncio.get_running_loop()
-            wait = self.last_flush + self.flush_s - loop.time()
-            self.flush_handle = loop.call_later(wait, self.flush) if wait > 0 else loop.call_soon(self.flush)
+    def subscribed(self, start: int) -> None:
+        """The subscription (re)starts at `start`: frames before it may have been missed."""
+        self.frames.clear()
+        self.messages.clear()
+        self.floor = self.head = start
+        self.wake.set()
 
-    def flush(self) -> None:
-        """Encode what gathered once and hand the same message to every listener."""
-        self.flush_handle = None
-        parts = self.pending
-        if self.counters_text is not None:
-            parts.append((VOLATILE, self.counters_text))
-        self.pending, self.counters_text = [], None
-        if not parts:
+    def received(self, frame_id: int, text: str) -> None:
+        self.frames.append((frame_id, text))
+        self.head = frame_id
+        if len(self.frames) > WINDOW_MAX:
+            del self.frames[: len(self.frames) - WINDOW_MAX]
+            self.floor = self.frames[0][0] - 1
+        self.messages.clear()
+        self.wake.set()
+
+    def counters(self, text: str) -> None:
+        self.counters_text = text
+        self.counters_version += 1
+        self.messages.clear()
+        self.wake.set()
+
+    def visit(self, listener: Listener) -> None:
+        """Hand the listener what it lacks, as the message shared by every socket at its point."""
+        offered, seen = listener.offered, listener.counters_seen
+        if (offered >= self.head and seen >= self.counters_version) or offered < 0:
             return
-        self.broadcast(message(parts))
-        self.last_flush = asyncio.get_running_loop().time()
+        listener.offered, listener.counters_seen = self.head, self.counters_version
+        if offered < self.floor:
+            listener.offer(RESYNC)
+            return
+        key = (offered, seen)
+        shared = self.messages.get(key)
+        if shared is None:
+            frames = self.frames[bisect.bisect_right(self.frames, offered, key=lambda f: f[0]) :]
+            if seen < self.counters_version and self.counters_text is not None:
+                frames.append((VOLATILE, self.counters_text))
+            if not frames:
+                return
+            shared = self.messages[key] = message(frames)
+        listener.offer(shared)
 
-    def broadcast(self, message: Message) -> None:
-        for listener in list(self.listeners):
-            listener.offer(message)
+    async def sweep(self) -> None:
+        """Visit every socket, a chunk at a time, whenever something new arrived; see the module
+        docstring."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            order = list(self.listeners)
+            for start in range(0, len(order), SWEEP_CHUNK):
+                began = time.perf_counter()
+                for listener in order[start : start + SWEEP_CHUNK]:
+                    if listener in self.listeners:  # not gone since the sweep began
+                        try:
+                            self.visit(listener)
+                        except Exception:  # one socket's failure must not stop the room
+                            log.exception("room socket hand-off failed")
+                await asyncio.sleep((time.perf_counter() - began) * self.rest)
+            if self.listeners:  # what every socket has been handed can go
+                oldest = min((listener.offered for listener in self.listeners if listener.offered >= 0), default=0)
+                keep = bisect.bisect_right(self.frames, oldest, key=lambda f: f[0])
+                if keep:
+                    del self.frames[:keep]
+                    self.floor = max(self.floor, oldest)
 
 
 class RoomHub:
@@ -161,12 +223,12 @@ class RoomHub:
         room_log: RoomLog,
         counters: RoomCounters | None = None,
         tick_s: float = TICK_S,
-        flush_s: float = FLUSH_S,
+        rest: float = SWEEP_REST,
     ) -> None:
         self.room_log = room_log
         self.counters = counters or MemoryCounters()
         self.tick_s = tick_s
-        self.flush_s = flush_s
+        self.rest = rest
         # This process in the shared presence table (several processes serve one room).
         self.process = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._rooms: dict[int, _Room] = {}
@@ -190,27 +252,31 @@ class RoomHub:
 
     async def join(self, room_id: int) -> Listener:
         """Register a listener; frames appended from now on reach its queue."""
-        room = self._rooms.setdefault(room_id, _Room(flush_s=self.flush_s))
+        room = self._rooms.setdefault(room_id, _Room(rest=self.rest))
         listener = Listener()
-        room.listeners.add(listener)
+        room.listeners[listener] = None
         if room.task is None or room.task.done():
             room.ready.clear()
             room.task = asyncio.create_task(self._pump(room_id, room), name=f"room-hub-{room_id}")
+        if room.sweeper is None or room.sweeper.done():
+            room.sweeper = asyncio.create_task(room.sweep(), name=f"room-sweep-{room_id}")
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick_forever(), name="room-hub-ticker")
         await room.ready.wait()
+        # Whatever the room received so far is older than the snapshot the socket is about to
+        # read (the log had it first): the sweep hands it only what comes after.
+        listener.offered, listener.counters_seen = room.head, room.counters_version
         return listener
 
     def leave(self, room_id: int, listener: Listener) -> None:
         room = self._rooms.get(room_id)
         if room is None:
             return
-        room.listeners.discard(listener)
+        room.listeners.pop(listener, None)
         if not room.listeners:
-            if room.task is not None:
-                room.task.cancel()
-            if room.flush_handle is not None:
-                room.flush_handle.cancel()
+            for task in (room.task, room.sweeper):
+                if task is not None:
+                    task.cancel()
             del self._rooms[room_id]
             self.snapshots.pop(room_id, None)
             # Say at once that this process has nobody left here, and hand over uncounted likes.
@@ -239,8 +305,7 @@ class RoomHub:
             if data == room.last_counters:
                 continue
             room.last_counters = data
-            room.counters_text = orjson.dumps({"type": "room.counters", "room": room_id, "data": data}).decode()
-            room.schedule_flush()
+            room.counters(orjson.dumps({"type": "room.counters", "room": room_id, "data": data}).decode())
 
     async def _tick_forever(self) -> None:
         while self._rooms:
@@ -248,27 +313,22 @@ class RoomHub:
             await self.tick()
 
     async def _pump(self, room_id: int, room: _Room) -> None:
-        """Follow the room log from its head and hand each frame, decoded once, to every listener."""
-        first = True
+        """Follow the room log from its head; the sweep hands each frame, decoded once, to every
+        listener. When the subscription restarts, listeners that may have missed frames resync."""
         while True:
             try:
                 start = await self.room_log.last_id(room_id)
                 async with self.room_log.follow(room_id, start) as frames:
-                    if not first:  # frames may have passed while the subscription was down
-                        room.broadcast(RESYNC)
-                    first = False
+                    room.subscribed(start)
                     room.ready.set()
                     async for frame in frames:
-                        room.pending.append((frame_id(frame), frame.decode()))
-                        room.schedule_flush()
+                        room.received(frame_id(frame), frame.decode())
             except FellBehind:
                 log.warning("room %s: the hub fell behind its log; listeners resync", room_id)
-                room.broadcast(RESYNC)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("room %s: subscription failed; retrying", room_id)
-                first = False
                 room.ready.set()
                 await asyncio.sleep(1.0)
 
@@ -277,10 +337,9 @@ class RoomHub:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for room in self._rooms.values():
-            if room.task is not None:
-                room.task.cancel()
-        tasks = [r.task for r in self._rooms.values() if r.task is not None]
+        tasks = [t for r in self._rooms.values() for t in (r.task, r.sweeper) if t is not None]
+        for task in tasks:
+            task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -311,8 +370,14 @@ async def write_frames(
             listener.last = max(last, only.max_id)
             await send(only.text)
             continue
-        frames = [(i, t) for m in batch for i, t in m.parts if i > last]
-        counters = [(i, t) for m in batch for i, t in m.parts if i == VOLATILE][-1:]
-        listener.last = max(last, *(m.max_id for m in batch))
+        frames: list[tuple[int, str]] = []
+        counters: list[tuple[int, str]] = []
+        for i, text in (part for m in batch for part in m.parts):
+            if i == VOLATILE:
+                counters = [(i, text)]
+            elif i > last:
+                frames.append((i, text))
+                last = i
+        listener.last = last
         if frames or counters:
             await send(encode(frames + counters))

@@ -52,7 +52,7 @@ class CoreContext:
             sessionmaker=make_sessionmaker(engine),
             bus=bus,
             room_log=room_log,
-            room_hub=RoomHub(room_log, make_counters(settings.redis_url)),
+            room_hub=RoomHub(room_log, make_counters(settings.redis_url), rest=settings.room_sweep_rest),
         )
 
     async def close(self) -> None:
