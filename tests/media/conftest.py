@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +130,44 @@ async def wait_for(check: Callable[[], Any], *, within_s: float, every_s: float 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {within_s:.0f} s waiting for {what}")
         await asyncio.sleep(every_s)
+
+
+NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-3000:] if log.exists() else ""
+
+
+async def _wait_for_port(port: int, proc: asyncio.subprocess.Process, log: Path, within_s: float = 10.0) -> None:
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        if proc.returncode is not None:
+            pytest.fail(f"nginx exited with {proc.returncode}:\n{_tail(log)}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"nginx did not listen on {port} within {within_s:.0f} s")
+
+
+@contextlib.asynccontextmanager
+async def nginx_serving(prefix: Path, conf: Path, port: int) -> AsyncIterator[None]:
+    """A real nginx in the foreground on `conf` (its error log in prefix/error.log), listening on
+    `port` before the block starts, stopped after it."""
+    log = prefix / "error.log"
+    proc = await asyncio.create_subprocess_exec(
+        str(NGINX), "-p", str(prefix), "-e", str(log), "-c", str(conf), "-g", "daemon off;",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        await _wait_for_port(port, proc, log)
+        yield
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

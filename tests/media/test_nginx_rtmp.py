@@ -10,9 +10,6 @@ import asyncio
 import contextlib
 import getpass
 import os
-import shutil
-import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +20,20 @@ import pytest
 from fieldcast.live.models import ReplayState, SessionState
 from fieldcast.media.nginx_config import NginxOptions, write_config
 from tests.conftest import free_port, unavailable
-from tests.media.conftest import Served, fresh_app, media_settings, schedule_show, serve, session_state, wait_for
+from tests.media.conftest import (
+    NGINX,
+    Served,
+    fresh_app,
+    media_settings,
+    nginx_serving,
+    schedule_show,
+    serve,
+    session_state,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 HOOK_SECRET = "rtmp-hook-secret"
 
@@ -49,22 +55,6 @@ class Nginx:
     def error_log(self) -> str:
         path = self.prefix / "error.log"
         return path.read_text()[-3000:] if path.exists() else ""
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-3000:] if log.exists() else ""
-
-
-async def _wait_for_port(port: int, proc: asyncio.subprocess.Process, log: Path, within_s: float = 10.0) -> None:
-    end = time.monotonic() + within_s
-    while time.monotonic() < end:
-        if proc.returncode is not None:
-            pytest.fail(f"nginx exited with {proc.returncode}:\n{_tail(log)}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"nginx did not listen on {port} within {within_s:.0f} s")
 
 
 @pytest.fixture
@@ -103,24 +93,10 @@ async def nginx_and_app(
         ),
         tmp_path / "nginx.conf",
     )
-    log = ngx.prefix / "error.log"
-    proc = await asyncio.create_subprocess_exec(
-        str(NGINX), "-p", str(ngx.prefix), "-e", str(log), "-c", str(conf), "-g", "daemon off;",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        await _wait_for_port(rtmp_port, proc, log)
+    async with nginx_serving(ngx.prefix, conf, rtmp_port):
         app = await fresh_app(settings)
         async with serve(app, settings, port=app_port) as served:
             yield ngx, served
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def publish(ffmpeg: str, url: str, seconds: float | None = None) -> asyncio.subprocess.Process:
