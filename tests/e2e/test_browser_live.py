@@ -12,18 +12,15 @@ import re
 import secrets
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import unavailable
-from tests.e2e.conftest import ACTION_TIMEOUT_MS, ADMIN, ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, Credentials
+from tests.e2e.conftest import ACTION_TIMEOUT_MS, ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, Credentials
 from tests.e2e.conftest import _save_screenshots as save_screenshots
-from tests.helpers import PASSWORD, verification_body
+from tests.e2e.shows import Offer, ScheduledShow, schedule_show
 
 pytestmark = pytest.mark.e2e
 
@@ -79,78 +76,21 @@ def _context(browser: Browser, base_url: str, made: list[BrowserContext], **opti
     return context
 
 
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    return response.json() if response.content else None
-
-
-def _api(base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, timeout=15.0)
-
-
-def _sign_up(client: httpx.Client, who: Credentials) -> int:
-    body = {"email": who.email, "display_name": who.display_name, "password": who.password}
-    user = _ok(client.post("/api/v1/auth/signup", json=body), 201)
-    client.headers["X-CSRF-Token"] = _ok(client.get("/api/v1/auth/csrf"))["csrf_token"]
-    return int(user["id"])
-
-
-@dataclass(frozen=True)
-class Show:
-    session_id: int
-    host: Credentials
-    product_title: str
-
-
 @pytest.fixture
-def show(live_server: str) -> Iterator[Show]:
+def show(live_server: str) -> ScheduledShow:
     """A cooperative with a verified host (a village first secretary), one published product and a
     show scheduled for later today with that product on the shelf."""
     suffix = secrets.token_hex(3)
-    owner = Credentials(f"owner-{suffix}@e2e.example.com", PASSWORD, f"理事长{suffix}")
-    host = Credentials(f"host-{suffix}@e2e.example.com", PASSWORD, f"第一书记{suffix}")
-    slug = f"live-{suffix}"
-    title = f"靖宇蓝莓 5斤装 {suffix}"
-    with _api(live_server) as owner_api, _api(live_server) as host_api, _api(live_server) as admin_api:
-        _sign_up(owner_api, owner)
-        host_id = _sign_up(host_api, host)
-        _ok(admin_api.post("/api/v1/auth/signin", json={"email": ADMIN.email, "password": ADMIN.password}))
-        admin_api.headers["X-CSRF-Token"] = _ok(admin_api.get("/api/v1/auth/csrf"))["csrf_token"]
-        org = {"slug": slug, "name": f"靖宇县蓝莓合作社{suffix}", "kind": "cooperative", "region": "吉林省白山市靖宇县"}
-        org_id = _ok(owner_api.post("/api/v1/organisations", json=org), 201)["id"]
-        invitation = {"email": host.email, "role": "host"}
-        token = _ok(owner_api.post(f"/api/v1/organisations/{slug}/invitations", json=invitation), 201)["token"]
-        _ok(host_api.post("/api/v1/invitations/accept", json={"token": token}))
-        serial = int(secrets.token_hex(2), 16) % 900 + 100
-        applied = _ok(host_api.post("/api/v1/me/verifications", json=verification_body(serial)), 201)
-        _ok(admin_api.post(f"/api/v1/verifications/{applied['id']}/approve", json={"reason": "核验任命文件"}))
-        supplier = {
-            "name": "靖宇县蓝莓种植专业合作社",
-            "kind": "cooperative",
-            "ship_from_region": "220622",
-            "contact_name": "李",
-            "contact_phone": "0439-0000000",
-        }
-        supplier_id = _ok(owner_api.post(f"/api/v1/organisations/{slug}/suppliers", json=supplier), 201)["id"]
-        product = {
-            "supplier_id": supplier_id,
-            "title": title,
-            "description": "长白山脚下的蓝莓，当天采摘，冷链发货。",
-            "category": "fresh_produce",
-            "origin_region": "220622",
-            "skus": [{"spec_label": "5斤装", "price_fen": 9900, "weight_g": 2500, "shelf_life_days": 7, "stock": 100}],
-        }
-        made = _ok(owner_api.post(f"/api/v1/organisations/{slug}/products", json=product), 201)
-        _ok(owner_api.post(f"/api/v1/products/{made['id']}/publish", json={}))
-        session = {
-            "organisation_id": org_id,
-            "title": f"靖宇蓝莓助农直播 {suffix}",
-            "scheduled_at": (datetime.now(UTC) + timedelta(minutes=20)).isoformat(),
-            "host_ids": [host_id],
-            "shelf": [{"sku_id": made["skus"][0]["id"], "live_price_fen": 7900, "session_stock": 50}],
-        }
-        session_id = _ok(owner_api.post("/api/v1/sessions", json=session), 201)["id"]
-        yield Show(session_id, host, title)
+    offer = Offer(
+        org_name=f"靖宇县蓝莓合作社{suffix}",
+        supplier_name="靖宇县蓝莓种植专业合作社",
+        title=f"靖宇蓝莓 5斤装 {suffix}",
+        description="长白山脚下的蓝莓，当天采摘，冷链发货。",
+        sku={"spec_label": "5斤装", "price_fen": 9900, "weight_g": 2500, "shelf_life_days": 7, "stock": 100},
+        show_title=f"靖宇蓝莓助农直播 {suffix}",
+        live_price_fen=7900,
+    )
+    return schedule_show(live_server, "", suffix, offer)
 
 
 def _sign_in(page: Page, who: Credentials, then: str) -> None:
@@ -181,7 +121,7 @@ def _screenshot(page: Page, name: str) -> None:
 
 
 def test_host_goes_live_with_the_camera_and_a_viewer_plays_the_room_then_the_replay(
-    camera_browser: Browser, live_server: str, contexts: list[BrowserContext], show: Show
+    camera_browser: Browser, live_server: str, contexts: list[BrowserContext], show: ScheduledShow
 ) -> None:
     room_path, console_path = f"/live/{show.session_id}", f"/live/{show.session_id}/console"
 

@@ -1,0 +1,110 @@
+"""Set-up over the JSON API for the browser tests of live rooms: accounts, a cooperative with a
+verified host (a village first secretary), one published product and a show scheduled for later
+today with that product on the shelf. The browser then does what a person would."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import ADMIN, Credentials
+from tests.helpers import PASSWORD, verification_body
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
+    return response.json() if response.content else None
+
+
+def api(base_url: str) -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=15.0)
+
+
+def with_csrf(client: httpx.Client) -> None:
+    client.headers["X-CSRF-Token"] = ok(client.get("/api/v1/auth/csrf"))["csrf_token"]
+
+
+def sign_up(client: httpx.Client, who: Credentials) -> int:
+    """Sign `who` up on this client (which stays signed in, with its CSRF header); the user id."""
+    body = {"email": who.email, "display_name": who.display_name, "password": who.password}
+    user = ok(client.post("/api/v1/auth/signup", json=body), 201)
+    with_csrf(client)
+    return int(user["id"])
+
+
+def person(prefix: str, role: str, suffix: str, display_name: str) -> Credentials:
+    return Credentials(f"{prefix}{role}-{suffix}@e2e.example.com", PASSWORD, f"{display_name}{suffix}")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the show sells: the cooperative's and supplier's names, the product and its one SKU,
+    and the show's title and live price."""
+
+    org_name: str
+    supplier_name: str
+    title: str
+    description: str
+    sku: dict[str, Any]
+    show_title: str
+    live_price_fen: int
+
+
+@dataclass(frozen=True)
+class ScheduledShow:
+    session_id: int
+    host: Credentials
+    product_title: str
+    sku_id: int
+
+
+def schedule_show(base_url: str, prefix: str, suffix: str, offer: Offer) -> ScheduledShow:
+    """Make everything a scheduled show needs over the API; `prefix` and `suffix` keep its
+    accounts and organisation apart from other tests' on the shared server."""
+    owner, host = person(prefix, "owner", suffix, "理事长"), person(prefix, "host", suffix, "第一书记")
+    slug = f"{prefix or 'live-'}{suffix}"
+    with api(base_url) as owner_api, api(base_url) as host_api, api(base_url) as admin_api:
+        sign_up(owner_api, owner)
+        host_id = sign_up(host_api, host)
+        ok(admin_api.post("/api/v1/auth/signin", json={"email": ADMIN.email, "password": ADMIN.password}))
+        with_csrf(admin_api)
+        org = {"slug": slug, "name": offer.org_name, "kind": "cooperative", "region": "吉林省白山市靖宇县"}
+        org_id = ok(owner_api.post("/api/v1/organisations", json=org), 201)["id"]
+        invitation = {"email": host.email, "role": "host"}
+        token = ok(owner_api.post(f"/api/v1/organisations/{slug}/invitations", json=invitation), 201)["token"]
+        ok(host_api.post("/api/v1/invitations/accept", json={"token": token}))
+        serial = int(secrets.token_hex(2), 16) % 900 + 100
+        applied = ok(host_api.post("/api/v1/me/verifications", json=verification_body(serial)), 201)
+        ok(admin_api.post(f"/api/v1/verifications/{applied['id']}/approve", json={"reason": "核验任命文件"}))
+        supplier = {
+            "name": offer.supplier_name,
+            "kind": "cooperative",
+            "ship_from_region": "220622",
+            "contact_name": "李",
+            "contact_phone": "0439-0000000",
+        }
+        supplier_id = ok(owner_api.post(f"/api/v1/organisations/{slug}/suppliers", json=supplier), 201)["id"]
+        product = {
+            "supplier_id": supplier_id,
+            "title": offer.title,
+            "description": offer.description,
+            "category": "fresh_produce",
+            "origin_region": "220622",
+            "skus": [offer.sku],
+        }
+        made = ok(owner_api.post(f"/api/v1/organisations/{slug}/products", json=product), 201)
+        ok(owner_api.post(f"/api/v1/products/{made['id']}/publish", json={}))
+        sku_id = int(made["skus"][0]["id"])
+        session = {
+            "organisation_id": org_id,
+            "title": offer.show_title,
+            "scheduled_at": (datetime.now(UTC) + timedelta(minutes=20)).isoformat(),
+            "host_ids": [host_id],
+            "shelf": [{"sku_id": sku_id, "live_price_fen": offer.live_price_fen, "session_stock": 50}],
+        }
+        session_id = ok(owner_api.post("/api/v1/sessions", json=session), 201)["id"]
+    return ScheduledShow(session_id, host, offer.title, sku_id)
