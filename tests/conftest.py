@@ -15,6 +15,7 @@ import argon2
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,6 +46,17 @@ def unavailable(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (FIELDCAST_REQUIRE_SERVICES=1 turns this skip into a failure)")
     pytest.skip(reason)
+
+
+async def redis_or_skip() -> None:
+    """Skip (fail under FIELDCAST_REQUIRE_SERVICES=1) when the test Redis does not answer."""
+    probe = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except (OSError, aioredis.ConnectionError) as exc:
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc!r}")
+    finally:
+        await probe.aclose()
 
 
 def free_port() -> int:

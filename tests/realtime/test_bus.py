@@ -6,22 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from fieldcast.realtime.bus import Bus, MemoryBus, RedisBus, make_bus
-from tests.conftest import REDIS_URL, free_port, unavailable
+from tests.conftest import REDIS_URL, free_port, redis_or_skip
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     if request.param == "redis":
-        probe = aioredis.Redis.from_url(REDIS_URL)
-        try:
-            await probe.ping()
-        except (OSError, aioredis.ConnectionError) as exc:
-            unavailable(f"Redis at {REDIS_URL} is not reachable: {exc!r}")
-        finally:
-            await probe.aclose()
+        await redis_or_skip()
     instance = make_bus(REDIS_URL if request.param == "redis" else "")
     yield instance
     await instance.close()

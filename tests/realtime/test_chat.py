@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import redis.asyncio as aioredis
 import sqlalchemy as sa
 from fastapi import FastAPI
 
@@ -25,7 +24,7 @@ from fieldcast.realtime.chat.ratelimit import (
 )
 from fieldcast.realtime.events import event_model
 from tests.catalog.conftest import grant
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import REDIS_URL, redis_or_skip
 from tests.helpers import sign_up
 from tests.live.factory import LiveOrg, make_live_org, session_body
 
@@ -171,13 +170,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[LimiterKit]:
         yield memory, advance_clock
         await memory.close()
         return
-    probe = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-    except (OSError, aioredis.ConnectionError) as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc!r}")
-    finally:
-        await probe.aclose()
+    await redis_or_skip()
 
     async def sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -17,8 +17,7 @@ from fieldcast.realtime.counters import (
     RedisCounters,
     RoomCounters,
 )
-from tests.conftest import REDIS_URL
-from tests.realtime.test_room_log import _redis_or_skip
+from tests.conftest import REDIS_URL, redis_or_skip
 
 
 class Clock:
@@ -34,7 +33,7 @@ async def counters(request: pytest.FixtureRequest) -> AsyncIterator[RoomCounters
     if request.param == "memory":
         yield MemoryCounters()
         return
-    await _redis_or_skip()
+    await redis_or_skip()
     instance = RedisCounters(REDIS_URL)
     yield instance
     await instance.close()

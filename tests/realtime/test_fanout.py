@@ -29,12 +29,11 @@ from fieldcast.realtime.bus import MemoryBus
 from fieldcast.realtime.fanout import room_target, serve_fanout
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, RoomHub
 from fieldcast.realtime.room_log import MemoryRoomLog
-from tests.conftest import REDIS_URL, TEST_SECRET, free_port
+from tests.conftest import REDIS_URL, TEST_SECRET, free_port, redis_or_skip
 from tests.helpers import sign_up
 from tests.live.factory import LiveOrg, make_live_org, session_body
 from tests.media.conftest import Served, fresh_app, media_settings, serve
 from tests.realtime.test_gateway import counters_until, frames, validate
-from tests.realtime.test_room_log import _redis_or_skip
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -260,7 +259,7 @@ async def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
 async def test_a_fanout_process_serves_the_room_the_app_writes_to_through_redis(
     database_url: str, tmp_path: Path
 ) -> None:
-    await _redis_or_skip()
+    await redis_or_skip()
     settings = media_settings(database_url, tmp_path, redis_url=REDIS_URL)
     app = await fresh_app(settings)
     port = free_port()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import redis.asyncio as aioredis
 
 from fieldcast.realtime.bus import MemoryBus, make_bus
 from fieldcast.realtime.room_log import (
@@ -21,19 +20,9 @@ from fieldcast.realtime.room_log import (
     frame_id,
     make_room_log,
 )
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import REDIS_URL, redis_or_skip
 
 HISTORY = 20
-
-
-async def _redis_or_skip() -> None:
-    probe = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await probe.ping()
-    except (OSError, aioredis.ConnectionError) as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc!r}")
-    finally:
-        await probe.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -41,7 +30,7 @@ async def log(request: pytest.FixtureRequest) -> AsyncIterator[RoomLog]:
     if request.param == "memory":
         yield MemoryRoomLog(MemoryBus(), history_max=HISTORY)
         return
-    await _redis_or_skip()
+    await redis_or_skip()
     bus = make_bus(REDIS_URL)
     instance = RedisRoomLog(REDIS_URL, bus, history_max=HISTORY)
     yield instance
@@ -120,7 +109,7 @@ async def test_every_follower_gets_the_same_encoded_bytes_in_process() -> None:
 
 
 async def test_two_processes_share_one_log_through_redis() -> None:
-    await _redis_or_skip()
+    await redis_or_skip()
     buses = [make_bus(REDIS_URL), make_bus(REDIS_URL)]
     here, there = (RedisRoomLog(REDIS_URL, b, history_max=HISTORY) for b in buses)
     r = room()

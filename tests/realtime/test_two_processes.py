@@ -12,18 +12,17 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
 from fieldcast.app import create_app
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, redis_or_skip
 from tests.helpers import sign_up
 from tests.live.factory import make_live_org, session_body
 from tests.media.conftest import fresh_app, media_settings, serve
 from tests.realtime.test_gateway import counters_until, frames, validate, ws_url
-from tests.realtime.test_room_log import _redis_or_skip
 
 pytestmark = pytest.mark.timeout(90)
 
 
 async def test_a_viewer_on_one_process_sees_what_happens_on_the_other(database_url: str, tmp_path: Path) -> None:
-    await _redis_or_skip()
+    await redis_or_skip()
     settings = media_settings(database_url, tmp_path, redis_url=REDIS_URL)
     first_app = await fresh_app(settings)
     second_app = create_app(settings)
