@@ -29,8 +29,8 @@ LINT_PATHS := $(wildcard src tests bench)
 
 help:
 	@echo "make demo         install, migrate the SQLite DB, seed demo data, serve on http://127.0.0.1:8000"
-	@echo "make test         install, then ruff, mypy and pytest (PYTEST_ARGS='-k ...' passes through)"
-	@echo "make lint         ruff and mypy only"
+	@echo "make test         install, then ruff, mypy, lint-imports and pytest (PYTEST_ARGS='-k ...' passes through)"
+	@echo "make lint         ruff, mypy and the import layers (lint-imports) only"
 	@echo "make install      venv + pip install -e '.[dev]' + npm ci + vendor assets (alias: venv)"
 	@echo "make vendor       copy pico.min.css and hls.min.js into $(VENDOR_DIR)/"
 	@echo "make messages     extract strings and update the zh_CN/en catalogues"
@@ -65,6 +65,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --config pyproject.toml
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

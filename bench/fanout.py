@@ -458,12 +458,13 @@ def run_fanout_server(args: argparse.Namespace) -> None:
 
     import uvloop
 
+    from fieldcast.bootstrap import core_context
     from fieldcast.config import load_settings
     from fieldcast.realtime.fanout import run_fanout
 
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings()  # FIELDCAST_* from the driver
-    uvloop.run(run_fanout(settings, "127.0.0.1", settings.fanout_port))
+    uvloop.run(run_fanout(core_context(settings), "127.0.0.1", settings.fanout_port))
 
 
 def _raw_event(event_id: int, kind: str, data: str) -> str:
@@ -908,9 +909,9 @@ async def run_viewers(
 
 
 async def run_fieldcast(args: argparse.Namespace, root: Path) -> PathResult:
+    from fieldcast.cli import ensure_admin
     from fieldcast.config import Settings
     from fieldcast.db.migrate import upgrade
-    from fieldcast.demo import ensure_admin
 
     result = PathResult("fieldcast")
     port, fanout_port = free_port(), free_port()

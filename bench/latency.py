@@ -41,14 +41,13 @@ from websockets.asyncio.client import connect
 
 from fieldcast.accounts.models import Organisation, OrgKind
 from fieldcast.app import create_app
+from fieldcast.cli import ensure_admin
 from fieldcast.config import Settings
 from fieldcast.db.base import utcnow
-from fieldcast.db.engine import make_engine, make_sessionmaker
+from fieldcast.db.engine import Database
 from fieldcast.db.migrate import upgrade
-from fieldcast.db.uow import UnitOfWork
-from fieldcast.demo import ensure_admin
+from fieldcast.live import keys
 from fieldcast.live.models import LiveSession
-from fieldcast.media import keys
 from fieldcast.media.ffmpeg import ffmpeg_executable
 from fieldcast.media.nginx_config import NginxOptions, write_config
 
@@ -212,9 +211,9 @@ async def _seed(settings: Settings) -> tuple[int, str, str]:
     """One organisation, one scheduled session, its key; the platform admin operates it."""
     await asyncio.to_thread(upgrade, settings.sqlalchemy_url)  # Alembic runs its own event loop
     await ensure_admin(settings, email=ADMIN_EMAIL, display_name="Bench", password=ADMIN_PASSWORD)
-    engine = make_engine(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url)
     try:
-        async with UnitOfWork(make_sessionmaker(engine)) as uow:
+        async with db.uow() as uow:
             org = Organisation(slug=f"bench-{secrets.token_hex(3)}", name="Bench", kind=OrgKind.COOPERATIVE)
             uow.session.add(org)
             await uow.session.flush()
@@ -226,7 +225,7 @@ async def _seed(settings: Settings) -> tuple[int, str, str]:
             key = await keys.issue_key(uow, live.id, None)
             return live.id, live.stream_name, key
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 @contextlib.asynccontextmanager

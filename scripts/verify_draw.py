@@ -7,7 +7,7 @@ published winners are exactly the ones the seed picks from the published entrant
     python scripts/verify_draw.py --file draw42.json
 
 A file holds {"draw": <GET /api/v1/draws/ID>, "entrants": <GET /api/v1/draws/ID/entrants>}.
-Needs only the Python standard library: it uses fieldcast.realtime.draws.verify when Fieldcast is
+Needs only the Python standard library: it uses fieldcast.draws.verify when Fieldcast is
 installed, else loads that one file from this repository by path. Prints OK or MISMATCH and exits
 0 or 1 (2 when the draw cannot be fetched or read).
 """
@@ -24,14 +24,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urljoin
 
-VERIFY_PY = Path(__file__).resolve().parent.parent / "src" / "fieldcast" / "realtime" / "draws" / "verify.py"
+VERIFY_PY = Path(__file__).resolve().parent.parent / "src" / "fieldcast" / "draws" / "verify.py"
 TIMEOUT_S = 30
 
 
 def load_verify() -> ModuleType:
     """The one implementation of the algorithm, so the script and the server cannot drift."""
     try:
-        from fieldcast.realtime.draws import verify
+        from fieldcast.draws import verify
     except ImportError:
         spec = importlib.util.spec_from_file_location("fieldcast_draw_verify", VERIFY_PY)
         if spec is None or spec.loader is None:

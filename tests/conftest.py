@@ -4,6 +4,8 @@ missing one fails the test instead of skipping it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -22,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fieldcast.accounts import security
 from fieldcast.app import create_app
+from fieldcast.bootstrap import table_metadata
 from fieldcast.config import Settings, async_database_url
 from fieldcast.db.engine import make_engine
 from fieldcast.db.migrate import upgrade
-from fieldcast.db.models import metadata
 
 REQUIRE_SERVICES = os.environ.get("FIELDCAST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("FIELDCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -117,7 +119,7 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, request
 
 async def wipe(engine: AsyncEngine) -> None:
     """Empty every table: each test starts from a clean slate on a migrated schema."""
-    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    tables = [t.name for t in reversed(table_metadata().sorted_tables)]
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
@@ -144,6 +146,37 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+
+
+class QueryCounter:
+    """The SQL statements the current task sends through the app's engine (background tasks of the
+    app, such as the outbox relay, are not counted: they are not the request's cost)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.engine = app.state.ctx.db.engine.sync_engine
+        self.statements: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def counting(self) -> AsyncIterator[list[str]]:
+        task = asyncio.current_task()
+        self.statements = []
+
+        def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+            # BEGIN is how SQLite's write transactions start (db/engine.py), not a query.
+            if asyncio.current_task() is task and not statement.startswith("BEGIN"):
+                self.statements.append(statement)
+
+        sa.event.listen(self.engine, "before_cursor_execute", count)
+        try:
+            yield self.statements
+        finally:
+            sa.event.remove(self.engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def queries(app: FastAPI) -> QueryCounter:
+    """Count the queries of a block: `async with queries.counting() as statements: ...`."""
+    return QueryCounter(app)
 
 
 @pytest.fixture

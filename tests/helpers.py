@@ -51,3 +51,18 @@ def verification_body(serial: int = 1, host_kind: str = "first_secretary") -> di
         "jurisdiction": "吉林省靖宇县",
         "evidence_note": "县委组织部任命文件，单位电话可查。",
     }
+
+
+async def room_frames(app: FastAPI, room_id: int, after_id: int = 0) -> list[bytes]:
+    """The room's event frames once everything committed so far has left the outbox (the relay
+    delivers them moments after each commit; here, at once)."""
+    await app.state.ctx.relay.drain()
+    frames: list[bytes] = await app.state.ctx.room_log.since(room_id, after_id)
+    return frames
+
+
+async def room_last_id(app: FastAPI, room_id: int) -> int:
+    """The room's last event id once the outbox is delivered (see room_frames)."""
+    await app.state.ctx.relay.drain()
+    last: int = await app.state.ctx.room_log.last_id(room_id)
+    return last

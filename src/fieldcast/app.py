@@ -1,15 +1,16 @@
-"""create_app(): wires settings, storage, bus, middlewares and every capability's routes."""
+"""create_app(): the ASGI app over the composition root's context: middlewares, every capability's
+routes, and the process's background tasks (outbox relay, housekeeping, media)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
@@ -17,25 +18,23 @@ from starlette.responses import Response
 from fieldcast import __version__
 from fieldcast.accounts import pages as accounts_pages
 from fieldcast.accounts import routes as accounts_routes
+from fieldcast.bootstrap import AppContext, app_context, housekeeping
 from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
+from fieldcast.chat import routes as chat_routes
 from fieldcast.config import Settings, load_settings
-from fieldcast.demo_audience import run_demo_audience
-from fieldcast.demo_live import start_demo_streams
-from fieldcast.live import pages as live_pages
+from fieldcast.draws import routes as draw_routes
+from fieldcast.live import manage_pages as live_manage_pages
 from fieldcast.live import routes as live_routes
 from fieldcast.media import hooks as media_hooks
 from fieldcast.media import ingest_ws
-from fieldcast.media.backend import make_media
 from fieldcast.media.hls_static import HlsFiles
+from fieldcast.pages import console as console_pages
+from fieldcast.pages import home as home_pages
+from fieldcast.pages import room as room_pages
 from fieldcast.realtime import gateway
-from fieldcast.realtime.chat import routes as chat_routes
-from fieldcast.realtime.chat.ratelimit import make_rate_limiter
-from fieldcast.realtime.draws import routes as draw_routes
-from fieldcast.web import pages as web_pages
-from fieldcast.web.context import AppContext, CoreContext
-from fieldcast.web.deps import SESSION_COOKIE
+from fieldcast.session_cookie import SESSION_COOKIE
 from fieldcast.web.idempotency import IdempotencyMiddleware
 from fieldcast.web.middleware import (
     LANG_COOKIE,
@@ -49,6 +48,10 @@ from fieldcast.web.templating import render
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
+# Something more to run while the app serves (the demo's streams and audience): entered after the
+# app's own services start, left before they stop.
+Extra = Callable[[AppContext], AbstractAsyncContextManager[None]]
+
 
 def _origin(url: str) -> str:
     """scheme://host[:port] of an absolute URL, or "" for a root-relative one."""
@@ -56,42 +59,38 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def _own_ws_url(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"ws://{host}:{settings.port}"
+async def _stop(task: asyncio.Task[None], within_s: float = 10.0) -> None:
+    """Wait for a task that was asked to stop; cancel it only if it does not within `within_s`
+    (a cancelled transaction could hold SQLite's write lock until garbage collection)."""
+    done, _ = await asyncio.wait({task}, timeout=within_s)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()) -> FastAPI:
     settings = settings or load_settings()
-    core = CoreContext.from_settings(settings)
-    sessionmaker = core.sessionmaker
-    ctx = AppContext(
-        **vars(core),
-        media=make_media(settings, sessionmaker, core.room_log),
-        chat_limiter=make_rate_limiter(settings.redis_url),
-    )
+    ctx = app_context(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        audience: asyncio.Task[None] | None = None
-        await ctx.media.start()
+        stopping = asyncio.Event()
+        relay = asyncio.create_task(ctx.relay.run(), name="outbox-relay")
+        cleaner = asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping")
         try:
+            await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
             await ctx.media.resume_end_checks()
-            if settings.demo and settings.demo_streams:
-                # The demo's live rooms play test video through the same ingest path as a real host.
-                await start_demo_streams(sessionmaker, ctx.media)
-            if settings.demo and settings.demo_audience:
-                # Demo viewers join through this very server's room socket once it listens.
-                audience = asyncio.create_task(run_demo_audience(ctx, _own_ws_url(settings)), name="demo-audience")
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for extra in extras:
+                    await stack.enter_async_context(extra(ctx))
+                yield
         finally:
-            if audience is not None:
-                audience.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await audience
-            await ctx.media.close()
-            await ctx.chat_limiter.close()
+            stopping.set()
+            ctx.relay.stop()
+            await _stop(cleaner)
+            await _stop(relay)
             await ctx.close()
 
     app = FastAPI(
@@ -142,20 +141,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             HlsFiles(directory=settings.resolved_hls_dir, check_dir=False),
             name="hls",
         )
-    app.include_router(media_hooks.router)
-    app.include_router(ingest_ws.router)
-    app.include_router(web_pages.router)
-    app.include_router(accounts_routes.api)
-    app.include_router(accounts_pages.pages)
-    app.include_router(catalog_routes.api)
-    app.include_router(catalog_pages.pages)
-    app.include_router(regions_routes.router)
-    app.include_router(claims_routes.router)
-    app.include_router(live_routes.api)
-    app.include_router(chat_routes.api)
-    app.include_router(chat_routes.pages)
-    app.include_router(draw_routes.api)
-    app.include_router(gateway.router)
-    app.include_router(live_pages.pages)
+    api_routers: list[APIRouter] = [
+        media_hooks.router,
+        ingest_ws.router,
+        accounts_routes.api,
+        catalog_routes.api,
+        regions_routes.router,
+        claims_routes.router,
+        live_routes.api,
+        chat_routes.api,
+        draw_routes.api,
+        gateway.router,
+    ]
+    page_routers: list[APIRouter] = [
+        home_pages.router,
+        accounts_pages.pages,
+        catalog_pages.pages,
+        live_manage_pages.router,
+        console_pages.router,
+        chat_routes.pages,
+        room_pages.pages,
+    ]
+    for router in api_routers:
+        app.include_router(router)
+    # Every page shows the notification bell in its header.
+    for router in page_routers:
+        app.include_router(router, dependencies=[Depends(home_pages.notification_bell)])
     app.state.lang_cookie = LANG_COOKIE
     return app

@@ -20,7 +20,7 @@ cli = typer.Typer(help="Fieldcast: live commerce for public-welfare selling.", n
 UVICORN_OPTIONS: dict[str, object] = {"proxy_headers": True, "ws_per_message_deflate": False}
 
 
-def _serve(settings: Settings, workers: int) -> None:
+def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
     from fieldcast.app import create_app
 
     if workers > 1:
@@ -35,8 +35,13 @@ def _serve(settings: Settings, workers: int) -> None:
             **UVICORN_OPTIONS,  # type: ignore[arg-type]
         )
         return
+    extras = []
+    if demo:
+        from fieldcast.demo.serve import demo_extra
+
+        extras.append(demo_extra)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, extras=extras),
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -69,6 +74,7 @@ def fanout(
     Run one per core on the same port (they share it) and route /ws/rooms/ to it in nginx."""
     import logging
 
+    from fieldcast.bootstrap import core_context
     from fieldcast.realtime.fanout import run_fanout
 
     overrides: dict[str, object] = {}
@@ -85,7 +91,7 @@ def fanout(
     try:
         import uvloop
 
-        uvloop.run(run_fanout(settings, settings.host, settings.fanout_port))
+        uvloop.run(run_fanout(core_context(settings), settings.host, settings.fanout_port))
     except KeyboardInterrupt:
         pass
 
@@ -100,6 +106,31 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
+async def ensure_admin(settings: Settings, *, email: str, display_name: str, password: str) -> bool:
+    """Create a platform administrator (True), or make the existing account with this email one
+    (False), through the accounts action. Invalid input raises ValueError with a readable message."""
+    from pydantic import ValidationError
+
+    from fieldcast.accounts.actions import make_platform_admin
+    from fieldcast.accounts.schemas import SignUpIn
+    from fieldcast.bootstrap import table_metadata
+    from fieldcast.db.engine import Database
+
+    try:
+        data = SignUpIn(email=email, display_name=display_name, password=password)
+    except ValidationError as exc:
+        raise ValueError(
+            "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        ) from exc
+    table_metadata()
+    db = Database(settings.sqlalchemy_url)
+    try:
+        async with db.uow() as uow:
+            return await make_platform_admin(uow, data)
+    finally:
+        await db.dispose()
+
+
 @cli.command("create-admin")
 def create_admin(
     email: str,
@@ -107,8 +138,6 @@ def create_admin(
     password: Annotated[str | None, typer.Option(help="Prompted for when omitted.")] = None,
 ) -> None:
     """Create a platform administrator account, or make an existing account one."""
-    from fieldcast.demo import ensure_admin
-
     secret = password or getpass.getpass("Password (10+ characters): ")
     settings = load_settings()
     try:
@@ -125,7 +154,7 @@ def demo(
 ) -> None:
     """Migrate, seed the demo data (marked as demo) and serve on the embedded defaults."""
     from fieldcast.db.migrate import upgrade
-    from fieldcast.demo import print_logins, seed
+    from fieldcast.demo.seed import print_logins, seed
 
     overrides: dict[str, object] = {"demo": True}
     if port:
@@ -135,7 +164,7 @@ def demo(
     logins = asyncio.run(seed(settings))
     print_logins(logins, settings)
     if serve_after:
-        _serve(settings, 1)
+        _serve(settings, 1, demo=True)
 
 
 @cli.command("media-config")

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from fieldcast.accounts import actions
 from fieldcast.accounts.models import HostVerification, User
+from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
-from fieldcast.integrity.models import AuditEntry
 from tests.helpers import id_number, make_admin, sign_up, verification_body
 
 

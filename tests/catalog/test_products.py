@@ -9,7 +9,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from fieldcast.integrity.models import AuditEntry
+from fieldcast.db.audit import AuditEntry
 from tests.catalog.conftest import JIAOZHOU, JILIN, inspection_body, product_body
 
 

@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from fieldcast.accounts.models import Organisation, OrgKind, User
+from fieldcast.bootstrap import table_metadata
 from fieldcast.config import async_database_url
 from fieldcast.db.engine import make_engine
 from fieldcast.db.migrate import alembic_config, upgrade
-from fieldcast.db.models import metadata
 from fieldcast.db.uow import UnitOfWork
 from tests.conftest import POSTGRES_URL, _asyncpg_dsn, _with_database
 
@@ -27,12 +27,12 @@ def _user(email: str = "u@example.com") -> User:
 
 async def test_migrations_reach_head_and_create_every_table(app: FastAPI, database_url: str) -> None:
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    engine = app.state.ctx.engine
+    engine = app.state.ctx.db.engine
     async with engine.connect() as conn:
         current = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
         tables = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
     assert current == head
-    assert set(metadata.tables) <= tables
+    assert set(table_metadata().tables) <= tables
 
 
 async def test_aware_utc_datetimes_round_trip(app: FastAPI) -> None:
@@ -67,7 +67,7 @@ async def test_unique_email_is_enforced_by_the_database(app: FastAPI) -> None:
 
 
 async def test_enum_columns_refuse_unknown_values(app: FastAPI) -> None:
-    engine = app.state.ctx.engine
+    engine = app.state.ctx.db.engine
     async with engine.begin() as conn:
         await conn.execute(
             sa.insert(Organisation).values(
@@ -151,7 +151,7 @@ async def test_migrations_go_down_and_up_again(backend: str, tmp_path: object, r
         async with engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
         await engine.dispose()
-        assert not (set(metadata.tables) & tables)
+        assert not (set(table_metadata().tables) & tables)
         await _in_thread(upgrade, url)
     finally:
         if backend == "postgres":

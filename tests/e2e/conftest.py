@@ -25,8 +25,13 @@ from tests.conftest import free_port, unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 SERVER_START_TIMEOUT_S = 30.0
@@ -71,7 +76,11 @@ def _server_env(data_dir: Path) -> dict[str, str]:
 def _run_cli(env: dict[str, str], *args: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "fieldcast", *args],
-        env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
     )
     if result.returncode != 0:
         pytest.fail(f"`fieldcast {args[0]}` exited with {result.returncode}:\n{result.stdout}\n{result.stderr}")
@@ -115,7 +124,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = _server_env(data_dir)
     _run_cli(env, "migrate")
     _run_cli(
-        env, "create-admin", ADMIN.email, "--display-name", ADMIN.display_name, "--password", ADMIN.password,
+        env,
+        "create-admin",
+        ADMIN.email,
+        "--display-name",
+        ADMIN.display_name,
+        "--password",
+        ADMIN.password,
     )
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -123,7 +138,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "fieldcast", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             _wait_until_healthy(base_url, server, log_path)
@@ -171,9 +188,7 @@ def new_context(browser: Browser, live_server: str, request: pytest.FixtureReque
 
     yield factory
 
-    failed = any(
-        getattr(getattr(request.node, f"rep_{phase}", None), "failed", False) for phase in ("setup", "call")
-    )
+    failed = any(getattr(getattr(request.node, f"rep_{phase}", None), "failed", False) for phase in ("setup", "call"))
     try:
         if failed:
             _save_screenshots(request.node.nodeid, contexts)

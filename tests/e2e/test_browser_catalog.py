@@ -238,8 +238,11 @@ def test_product_page_and_storefront_fit_a_phone_screen(new_context: NewContext,
     """A published, inspected product with a wide photo and several packs, set up over the API."""
     api = org.owner_api
     supplier = {
-        "name": "靖宇县蓝莓种植专业合作社", "kind": "cooperative", "ship_from_region": JINGYU,
-        "contact_name": "李春生", "contact_phone": "0439-0000000",
+        "name": "靖宇县蓝莓种植专业合作社",
+        "kind": "cooperative",
+        "ship_from_region": JINGYU,
+        "contact_name": "李春生",
+        "contact_phone": "0439-0000000",
     }
     supplier_id = _ok(api.post(f"/api/v1/organisations/{org.slug}/suppliers", json=supplier), 201)["id"]
     skus = [
@@ -247,8 +250,12 @@ def test_product_page_and_storefront_fit_a_phone_screen(new_context: NewContext,
         for label, price, grams in (("5斤装", 9900, 2500), ("2.5斤礼盒装（冷链直发）", 5990, 1250))
     ]
     product = {
-        "supplier_id": supplier_id, "title": "靖宇县长白山野生蓝莓 当季鲜果 冷链直发 5斤装礼盒",
-        "description": DESCRIPTION * 6, "category": "fresh_produce", "origin_region": JINGYU, "skus": skus,
+        "supplier_id": supplier_id,
+        "title": "靖宇县长白山野生蓝莓 当季鲜果 冷链直发 5斤装礼盒",
+        "description": DESCRIPTION * 6,
+        "category": "fresh_produce",
+        "origin_region": JINGYU,
+        "skus": skus,
     }
     product_id = _ok(api.post(f"/api/v1/organisations/{org.slug}/products", json=product), 201)["id"]
     photo = _png(tmp_path / "wide.png", width=1600, height=900).read_bytes()
@@ -257,8 +264,11 @@ def test_product_page_and_storefront_fit_a_phone_screen(new_context: NewContext,
     _ok(api.post(f"/api/v1/products/{product_id}/publish", json={}))
     today = _shanghai_today()
     inspection = {
-        "sample_date": today.isoformat(), "lab_name": "白山市食品检验检测中心", "certificate_no": CERTIFICATE_NO,
-        "items_checked": ["农药残留", "重金属", "微生物"], "result": "pass",
+        "sample_date": today.isoformat(),
+        "lab_name": "白山市食品检验检测中心",
+        "certificate_no": CERTIFICATE_NO,
+        "items_checked": ["农药残留", "重金属", "微生物"],
+        "result": "pass",
         "valid_until": (today + timedelta(days=365)).isoformat(),
     }
     _ok(org.inspector_api.post(f"/api/v1/products/{product_id}/inspections", json=inspection), 201)

@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
-from fieldcast.integrity.models import AuditEntry
+from fieldcast.live import keys
 from fieldcast.live.models import LiveSession
-from fieldcast.media import keys
+from tests.conftest import QueryCounter
 from tests.helpers import sign_up
 from tests.live.factory import LiveOrg, make_live_org, session_body
 
@@ -316,24 +317,13 @@ async def test_home_page_lists_live_and_upcoming_rooms(org: LiveOrg) -> None:
     assert 'data-testid="empty-live"' not in page
 
 
-async def test_room_detail_and_live_list_cost_a_fixed_number_of_queries(
-    org: LiveOrg, app: FastAPI, make_client: Callable[[], httpx.AsyncClient]
-) -> None:
+async def test_room_detail_and_live_list_cost_a_fixed_number_of_queries(org: LiveOrg, queries: QueryCounter) -> None:
     """The room's detail is what every viewer's page reads; its query count must not grow with
     the shelf, the marks or the number of rooms listed."""
-    engine = app.state.ctx.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
 
     async def queries_for(path: str, **params: object) -> int:
-        statements.clear()
-        sa.event.listen(engine, "before_cursor_execute", count)
-        try:
+        async with queries.counting() as statements:
             r = await org["outsider"].get(path, params=params)
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", count)
         assert r.status_code == 200, r.text
         return len(statements)
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from fieldcast.live.keys import internal_publish_name
 from fieldcast.live.models import ReplayState, SessionState
-from fieldcast.media.keys import internal_publish_name
 from tests.conftest import TEST_SECRET
 from tests.media.conftest import Show, fresh_app, media_settings, schedule_show, session_state, wait_for
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from fieldcast.cli import cli
 from fieldcast.config import Settings
-from fieldcast.media import keys
-from fieldcast.media.models import StreamKey
+from fieldcast.live import keys
+from fieldcast.live.models import StreamKey
 from fieldcast.media.nginx_config import NginxOptions, hls_location, render
 from tests.conftest import TEST_SECRET
 from tests.media.conftest import schedule_show

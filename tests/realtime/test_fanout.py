@@ -133,6 +133,7 @@ async def live_room(served: Served, slug: str) -> tuple[LiveOrg, int]:
     assert r.status_code == 201, r.text
     sid = int(r.json()["id"])
     assert (await org["host"].post(f"/api/v1/sessions/{sid}/start")).status_code == 200
+    await served.app.state.ctx.relay.drain()  # the room's events so far are in its log
     return org, sid
 
 

@@ -54,6 +54,7 @@ async def room(served: Served) -> tuple[LiveOrg, int]:
     assert r.status_code == 201, r.text
     session_id = int(r.json()["id"])
     assert (await org["host"].post(f"/api/v1/sessions/{session_id}/start")).status_code == 200
+    await served.app.state.ctx.relay.drain()  # the room's events so far are in its log
     return org, session_id
 
 

@@ -16,12 +16,12 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from fieldcast.bootstrap import core_context
 from fieldcast.config import Settings
 from fieldcast.realtime import hub as hub_module
 from fieldcast.realtime.bus import MemoryBus
 from fieldcast.realtime.hub import RESYNC, SWEEP_CHUNK, Listener, Message, RoomHub
 from fieldcast.realtime.room_log import FellBehind, MemoryRoomLog, frame_id
-from fieldcast.web.context import CoreContext
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -159,7 +159,7 @@ async def test_the_sweep_rest_is_a_bounded_setting_the_hub_is_built_with(tmp_pat
         Settings(data_dir=tmp_path, room_sweep_rest=-0.1)
     with pytest.raises(ValidationError, match="room_sweep_rest"):
         Settings(data_dir=tmp_path, room_sweep_rest=5)
-    ctx = CoreContext.from_settings(Settings(data_dir=tmp_path, room_sweep_rest=0))
+    ctx = core_context(Settings(data_dir=tmp_path, room_sweep_rest=0))
     try:
         assert ctx.room_hub.rest == 0
         room = ctx.room_hub  # the rooms it opens sweep with that rest

@@ -41,6 +41,7 @@ KNOWN_UNEXTRACTED: set[str] = set()
 
 # == Catalogues and extraction ====================================================================
 
+
 @cache
 def catalogue(locale: str) -> Catalog:
     path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
@@ -108,9 +109,7 @@ def test_extraction_reaches_python_and_every_template() -> None:
 
 def test_every_extracted_msgid_has_a_chinese_translation() -> None:
     zh = catalogue("zh_CN")
-    missing = {
-        msgid: places for msgid, places in extracted().items() if not is_translated(zh.get(msgid))
-    }
+    missing = {msgid: places for msgid, places in extracted().items() if not is_translated(zh.get(msgid))}
     report = "\n".join(f"  {msgid!r}  ({', '.join(places[:2])})" for msgid, places in sorted(missing.items()))
     assert not missing, f"{len(missing)} msgid(s) untranslated or fuzzy in zh_CN (run `make messages`):\n{report}"
 
@@ -196,6 +195,7 @@ def test_fallback_status_title_is_translated() -> None:
 
 
 # == Through the app ==============================================================================
+
 
 def zh(msgid: str, **params: object) -> str:
     message = catalogue("zh_CN").get(msgid)
@@ -353,8 +353,6 @@ async def test_form_errors_are_shown_in_chinese(client: httpx.AsyncClient) -> No
 
 async def test_body_limit_error_follows_the_language(client: httpx.AsyncClient, settings: Settings) -> None:
     body = b"x" * (settings.max_request_bytes + 1)
-    r = await client.post(
-        "/api/v1/auth/signup", content=body, headers={**EN, "content-type": "application/json"}
-    )
+    r = await client.post("/api/v1/auth/signup", content=body, headers={**EN, "content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["detail"] == f"The request is larger than {settings.max_request_bytes} bytes."

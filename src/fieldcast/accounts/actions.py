@@ -38,11 +38,11 @@ from fieldcast.accounts.security import (
     verify_password,
 )
 from fieldcast.accounts.throttle import SignInThrottle
+from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotFound, TooManyRequests
 from fieldcast.i18n import N_
-from fieldcast.integrity.actions import record_audit
 
 MAX_TOKENS_PER_USER = 20
 # A verified host may ask again this long before the current verification runs out.
@@ -78,9 +78,30 @@ async def sign_up(uow: UnitOfWork, data: s.SignUpIn, *, is_platform_admin: bool 
     return user
 
 
+async def make_platform_admin(uow: UnitOfWork, data: s.SignUpIn) -> bool:
+    """The operator's `fieldcast create-admin`: create a platform administrator (True), or make
+    the account with this email one (False; its name and password stay as they are). There is no
+    actor to check: whoever runs the command on the server already holds the database."""
+    user = await q.user_by_email(uow.session, data.email.lower())
+    if user is None:
+        await sign_up(uow, data, is_platform_admin=True)
+        return True
+    if not user.is_platform_admin:
+        user.is_platform_admin = True
+        record_audit(
+            uow,
+            actor_id=None,
+            action="user.make_admin",
+            target_type="user",
+            target_id=user.id,
+            reason="promoted with fieldcast create-admin",
+        )
+    return False
+
+
 async def authenticate(uow: UnitOfWork, data: s.SignInIn, throttle: SignInThrottle) -> User:
     email = data.email.lower()
-    wait_s = throttle.retry_after_s(email)
+    wait_s = await throttle.retry_after_s(email)
     if wait_s:
         raise TooManyRequests(
             N_("Too many failed sign-ins for this account. Try again in about %(minutes)s min."),
@@ -89,12 +110,12 @@ async def authenticate(uow: UnitOfWork, data: s.SignInIn, throttle: SignInThrott
     user = await q.user_by_email(uow.session, email)
     if user is None or not user.is_active:
         verify_password(DUMMY_PASSWORD_HASH, data.password)  # same cost either way
-        throttle.failed(email)
+        await throttle.failed(email)
         raise e.BadCredentials(N_("Email or password is wrong."), field="password")
     if not verify_password(user.password_hash, data.password):
-        throttle.failed(email)
+        await throttle.failed(email)
         raise e.BadCredentials(N_("Email or password is wrong."), field="password")
-    throttle.succeeded(email)
+    await throttle.succeeded(email)
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(data.password)
     user.last_sign_in_at = utcnow()

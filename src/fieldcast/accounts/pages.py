@@ -8,6 +8,7 @@ from starlette.responses import Response
 from fieldcast.accounts import actions as a
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
+from fieldcast.accounts.auth import CurrentUser, Throttle, sign_in_session, sign_out_session
 from fieldcast.accounts.models import (
     HostKind,
     Organisation,
@@ -16,12 +17,13 @@ from fieldcast.accounts.models import (
     User,
 )
 from fieldcast.accounts.permissions import require_org_role, require_platform_admin
-from fieldcast.accounts.routes import Offset, org_or_404
+from fieldcast.accounts.routes import org_or_404
+from fieldcast.db import audit as audit_queries
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError, NotFound
 from fieldcast.i18n import N_, gettext
-from fieldcast.integrity import queries as audit_queries
-from fieldcast.web.deps import Ctx, CurrentUser, Uow, sign_in_session, sign_out_session
+from fieldcast.web.api import Offset
+from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import Form, check_form_csrf, read_form, safe_next, see_other
 from fieldcast.web.templating import render
 
@@ -58,12 +60,12 @@ async def signin_page(request: Request, user: CurrentUser, next: str | None = No
 
 
 @pages.post("/signin")
-async def signin_submit(request: Request, uow: Uow, ctx: Ctx) -> Response:
+async def signin_submit(request: Request, uow: Uow, throttle: Throttle) -> Response:
     form = await read_form(request, s.SignInIn, secret_fields=("password",))
     next_path = safe_next(form.values.get("next"), "/account")
     if form.data is not None:
         try:
-            user = await a.authenticate(uow, form.data, ctx.sign_in_throttle)
+            user = await a.authenticate(uow, form.data, throttle)
         except DomainError as exc:
             await uow.rollback()
             form.fail(exc)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from fieldcast.accounts import actions as a
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
+from fieldcast.accounts.auth import CurrentUser, Throttle, sign_in_session, sign_out_session
 from fieldcast.accounts.models import (
     HostVerification,
     Organisation,
@@ -18,20 +17,14 @@ from fieldcast.accounts.models import (
     User,
 )
 from fieldcast.accounts.permissions import require_org_role, require_platform_admin, require_user
+from fieldcast.db import audit as audit_queries
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
-from fieldcast.integrity import queries as audit_queries
-from fieldcast.web.deps import Ctx, CurrentUser, Uow, csrf_token, sign_in_session, sign_out_session
-from fieldcast.web.problems import Problem
+from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
+from fieldcast.web.deps import Ctx, Uow, csrf_token
 
-PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
-}
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS)
-
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 async def org_or_404(uow: UnitOfWork, slug: str) -> Organisation:
@@ -53,17 +46,17 @@ async def api_sign_up(data: s.SignUpIn, request: Request, uow: Uow) -> s.UserOut
 
 
 @api.post("/auth/signin", response_model=s.UserOut, tags=["auth"])
-async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow, ctx: Ctx) -> s.UserOut:
+async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow, throttle: Throttle) -> s.UserOut:
     """Sign in with a session cookie; read the CSRF token from GET /auth/csrf for later writes."""
-    user = await a.authenticate(uow, data, ctx.sign_in_throttle)
+    user = await a.authenticate(uow, data, throttle)
     sign_in_session(request, user)
     return await q.user_out(uow.session, user)
 
 
 @api.post("/auth/token", response_model=s.TokenCreatedOut, status_code=201, tags=["auth"])
-async def api_token_sign_in(data: s.TokenSignInIn, uow: Uow, ctx: Ctx) -> s.TokenCreatedOut:
+async def api_token_sign_in(data: s.TokenSignInIn, uow: Uow, throttle: Throttle) -> s.TokenCreatedOut:
     """Exchange email and password for a bearer token (for scripts and apps)."""
-    user = await a.authenticate(uow, data, ctx.sign_in_throttle)
+    user = await a.authenticate(uow, data, throttle)
     row, token = await a.create_api_token(uow, user, data.token_name)
     return s.TokenCreatedOut(**s.TokenOut.model_validate(row).model_dump(), token=token)
 
@@ -135,18 +128,18 @@ async def api_apply(data: s.VerificationIn, uow: Uow, ctx: Ctx, user: CurrentUse
     return q.verification_out(request, require_user(user).display_name)
 
 
-@api.get("/verifications", response_model=s.Page[s.VerificationOut], tags=["verification"])
+@api.get("/verifications", response_model=Page[s.VerificationOut], tags=["verification"])
 async def api_verification_queue(
     uow: Uow,
     user: CurrentUser,
     status: str | None = Query(None, pattern="^(pending|approved|rejected|withdrawn|expired)$"),
     limit: Limit = 50,
     offset: Offset = 0,
-) -> s.Page[s.VerificationOut]:
+) -> Page[s.VerificationOut]:
     """Platform admins: verification requests, newest first, optionally by status."""
     require_platform_admin(user)
     items, total = await q.list_verifications(uow.session, status=status, limit=limit, offset=offset)
-    return s.Page(items=items, total=total, limit=limit, offset=offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 async def _decided(uow: UnitOfWork, request_id: int) -> s.VerificationOut:
@@ -171,22 +164,22 @@ async def api_reject(request_id: int, data: s.DecisionIn, uow: Uow, user: Curren
     return await _decided(uow, request_id)
 
 
-@api.get("/hosts", response_model=s.Page[s.HostOut], tags=["verification"])
-async def api_hosts(uow: Uow, official: bool = False, limit: Limit = 50, offset: Offset = 0) -> s.Page[s.HostOut]:
+@api.get("/hosts", response_model=Page[s.HostOut], tags=["verification"])
+async def api_hosts(uow: Uow, official: bool = False, limit: Limit = 50, offset: Offset = 0) -> Page[s.HostOut]:
     """Verified hosts (public): badges, position and jurisdiction; never legal ID data."""
     items, total = await q.list_verified_hosts(uow.session, limit=limit, offset=offset, official_only=official)
-    return s.Page(items=items, total=total, limit=limit, offset=offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 # == API: organisations ===========================================================================
 
 
-@api.get("/organisations", response_model=s.Page[s.OrganisationOut], tags=["organisations"])
+@api.get("/organisations", response_model=Page[s.OrganisationOut], tags=["organisations"])
 async def api_organisations(
     uow: Uow, kind: OrgKind | None = None, limit: Limit = 50, offset: Offset = 0
-) -> s.Page[s.OrganisationOut]:
+) -> Page[s.OrganisationOut]:
     rows, total = await q.list_organisations(uow.session, kind=kind, limit=limit, offset=offset)
-    return s.Page(items=[s.OrganisationOut.model_validate(o) for o in rows], total=total, limit=limit, offset=offset)
+    return Page(items=[s.OrganisationOut.model_validate(o) for o in rows], total=total, limit=limit, offset=offset)
 
 
 @api.post("/organisations", response_model=s.OrganisationOut, status_code=201, tags=["organisations"])

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from fieldcast.accounts import models as m
 from fieldcast.accounts.security import PASSWORD_MAX, PASSWORD_MIN
-
-T = TypeVar("T")
-
-
-def text(min_length: int, max_length: int) -> type[str]:
-    return Annotated[  # type: ignore[return-value]
-        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-    ]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+from fieldcast.web.api import In, Out, text
 
 Email = Annotated[EmailStr, StringConstraints(max_length=m.EMAIL_MAX)]
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
@@ -199,13 +183,6 @@ class AuditOut(Out):
     organisation_id: int | None
     reason: str
     details: dict[str, object]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class InvitationAcceptIn(In):

@@ -26,11 +26,11 @@ from fieldcast.catalog.models import (
     Supplier,
 )
 from fieldcast.catalog.queries import product_claims, today_local
+from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotAllowed, NotFound
 from fieldcast.i18n import N_
-from fieldcast.integrity.actions import record_audit
 
 MANAGERS = (Role.OWNER, Role.ORGANISER)
 EDITORS = (Role.OWNER, Role.ORGANISER, Role.SUPPLIER)

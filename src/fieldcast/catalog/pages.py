@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Organisation, Role, User
 from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.accounts.queries import roles_in_org
-from fieldcast.accounts.routes import Offset, org_or_404
+from fieldcast.accounts.routes import org_or_404
 from fieldcast.catalog import actions as a
 from fieldcast.catalog import queries as q
 from fieldcast.catalog import regions
@@ -23,7 +24,8 @@ from fieldcast.catalog.routes import visible_product
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
-from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.api import Offset
+from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, read_upload, see_other, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render

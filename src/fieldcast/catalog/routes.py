@@ -8,10 +8,10 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Organisation, Role, User
 from fieldcast.accounts.permissions import require_org_role
-from fieldcast.accounts.routes import PROBLEMS, Limit, Offset, org_or_404
-from fieldcast.accounts.schemas import Page
+from fieldcast.accounts.routes import org_or_404
 from fieldcast.catalog import actions as a
 from fieldcast.catalog import queries as q
 from fieldcast.catalog import schemas as s
@@ -20,7 +20,8 @@ from fieldcast.catalog.models import Category, Inspection, Product, ProductStatu
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
-from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
+from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.etag import json_with_etag
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["catalog"])

@@ -5,28 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from fieldcast.catalog import models as m
+from fieldcast.web.api import In, Out, text
 
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=5, max_length=m.PHONE_MAX, pattern=r"^[0-9+\- ()]+$")
 ]
-
-
-def text(min_length: int, max_length: int) -> type[str]:
-    return Annotated[  # type: ignore[return-value]
-        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-    ]
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 # -- suppliers ------------------------------------------------------------------------------------

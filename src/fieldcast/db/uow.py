@@ -1,34 +1,46 @@
-"""Unit of work: one transaction per user action, with hooks that run only after it commits."""
+"""Unit of work: one transaction per user action.
+
+What an action tells the world (room events now; webhooks and notifications with commerce) is
+written to the outbox *in the action's transaction* (db/outbox.py): it leaves if and only if the
+change commits, and a relay publishes it afterwards, at least once. Hooks that only touch this
+process (delete a replaced file, hand a recording over to ffmpeg) run after the commit; their
+failure is logged and never turns a committed write into an error."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-if TYPE_CHECKING:
-    from fieldcast.realtime.events import RoomEvent
+from fieldcast.db.outbox import TOPIC_ROOM, OutboxMessage
+
+log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+OutboxWake = Callable[[], None]
 
 
-class EventSink(Protocol):
-    """Where room events go once committed (fieldcast.realtime.room_log.RoomLog)."""
+class OutboxEvent(Protocol):
+    """An event model (pydantic, fieldcast.realtime.events.RoomEvent and the like)."""
 
-    async def append(self, room_id: int, event_type: str, data: Mapping[str, Any]) -> int: ...
+    event_type: ClassVar[str]
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
 class UnitOfWork:
-    """Wraps an AsyncSession. Actions add after-commit hooks (e.g. publish an event);
-    the hooks run once the transaction is durable and are dropped on rollback."""
+    """Wraps an AsyncSession. Actions write outbox messages (`emit`, `publish`) and add
+    after-commit hooks; both are dropped on rollback."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], events: EventSink | None = None) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, on_outbox: OutboxWake | None = None) -> None:
         self._sessionmaker = sessionmaker
-        self._events = events
+        self._on_outbox = on_outbox
+        self._outboxed = False
         self._after_commit: list[AfterCommit] = []
         self._on_rollback: list[Callable[[], None]] = []
         self.session: AsyncSession
@@ -61,20 +73,22 @@ class UnitOfWork:
                 self.session.expunge(obj)
 
     def after_commit(self, hook: AfterCommit) -> None:
+        """Run `hook` once the transaction is durable (dropped on rollback). It must only touch
+        this process: anything another process or a client must hear goes through the outbox."""
         self._after_commit.append(hook)
 
-    def emit(self, room_id: int, event: RoomEvent) -> None:
-        """Publish a room event once this transaction commits (Zulip's send_event_on_commit).
-        Without a sink (seeding, scripts) nobody is listening and the event is dropped."""
-        sink = self._events
-        if sink is None:
-            return
-        data = event.model_dump(mode="json")
+    def publish(self, topic: str, key: str, event_type: str, payload: Mapping[str, Any]) -> OutboxMessage:
+        """Write a message to the outbox in this transaction; the relay delivers it after commit.
+        Messages with the same topic and key are delivered in the order they were written."""
+        message = OutboxMessage(topic=topic, key=key, event_type=event_type, payload=dict(payload))
+        self.session.add(message)
+        self._outboxed = True
+        return message
 
-        async def publish() -> None:
-            await sink.append(room_id, event.event_type, data)
-
-        self.after_commit(publish)
+    def emit(self, room_id: int, event: OutboxEvent) -> OutboxMessage:
+        """A room event: it reaches the room's sockets once this transaction commits (Zulip's
+        send_event_on_commit, made durable)."""
+        return self.publish(TOPIC_ROOM, str(room_id), event.event_type, event.model_dump(mode="json"))
 
     def on_rollback(self, undo: Callable[[], None]) -> None:
         """Undo a side effect outside the database (a written file) if the transaction fails."""
@@ -87,13 +101,21 @@ class UnitOfWork:
             await self.rollback()
             raise
         self._on_rollback.clear()
+        if self._outboxed:
+            self._outboxed = False
+            if self._on_outbox is not None:
+                self._on_outbox()
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
-            await hook()
+            try:
+                await hook()
+            except Exception:  # the change is committed: report, never undo or fail the request
+                log.exception("after-commit hook %r failed", hook)
 
     async def rollback(self) -> None:
         await self.session.rollback()
         await self._reload_survivors()
+        self._outboxed = False
         self._after_commit.clear()
         undo, self._on_rollback = self._on_rollback, []
         for step in reversed(undo):

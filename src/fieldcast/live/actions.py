@@ -21,12 +21,14 @@ from fieldcast.catalog.claims import check_claims
 from fieldcast.catalog.images import remove_stored, store_image
 from fieldcast.catalog.models import Product, ProductStatus, Sku
 from fieldcast.catalog.queries import require_public_welfare_eligible
+from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Conflict, Invalid
 from fieldcast.i18n import N_
-from fieldcast.integrity.actions import record_audit
 from fieldcast.live import errors as e
+from fieldcast.live import events as ev
+from fieldcast.live import keys
 from fieldcast.live import schemas as s
 from fieldcast.live.models import (
     MAX_SHELF_ITEMS,
@@ -43,8 +45,6 @@ from fieldcast.live.models import (
     SessionState,
     ShelfItem,
 )
-from fieldcast.media import keys
-from fieldcast.realtime import events as ev
 
 MANAGERS = (Role.OWNER, Role.ORGANISER)
 # Who may be put on a session as its host: members who agreed to host for the organisation.

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Organisation, User
 from fieldcast.accounts.permissions import require_org_role
 from fieldcast.accounts.queries import list_members
@@ -30,7 +31,7 @@ from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.routes import session_or_404
-from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import Form, read_raw_form, read_upload, see_other, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import DISPLAY_TZ, render

@@ -193,3 +193,15 @@ class Notification(Timestamped, Base):
         IdType, sa.ForeignKey("live_sessions.id", ondelete="CASCADE"), default=None
     )
     read_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class StreamKey(Timestamped, Base):
+    """One active key per session. Only a SHA-256 of the key is kept; the key is shown once."""
+
+    __tablename__ = "stream_keys"
+
+    session_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    created_by_id: Mapped[int | None] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -18,6 +18,7 @@ from fieldcast.catalog.queries import media_url
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import schemas as s
 from fieldcast.live.costreams import active_link
+from fieldcast.live.keys import active_key
 from fieldcast.live.models import (
     CoStream,
     CoStreamState,
@@ -32,8 +33,7 @@ from fieldcast.live.models import (
     SessionState,
     ShelfItem,
 )
-from fieldcast.media.keys import active_key
-from fieldcast.media.paths import live_playlist_url, replay_playlist_url
+from fieldcast.live.paths import live_playlist_url, replay_playlist_url
 
 NOTIFICATION_TEXT = {
     NotificationKind.SESSION_SCHEDULED: N_("New show scheduled: %(title)s"),

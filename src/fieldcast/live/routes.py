@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from starlette.responses import Response
 
+from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.permissions import require_user
-from fieldcast.accounts.routes import PROBLEMS, Limit, Offset
-from fieldcast.accounts.schemas import Page
 from fieldcast.catalog.images import MAX_IMAGE_BYTES
+from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotFound
 from fieldcast.i18n import N_
@@ -20,11 +20,27 @@ from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
 from fieldcast.live.models import CoStream, LiveSession, SessionState, ShelfItem
-from fieldcast.web.context import AppContext
-from fieldcast.web.deps import Ctx, CurrentUser, Uow
+from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
+from fieldcast.web.context import context_of
+from fieldcast.web.deps import Uow
 from fieldcast.web.etag import json_with_etag
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["live"])
+
+
+class LiveServices(Protocol):
+    """What live's routes need of the process (the composition root's context)."""
+
+    settings: Settings
+    media: a.MediaControl
+
+
+def live_services(request: Request) -> LiveServices:
+    ctx: LiveServices = context_of(request)
+    return ctx
+
+
+LiveCtx = Annotated[LiveServices, Depends(live_services)]
 
 
 async def session_or_404(uow: UnitOfWork, session_id: int) -> LiveSession:
@@ -41,13 +57,13 @@ async def _shelf_item(uow: UnitOfWork, live: LiveSession, item_id: int) -> Shelf
     return item
 
 
-async def _detail(uow: UnitOfWork, ctx: AppContext, live: LiveSession) -> s.SessionDetail:
+async def _detail(uow: UnitOfWork, ctx: LiveServices, live: LiveSession) -> s.SessionDetail:
     await uow.session.flush()
     await uow.session.refresh(live)
     return await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
 
 
-def _rtmp_url(ctx: AppContext) -> str | None:
+def _rtmp_url(ctx: LiveServices) -> str | None:
     return ctx.settings.rtmp_public_url or ctx.settings.rtmp_url or None
 
 
@@ -58,7 +74,7 @@ def _rtmp_url(ctx: AppContext) -> str | None:
 async def api_sessions(
     request: Request,
     uow: Uow,
-    ctx: Ctx,
+    ctx: LiveCtx,
     state: SessionState | None = None,
     event_id: int | None = None,
     organisation_id: int | None = None,
@@ -75,21 +91,23 @@ async def api_sessions(
 
 
 @api.post("/sessions", response_model=s.SessionDetail, status_code=201)
-async def api_schedule(data: s.SessionIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.SessionDetail:
+async def api_schedule(data: s.SessionIn, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     """Schedule a show. Followers of its hosts and organisation are notified."""
     live = await a.schedule_session(uow, user, data)
     return await _detail(uow, ctx, live)
 
 
 @api.get("/sessions/{session_id}", response_model=s.SessionDetail)
-async def api_session(session_id: int, request: Request, uow: Uow, ctx: Ctx) -> Response:
+async def api_session(session_id: int, request: Request, uow: Uow, ctx: LiveCtx) -> Response:
     live = await session_or_404(uow, session_id)
     detail = await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
     return json_with_etag(request, detail.model_dump(mode="json"))
 
 
 @api.patch("/sessions/{session_id}", response_model=s.SessionDetail)
-async def api_update(session_id: int, patch: s.SessionPatch, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.SessionDetail:
+async def api_update(
+    session_id: int, patch: s.SessionPatch, uow: Uow, ctx: LiveCtx, user: CurrentUser
+) -> s.SessionDetail:
     live = await a.update_session(uow, user, await session_or_404(uow, session_id), patch)
     return await _detail(uow, ctx, live)
 
@@ -98,7 +116,7 @@ async def api_update(session_id: int, patch: s.SessionPatch, uow: Uow, ctx: Ctx,
 async def api_cover(
     session_id: int,
     uow: Uow,
-    ctx: Ctx,
+    ctx: LiveCtx,
     user: CurrentUser,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP, at most 8 MB")],
 ) -> s.SessionOut:
@@ -109,21 +127,21 @@ async def api_cover(
 
 
 @api.post("/sessions/{session_id}/start", response_model=s.SessionDetail)
-async def api_start(session_id: int, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.SessionDetail:
+async def api_start(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     """Open the room now (ingest also does this when the stream arrives)."""
     live = await a.start_session(uow, user, await session_or_404(uow, session_id))
     return await _detail(uow, ctx, live)
 
 
 @api.post("/sessions/{session_id}/end", response_model=s.SessionDetail)
-async def api_end(session_id: int, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.SessionDetail:
+async def api_end(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     """End the show: the key is revoked and the recording becomes the replay."""
     live = await a.end_session(uow, user, await session_or_404(uow, session_id), ctx.media)
     return await _detail(uow, ctx, live)
 
 
 @api.post("/sessions/{session_id}/cancel", response_model=s.SessionDetail)
-async def api_cancel(session_id: int, data: s.CancelIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.SessionDetail:
+async def api_cancel(session_id: int, data: s.CancelIn, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     live = await a.cancel_session(uow, user, await session_or_404(uow, session_id), data.reason)
     return await _detail(uow, ctx, live)
 
@@ -188,7 +206,7 @@ async def api_marks(session_id: int, uow: Uow) -> list[s.MarkOut]:
 
 
 @api.get("/sessions/{session_id}/stream-key", response_model=s.StreamKeyInfo)
-async def api_key_info(session_id: int, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.StreamKeyInfo:
+async def api_key_info(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.StreamKeyInfo:
     """The RTMP URL and the prefix of the active key (the key itself is shown only when made)."""
     live = await session_or_404(uow, session_id)
     await a.require_session_operator(uow.session, user, live)
@@ -196,7 +214,7 @@ async def api_key_info(session_id: int, uow: Uow, ctx: Ctx, user: CurrentUser) -
 
 
 @api.post("/sessions/{session_id}/stream-key", response_model=s.StreamKeyOut, status_code=201)
-async def api_new_key(session_id: int, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.StreamKeyOut:
+async def api_new_key(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.StreamKeyOut:
     """Make a key, or rotate: the previous key stops working at once. Shown this once."""
     live = await session_or_404(uow, session_id)
     key = await a.issue_stream_key(uow, user, live)
@@ -267,7 +285,7 @@ async def api_create_event(data: s.EventIn, uow: Uow, user: CurrentUser) -> s.Ev
 
 
 @api.get("/events/{key}", response_model=s.EventDetail)
-async def api_event(key: str, request: Request, uow: Uow, ctx: Ctx) -> Response:
+async def api_event(key: str, request: Request, uow: Uow, ctx: LiveCtx) -> Response:
     """An event (by id or slug) with its rooms and totals."""
     event = await q.load_event(uow.session, key)
     if event is None:

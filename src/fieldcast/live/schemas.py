@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from fieldcast.accounts.schemas import BadgesOut
-from fieldcast.catalog.schemas import In, Out, text
 from fieldcast.live import models as m
+from fieldcast.web.api import In, Out, text
 
 Slug = Annotated[
     str,

@@ -13,20 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from fieldcast.config import Settings
-from fieldcast.db.uow import EventSink, UnitOfWork
+from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError, NotFound
-from fieldcast.live import actions
+from fieldcast.live import actions, paths
+from fieldcast.live.keys import internal_publish_name
 from fieldcast.live.queries import dropped_live_sessions, load_session
-from fieldcast.media import paths
 from fieldcast.media.ffmpeg import (
     FfmpegProcess,
     browser_input_args,
@@ -37,7 +35,6 @@ from fieldcast.media.ffmpeg import (
     input_format,
     rtmp_output,
 )
-from fieldcast.media.keys import internal_publish_name
 from fieldcast.media.nginx_config import UPDATE_INTERVAL_S
 from fieldcast.media.replay import build_replay, recording_path, wait_until_settled
 
@@ -48,6 +45,9 @@ PLAYLIST_POLL_S = 0.1
 # next on_update. Wait that long (plus slack) for the files to stop growing.
 NGINX_SETTLE_QUIET_S = 3.0
 NGINX_SETTLE_MAX_S = UPDATE_INTERVAL_S + 20.0
+
+# A new write unit of work (the composition root's Database.uow).
+UowFactory = Callable[[], UnitOfWork]
 
 
 class UnsupportedInput(ValueError):
@@ -137,12 +137,9 @@ class _FfmpegMedia:
     settle_quiet_s = 0.0
     settle_max_s = 0.0
 
-    def __init__(
-        self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], events: EventSink | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, uow: UowFactory) -> None:
         self.settings = settings
-        self.sessionmaker = sessionmaker
-        self.events = events
+        self._new_uow = uow
         self.hls_dir = settings.resolved_hls_dir
         self.recordings_dir = settings.resolved_recordings_dir
         self._pipelines: dict[int, Pipeline] = {}
@@ -153,8 +150,8 @@ class _FfmpegMedia:
         self._closing = False
 
     def _uow(self) -> UnitOfWork:
-        """A unit of work whose room events (went live, replay ready) reach the room log."""
-        return UnitOfWork(self.sessionmaker, events=self.events)
+        """A write unit of work (its room events, went live or replay ready, go out through the outbox)."""
+        return self._new_uow()
 
     @cached_property
     def ffmpeg(self) -> str:
@@ -378,10 +375,8 @@ class NginxMedia(_FfmpegMedia):
         await self._after_exit(pipeline)
 
 
-def make_media(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], events: EventSink | None = None
-) -> MediaBackend:
+def make_media(settings: Settings, uow: UowFactory) -> MediaBackend:
     """Pick the adapter once, from settings: an RTMP URL means nginx-rtmp runs the ingest."""
     if settings.rtmp_url:
-        return NginxMedia(settings, sessionmaker, events)
-    return EmbeddedMedia(settings, sessionmaker, events)
+        return NginxMedia(settings, uow)
+    return EmbeddedMedia(settings, uow)

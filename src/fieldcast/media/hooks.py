@@ -16,21 +16,24 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, Response
 
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
 from fieldcast.live import actions
+from fieldcast.live.keys import session_id_for_internal_name, session_id_for_key
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.queries import load_session, load_session_by_stream_name
-from fieldcast.media.keys import session_id_for_internal_name, session_id_for_key
+from fieldcast.media.backend import MediaBackend
 from fieldcast.media.nginx_config import HOOK_PREFIX
-from fieldcast.web.context import app_context
+from fieldcast.web.context import context_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,20 @@ router = APIRouter(prefix=HOOK_PREFIX, include_in_schema=False)
 MAX_HOOK_BODY = 16 * 1024
 MAX_FIELDS = 64
 OPEN_STATES = (SessionState.SCHEDULED, SessionState.LIVE)
+
+
+class MediaServices(Protocol):
+    """What ingest needs of the process (the composition root's context)."""
+
+    settings: Settings
+    media: MediaBackend
+
+    def uow(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+def media_services(conn: HTTPConnection) -> MediaServices:
+    ctx: MediaServices = context_of(conn)
+    return ctx
 
 
 def _ok() -> Response:
@@ -107,7 +124,7 @@ async def _start(uow: UnitOfWork, live: LiveSession | None) -> str | None:
 @router.post("/on_publish")
 async def on_publish(request: Request) -> Response:
     """OBS, a phone or the app's relay starts publishing with a key: accept and rename, or refuse."""
-    ctx = app_context(request)
+    ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
     fields = await hook_fields(request)
@@ -124,7 +141,7 @@ async def on_publish(request: Request) -> Response:
 @router.post("/on_update")
 async def on_update(request: Request) -> Response:
     """Every few seconds while publishing: is the key still valid and the show still on?"""
-    ctx = app_context(request)
+    ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
     fields = await hook_fields(request)
@@ -143,7 +160,7 @@ async def on_update(request: Request) -> Response:
 @router.post("/on_relay_publish")
 async def on_relay_publish(request: Request) -> Response:
     """The renamed stream arrives in the public application (also after a relay reconnect)."""
-    ctx = app_context(request)
+    ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
     fields = await hook_fields(request)
@@ -156,7 +173,7 @@ async def on_relay_publish(request: Request) -> Response:
 @router.post("/on_publish_done")
 async def on_publish_done(request: Request) -> Response:
     """The stream stopped: note when, and end the show unless it is back within the grace period."""
-    ctx = app_context(request)
+    ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
     fields = await hook_fields(request)
@@ -176,7 +193,7 @@ async def on_publish_done(request: Request) -> Response:
 @router.post("/on_record_done")
 async def on_record_done(request: Request) -> Response:
     """A recording file is complete; the replay is built from the folder when the show ends."""
-    ctx = app_context(request)
+    ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
     fields = await hook_fields(request)

@@ -24,16 +24,16 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from fieldcast.accounts.auth import session_cookie_user
 from fieldcast.errors import DomainError, NotAuthenticated, NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import actions
 from fieldcast.live.models import LiveSession, SessionState
+from fieldcast.live.paths import live_playlist_url
 from fieldcast.live.queries import load_session
 from fieldcast.media.backend import IngestHandle, UnsupportedInput
 from fieldcast.media.ffmpeg import IngestClosed
-from fieldcast.media.paths import live_playlist_url
-from fieldcast.web.context import AppContext, app_context
-from fieldcast.web.deps import session_cookie_user
+from fieldcast.media.hooks import MediaServices, media_services
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def same_origin(websocket: WebSocket, public_url: str) -> bool:
     return bool(netloc) and netloc in allowed
 
 
-async def _authorise(ctx: AppContext, websocket: WebSocket, session_id: int) -> LiveSession:
+async def _authorise(ctx: MediaServices, websocket: WebSocket, session_id: int) -> LiveSession:
     async with ctx.uow() as uow:
         user = await session_cookie_user(websocket, uow.session)
         live = await load_session(uow.session, session_id)
@@ -126,7 +126,7 @@ class _RateGuard:
             raise Refused(CLOSE_TOO_FAST, gettext(N_("The video arrives faster than a camera can record it.")))
 
 
-async def _announce_live(websocket: WebSocket, ctx: AppContext, ingest: IngestHandle, live: LiveSession) -> None:
+async def _announce_live(websocket: WebSocket, ctx: MediaServices, ingest: IngestHandle, live: LiveSession) -> None:
     """Tell the console once viewers can play the stream."""
     if not await ingest.wait_started(START_TIMEOUT_S):
         return
@@ -168,7 +168,7 @@ async def _close(websocket: WebSocket, code: int, detail: str | None = None) -> 
         await websocket.close(code=code)
 
 
-async def _stopped_reason(ctx: AppContext, session_id: int) -> Refused:
+async def _stopped_reason(ctx: MediaServices, session_id: int) -> Refused:
     async with ctx.uow() as uow:
         live = await load_session(uow.session, session_id)
     if live is None or live.state in (SessionState.ENDED, SessionState.CANCELLED):
@@ -178,7 +178,7 @@ async def _stopped_reason(ctx: AppContext, session_id: int) -> Refused:
 
 @router.websocket("/ws/ingest/{session_id}")
 async def browser_ingest(websocket: WebSocket, session_id: int) -> None:
-    ctx = app_context(websocket)
+    ctx = media_services(websocket)
     if not same_origin(websocket, ctx.settings.public_url):
         await websocket.close(code=CLOSE_NOT_ALLOWED)  # before accept: the handshake is refused
         return

@@ -14,8 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
+from fieldcast.live.paths import PLAYLIST
 from fieldcast.media.ffmpeg import replay_args, run_ffmpeg
-from fieldcast.media.paths import PLAYLIST
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import re
 import signal
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import cookie_parser
@@ -31,7 +31,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from fieldcast.config import Settings
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, write_frames
 from fieldcast.realtime.room_feed import (
     CLIENT_MESSAGE_MAX,
@@ -46,9 +45,7 @@ from fieldcast.realtime.room_feed import (
     snapshot_frame,
     viewer_key,
 )
-from fieldcast.web.context import CoreContext
-from fieldcast.web.deps import SESSION_COOKIE
-from fieldcast.web.middleware import SessionCookie
+from fieldcast.session_cookie import SESSION_COOKIE, SessionCookie
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +197,12 @@ async def serve_fanout(ctx: RoomServices, host: str, port: int, *, reuse_port: b
     )
 
 
-async def run_fanout(settings: Settings, host: str, port: int) -> None:
-    """`fieldcast fanout`: serve until cancelled (SIGINT/SIGTERM)."""
-    ctx = CoreContext.from_settings(settings)
+class FanoutServices(RoomServices, Protocol):
+    async def close(self) -> None: ...
+
+
+async def run_fanout(ctx: FanoutServices, host: str, port: int) -> None:
+    """`fieldcast fanout`: serve until cancelled (SIGINT/SIGTERM); closes `ctx` at the end."""
     try:
         server = await serve_fanout(ctx, host, port, reuse_port=True)
         loop = asyncio.get_running_loop()

@@ -23,11 +23,11 @@ from fieldcast.realtime.room_feed import (
     IDLE_S,
     ClientMessages,
     MessageTooBig,
+    RoomServices,
     opening,
     snapshot_frame,
     viewer_key,
 )
-from fieldcast.web.context import app_context
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -35,7 +35,7 @@ router = APIRouter()
 
 @router.websocket("/ws/rooms/{session_id}")
 async def room_socket(websocket: WebSocket, session_id: int, after: int | None = None) -> None:
-    ctx = app_context(websocket)
+    ctx: RoomServices = websocket.app.state.ctx  # the composition root's context
     hub = ctx.room_hub
     # Join before reading the backlog or the snapshot: nothing appended in between is lost
     # (the writer drops what the opening already covered).

@@ -16,24 +16,31 @@ from typing import Any, Protocol
 import orjson
 
 from fieldcast.config import Settings
-from fieldcast.db.uow import UnitOfWork
-from fieldcast.live import queries as live_queries
-from fieldcast.realtime.chat import queries as chat_queries
 from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
-from fieldcast.web.deps import SESSION_USER
+from fieldcast.session_cookie import SESSION_USER, SESSION_VIEWER
 
 CLOSE_IDLE = 4000  # no message (not even a heartbeat) for IDLE_S
 CLOSE_NO_ROOM = 4404
 CLOSE_TOO_BIG = 1009
-SNAPSHOT_CHAT_LINES = 50
 SNAPSHOT_REUSE_S = 1.0
 CLIENT_MESSAGE_MAX = 4096
 IDLE_S = 75.0  # clients send "ping" every 25 s
 REACTIONS_PER_MESSAGE = 50
 REACTIONS_PER_S = 20
 PONG = '"pong"'
-SESSION_VIEWER = "viewer"  # the anonymous viewer id in the signed session cookie
+
+
+class RoomState(Protocol):
+    """The room as the capabilities above this layer know it (the pages layer composes it:
+    fieldcast.pages.snapshot): transport does not know what a room holds."""
+
+    async def describe(self, room_id: int) -> dict[str, Any] | None:
+        """The snapshot's parts other than counters (`data`, `chat`, ...), or None when there
+        is no such room."""
+        ...
+
+    async def exists(self, room_id: int) -> bool: ...
 
 
 class RoomServices(Protocol):
@@ -42,8 +49,7 @@ class RoomServices(Protocol):
     settings: Settings
     room_log: RoomLog
     room_hub: RoomHub
-
-    def uow(self) -> UnitOfWork: ...
+    room_state: RoomState
 
 
 async def snapshot_frame(ctx: RoomServices, room_id: int) -> tuple[int, str] | None:
@@ -83,21 +89,11 @@ async def snapshot_frame(ctx: RoomServices, room_id: int) -> tuple[int, str] | N
 
 
 async def _build_snapshot(ctx: RoomServices, room_id: int, last: int) -> tuple[int, str] | None:
-    async with ctx.uow() as uow:
-        live = await live_queries.load_session(uow.session, room_id)
-        if live is None:
-            return None
-        detail = await live_queries.session_detail(uow.session, live, ctx.settings.hls_base_url)
-        chat = await chat_queries.recent(uow.session, room_id, SNAPSHOT_CHAT_LINES)
+    parts = await ctx.room_state.describe(room_id)
+    if parts is None:
+        return None
     counters = await ctx.room_hub.counters.totals(room_id)
-    body = {
-        "type": "snapshot",
-        "room": room_id,
-        "last_id": last,
-        "data": detail.model_dump(mode="json"),
-        "chat": [line.model_dump(mode="json") for line in chat],
-        "counters": counters.as_data(),
-    }
+    body = {"type": "snapshot", "room": room_id, "last_id": last, **parts, "counters": counters.as_data()}
     return last, orjson.dumps(body).decode()
 
 
@@ -114,9 +110,8 @@ async def opening(ctx: RoomServices, room_id: int, after: int | None) -> tuple[i
         except FellBehind:
             pass
         else:
-            async with ctx.uow() as uow:
-                if await live_queries.load_session(uow.session, room_id) is None:
-                    return None
+            if not await ctx.room_state.exists(room_id):
+                return None
             return (frame_id(frames[-1]), _batch([f.decode() for f in frames])) if frames else (after, None)
     return await snapshot_frame(ctx, room_id)
 

@@ -4,12 +4,15 @@ Every room event gets an id that increases within its room, is encoded once (the
 every subscriber) and is kept in a bounded per-room history, so a client that reconnects with the
 last id it saw gets exactly what it missed — or learns it fell too far behind and needs a fresh
 snapshot. The in-process adapter and the Redis adapter (INCR + list + PUBLISH in one Lua script,
-so ids, history order and delivery order agree across processes) are picked once, at start-up."""
+so ids, history order and delivery order agree across processes) are picked once, at start-up.
+
+Events come from the outbox relay, which delivers at least once: an append that carries the
+outbox id of a message already appended returns that event's id and publishes nothing again."""
 
 from __future__ import annotations
 
 import contextlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +24,10 @@ from fieldcast.realtime.bus import Bus, MemoryBus
 
 HISTORY_MAX = 500  # events kept per room for resuming clients
 HISTORY_TTL_S = 3 * 24 * 3600  # a room's log outlives its show by days, not forever
+# Outbox ids remembered per room to drop a repeated delivery; a repeat comes from a relay retry
+# moments after the first, so a window of the latest ids is enough.
+DEDUPE_WINDOW = 2000
+REDIS_TIMEOUT_S = 5.0  # a Redis that does not answer fails an append instead of hanging the relay
 
 
 class FellBehind(Exception):
@@ -36,9 +43,10 @@ def frame_id(frame: bytes) -> int:
     return int(frame[6 : frame.index(b",", 6)])
 
 
-def _body(room_id: int, event_type: str, data: Mapping[str, Any]) -> bytes:
-    """The frame without its opening brace and id: the id is put in front when it is assigned."""
-    return orjson.dumps({"type": event_type, "room": room_id, "at": datetime.now(UTC), "data": data})[1:]
+def _body(room_id: int, event_type: str, data: Mapping[str, Any], at: datetime | None) -> bytes:
+    """The frame without its opening brace and id: the id is put in front when it is assigned.
+    `at` is when the event happened (the action's commit), default now."""
+    return orjson.dumps({"type": event_type, "room": room_id, "at": at or datetime.now(UTC), "data": data})[1:]
 
 
 def _backlog(frames: list[bytes], after_id: int, last: int) -> list[bytes]:
@@ -50,7 +58,18 @@ def _backlog(frames: list[bytes], after_id: int, last: int) -> list[bytes]:
 
 
 class RoomLog(Protocol):
-    async def append(self, room_id: int, event_type: str, data: Mapping[str, Any]) -> int: ...
+    async def append(
+        self,
+        room_id: int,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        outbox_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Give the event the room's next id, keep it and publish it; a repeated `outbox_id`
+        returns the id it got the first time and does nothing else."""
+        ...
 
     async def last_id(self, room_id: int) -> int: ...
 
@@ -109,11 +128,27 @@ class MemoryRoomLog(_Following):
         self._history_max = history_max
         self._last: dict[int, int] = {}
         self._history: dict[int, deque[bytes]] = {}
+        self._delivered: dict[int, OrderedDict[int, int]] = {}
 
-    async def append(self, room_id: int, event_type: str, data: Mapping[str, Any]) -> int:
+    async def append(
+        self,
+        room_id: int,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        outbox_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        delivered = self._delivered.setdefault(room_id, OrderedDict())
+        if outbox_id is not None and outbox_id in delivered:
+            return delivered[outbox_id]
         event_id = self._last.get(room_id, 0) + 1
         self._last[room_id] = event_id
-        frame = b'{"id":%d,' % event_id + _body(room_id, event_type, data)
+        if outbox_id is not None:
+            delivered[outbox_id] = event_id
+            if len(delivered) > DEDUPE_WINDOW:
+                delivered.popitem(last=False)
+        frame = b'{"id":%d,' % event_id + _body(room_id, event_type, data, at)
         self._history.setdefault(room_id, deque(maxlen=self._history_max)).append(frame)
         await self.bus.publish(channel(room_id), frame)
         return event_id
@@ -126,16 +161,27 @@ class MemoryRoomLog(_Following):
 
     async def close(self) -> None:
         self._history.clear()
+        self._delivered.clear()
 
 
-# KEYS: seq, history, channel. ARGV: frame body (JSON without "{" and id), history max, ttl.
+# KEYS: seq, history, channel, delivered outbox ids (sorted set: member outbox id, score event id).
+# ARGV: frame body (JSON without "{" and id), history max, ttl, outbox id ("" = none), dedupe window.
 _APPEND = """
+if ARGV[4] ~= '' then
+  local seen = redis.call('ZSCORE', KEYS[4], ARGV[4])
+  if seen then return tonumber(seen) end
+end
 local id = redis.call('INCR', KEYS[1])
 local frame = '{"id":' .. id .. ',' .. ARGV[1]
 redis.call('RPUSH', KEYS[2], frame)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[4], id, ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[5]) - 1)
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+end
 redis.call('PUBLISH', KEYS[3], frame)
 return id
 """
@@ -153,18 +199,35 @@ class RedisRoomLog(_Following):
 
     def __init__(self, url: str, bus: Bus, history_max: int = HISTORY_MAX) -> None:
         self.bus = bus
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
         self._history_max = history_max
         self._append = self._redis.register_script(_APPEND)
         self._read = self._redis.register_script(_READ)
 
     @staticmethod
     def _keys(room_id: int) -> list[str]:
-        return [f"fc:room:{room_id}:seq", f"fc:room:{room_id}:log", channel(room_id)]
+        return [f"fc:room:{room_id}:seq", f"fc:room:{room_id}:log", channel(room_id), f"fc:room:{room_id}:outbox"]
 
-    async def append(self, room_id: int, event_type: str, data: Mapping[str, Any]) -> int:
-        body = _body(room_id, event_type, data)
-        return int(await self._append(keys=self._keys(room_id), args=[body, self._history_max, HISTORY_TTL_S]))
+    async def append(
+        self,
+        room_id: int,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        outbox_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        body = _body(room_id, event_type, data, at)
+        args: list[bytes | int | str] = [
+            body,
+            self._history_max,
+            HISTORY_TTL_S,
+            "" if outbox_id is None else outbox_id,
+            DEDUPE_WINDOW,
+        ]
+        return int(await self._append(keys=self._keys(room_id), args=args))
 
     async def last_id(self, room_id: int) -> int:
         return int(await self._redis.get(self._keys(room_id)[0]) or 0)

@@ -1,41 +1,33 @@
 """Idempotency-Key for API writes: a retried request gets the first response, never a second effect.
 
 Keys are scoped to the caller (session user or bearer token), method and path; reusing a key with
-a different body is refused. Responses below 500 are kept for 24 hours."""
+a different body is refused. The middleware opens the request's unit of work itself (the handler's
+`Uow` dependency gets it), holds the response back until it has recorded the key and the response
+in that transaction and committed, and only then sends it (db/idempotency.py). Server errors
+(5xx) and throttling (429) are not recorded: the same key may be tried again at once."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+import logging
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fieldcast.db.base import Base, IdType, utcnow
+from fieldcast.db import idempotency as keys
 from fieldcast.i18n import N_, gettext
+from fieldcast.web.deps import STATE_UOW
 from fieldcast.web.problems import problem_response
+
+log = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 KEY_MAX = 255
-KEEP_FOR = timedelta(hours=24)
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class IdempotentRequest(Base):
-    __tablename__ = "idempotent_requests"
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    scope_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    request_hash: Mapped[str] = mapped_column(sa.String(64))
-    state: Mapped[str] = mapped_column(sa.String(16), default="in_progress")
-    status_code: Mapped[int | None] = mapped_column(default=None)
-    content_type: Mapped[str] = mapped_column(sa.String(100), default="")
-    body: Mapped[bytes] = mapped_column(sa.LargeBinary, default=b"")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+NOT_RECORDED = frozenset({429})
+REPLAYED = (b"idempotent-replayed", b"true")
 
 
 def _principal(scope: Scope, headers: dict[bytes, bytes]) -> str:
@@ -80,78 +72,67 @@ class IdempotencyMiddleware:
             "\n".join([_principal(scope, headers), scope["method"], scope["path"], key.decode("latin-1")]).encode()
         ).hexdigest()
         request_hash = hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
-        sessionmaker = scope["app"].state.ctx.sessionmaker
+        services = scope["app"].state.ctx
 
-        async with sessionmaker() as session:
-            await session.execute(
-                sa.delete(IdempotentRequest).where(IdempotentRequest.created_at < utcnow() - KEEP_FOR)
-            )
-            try:
-                session.add(IdempotentRequest(scope_hash=scope_hash, request_hash=request_hash))
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                stored = await session.scalar(
-                    sa.select(IdempotentRequest).where(IdempotentRequest.scope_hash == scope_hash)
-                )
+        async with services.uow() as uow:
+            stored = await keys.find(uow.session, scope_hash)
+            if stored is not None and keys.is_current(stored):
                 await self._answer_repeat(stored, request_hash, scope, receive, send)
                 return
+            if stored is not None:  # an expired key is forgotten: this request starts afresh
+                await uow.session.delete(stored)
+                await uow.session.flush()
 
-        replayed_body = False
+            replayed_body = False
 
-        async def replay_receive() -> Message:
-            nonlocal replayed_body
-            if not replayed_body:
-                replayed_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            async def replay_receive() -> Message:
+                nonlocal replayed_body
+                if not replayed_body:
+                    replayed_body = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
 
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+            held: list[Message] = []
 
-        async def capture_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["headers"] = message.get("headers", [])
-            elif message["type"] == "http.response.body":
-                captured["body"] += message.get("body", b"")
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            scope.setdefault("state", {})[STATE_UOW] = uow
+            try:
+                await self.app(scope, replay_receive, hold)
+            except BaseException:
+                await uow.rollback()
+                raise
+            finally:
+                scope["state"].pop(STATE_UOW, None)
+
+            status, content_type, response_body = _response_of(held)
+            if status >= 500 or status in NOT_RECORDED:
+                await uow.rollback()
+            else:
+                keys.record(uow.session, scope_hash, request_hash, status, content_type, response_body)
+                try:
+                    await uow.commit()
+                except IntegrityError:
+                    # The same key committed first in another request: this one's work is undone,
+                    # and it answers what the first one did.
+                    winner = await keys.find(uow.session, scope_hash)
+                    if winner is None:
+                        raise
+                    await self._answer_repeat(winner, request_hash, scope, receive, send)
+                    return
+        await self.deliver(held, send)
+
+    async def deliver(self, held: list[Message], send: Send) -> None:
+        """Send the held response (after the commit; a failure here cannot undo the write)."""
+        for message in held:
             await send(message)
 
-        try:
-            await self.app(scope, replay_receive, capture_send)
-        finally:
-            await self._store(sessionmaker, scope_hash, captured)
-
-    async def _store(self, sessionmaker: Any, scope_hash: str, captured: dict[str, Any]) -> None:
-        async with sessionmaker() as session:
-            if captured["status"] >= 500:  # a failure may be retried with the same key
-                await session.execute(sa.delete(IdempotentRequest).where(IdempotentRequest.scope_hash == scope_hash))
-            else:
-                content_type = next(
-                    (v.decode("latin-1") for k, v in captured["headers"] if k.lower() == b"content-type"), ""
-                )
-                await session.execute(
-                    sa.update(IdempotentRequest)
-                    .where(IdempotentRequest.scope_hash == scope_hash)
-                    .values(
-                        state="done",
-                        status_code=captured["status"],
-                        content_type=content_type[:100],
-                        body=captured["body"],
-                    )
-                )
-            await session.commit()
-
     async def _answer_repeat(
-        self, stored: IdempotentRequest | None, request_hash: str, scope: Scope, receive: Receive, send: Send
+        self, stored: keys.IdempotentRequest, request_hash: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        if stored is None or stored.state != "done":
+        if stored.request_hash != request_hash:
             response: Response = problem_response(
-                409,
-                "idempotency_in_progress",
-                gettext(N_("A request with this Idempotency-Key is still being processed.")),
-            )
-        elif stored.request_hash != request_hash:
-            response = problem_response(
                 422,
                 "idempotency_key_reused",
                 gettext(N_("This Idempotency-Key was already used for a different request.")),
@@ -159,7 +140,21 @@ class IdempotencyMiddleware:
         else:
             response = Response(
                 stored.body,
-                status_code=stored.status_code or 200,
-                headers={"content-type": stored.content_type, "idempotent-replayed": "true"},
+                status_code=stored.status_code,
+                headers={"content-type": stored.content_type, REPLAYED[0].decode(): REPLAYED[1].decode()},
             )
         await response(scope, receive, send)
+
+
+def _response_of(held: list[Message]) -> tuple[int, str, bytes]:
+    status = 500
+    content_type = ""
+    body = b""
+    for message in held:
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+            headers: Any = message.get("headers", [])
+            content_type = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+        elif message["type"] == "http.response.body":
+            body += message.get("body", b"")
+    return status, content_type, body

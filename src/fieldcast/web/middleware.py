@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from base64 import b64decode
 from http.cookies import SimpleCookie
 
-import itsdangerous
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcast.config import Language
 from fieldcast.i18n import N_, coerce_language, current_language, gettext, negotiate
+from fieldcast.session_cookie import SessionCookie
 from fieldcast.web.problems import problem_response
 
 LANG_COOKIE = "fc_lang"
@@ -134,26 +132,6 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-
-
-class SessionCookie:
-    """Reads the signed session cookie exactly as Starlette's SessionMiddleware writes it
-    (itsdangerous timestamp signature over base64 JSON), read-only: for room sockets, which need
-    only to know who is watching."""
-
-    def __init__(self, secret_key: str, max_age: int) -> None:
-        self.signer = itsdangerous.TimestampSigner(str(secret_key))
-        self.max_age = max_age
-
-    def read(self, raw: str | None) -> dict[str, object]:
-        if not raw:
-            return {}
-        try:
-            data = self.signer.unsign(raw.encode(), max_age=self.max_age)
-            session = json.loads(b64decode(data))
-        except (itsdangerous.BadSignature, ValueError):
-            return {}
-        return session if isinstance(session, dict) else {}
 
 
 class SocketFastPath:

@@ -1,0 +1,153 @@
+"""The composition root: settings in, the process's services out.
+
+It is the only place that picks an adapter (SQLite or PostgreSQL, in-process or Redis bus, room log,
+counters, rate limiters and sign-in throttle, embedded ffmpeg or nginx-rtmp, and later the payment
+provider). The app, `fieldcast fanout` and the CLI take their context from here; the layers below
+name only the part of it they use, as a Protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import MetaData
+
+from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
+from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
+from fieldcast.config import Settings
+from fieldcast.db import idempotency, outbox
+from fieldcast.db.engine import Database
+from fieldcast.db.outbox import Envelope, OutboxRelay
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.media.backend import MediaBackend, make_media
+from fieldcast.pages.snapshot import RoomSnapshots
+from fieldcast.realtime.bus import Bus, make_bus
+from fieldcast.realtime.counters import make_counters
+from fieldcast.realtime.hub import RoomHub
+from fieldcast.realtime.room_feed import RoomState
+from fieldcast.realtime.room_log import RoomLog, make_room_log
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY_S = 600.0
+
+
+def table_metadata() -> MetaData:
+    """Every capability's tables in one metadata (Alembic's target, the tests' wipe)."""
+    from fieldcast.accounts import models as _accounts  # noqa: F401
+    from fieldcast.catalog import models as _catalog  # noqa: F401
+    from fieldcast.chat import models as _chat  # noqa: F401
+    from fieldcast.db import audit as _audit  # noqa: F401
+    from fieldcast.db.base import Base
+    from fieldcast.draws import models as _draws  # noqa: F401
+    from fieldcast.live import models as _live  # noqa: F401
+
+    return Base.metadata
+
+
+def register_events() -> None:
+    """Import every capability's room event types, so the registry is complete."""
+    from fieldcast.chat import events as _chat  # noqa: F401
+    from fieldcast.draws import events as _draws  # noqa: F401
+    from fieldcast.live import events as _live  # noqa: F401
+
+
+def room_delivery(room_log: RoomLog) -> outbox.Deliver:
+    """The outbox consumer of room events: the room log, de-duplicating by outbox id."""
+
+    async def deliver(message: Envelope) -> None:
+        await room_log.append(
+            int(message.key), message.event_type, message.payload, outbox_id=message.id, at=message.created_at
+        )
+
+    return deliver
+
+
+@dataclass
+class CoreContext:
+    """What every Fieldcast process holds: the settings, the database, the bus, and the rooms'
+    event logs and fan-out. The app adds the rest; `fieldcast fanout` needs only this."""
+
+    settings: Settings
+    db: Database
+    bus: Bus
+    # The ordered, resumable event log of each live room (the real-time gateway's source).
+    room_log: RoomLog
+    # This process's fan-out of room frames to its sockets (one subscription per room).
+    room_hub: RoomHub
+    # What a room holds, for the first frame of a room socket.
+    room_state: RoomState
+
+    def uow(self, *, write: bool = True) -> UnitOfWork:
+        return self.db.uow(write=write)
+
+    async def close(self) -> None:
+        await self.room_hub.close()
+        await self.room_hub.counters.close()
+        await self.room_log.close()
+        await self.bus.close()
+        await self.db.dispose()
+
+
+@dataclass
+class AppContext(CoreContext):
+    media: MediaBackend
+    chat_limiter: RateLimiter
+    sign_in_throttle: SignInThrottle
+    relay: OutboxRelay
+
+    async def close(self) -> None:
+        await self.media.close()
+        await self.chat_limiter.close()
+        await self.sign_in_throttle.close()
+        await super().close()
+
+
+def core_context(settings: Settings) -> CoreContext:
+    """The shared services as the settings pick them."""
+    table_metadata()
+    register_events()
+    db = Database(settings.sqlalchemy_url)
+    bus = make_bus(settings.redis_url)
+    room_log = make_room_log(settings.redis_url, bus)
+    return CoreContext(
+        settings=settings,
+        db=db,
+        bus=bus,
+        room_log=room_log,
+        room_hub=RoomHub(room_log, make_counters(settings.redis_url), rest=settings.room_sweep_rest),
+        room_state=RoomSnapshots(db.uow, settings.hls_base_url),
+    )
+
+
+def app_context(settings: Settings) -> AppContext:
+    """Everything an app process runs; the outbox relay is woken by every commit that wrote to it."""
+    core = core_context(settings)
+    relay = OutboxRelay(core.db.writer, {outbox.TOPIC_ROOM: room_delivery(core.room_log)})
+    core.db.outbox_wake = relay.wake
+    return AppContext(
+        **vars(core),
+        media=make_media(settings, core.db.uow),
+        chat_limiter=make_rate_limiter(settings.redis_url),
+        sign_in_throttle=make_sign_in_throttle(settings.redis_url),
+        relay=relay,
+    )
+
+
+async def housekeeping(ctx: CoreContext, stop: asyncio.Event, every_s: float = HOUSEKEEPING_EVERY_S) -> None:
+    """The periodic clean-up of an app process, until `stop` is set: expired idempotency keys and
+    delivered outbox rows. It stops between rounds, never inside a transaction."""
+    while not stop.is_set():
+        try:
+            async with ctx.uow() as uow:
+                keys = await idempotency.purge(uow.session)
+                messages = await outbox.purge_done(uow.session)
+            if keys or messages:
+                log.info("housekeeping: %s idempotency keys and %s outbox messages removed", keys, messages)
+        except Exception:  # the database may be down for a while: try again next round
+            log.exception("housekeeping failed")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every_s):
+                await stop.wait()

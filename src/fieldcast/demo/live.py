@@ -1,0 +1,196 @@
+"""Demo live rooms: a multi-room event with two rooms live on test video (co-streaming, as the two
+officials in the stories did), one upcoming with a countdown and one ended with a replay.
+
+Seeded through the real live actions and marked as demo. The test video of the live rooms is
+started by the app at start-up (see start_demo_streams); the replay is rendered here once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fieldcast.accounts.models import Organisation, User
+from fieldcast.catalog.models import Product, Sku
+from fieldcast.config import Settings
+from fieldcast.db.base import utcnow
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.live import actions, costreams
+from fieldcast.live import schemas as s
+from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState
+from fieldcast.media.ffmpeg import ffmpeg_executable
+
+log = logging.getLogger(__name__)
+
+EVENT_SLUG = "fengcheng-618"
+REPLAY_SECONDS = 40
+
+
+@dataclass(frozen=True)
+class _Room:
+    org: str
+    host: str
+    title: str
+    products: tuple[str, ...]  # product titles from the demo catalog
+    state: SessionState
+    starts_in: timedelta
+    description: str
+
+
+ROOMS: tuple[_Room, ...] = (
+    _Room(
+        "fengcheng-city", "host-fengcheng", "丰城富硒大米 产地直播间", ("丰城富硒大米 当季新米",),
+        SessionState.LIVE, timedelta(minutes=-20),
+        "在丰城市的稻田边开播：讲富硒土壤、看碾米车间，检验报告逐项念给大家听。",
+    ),
+    _Room(
+        "zigui-county", "host-zigui", "秭归脐橙 长江边果园直播", ("秭归脐橙 当季鲜果 按斤装",),
+        SessionState.LIVE, timedelta(minutes=-15),
+        "从秭归县的江边果园开播，现场剥橙子、讲分拣，和丰城直播间连麦互推。",
+    ),
+    _Room(
+        "qinyuan-county", "host-qinyuan", "沁源党参 腐竹 山货专场", ("沁源党参 切段 干货", "沁源腐竹 黄豆制 干货"),
+        SessionState.SCHEDULED, timedelta(hours=2),
+        "沁源县的党参和腐竹专场：讲怎么煲汤、怎么泡发，开播前可以先关注。",
+    ),
+    _Room(
+        "zhenping-county", "farmer-xiangzhai", "镇平锦鲤 鱼塘边直播（回放）", ("镇平观赏锦鲤 单尾发货",),
+        SessionState.ENDED, timedelta(hours=-20),
+        "在镇平县向寨村的鱼塘边开播，讲怎么挑鱼、怎么打包，回放里可以直接跳到每个讲解。",
+    ),
+)  # fmt: skip
+
+
+class _TestStreams(Protocol):
+    async def start_test_stream(self, session_id: int, stream_name: str) -> None: ...
+
+
+class _NoMedia:
+    """The seed renders the replay itself, so ending a demo show hands nothing to a media backend."""
+
+    async def session_ended(self, session_id: int, stream_name: str) -> None:
+        return None
+
+
+async def is_live_seeded(session: AsyncSession) -> bool:
+    return bool(await session.scalar(sa.select(LiveEvent.id).where(LiveEvent.slug == EVENT_SLUG)))
+
+
+async def _skus(session: AsyncSession, org_id: int, titles: tuple[str, ...]) -> list[Sku]:
+    found: list[Sku] = []
+    for title in titles:
+        product = await session.scalar(
+            sa.select(Product).where(Product.organisation_id == org_id, Product.title == title)
+        )
+        if product is None:
+            raise RuntimeError(f"demo catalog has no product {title!r}")
+        found.extend((await session.scalars(sa.select(Sku).where(Sku.product_id == product.id).order_by(Sku.id))).all())
+    return found
+
+
+async def seed_live(
+    uow: UnitOfWork, settings: Settings, users: Mapping[str, User], orgs: Mapping[str, Organisation], organiser: User
+) -> None:
+    """The Fengcheng 618 event and its four rooms, through the real actions, in `uow`."""
+    now = utcnow()
+    event = await actions.create_event(
+        uow,
+        organiser,
+        s.EventIn(
+            organisation_id=orgs["fengcheng-city"].id,
+            slug=EVENT_SLUG,
+            title="丰城618助农直播周",
+            description="丰城市牵头，几个县市的直播间同时开播，各自带本地产品，也互相连麦推介。",
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=6),
+        ),
+        is_demo=True,
+    )
+    rooms: list[LiveSession] = []
+    for room in ROOMS:
+        org = orgs[room.org]
+        skus = await _skus(uow.session, org.id, room.products)
+        live = await actions.schedule_session(
+            uow,
+            organiser,
+            s.SessionIn(
+                organisation_id=org.id,
+                title=room.title,
+                description=room.description,
+                scheduled_at=now + room.starts_in,
+                host_ids=[users[room.host].id],
+                event_id=event.id,
+                shelf=[
+                    s.ShelfItemIn(sku_id=k.id, live_price_fen=k.price_fen * 9 // 10, session_stock=min(k.stock, 200))
+                    for k in skus
+                ],
+            ),
+            is_demo=True,
+        )
+        host = users[room.host]
+        if room.state in (SessionState.LIVE, SessionState.ENDED):
+            await actions.start_session(uow, host, live)
+            live.started_at = now + room.starts_in
+            for sku in skus:
+                await actions.pin_product(uow, host, live, sku.id)
+        if room.state == SessionState.ENDED:
+            await actions.end_session(uow, host, live, _NoMedia())
+            live.ended_at = now + room.starts_in + timedelta(hours=1, minutes=30)
+            # Spread the "explaining now" marks over the rendered replay.
+            marks = (
+                await uow.session.scalars(
+                    sa.select(ProductMark).where(ProductMark.session_id == live.id).order_by(ProductMark.id)
+                )
+            ).all()
+            for i, mark in enumerate(marks):
+                mark.offset_s = 4.0 + i * (REPLAY_SECONDS - 10) / max(1, len(marks))
+                mark.marked_at = live.started_at + timedelta(seconds=mark.offset_s) if live.started_at else now
+            duration = await asyncio.to_thread(render_replay, settings, live.stream_name)
+            await actions.replay_finished(uow, live.id, duration)
+        rooms.append(live)
+    # The two officials' rooms co-stream and sell each other's goods.
+    first, second = rooms[0], rooms[1]
+    link = await costreams.invite_costream(uow, users[ROOMS[0].host], first, second.id)
+    await costreams.answer_costream(uow, users[ROOMS[1].host], link, accept=True)
+
+
+def render_replay(settings: Settings, stream_name: str, seconds: int = REPLAY_SECONDS) -> float | None:
+    """A short VOD HLS of test video standing in for the recording of a past demo show."""
+    out = settings.resolved_hls_dir / "replay" / stream_name
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        ffmpeg_executable(settings.ffmpeg_path), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "50",
+        "-c:a", "aac", "-b:a", "64k", "-shortest",
+        "-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod",
+        "-hls_segment_filename", str(out / "seg%03d.ts"), str(out / "index.m3u8"),
+    ]  # fmt: skip
+    try:
+        subprocess.run(cmd, check=True, timeout=120, capture_output=True)  # noqa: S603 - fixed argv, no shell
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("demo replay could not be rendered: %s", exc)
+        return None
+    return float(seconds)
+
+
+async def start_demo_streams(uow_factory: Callable[..., UnitOfWork], media: _TestStreams) -> int:
+    """Play test video into every live demo room (called at start-up when the demo is on)."""
+    async with uow_factory(write=False) as uow:
+        rooms = (
+            await uow.session.scalars(
+                sa.select(LiveSession).where(LiveSession.is_demo.is_(True), LiveSession.state == SessionState.LIVE)
+            )
+        ).all()
+        targets = [(x.id, x.stream_name) for x in rooms]
+    for session_id, stream_name in targets:
+        await media.start_test_stream(session_id, stream_name)
+    return len(targets)

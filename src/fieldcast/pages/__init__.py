@@ -1,0 +1,1 @@
+"""Pages that compose several capabilities: the home page, the room page, the host console."""

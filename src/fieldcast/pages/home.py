@@ -1,0 +1,98 @@
+"""Site-wide routes: home page, language switch, health check, and the notification bell of every page."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.responses import Response
+
+from fieldcast import __version__
+from fieldcast.accounts import queries as account_queries
+from fieldcast.accounts.auth import CurrentUser
+from fieldcast.db.engine import Database, database_status
+from fieldcast.i18n import coerce_language
+from fieldcast.live import queries as live_queries
+from fieldcast.live.models import SessionState
+from fieldcast.realtime.bus import Bus
+from fieldcast.web.context import context_of
+from fieldcast.web.deps import Uow
+from fieldcast.web.forms import safe_next
+from fieldcast.web.middleware import LANG_COOKIE
+from fieldcast.web.templating import render
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    hosts, hosts_total = await account_queries.list_verified_hosts(uow.session, limit=12)
+    orgs, orgs_total = await account_queries.list_organisations(uow.session, limit=12)
+    hls = request.app.state.ctx.settings.hls_base_url
+    live, _ = await live_queries.list_sessions(
+        uow.session, live_queries.SessionFilter(state=SessionState.LIVE), limit=12
+    )
+    soon, _ = await live_queries.list_sessions(
+        uow.session, live_queries.SessionFilter(state=SessionState.SCHEDULED), limit=12
+    )
+    return render(
+        request,
+        "home.html",
+        {
+            "user": user,
+            "live_sessions": await live_queries.sessions_out(uow.session, live, hls),
+            "upcoming_sessions": await live_queries.sessions_out(uow.session, soon, hls),
+            "hosts": hosts,
+            "hosts_total": hosts_total,
+            "organisations": orgs,
+            "organisations_total": orgs_total,
+        },
+    )
+
+
+@router.get("/lang/{code}", include_in_schema=False)
+async def switch_language(
+    code: str, request: Request, uow: Uow, user: CurrentUser, next: str | None = None
+) -> Response:
+    response = RedirectResponse(safe_next(next, "/"), status_code=303)
+    language = coerce_language(code)
+    if language is not None:
+        response.set_cookie(
+            LANG_COOKIE,
+            language,
+            max_age=365 * 24 * 3600,
+            samesite="lax",
+            secure=request.app.state.ctx.settings.secure_cookies,
+        )
+        if user is not None:
+            user.language = language
+    return response
+
+
+class HealthServices(Protocol):
+    db: Database
+    bus: Bus
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz(request: Request) -> Response:
+    """Database and bus status; 503 when either is down."""
+    ctx: HealthServices = context_of(request)
+    db = await database_status(ctx.db.engine)
+    bus = await ctx.bus.status()
+    ok = db["status"] == "ok" and bus["status"] == "ok"
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "degraded",
+        "version": __version__,
+        "database": db,
+        "bus": bus,
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def notification_bell(request: Request, uow: Uow, user: CurrentUser) -> None:
+    """The bell in the page header (a dependency of every page router): one indexed count per
+    page view, none for API calls."""
+    if user is not None and request.method == "GET":
+        request.state.unread_notifications = await live_queries.unread_count(uow.session, user.id)

@@ -1,0 +1,217 @@
+"""Live rooms as HTML pages for viewers: the list of rooms, a room with its player, shelf, chat
+and draws, events, notifications and follow buttons. The room composes live, chat and draws, so
+it lives in the pages layer above them; the host console is `pages.console`, the forms that
+schedule and change shows are `live.manage_pages`."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from fieldcast.accounts.auth import CurrentUser
+from fieldcast.accounts.models import Role, User
+from fieldcast.accounts.queries import memberships_of
+from fieldcast.chat import actions as chat_actions
+from fieldcast.chat import queries as chat_queries
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.draws import queries as draw_queries
+from fieldcast.errors import NotFound
+from fieldcast.i18n import N_
+from fieldcast.live import actions as a
+from fieldcast.live import follows as fo
+from fieldcast.live import queries as q
+from fieldcast.live import schemas as s
+from fieldcast.live.models import SessionState
+from fieldcast.live.routes import session_or_404
+from fieldcast.web.api import Offset
+from fieldcast.web.deps import Ctx, Uow
+from fieldcast.web.forms import check_form_csrf, read_raw_form, safe_next, see_other
+from fieldcast.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 24
+CHAT_LINES = 50  # chat lines a room page renders; newer ones arrive over the room socket
+STATE_FILTERS = {"live": SessionState.LIVE, "upcoming": SessionState.SCHEDULED, "replay": SessionState.ENDED}
+
+
+def group_by_state(items: list[s.SessionOut]) -> dict[str, list[s.SessionOut]]:
+    """Live now, upcoming (soonest first) and ended (replays), in the order list_sessions gives."""
+    groups: dict[str, list[s.SessionOut]] = {"live": [], "upcoming": [], "replay": []}
+    for item in items:
+        if item.state == SessionState.LIVE:
+            groups["live"].append(item)
+        elif item.state == SessionState.SCHEDULED:
+            groups["upcoming"].append(item)
+        elif item.state == SessionState.ENDED:
+            groups["replay"].append(item)
+    return groups
+
+
+async def managed_orgs(uow: UnitOfWork, user: User | None) -> list[tuple[str, str]]:
+    """(slug, name) of the organisations where the user may schedule shows and make events."""
+    if user is None:
+        return []
+    managers = {Role.OWNER.value, Role.ORGANISER.value}
+    return [(org.slug, org.name) for org, roles in await memberships_of(uow.session, user.id) if managers & set(roles)]
+
+
+# -- the list of rooms -----------------------------------------------------------------------------
+
+
+@pages.get("/live")
+async def sessions_page(
+    request: Request,
+    uow: Uow,
+    ctx: Ctx,
+    user: CurrentUser,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    offset: Offset = 0,
+) -> Response:
+    chosen = state if state in STATE_FILTERS else ""
+    flt = q.SessionFilter(state=STATE_FILTERS[chosen] if chosen else None)
+    lives, total = await q.list_sessions(uow.session, flt, limit=PAGE_SIZE, offset=offset)
+    items = await q.sessions_out(uow.session, lives, ctx.settings.hls_base_url)
+    mine: list[s.SessionOut] = []
+    if user is not None:
+        own, _ = await q.list_sessions(uow.session, q.SessionFilter(host_id=user.id), limit=10)
+        mine = [
+            x for x in await q.sessions_out(uow.session, own, ctx.settings.hls_base_url) if x.state in a.OPEN_STATES
+        ]
+    return render(
+        request,
+        "live/sessions.html",
+        {
+            "user": user,
+            "groups": group_by_state(items),
+            "total": total,
+            "state": chosen,
+            "offset": offset,
+            "page_size": PAGE_SIZE,
+            "mine": mine,
+            "managed": await managed_orgs(uow, user),
+        },
+    )
+
+
+# -- a room ----------------------------------------------------------------------------------------
+
+
+@pages.get("/live/{session_id:int}")
+async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    live = await session_or_404(uow, session_id)
+    if user is None and "viewer" not in request.session:
+        # Tells anonymous viewers apart in the honest counts (signed with the session cookie).
+        request.session["viewer"] = secrets.token_urlsafe(12)
+    detail = await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
+    shelf = [*detail.shelf, *detail.partner_shelf]
+    follows = await q.follows_of(uow.session, user.id) if user else []
+    event = await q.load_event(uow.session, live.event_id) if live.event_id else None
+    is_operator = await a.is_session_operator(uow.session, user, live)
+    return render(
+        request,
+        "live/room.html",
+        {
+            "user": user,
+            "d": detail,
+            # "Explaining now" belongs to the live show; a replay jumps through the marks instead.
+            "pinned": next((x for x in shelf if x.sku_id == detail.pinned_sku_id), None)
+            if live.state == SessionState.LIVE
+            else None,
+            "followed_hosts": {f.host_id for f in follows if f.host_id},
+            "follows_org": any(f.organisation_id == live.organisation_id for f in follows),
+            "is_operator": is_operator,
+            "countdown_s": q.countdown_s(live, datetime.now(UTC)),
+            "event": event,
+            "api_url": f"/api/v1/sessions/{live.id}",
+            # The real-time panel: the last chat lines, who may moderate, the show's lucky draws.
+            "chat_messages": await chat_queries.recent(uow.session, live.id, CHAT_LINES),
+            "chat_open": live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
+            "is_moderator": await chat_actions.is_moderator(uow, user, live),
+            "draws": await draw_queries.draws_of_session(uow.session, live.id),
+            "site_url": str(request.base_url).rstrip("/"),
+        },
+    )
+
+
+# -- follows ---------------------------------------------------------------------------------------
+
+
+async def _follow_form(request: Request) -> tuple[s.FollowIn, str]:
+    _raw, values = await read_raw_form(request)
+    next_path = safe_next(values.get("next"), "/live")
+    try:
+        host_id = int(values["host_id"]) if values.get("host_id") else None
+        org_id = int(values["organisation_id"]) if values.get("organisation_id") else None
+        return s.FollowIn(host_id=host_id, organisation_id=org_id), next_path
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+        raise NotFound(N_("Nothing to follow.")) from exc
+
+
+@pages.post("/follow")
+async def follow_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    data, next_path = await _follow_form(request)
+    if user is None:
+        return see_other(f"/signin?next={next_path}")
+    await fo.follow(uow, user, data)
+    return see_other(next_path)
+
+
+@pages.post("/unfollow")
+async def unfollow_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    data, next_path = await _follow_form(request)
+    await fo.unfollow(uow, user, data)
+    return see_other(next_path)
+
+
+# -- events ----------------------------------------------------------------------------------------
+
+
+@pages.get("/events")
+async def events_page(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    return render(
+        request,
+        "live/events.html",
+        {"user": user, "events": await q.list_events(uow.session), "managed": await managed_orgs(uow, user)},
+    )
+
+
+@pages.get("/events/{key}")
+async def event_page(key: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    event = await q.load_event(uow.session, key)
+    if event is None:
+        raise NotFound(N_("No such event."))
+    detail = await q.event_detail(uow.session, event, ctx.settings.hls_base_url)
+    return render(
+        request,
+        "live/event.html",
+        {"user": user, "e": detail, "groups": group_by_state(detail.sessions)},
+    )
+
+
+# -- notifications ---------------------------------------------------------------------------------
+
+
+@pages.get("/notifications")
+async def notifications_page(request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0) -> Response:
+    if user is None:
+        return see_other("/signin?next=/notifications")
+    items, total = await q.notifications_of(uow.session, user.id, limit=PAGE_SIZE, offset=offset)
+    return render(
+        request,
+        "live/notifications.html",
+        {"user": user, "items": items, "total": total, "offset": offset, "page_size": PAGE_SIZE},
+    )
+
+
+@pages.post("/notifications/read")
+async def notifications_read_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    await check_form_csrf(request)
+    if user is None:
+        return see_other("/signin?next=/notifications")
+    await fo.mark_notifications_read(uow, user, None)
+    return see_other("/notifications")

@@ -1,0 +1,50 @@
+"""What every capability's JSON API shares: the problem responses it documents, pagination
+parameters and page shape, and the one base of its input and output schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from fieldcast.web.problems import Problem
+
+T = TypeVar("T")
+
+# Error bodies every API router documents (RFC 9457 problem+json).
+PROBLEMS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
+}
+
+PAGE_LIMIT_MAX = 200
+Limit = Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def text(min_length: int, max_length: int) -> type[str]:
+    """A text field, stripped, with explicit limits."""
+    return Annotated[  # type: ignore[return-value]
+        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+    ]
+
+
+class In(BaseModel):
+    """Base of every request body: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """Base of every response body: built from table rows."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: the items, how many there are in all, and where this page starts."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
