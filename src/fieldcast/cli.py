@@ -201,6 +201,47 @@ def media_config(
         typer.echo(f"then set FIELDCAST_RTMP_URL=rtmp://127.0.0.1:{rtmp_port}/live for the app", err=True)
 
 
+@cli.command()
+def backup(
+    out: Annotated[Path, typer.Option(help="Archive to write (tar.gz, mode 0600: it holds the secret key).")],
+) -> None:
+    """Copy the SQLite database, media, replays and secret key into one archive, while the app serves."""
+    from fieldcast.db.backup import BackupError, create_backup
+
+    try:
+        manifest = create_backup(load_settings(), out)
+    except BackupError as exc:
+        typer.echo(f"fieldcast backup: {exc}", err=True)
+        raise typer.Exit(2) from None
+    files, sizes = manifest["files"], manifest["bytes"]
+    typer.echo(
+        f"wrote {out}: database at revision {manifest['alembic_revision']}, "
+        + ", ".join(f"{name} {files[name]} files ({sizes[name]} bytes)" for name in files)
+        + (", secret key" if manifest["secret_key"]["included"] else "")
+    )
+
+
+@cli.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="Archive written by `fieldcast backup`.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing database (stop the app first).")] = False,
+) -> None:
+    """Restore a `fieldcast backup` archive into the configured data folder."""
+    from fieldcast.db.backup import BackupError, restore_backup
+
+    try:
+        report = restore_backup(load_settings(), archive, force=force)
+    except BackupError as exc:
+        typer.echo(f"fieldcast restore: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(
+        f"restored {report.database} (backup of {report.manifest.get('created_at')}, revision "
+        f"{report.manifest.get('alembic_revision')}); run `fieldcast migrate` if this release is newer"
+    )
+
+
 def main() -> None:
     cli()
 
