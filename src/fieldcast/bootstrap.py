@@ -55,11 +55,13 @@ def register_events() -> None:
 
 
 def room_delivery(room_log: RoomLog) -> outbox.Deliver:
-    """The outbox consumer of room events: the room log, de-duplicating by outbox id."""
+    """The outbox consumer of room events: the room log, de-duplicating by the message's id and
+    time (ids alone start over in a database restored from a backup)."""
 
     async def deliver(message: Envelope) -> None:
+        dedupe = f"{message.id}.{int(message.created_at.timestamp() * 1_000_000)}"
         await room_log.append(
-            int(message.key), message.event_type, message.payload, outbox_id=message.id, at=message.created_at
+            int(message.key), message.event_type, message.payload, dedupe=dedupe, at=message.created_at
         )
 
     return deliver

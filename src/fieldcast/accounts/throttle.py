@@ -8,6 +8,7 @@ allow N times the attempts. `make_sign_in_throttle` picks one at start-up from t
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections import deque
@@ -16,7 +17,10 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+log = logging.getLogger(__name__)
+
 MAX_FAILURES = 10
+REDIS_TIMEOUT_S = 2.0
 WINDOW_S = 15 * 60
 MAX_TRACKED = 100_000
 
@@ -94,16 +98,26 @@ return {count, -1}
 
 class RedisSignInThrottle:
     """Every process sharing the Redis server counts the same failures (Redis' clock, so the
-    processes need not agree on theirs)."""
+    processes need not agree on theirs). While Redis cannot be reached, this process counts on
+    its own: sign-in keeps working and is still throttled, per process."""
 
     backend = "redis"
 
     def __init__(self, url: str, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
         self._script = self._redis.register_script(_FAILURES)
         self._serial = 0
+        self._fallback = MemorySignInThrottle(max_failures, window_s)
+        self.errors = 0  # Redis failures seen (exported as a metric)
+
+    def _down(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.errors == 1 or self.errors % 100 == 0:
+            log.warning("sign-in throttle: Redis unreachable (%r); counting in this process", exc)
 
     @staticmethod
     def _key(key: str) -> str:
@@ -120,17 +134,29 @@ class RedisSignInThrottle:
         return int(count), int(oldest), now
 
     async def retry_after_s(self, key: str) -> int:
-        count, oldest, now = await self._run(key, "")
+        try:
+            count, oldest, now = await self._run(key, "")
+        except (aioredis.RedisError, OSError) as exc:
+            self._down(exc)
+            return await self._fallback.retry_after_s(key)
         if count < self.max_failures or oldest < 0:
             return 0
         return max(1, math.ceil((self.window_s * 1000 - (now - oldest)) / 1000))
 
     async def failed(self, key: str) -> None:
         self._serial += 1
-        await self._run(key, f"{time.time_ns()}:{id(self)}:{self._serial}")
+        try:
+            await self._run(key, f"{time.time_ns()}:{id(self)}:{self._serial}")
+        except (aioredis.RedisError, OSError) as exc:
+            self._down(exc)
+            await self._fallback.failed(key)
 
     async def succeeded(self, key: str) -> None:
-        await self._redis.delete(self._key(key))
+        await self._fallback.succeeded(key)
+        try:
+            await self._redis.delete(self._key(key))
+        except (aioredis.RedisError, OSError) as exc:
+            self._down(exc)
 
     async def close(self) -> None:
         await self._redis.aclose()

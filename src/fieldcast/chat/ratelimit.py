@@ -5,6 +5,7 @@ picks one at start-up from the Redis URL."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -13,7 +14,10 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+log = logging.getLogger(__name__)
+
 CAPACITY = 5
+REDIS_TIMEOUT_S = 2.0
 REFILL_S = 2.0
 MAX_TRACKED = 100_000  # in-process buckets kept; the least recently used go first
 
@@ -89,18 +93,30 @@ return wait
 
 
 class RedisRateLimiter:
-    """Many processes: the buckets live in Redis and expire once full again."""
+    """Many processes: the buckets live in Redis and expire once full again. While Redis cannot
+    be reached, this process's own buckets stand in: chat keeps working, limited per process,
+    rather than failing every message."""
 
     backend = "redis"
 
     def __init__(self, url: str, capacity: int = CAPACITY, refill_s: float = REFILL_S) -> None:
         self.capacity = capacity
         self.refill_s = refill_s
-        self._redis = aioredis.Redis.from_url(url)
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
         self._take = self._redis.register_script(_TAKE)
+        self._fallback = MemoryRateLimiter(capacity, refill_s)
+        self.errors = 0  # Redis failures seen (exported as a metric)
 
     async def take(self, key: str) -> float:
-        wait_ms = int(await self._take(keys=[f"fc:rl:{key}"], args=[self.capacity, self.refill_s]))
+        try:
+            wait_ms = int(await self._take(keys=[f"fc:rl:{key}"], args=[self.capacity, self.refill_s]))
+        except (aioredis.RedisError, OSError) as exc:
+            self.errors += 1
+            if self.errors == 1 or self.errors % 100 == 0:
+                log.warning("chat rate limiter: Redis unreachable (%r); limiting in this process", exc)
+            return await self._fallback.take(key)
         return wait_ms / 1000
 
     async def close(self) -> None:

@@ -4,8 +4,9 @@ A key is recorded with the response its request produced, by the commit that mad
 either both are durable or neither is. So a retry after any failure — a crash between the commit
 and the response included — finds the first response and never writes twice, and a request that
 died before its commit left nothing behind and can be retried at once. Two requests with one key
-at the same time both run, but only one can commit (the key is unique): the other is rolled back
-and answers the winner's response. Old keys are removed by a periodic task (purge)."""
+at the same time take turns: the second waits on the key's lock (lock_key) until the first
+commits, then finds its response; the unique key is the backstop. Old keys are removed by a
+periodic task (purge)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ class IdempotentRequest(Base):
     content_type: Mapped[str] = mapped_column(sa.String(100), default="")
     body: Mapped[bytes] = mapped_column(sa.LargeBinary, default=b"")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+async def lock_key(session: AsyncSession, scope_hash: str) -> None:
+    """Hold the key until this transaction ends, so that a concurrent request with the same key
+    waits and then sees this one's outcome instead of repeating its work. PostgreSQL: a
+    transaction-level advisory lock on the key's hash. SQLite: the write transaction (BEGIN
+    IMMEDIATE, db/engine.py) already admits one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock_id = int.from_bytes(bytes.fromhex(scope_hash[:16]), "big", signed=True)
+        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
 
 
 async def find(session: AsyncSession, scope_hash: str) -> IdempotentRequest | None:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 TOPIC_ROOM = "room"  # key: the room (live session) id; consumer: the room log
 BATCH = 200
 SWEEP_S = 2.0
-BACKOFF_MAX_S = 30.0
+BACKOFF_MAX_S = 10.0
 KEEP_DONE_FOR = timedelta(days=1)
 ERROR_MAX = 200
 

@@ -30,6 +30,7 @@ from fieldcast.accounts.permissions import require_user
 from fieldcast.accounts.queries import roles_in_org
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
+from fieldcast.db.locks import lock_row
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.draws import events as ev
 from fieldcast.draws import schemas as s
@@ -91,11 +92,9 @@ async def _session_of(session: AsyncSession, draw: LuckyDraw) -> LiveSession:
 
 
 async def _locked(session: AsyncSession, draw: LuckyDraw) -> LuckyDraw:
-    """Re-read the draw with its row locked until commit (a no-op lock on SQLite, whose writers
-    are serialised anyway), so entering and drawing never interleave."""
-    fresh = await session.scalar(
-        sa.select(LuckyDraw).where(LuckyDraw.id == draw.id).with_for_update().execution_options(populate_existing=True)
-    )
+    """Re-read the draw with its row locked until commit (db/locks.py), so entering and drawing
+    never interleave."""
+    fresh = await lock_row(session, LuckyDraw, draw.id)
     if fresh is None:
         raise NotFound(N_("No such draw."))
     return fresh

@@ -23,6 +23,7 @@ from fieldcast.catalog.models import Product, ProductStatus, Sku
 from fieldcast.catalog.queries import require_public_welfare_eligible
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
+from fieldcast.db.locks import lock_row
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Conflict, Invalid
 from fieldcast.i18n import N_
@@ -348,6 +349,7 @@ async def set_cover(
 
 async def cancel_session(uow: UnitOfWork, actor: User | None, live: LiveSession, reason: str) -> LiveSession:
     user = await _require_manager(uow, actor, live.organisation_id)
+    live = await lock_session(uow, live)
     if live.state != SessionState.SCHEDULED:
         raise e.WrongState(N_("Only a session that has not started can be cancelled."))
     live.state = SessionState.CANCELLED
@@ -448,7 +450,18 @@ async def issue_stream_key(uow: UnitOfWork, actor: User | None, live: LiveSessio
 # -- state: ingest and the host console -----------------------------------------------------------
 
 
+async def lock_session(uow: UnitOfWork, live: LiveSession) -> LiveSession:
+    """Lock the session's row until commit and read it afresh (db/locks.py): state changes
+    (go live, end, cancel) from the ingest hook and the console at once happen one after the
+    other, and the second sees what the first did."""
+    locked = await lock_row(uow.session, LiveSession, live.id)
+    if locked is None:  # deleted by a concurrent transaction: only a race gets here
+        raise e.WrongState(N_("This session no longer exists."))
+    return locked
+
+
 async def _go_live(uow: UnitOfWork, live: LiveSession) -> LiveSession:
+    live = await lock_session(uow, live)
     require_open(live)
     live.ingest_stopped_at = None
     if live.state == SessionState.SCHEDULED:
@@ -462,6 +475,7 @@ async def _go_live(uow: UnitOfWork, live: LiveSession) -> LiveSession:
 
 async def ingest_started(uow: UnitOfWork, live: LiveSession) -> LiveSession:
     """Ingest accepted a publish for this session (first start, or a reconnect)."""
+    live = await lock_session(uow, live)
     was = live.state
     await _go_live(uow, live)
     if was == SessionState.SCHEDULED:
@@ -472,6 +486,7 @@ async def ingest_started(uow: UnitOfWork, live: LiveSession) -> LiveSession:
 async def start_session(uow: UnitOfWork, actor: User | None, live: LiveSession) -> LiveSession:
     """The host console's Start: the room opens even before video arrives (e.g. OBS still connecting)."""
     user = await require_session_operator(uow.session, actor, live)
+    live = await lock_session(uow, live)
     was = live.state
     await _go_live(uow, live)
     if was == SessionState.SCHEDULED:
@@ -481,6 +496,7 @@ async def start_session(uow: UnitOfWork, actor: User | None, live: LiveSession) 
 
 async def ingest_stopped(uow: UnitOfWork, live: LiveSession) -> datetime:
     """The stream dropped: remember when, so a reconnect within the grace period keeps the show on."""
+    live = await lock_session(uow, live)
     stopped = utcnow()
     live.ingest_stopped_at = stopped
     return stopped
@@ -501,6 +517,7 @@ async def _end_links(uow: UnitOfWork, session_id: int, actor_id: int | None) -> 
 
 
 async def _end(uow: UnitOfWork, live: LiveSession, actor_id: int | None, media: MediaControl) -> LiveSession:
+    live = await lock_session(uow, live)
     if live.state != SessionState.LIVE:
         raise e.WrongState(N_("Only a live session can be ended."))
     live.state = SessionState.ENDED
@@ -530,7 +547,7 @@ async def end_session(
 
 async def end_if_still_stopped(uow: UnitOfWork, session_id: int, stopped_at: datetime, media: MediaControl) -> bool:
     """Called after the reconnect grace period: end the show unless the stream came back."""
-    live = await uow.session.get(LiveSession, session_id, with_for_update=True)
+    live = await lock_row(uow.session, LiveSession, session_id)
     if live is None or live.state != SessionState.LIVE or live.ingest_stopped_at != stopped_at:
         return False
     await _end(uow, live, None, media)

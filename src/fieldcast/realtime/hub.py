@@ -314,21 +314,29 @@ class RoomHub:
 
     async def _pump(self, room_id: int, room: _Room) -> None:
         """Follow the room log from its head; the sweep hands each frame, decoded once, to every
-        listener. When the subscription restarts, listeners that may have missed frames resync."""
+        listener. When the subscription drops (Redis restarted or unreachable), it resumes from
+        the last frame it received, reading what it missed from the log's history, so listeners
+        get every frame once and in order; only when that history no longer reaches back
+        (FellBehind) does it restart at the head and listeners resync."""
+        resume: int | None = None
         while True:
             try:
-                start = await self.room_log.last_id(room_id)
+                start = resume if resume is not None else await self.room_log.last_id(room_id)
                 async with self.room_log.follow(room_id, start) as frames:
-                    room.subscribed(start)
+                    if resume is None:
+                        room.subscribed(start)
+                    resume = start
                     room.ready.set()
                     async for frame in frames:
                         room.received(frame_id(frame), frame.decode())
+                        resume = room.head
             except FellBehind:
                 log.warning("room %s: the hub fell behind its log; listeners resync", room_id)
+                resume = None
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("room %s: subscription failed; retrying", room_id)
+            except Exception as exc:
+                log.warning("room %s: subscription failed (%r); retrying", room_id, exc)
                 room.ready.set()
                 await asyncio.sleep(1.0)
 

@@ -7,7 +7,9 @@ snapshot. The in-process adapter and the Redis adapter (INCR + list + PUBLISH in
 so ids, history order and delivery order agree across processes) are picked once, at start-up.
 
 Events come from the outbox relay, which delivers at least once: an append that carries the
-outbox id of a message already appended returns that event's id and publishes nothing again."""
+delivery key of a message already appended (its outbox id and time, so a database restored from
+a backup, whose ids start over, is not taken for a repeat) returns that event's id and publishes
+nothing again."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from fieldcast.realtime.bus import Bus, MemoryBus
 
 HISTORY_MAX = 500  # events kept per room for resuming clients
 HISTORY_TTL_S = 3 * 24 * 3600  # a room's log outlives its show by days, not forever
-# Outbox ids remembered per room to drop a repeated delivery; a repeat comes from a relay retry
+# Delivery keys remembered per room to drop a repeated delivery; a repeat comes from a relay retry
 # moments after the first, so a window of the latest ids is enough.
 DEDUPE_WINDOW = 2000
 REDIS_TIMEOUT_S = 5.0  # a Redis that does not answer fails an append instead of hanging the relay
@@ -64,10 +66,10 @@ class RoomLog(Protocol):
         event_type: str,
         data: Mapping[str, Any],
         *,
-        outbox_id: int | None = None,
+        dedupe: str | None = None,
         at: datetime | None = None,
     ) -> int:
-        """Give the event the room's next id, keep it and publish it; a repeated `outbox_id`
+        """Give the event the room's next id, keep it and publish it; a repeated `dedupe` key
         returns the id it got the first time and does nothing else."""
         ...
 
@@ -128,7 +130,7 @@ class MemoryRoomLog(_Following):
         self._history_max = history_max
         self._last: dict[int, int] = {}
         self._history: dict[int, deque[bytes]] = {}
-        self._delivered: dict[int, OrderedDict[int, int]] = {}
+        self._delivered: dict[int, OrderedDict[str, int]] = {}
 
     async def append(
         self,
@@ -136,16 +138,16 @@ class MemoryRoomLog(_Following):
         event_type: str,
         data: Mapping[str, Any],
         *,
-        outbox_id: int | None = None,
+        dedupe: str | None = None,
         at: datetime | None = None,
     ) -> int:
         delivered = self._delivered.setdefault(room_id, OrderedDict())
-        if outbox_id is not None and outbox_id in delivered:
-            return delivered[outbox_id]
+        if dedupe is not None and dedupe in delivered:
+            return delivered[dedupe]
         event_id = self._last.get(room_id, 0) + 1
         self._last[room_id] = event_id
-        if outbox_id is not None:
-            delivered[outbox_id] = event_id
+        if dedupe is not None:
+            delivered[dedupe] = event_id
             if len(delivered) > DEDUPE_WINDOW:
                 delivered.popitem(last=False)
         frame = b'{"id":%d,' % event_id + _body(room_id, event_type, data, at)
@@ -164,8 +166,8 @@ class MemoryRoomLog(_Following):
         self._delivered.clear()
 
 
-# KEYS: seq, history, channel, delivered outbox ids (sorted set: member outbox id, score event id).
-# ARGV: frame body (JSON without "{" and id), history max, ttl, outbox id ("" = none), dedupe window.
+# KEYS: seq, history, channel, delivered keys (sorted set: member delivery key, score event id).
+# ARGV: frame body (JSON without "{" and id), history max, ttl, delivery key ("" = none), window.
 _APPEND = """
 if ARGV[4] ~= '' then
   local seen = redis.call('ZSCORE', KEYS[4], ARGV[4])
@@ -216,7 +218,7 @@ class RedisRoomLog(_Following):
         event_type: str,
         data: Mapping[str, Any],
         *,
-        outbox_id: int | None = None,
+        dedupe: str | None = None,
         at: datetime | None = None,
     ) -> int:
         body = _body(room_id, event_type, data, at)
@@ -224,7 +226,7 @@ class RedisRoomLog(_Following):
             body,
             self._history_max,
             HISTORY_TTL_S,
-            "" if outbox_id is None else outbox_id,
+            dedupe or "",
             DEDUPE_WINDOW,
         ]
         return int(await self._append(keys=self._keys(room_id), args=args))

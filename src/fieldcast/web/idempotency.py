@@ -75,6 +75,7 @@ class IdempotencyMiddleware:
         services = scope["app"].state.ctx
 
         async with services.uow() as uow:
+            await keys.lock_key(uow.session, scope_hash)
             stored = await keys.find(uow.session, scope_hash)
             if stored is not None and keys.is_current(stored):
                 await self._answer_repeat(stored, request_hash, scope, receive, send)
