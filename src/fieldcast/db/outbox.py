@@ -109,41 +109,48 @@ class OutboxRelay:
     async def relay_once(self) -> tuple[int, bool]:
         """One pass over at most `batch` pending messages: (how many were looked at, whether any
         failed)."""
-        async with self._turn, self._sessionmaker() as session:
-            rows = (
-                await session.scalars(
-                    sa.select(OutboxMessage)
-                    .where(OutboxMessage.published_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                    .limit(self._batch)
-                    .with_for_update()
+        async with self._turn:
+            session = self._sessionmaker()
+            try:
+                return await self._pass(session)
+            finally:
+                await asyncio.shield(session.close())  # see UnitOfWork.__aexit__
+
+    async def _pass(self, session: AsyncSession) -> tuple[int, bool]:
+        rows = (
+            await session.scalars(
+                sa.select(OutboxMessage)
+                .where(OutboxMessage.published_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(self._batch)
+                .with_for_update()
+            )
+        ).all()
+        held_back: set[tuple[str, str]] = set()
+        done: list[int] = []
+        for row in rows:
+            if (row.topic, row.key) in held_back:
+                continue
+            try:
+                consumer = self._consumers[row.topic]
+                await consumer(
+                    Envelope(row.id, row.topic, row.key, row.event_type, dict(row.payload), row.created_at)
                 )
-            ).all()
-            held_back: set[tuple[str, str]] = set()
-            done: list[int] = []
-            for row in rows:
-                if (row.topic, row.key) in held_back:
-                    continue
-                try:
-                    consumer = self._consumers[row.topic]
-                    await consumer(
-                        Envelope(row.id, row.topic, row.key, row.event_type, dict(row.payload), row.created_at)
-                    )
-                except Exception as exc:  # any consumer error: keep it pending, in order, and retry
-                    held_back.add((row.topic, row.key))
-                    row.attempts += 1
-                    row.last_error = repr(exc)[:ERROR_MAX]
-                    self.stats.failures += 1
-                    self.stats.last_failure = row.last_error
-                    if row.attempts == 1 or row.attempts % 20 == 0:
-                        log.warning("outbox message %s (%s) not delivered: %r", row.id, row.event_type, exc)
-                else:
-                    done.append(row.id)
-            if done:
-                await session.execute(
-                    sa.update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())
-                )
-            await session.commit()
+            except Exception as exc:  # any consumer error: keep it pending, in order, and retry
+                held_back.add((row.topic, row.key))
+                row.attempts += 1
+                row.last_error = repr(exc)[:ERROR_MAX]
+                self.stats.failures += 1
+                self.stats.last_failure = row.last_error
+                if row.attempts == 1 or row.attempts % 20 == 0:
+                    log.warning("outbox message %s (%s) not delivered: %r", row.id, row.event_type, exc)
+            else:
+                done.append(row.id)
+        if done:
+            await session.execute(
+                sa.update(OutboxMessage).where(OutboxMessage.id.in_(done)).values(published_at=utcnow())
+            )
+        await session.commit()
         self.stats.published += len(done)
         return len(rows), bool(held_back)
 

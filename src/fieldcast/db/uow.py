@@ -8,6 +8,7 @@ failure is logged and never turns a committed write into an error."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -61,7 +62,10 @@ class UnitOfWork:
             else:
                 await self.rollback()
         finally:
-            await self.session.close()
+            # Shielded: a task cancelled here (a client gone, a shutdown) must still hand its
+            # connection back with the transaction ended, or on SQLite the write lock stays held
+            # until the connection is garbage-collected.
+            await asyncio.shield(self.session.close())
 
     async def _reload_survivors(self) -> None:
         """After a rollback every loaded object is expired; a page that re-renders a form reads
