@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     demo_audience: bool = Field(
         default=True, description="With demo on, demo viewers watch, like and comment in the demo's live rooms."
     )
+    # -- operations ------------------------------------------------------------------------------
+    metrics_enabled: bool = Field(default=False, description="Serve GET /metrics (Prometheus) to allowed callers.")
+    metrics_token: str = Field(
+        default="", description="Bearer token /metrics asks of every caller; empty = loopback callers only."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -16,12 +16,17 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from fieldcast.realtime.backend_errors import counts_errors
+
 MAX_FAILURES = 10
 WINDOW_S = 15 * 60
 MAX_TRACKED = 100_000
 
 
 class SignInThrottle(Protocol):
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
+
     async def retry_after_s(self, key: str) -> int:
         """0 when an attempt is allowed, else whole seconds until the oldest failure ages out."""
         ...
@@ -37,6 +42,7 @@ class MemorySignInThrottle:
     """One process. `clock` is injectable (monotonic seconds) so tests need not sleep."""
 
     backend = "memory"
+    backend_errors = 0
 
     def __init__(
         self,
@@ -104,6 +110,7 @@ class RedisSignInThrottle:
         self._redis = aioredis.Redis.from_url(url)
         self._script = self._redis.register_script(_FAILURES)
         self._serial = 0
+        self.backend_errors = 0
 
     @staticmethod
     def _key(key: str) -> str:
@@ -119,16 +126,19 @@ class RedisSignInThrottle:
         count, oldest = await self._script(keys=[self._key(key)], args=[now, int(self.window_s * 1000), member])
         return int(count), int(oldest), now
 
+    @counts_errors
     async def retry_after_s(self, key: str) -> int:
         count, oldest, now = await self._run(key, "")
         if count < self.max_failures or oldest < 0:
             return 0
         return max(1, math.ceil((self.window_s * 1000 - (now - oldest)) / 1000))
 
+    @counts_errors
     async def failed(self, key: str) -> None:
         self._serial += 1
         await self._run(key, f"{time.time_ns()}:{id(self)}:{self._serial}")
 
+    @counts_errors
     async def succeeded(self, key: str) -> None:
         await self._redis.delete(self._key(key))
 

@@ -13,12 +13,17 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from fieldcast.realtime.backend_errors import counts_errors
+
 CAPACITY = 5
 REFILL_S = 2.0
 MAX_TRACKED = 100_000  # in-process buckets kept; the least recently used go first
 
 
 class RateLimiter(Protocol):
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
+
     async def take(self, key: str) -> float:
         """Take one token from the bucket `key`: 0 when allowed, else seconds until one is free."""
         ...
@@ -34,6 +39,7 @@ class MemoryRateLimiter:
     """One process. `clock` is injectable (monotonic seconds) so tests need not sleep."""
 
     backend = "memory"
+    backend_errors = 0
 
     def __init__(
         self,
@@ -98,7 +104,9 @@ class RedisRateLimiter:
         self.refill_s = refill_s
         self._redis = aioredis.Redis.from_url(url)
         self._take = self._redis.register_script(_TAKE)
+        self.backend_errors = 0
 
+    @counts_errors
     async def take(self, key: str) -> float:
         wait_ms = int(await self._take(keys=[f"fc:rl:{key}"], args=[self.capacity, self.refill_s]))
         return wait_ms / 1000
