@@ -32,6 +32,7 @@ from fieldcast.media import ingest_ws
 from fieldcast.media.hls_static import HlsFiles
 from fieldcast.pages import console as console_pages
 from fieldcast.pages import home as home_pages
+from fieldcast.pages import metrics as metrics_pages
 from fieldcast.pages import room as room_pages
 from fieldcast.realtime import gateway
 from fieldcast.session_cookie import SESSION_COOKIE
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
     )
+    if settings.metrics_enabled:  # request timing around all of the above, and GET /metrics
+        metrics_pages.install(app, ctx)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.mount("/media", StaticFiles(directory=settings.resolved_media_dir, check_dir=False), name="media")

@@ -11,6 +11,7 @@ import typer
 import uvicorn
 
 from fieldcast.config import Settings, load_settings
+from fieldcast.logs import configure_logging, log_config
 
 cli = typer.Typer(help="Fieldcast: live commerce for public-welfare selling.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
             host=settings.host,
             port=settings.port,
             workers=workers,
-            log_level="info",
+            log_config=log_config(settings.log_format, settings.log_level),
             **UVICORN_OPTIONS,  # type: ignore[arg-type]
         )
         return
@@ -44,7 +45,7 @@ def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
         create_app(settings, extras=extras),
         host=settings.host,
         port=settings.port,
-        log_level="info",
+        log_config=log_config(settings.log_format, settings.log_level),
         **UVICORN_OPTIONS,  # type: ignore[arg-type]
     )
 
@@ -86,7 +87,7 @@ def fanout(
     if not settings.redis_url:
         typer.echo("fieldcast fanout needs FIELDCAST_REDIS_URL: it hears the rooms through Redis.", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # no line per connection
     try:
         import uvloop

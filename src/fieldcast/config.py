@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 class Settings(BaseSettings):
@@ -70,6 +72,16 @@ class Settings(BaseSettings):
     demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
     demo_audience: bool = Field(
         default=True, description="With demo on, demo viewers watch, like and comment in the demo's live rooms."
+    )
+    # -- operations ------------------------------------------------------------------------------
+    log_format: LogFormat = Field(
+        default="text",
+        description="Log lines of `fieldcast serve` and `fieldcast fanout`: text, or one JSON object a line.",
+    )
+    log_level: LogLevel = "info"
+    metrics_enabled: bool = Field(default=False, description="Serve GET /metrics (Prometheus) to allowed callers.")
+    metrics_token: str = Field(
+        default="", description="Bearer token /metrics asks of every caller; empty = loopback callers only."
     )
 
     @field_validator("data_dir", mode="after")

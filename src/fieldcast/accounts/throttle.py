@@ -26,6 +26,9 @@ MAX_TRACKED = 100_000
 
 
 class SignInThrottle(Protocol):
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
+
     async def retry_after_s(self, key: str) -> int:
         """0 when an attempt is allowed, else whole seconds until the oldest failure ages out."""
         ...
@@ -41,6 +44,7 @@ class MemorySignInThrottle:
     """One process. `clock` is injectable (monotonic seconds) so tests need not sleep."""
 
     backend = "memory"
+    backend_errors = 0
 
     def __init__(
         self,
@@ -112,11 +116,11 @@ class RedisSignInThrottle:
         self._script = self._redis.register_script(_FAILURES)
         self._serial = 0
         self._fallback = MemorySignInThrottle(max_failures, window_s)
-        self.errors = 0  # Redis failures seen (exported as a metric)
+        self.backend_errors = 0  # Redis failures seen (the metrics scrape reads it)
 
     def _down(self, exc: BaseException) -> None:
-        self.errors += 1
-        if self.errors == 1 or self.errors % 100 == 0:
+        self.backend_errors += 1
+        if self.backend_errors == 1 or self.backend_errors % 100 == 0:
             log.warning("sign-in throttle: Redis unreachable (%r); counting in this process", exc)
 
     @staticmethod

@@ -23,6 +23,9 @@ MAX_TRACKED = 100_000  # in-process buckets kept; the least recently used go fir
 
 
 class RateLimiter(Protocol):
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
+
     async def take(self, key: str) -> float:
         """Take one token from the bucket `key`: 0 when allowed, else seconds until one is free."""
         ...
@@ -38,6 +41,7 @@ class MemoryRateLimiter:
     """One process. `clock` is injectable (monotonic seconds) so tests need not sleep."""
 
     backend = "memory"
+    backend_errors = 0
 
     def __init__(
         self,
@@ -107,14 +111,14 @@ class RedisRateLimiter:
         )
         self._take = self._redis.register_script(_TAKE)
         self._fallback = MemoryRateLimiter(capacity, refill_s)
-        self.errors = 0  # Redis failures seen (exported as a metric)
+        self.backend_errors = 0  # Redis failures seen (the metrics scrape reads it)
 
     async def take(self, key: str) -> float:
         try:
             wait_ms = int(await self._take(keys=[f"fc:rl:{key}"], args=[self.capacity, self.refill_s]))
         except (aioredis.RedisError, OSError) as exc:
-            self.errors += 1
-            if self.errors == 1 or self.errors % 100 == 0:
+            self.backend_errors += 1
+            if self.backend_errors == 1 or self.backend_errors % 100 == 0:
                 log.warning("chat rate limiter: Redis unreachable (%r); limiting in this process", exc)
             return await self._fallback.take(key)
         return wait_ms / 1000

@@ -3,8 +3,11 @@
 A *write* transaction on SQLite starts with BEGIN IMMEDIATE, taking the database's one write lock up
 front: a transaction that read first and wrote later could otherwise find, at its first write, that
 another writer committed since its snapshot, and fail (SQLITE_BUSY) instead of waiting. Waiting at
-BEGIN is what serialises writers safely, and what row locks (db/locks.py) rely on there. On
-PostgreSQL both kinds are ordinary transactions; rows are locked with SELECT ... FOR UPDATE."""
+BEGIN is what serialises writers safely, and what row locks (db/locks.py) rely on there. A *read*
+transaction on SQLite holds no snapshot: its reads run on their own, and should it write after all
+(a GET that notes when an API token was last used), BEGIN IMMEDIATE is issued just before that
+first write. On PostgreSQL both kinds are ordinary transactions; rows are locked with
+SELECT ... FOR UPDATE."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from fieldcast.db.uow import OutboxWake, UnitOfWork
 
 WRITE = "fieldcast_write"  # execution option and session info key of write transactions
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -41,7 +45,17 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+            if conn.get_execution_options().get(WRITE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _sqlite_first_write(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+            if (
+                not conn.get_execution_options().get(WRITE)
+                and statement.lstrip()[:7].upper().startswith(_WRITES)
+                and not conn.connection.driver_connection.in_transaction
+            ):
+                cursor.execute("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -75,6 +75,11 @@ class MediaBackend(Protocol):
         """Whether the app itself must serve FIELDCAST_HLS_DIR (no nginx in front)."""
         ...
 
+    @property
+    def running_pipelines(self) -> int:
+        """ffmpeg pipelines this process runs now (browser go-live, test streams, relays to nginx)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -148,6 +153,10 @@ class _FfmpegMedia:
         # Replays are CPU work; one at a time keeps a burst of ended shows from starving live ones.
         self._replay_slots = asyncio.Semaphore(1)
         self._closing = False
+
+    @property
+    def running_pipelines(self) -> int:
+        return sum(1 for pipeline in self._pipelines.values() if pipeline.running)
 
     def _uow(self) -> UnitOfWork:
         """A write unit of work (its room events, went live or replay ready, go out through the outbox)."""

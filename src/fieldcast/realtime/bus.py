@@ -12,6 +12,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from fieldcast.realtime.backend_errors import counts_errors
+
 SUBSCRIBER_QUEUE_MAX = 10_000
 SUBSCRIBE_TIMEOUT_S = 5.0
 
@@ -22,6 +24,8 @@ class Subscription(Protocol):
 
 class Bus(Protocol):
     backend: str
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
 
     async def publish(self, channel: str, data: bytes) -> None: ...
 
@@ -37,6 +41,7 @@ class MemoryBus:
     subscriber's oldest message rather than blocking the publisher."""
 
     backend = "memory"
+    backend_errors = 0
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
@@ -77,27 +82,37 @@ class RedisBus:
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(url)
+        self.backend_errors = 0
 
+    @counts_errors
     async def publish(self, channel: str, data: bytes) -> None:
         await self._redis.publish(channel, data)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(channel)
-        # Wait for the server's confirmation: from here on nothing published is missed, which the
-        # room log relies on when it reads the backlog right after subscribing.
-        while True:
-            confirmation = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT_S)
-            if confirmation is None:
-                raise TimeoutError(f"Redis did not confirm the subscription to {channel}")
-            if confirmation.get("type") == "subscribe":
-                break
+        try:
+            await pubsub.subscribe(channel)
+            # Wait for the server's confirmation: from here on nothing published is missed, which
+            # the room log relies on when it reads the backlog right after subscribing.
+            while True:
+                confirmation = await pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT_S)
+                if confirmation is None:
+                    raise TimeoutError(f"Redis did not confirm the subscription to {channel}")
+                if confirmation.get("type") == "subscribe":
+                    break
+        except Exception:
+            self.backend_errors += 1
+            raise
 
         async def messages() -> AsyncIterator[bytes]:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    yield message["data"]
+            try:
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        yield message["data"]
+            except Exception:  # the connection dropped under the subscription
+                self.backend_errors += 1
+                raise
 
         try:
             yield messages()
@@ -109,6 +124,7 @@ class RedisBus:
         try:
             await self._redis.ping()
         except Exception as exc:  # any client error means "down" for the health check
+            self.backend_errors += 1
             return {"status": "down", "backend": self.backend, "error": type(exc).__name__}
         return {"status": "ok", "backend": self.backend}
 

@@ -18,6 +18,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from fieldcast.realtime.backend_errors import counts_errors
+
 REVIEW_WINDOW_S = 60  # the same viewer rejoining within this is a reconnect, not a new view
 PRESENCE_FRESH_S = 5.0  # a process whose last report is older than this has gone away
 KEY_TTL_S = 3 * 24 * 3600
@@ -48,6 +50,9 @@ class RoomTotals:
 
 
 class RoomCounters(Protocol):
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
+
     async def add_reactions(self, room_id: int, likes: int, flowers: int) -> None: ...
 
     async def viewer_joined(self, room_id: int, viewer: str) -> None: ...
@@ -61,6 +66,7 @@ class RoomCounters(Protocol):
 
 class MemoryCounters:
     backend = "memory"
+    backend_errors = 0
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._now = clock
@@ -109,11 +115,13 @@ class RedisCounters:
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(url)
+        self.backend_errors = 0
 
     @staticmethod
     def _k(room_id: int, name: str) -> str:
         return f"fc:room:{room_id}:{name}"
 
+    @counts_errors
     async def add_reactions(self, room_id: int, likes: int, flowers: int) -> None:
         pipe = self._redis.pipeline(transaction=False)
         if likes:
@@ -124,6 +132,7 @@ class RedisCounters:
             pipe.expire(self._k(room_id, "flowers"), KEY_TTL_S)
         await pipe.execute()
 
+    @counts_errors
     async def viewer_joined(self, room_id: int, viewer: str) -> None:
         seen = self._k(room_id, f"seen:{viewer}")
         pipe = self._redis.pipeline(transaction=False)
@@ -140,6 +149,7 @@ class RedisCounters:
             views.expire(self._k(room_id, "views"), KEY_TTL_S)
             await views.execute()
 
+    @counts_errors
     async def report_presence(self, room_id: int, process: str, sockets: int, watch_s: float) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.hset(self._k(room_id, "presence"), process, f"{sockets}:{time.time():.3f}")
@@ -149,6 +159,7 @@ class RedisCounters:
             pipe.expire(self._k(room_id, "watch_s"), KEY_TTL_S)
         await pipe.execute()
 
+    @counts_errors
     async def totals(self, room_id: int) -> RoomTotals:
         pipe = self._redis.pipeline(transaction=False)
         for name in ("likes", "flowers", "views", "watch_s"):

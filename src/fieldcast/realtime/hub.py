@@ -250,6 +250,16 @@ class RoomHub:
         room = self._rooms.get(room_id)
         return len(room.listeners) if room else 0
 
+    @property
+    def rooms(self) -> int:
+        """Rooms this process follows (one room-log subscription each)."""
+        return len(self._rooms)
+
+    @property
+    def sockets(self) -> int:
+        """Sockets joined to a room in this process."""
+        return sum(len(room.listeners) for room in self._rooms.values())
+
     async def join(self, room_id: int) -> Listener:
         """Register a listener; frames appended from now on reach its queue."""
         room = self._rooms.setdefault(room_id, _Room(rest=self.rest))

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import orjson
 import redis.asyncio as aioredis
 
+from fieldcast.realtime.backend_errors import counts_errors
 from fieldcast.realtime.bus import Bus, MemoryBus
 
 HISTORY_MAX = 500  # events kept per room for resuming clients
@@ -60,6 +61,9 @@ def _backlog(frames: list[bytes], after_id: int, last: int) -> list[bytes]:
 
 
 class RoomLog(Protocol):
+    # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
+    backend_errors: int
+
     async def append(
         self,
         room_id: int,
@@ -124,6 +128,7 @@ class MemoryRoomLog(_Following):
     """One process: ids and history in memory, delivery through the in-process bus."""
 
     backend = "memory"
+    backend_errors = 0
 
     def __init__(self, bus: MemoryBus, history_max: int = HISTORY_MAX) -> None:
         self.bus = bus
@@ -205,6 +210,7 @@ class RedisRoomLog(_Following):
             url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
         )
         self._history_max = history_max
+        self.backend_errors = 0
         self._append = self._redis.register_script(_APPEND)
         self._read = self._redis.register_script(_READ)
 
@@ -212,6 +218,7 @@ class RedisRoomLog(_Following):
     def _keys(room_id: int) -> list[str]:
         return [f"fc:room:{room_id}:seq", f"fc:room:{room_id}:log", channel(room_id), f"fc:room:{room_id}:outbox"]
 
+    @counts_errors
     async def append(
         self,
         room_id: int,
@@ -231,9 +238,11 @@ class RedisRoomLog(_Following):
         ]
         return int(await self._append(keys=self._keys(room_id), args=args))
 
+    @counts_errors
     async def last_id(self, room_id: int) -> int:
         return int(await self._redis.get(self._keys(room_id)[0]) or 0)
 
+    @counts_errors
     async def since(self, room_id: int, after_id: int) -> list[bytes]:
         last, frames = await self._read(keys=self._keys(room_id)[:2])
         return _backlog(list(frames), after_id, int(last))
