@@ -22,11 +22,11 @@ from fieldcast.accounts.permissions import require_org_role, require_platform_ad
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.db import audit as audit_queries
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import DomainError, NotFound
+from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_form, safe_next, see_other, submit
+from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, safe_next, see_other, submit
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -202,15 +202,14 @@ async def admin_queue(
 async def admin_decide(
     request_id: int, decision: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
 ) -> Response:
-    form = await read_form(request, s.DecisionIn)
-    if form.data is None:
-        raise DomainError(N_("The reason is too long."), field="reason")
+    _raw, values = await read_raw_form(request)
+    reason = values.get("reason", "")  # the actions check it, as for the API
     if decision == "approve":
         await a.approve_verification(
-            uow, user, request_id, reason=form.data.reason, valid_days=ctx.settings.verification_valid_days
+            uow, user, request_id, reason=reason, valid_days=ctx.settings.verification_valid_days
         )
     elif decision == "reject":
-        await a.reject_verification(uow, user, request_id, reason=form.data.reason)
+        await a.reject_verification(uow, user, request_id, reason=reason)
     else:
         raise NotFound(N_("There is nothing at this address."))
     return see_other("/admin/verifications")

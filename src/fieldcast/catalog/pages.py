@@ -26,6 +26,7 @@ from fieldcast.i18n import gettext
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import (
+    ACCESS_ERRORS,
     Form,
     check_form_csrf,
     read_form,
@@ -331,6 +332,7 @@ async def _edit_view(
     sku_form: Form[Any] | None = None,
     image_form: Form[Any] | None = None,
     publish_form: Form[Any] | None = None,
+    withdraw_form: Form[Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     roles = await _editor_roles(uow, user, product.organisation_id)
@@ -350,6 +352,7 @@ async def _edit_view(
             "sku_form": sku_form or Form(),
             "image_form": image_form or Form(),
             "publish_form": publish_form or Form(),
+            "withdraw_form": withdraw_form or Form(),
             "roles": roles,
             "may_publish": bool(roles & {Role.OWNER, Role.ORGANISER}),
         }
@@ -416,9 +419,12 @@ async def product_publish_submit(product_id: int, request: Request, uow: Uow, us
 @pages.post("/p/{product_id}/withdraw")
 async def product_withdraw_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
-    raw, _values = await read_raw_form(request)
-    await a.withdraw_product(uow, user, product, str(raw.get("reason") or "")[:500])
-    return see_other(f"/p/{product_id}/edit")
+    _raw, values = await read_raw_form(request)
+    form: Form[Any] = Form(values=values)
+    reason = values.get("reason", "")
+    if await submit(uow, form, lambda: a.withdraw_product(uow, user, product, reason), reraise=ACCESS_ERRORS):
+        return see_other(f"/p/{product_id}/edit")
+    return await _edit_view(request, uow, user, product, withdraw_form=form, status_code=422)
 
 
 # -- inspections ------------------------------------------------------------------------------------

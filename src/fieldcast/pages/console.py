@@ -174,7 +174,7 @@ async def console_end(session_id: int, request: Request, uow: Uow, user: Current
 @router.post("/live/{session_id:int}/cancel")
 async def console_cancel(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, values: dict[str, str], _f: ConsoleForms) -> None:
-        await a.cancel_session(uow, user, live, values.get("reason", "")[:500])
+        await a.cancel_session(uow, user, live, values.get("reason", ""))
 
     return await _console_post(request, uow, user, session_id, step)
 
@@ -340,11 +340,7 @@ async def console_draw_step(
         elif step_name == "draw":
             await draw_actions.draw_winners(uow, user, draw)
         else:
-            reason = values.get("reason", "").strip()
-            if len(reason) < 2:
-                text = gettext(N_("Give a reason for cancelling the draw: it is shown in the room."))
-                forms.draw.errors["reason"] = forms.draw.message = text
-                return
-            await draw_actions.cancel_draw(uow, user, draw, reason[:500])
+            forms.draw.values["draw_id"] = str(draw.id)  # which draw's form shows a refused reason
+            await draw_actions.cancel_draw(uow, user, draw, values.get("reason", ""))
 
     return await _console_post(request, uow, user, session_id, step, panel="draw")
