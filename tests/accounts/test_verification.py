@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -10,10 +11,12 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.accounts import actions
-from fieldcast.accounts.models import HostVerification, User
+from fieldcast.accounts.models import REASON_MAX, HostVerification, User
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
+from fieldcast.i18n import N_, gettext
 from tests.helpers import id_number, make_admin, sign_up, verification_body
+from tests.live.conftest import post_form
 
 
 async def _apply(client: httpx.AsyncClient, serial: int = 1, host_kind: str = "first_secretary") -> dict[str, object]:
@@ -115,6 +118,29 @@ async def test_rejection_needs_a_reason_and_allows_a_new_request(
     assert again.status_code == 409
     assert (await client.get("/api/v1/me")).json()["badges"]["verified"] is False
     await _apply(client)  # may apply again after a rejection
+
+
+async def test_a_decision_reason_over_the_limit_is_refused_by_the_api_and_the_admin_page(
+    client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
+) -> None:
+    """The limit is the actions' (approve and reject): the admin page no longer has its own."""
+    await sign_up(client, "long-reason@example.com")
+    request = await _apply(client)
+    admin = make_client()
+    await make_admin(app, admin)
+    too_long = "证" * (REASON_MAX + 1)
+    message = gettext(N_("Must be at most %(max_length)s characters."), max_length=REASON_MAX)
+    for decision in ("approve", "reject"):
+        r = await admin.post(f"/api/v1/verifications/{request['id']}/{decision}", json={"reason": too_long})
+        assert r.status_code == 422
+        assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [("reason", message)]
+        page = await post_form(admin, f"/admin/verifications/{request['id']}/{decision}", {"reason": too_long})
+        assert page.status_code == 422 and message in html.unescape(page.text)
+    assert (await client.get("/api/v1/me/verifications")).json()[0]["status"] == "pending"
+    done = await post_form(admin, f"/admin/verifications/{request['id']}/reject", {"reason": "  证件照片不清晰  "})
+    assert done.status_code == 303
+    decided = (await client.get("/api/v1/me/verifications")).json()[0]
+    assert (decided["status"], decided["decision_reason"]) == ("rejected", "证件照片不清晰")
 
 
 async def test_verification_expires_and_can_be_requested_again(

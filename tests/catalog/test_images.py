@@ -9,11 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
 from PIL import Image
 
+from fieldcast.accounts.models import User
+from fieldcast.catalog.actions import add_product_image
 from fieldcast.catalog.errors import BadImage
 from fieldcast.catalog.images import THUMB_SIDE, store_image
+from fieldcast.catalog.models import ALT_MAX, Product
 from fieldcast.config import Settings
+from fieldcast.errors import Invalid
 from tests.catalog.conftest import product_body
 
 
@@ -80,6 +86,29 @@ async def test_upload_through_the_api(
     removed = await org["supplier"].delete(f"{url}/{image['id']}")
     assert removed.status_code == 204
     assert not (settings.resolved_media_dir / image["url"].removeprefix("/media/")).exists()
+
+
+async def test_a_long_text_alternative_is_refused_not_cut_short(
+    make_org: Callable[..., Any], app: FastAPI, settings: Settings
+) -> None:
+    org = await make_org("alttext")
+    product = (
+        await org["supplier"].post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id))
+    ).json()
+    url = f"/api/v1/products/{product['id']}/images"
+    too_long = "蓝" * (ALT_MAX + 1)
+    r = await org["supplier"].post(url, files={"image": ("b.png", png_bytes(), "image/png")}, data={"alt": too_long})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "alt"
+    async with app.state.ctx.uow() as uow:  # the action's own rule, for callers other than the API
+        supplier = await uow.session.scalar(sa.select(User).where(User.email == f"supplier@{org.slug}.example.com"))
+        row = await uow.session.get(Product, product["id"])
+        assert supplier is not None and row is not None
+        with pytest.raises(Invalid) as refused:
+            await add_product_image(uow, supplier, row, png_bytes(), settings.resolved_media_dir, alt=too_long)
+        assert refused.value.field == "alt"
+    assert (await org["supplier"].get(f"/api/v1/products/{product['id']}")).json()["images"] == []
+    r = await org["supplier"].post(url, files={"image": ("b.png", png_bytes(), "image/png")}, data={"alt": " 蓝莓 "})
+    assert r.status_code == 201 and r.json()["alt"] == "蓝莓"
 
 
 async def test_uploads_have_their_own_size_limit(make_org: Callable[..., Any], settings: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -9,8 +11,10 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from fieldcast.catalog.models import REASON_MAX
 from fieldcast.db.audit import AuditEntry
 from tests.catalog.conftest import JIAOZHOU, JILIN, inspection_body, product_body
+from tests.live.conftest import post_form
 
 
 async def _create(org: Any, who: str = "organiser", **overrides: Any) -> dict[str, Any]:
@@ -160,6 +164,36 @@ async def test_fixing_the_text_clears_the_warning_and_published_text_stays_clean
     assert (await org["organiser"].get(f"/api/v1/products/{product['id']}")).json()["description"] == product[
         "description"
     ]
+
+
+async def test_a_withdraw_reason_over_the_limit_is_refused_not_cut_short(
+    make_org: Callable[..., Any], app: FastAPI
+) -> None:
+    """The rule is withdraw_product's: the API and the edit page refuse a reason over the limit on
+    the field (the page shows its form again, as typed) and the product stays on sale."""
+    org = await make_org("withdraw")
+    product = await _create(org)
+    assert (await _publish(org, product["id"])).status_code == 200
+    organiser, page_url = org["organiser"], f"/p/{product['id']}/withdraw"
+    too_long = "缺" * (REASON_MAX + 1)
+    api = await organiser.post(f"/api/v1/products/{product['id']}/withdraw", json={"reason": too_long})
+    assert api.status_code == 422
+    [(field, message)] = [(e["field"], e["message"]) for e in api.json()["errors"]]
+    assert field == "reason" and str(REASON_MAX) in message
+    page = await post_form(organiser, page_url, {"reason": too_long})
+    assert page.status_code == 422
+    error = re.search(r'data-testid="error-reason">([^<]*)<', page.text)
+    assert error is not None and html.unescape(error.group(1)) == message
+    assert f'value="{too_long}"' in page.text
+    assert (await organiser.get(f"/api/v1/products/{product['id']}")).json()["status"] == "published"
+    # Who may withdraw is still answered by the error page, not by the form.
+    assert (await post_form(org["supplier"], page_url, {"reason": "断货"})).status_code == 403
+
+    assert (await post_form(organiser, page_url, {"reason": "  断货  "})).status_code == 303
+    assert (await organiser.get(f"/api/v1/products/{product['id']}")).json()["status"] == "withdrawn"
+    async with app.state.ctx.uow() as uow:
+        reasons = await uow.session.scalars(sa.select(AuditEntry.reason).where(AuditEntry.action == "product.withdraw"))
+        assert list(reasons) == ["断货"]
 
 
 async def test_publishing_needs_an_active_sku(make_org: Callable[..., Any]) -> None:

@@ -28,6 +28,7 @@ from fieldcast.db.engine import Database
 from fieldcast.db.migrate import upgrade_async
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import live as demo_live
+from fieldcast.demo import pictures as demo_pictures
 from fieldcast.demo import seed as demo
 from tests.conftest import TEST_SECRET
 from tests.helpers import PASSWORD, sign_up
@@ -582,11 +583,11 @@ async def test_product_pictures_and_brand_logos_are_served(seeded: Seeded, seede
 
 
 def test_demo_pictures_are_800_by_600_pngs_drawn_without_fonts() -> None:
-    for kind in demo_catalog.PAINTERS:
-        data = demo_catalog.draw_picture(kind, seed=1)
+    for kind in demo_pictures.PAINTERS:
+        data = demo_pictures.draw_picture(kind, seed=1)
         with Image.open(io.BytesIO(data)) as image:
             assert (image.format, image.size) == ("PNG", (800, 600))
-        assert demo_catalog.draw_picture(kind, seed=1) == data  # reproducible
+        assert demo_pictures.draw_picture(kind, seed=1) == data  # reproducible
 
 
 async def test_print_logins_shows_every_role_and_the_site_url(

@@ -5,8 +5,10 @@ tampered record that the script rejects), keyword entry from chat. Runs on SQLit
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,10 +25,12 @@ from fieldcast.accounts.models import User
 from fieldcast.db.audit import AuditEntry
 from fieldcast.draws import actions as draw_actions
 from fieldcast.draws.events import DrawAnnounced, DrawCancelled, DrawDrawn, DrawOpened
-from fieldcast.draws.models import LuckyDraw
+from fieldcast.draws.models import REASON_MAX, LuckyDraw
 from fieldcast.draws.verify import check_published, pick_winners
+from fieldcast.i18n import N_, gettext
 from fieldcast.realtime.events import event_model
 from tests.helpers import room_frames, sign_up
+from tests.live.conftest import post_form
 from tests.live.factory import LiveOrg, make_live_org, session_body
 
 REPO = Path(__file__).resolve().parents[2]
@@ -361,6 +365,37 @@ async def test_cancel_needs_a_reason_is_audited_and_reveals_an_opened_seed(org: 
     assert [e.action for e in entries] == ["draw.create", "draw.open", "draw.cancel"]
     assert entries[-1].reason == "奖品库存不足，改日再抽"
     assert entries[-1].actor_id == org.ids["organiser"]
+
+
+async def test_one_rule_for_a_cancel_reason_through_the_api_and_the_console(org: LiveOrg, app: FastAPI) -> None:
+    """2 to 500 characters once trimmed, and the rule is cancel_draw's: the API and the console
+    refuse the same reasons with the same message on the field, change nothing, and never cut a
+    reason short."""
+    session_id = await live_session(org)
+    draw = await create_draw(org, session_id)
+    api, page = f"/api/v1/draws/{draw['id']}/cancel", f"/live/{session_id}/draws/{draw['id']}/cancel"
+    too_long = gettext(N_("Must be at most %(max_length)s characters."), max_length=REASON_MAX)
+    missing = gettext(N_("Give a reason for cancelling the draw: it is shown in the room."))
+    for reason, message in (("好" * (REASON_MAX + 1), too_long), ("   ", missing), (" x ", missing)):
+        r = await org["host"].post(api, json={"reason": reason})
+        assert r.status_code == 422, r.text
+        assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [("reason", message)]
+        shown = await post_form(org["host"], page, {"reason": reason})
+        assert shown.status_code == 422
+        card = shown.text.split(f'data-draw-id="{draw["id"]}"', 1)[1].split("</li>", 1)[0]
+        error = re.search(r'data-testid="error-reason">([^<]*)<', card)
+        assert error is not None and html.unescape(error.group(1)) == message, card
+        assert "<details open" in card and f'value="{reason}"' in card  # shown again, as typed
+    state = (await org["host"].get(f"/api/v1/draws/{draw['id']}")).json()
+    assert (state["state"], state["cancel_reason"]) == ("announced", "")
+    async with app.state.ctx.uow() as uow:
+        cancels = await uow.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "draw.cancel"))
+        assert list(cancels) == []
+
+    at_the_limit = "好" * REASON_MAX
+    assert (await post_form(org["host"], page, {"reason": f"  {at_the_limit}  "})).status_code == 303
+    state = (await org["host"].get(f"/api/v1/draws/{draw['id']}")).json()
+    assert (state["state"], state["cancel_reason"]) == ("cancelled", at_the_limit)
 
 
 async def test_entry_window_closes_and_the_host_cannot_draw_early(

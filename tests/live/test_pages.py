@@ -4,6 +4,7 @@ notifications. Data is made through the real API and actions; pages are posted a
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -11,7 +12,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
 
+from fieldcast.db.audit import AuditEntry
+from fieldcast.live.models import REASON_MAX
 from tests.catalog.test_images import png_bytes
 from tests.helpers import sign_up
 from tests.live.conftest import post_form, schedule_session
@@ -128,6 +133,32 @@ async def test_cancel_and_wrong_state_errors_rerender_the_console(live_org: Live
     assert cancelled.status_code == 303
     state = (await live_org["organiser"].get(f"/api/v1/sessions/{sid}")).json()["state"]
     assert state == "cancelled"
+
+
+async def test_a_session_cancel_reason_over_the_limit_is_refused_by_the_api_and_the_console(
+    live_org: LiveOrg, app: FastAPI
+) -> None:
+    """Optional, at most 500 characters once trimmed; the rule is cancel_session's, so the console
+    no longer cuts a long reason short: it shows the form again with the API's message."""
+    sid = (await schedule_session(live_org))["id"]
+    organiser = live_org["organiser"]
+    too_long = "雨" * (REASON_MAX + 1)
+    api = await organiser.post(f"/api/v1/sessions/{sid}/cancel", json={"reason": too_long})
+    assert api.status_code == 422
+    [(field, message)] = [(e["field"], e["message"]) for e in api.json()["errors"]]
+    assert field == "reason" and str(REASON_MAX) in message
+    page = await post_form(organiser, f"/live/{sid}/cancel", {"reason": too_long})
+    assert page.status_code == 422
+    error = re.search(r'data-testid="error-reason">([^<]*)<', page.text)
+    assert error is not None and html.unescape(error.group(1)) == message
+    assert f'value="{too_long}"' in page.text  # what was typed stays in the form
+    assert (await organiser.get(f"/api/v1/sessions/{sid}")).json()["state"] == "scheduled"
+
+    assert (await post_form(organiser, f"/live/{sid}/cancel", {"reason": "  暴雨  "})).status_code == 303
+    assert (await organiser.get(f"/api/v1/sessions/{sid}")).json()["state"] == "cancelled"
+    async with app.state.ctx.uow() as uow:
+        reasons = await uow.session.scalars(sa.select(AuditEntry.reason).where(AuditEntry.action == "session.cancel"))
+        assert list(reasons) == ["暴雨"]
 
 
 async def test_console_shelf_add_and_remove(live_org: LiveOrg) -> None:

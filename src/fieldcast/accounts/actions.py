@@ -12,6 +12,7 @@ from fieldcast.accounts import errors as e
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
 from fieldcast.accounts.models import (
+    REASON_MAX,
     ApiToken,
     HostVerification,
     Invitation,
@@ -457,6 +458,14 @@ async def _pending_verification(uow: UnitOfWork, verification_id: int) -> HostVe
     return request
 
 
+def _decision_reason(reason: str) -> str:
+    """A decision's reason, kept with the request and in the audit log: trimmed, never cut short."""
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise Invalid(N_("Must be at most %(max_length)s characters."), field="reason", max_length=REASON_MAX)
+    return reason
+
+
 async def approve_verification(
     uow: UnitOfWork,
     actor: User | None,
@@ -467,6 +476,7 @@ async def approve_verification(
     now: datetime | None = None,
 ) -> HostVerification:
     admin = require_platform_admin(actor)
+    reason = _decision_reason(reason)
     request = await _pending_verification(uow, verification_id)
     if request.user_id == admin.id:
         raise e.NotPlatformAdmin(N_("You cannot decide your own verification request."))
@@ -492,7 +502,8 @@ async def reject_verification(
     uow: UnitOfWork, actor: User | None, verification_id: int, *, reason: str
 ) -> HostVerification:
     admin = require_platform_admin(actor)
-    if not reason.strip():
+    reason = _decision_reason(reason)
+    if not reason:
         raise Invalid(N_("Say why the request is rejected."), field="reason")
     request = await _pending_verification(uow, verification_id)
     if request.user_id == admin.id:

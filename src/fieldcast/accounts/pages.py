@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -20,11 +22,11 @@ from fieldcast.accounts.permissions import require_org_role, require_platform_ad
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.db import audit as audit_queries
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import DomainError, NotFound
+from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_form, safe_next, see_other
+from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, safe_next, see_other, submit
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -42,15 +44,10 @@ async def signup_page(request: Request, user: CurrentUser) -> Response:
 @pages.post("/signup")
 async def signup_submit(request: Request, uow: Uow) -> Response:
     form = await read_form(request, s.SignUpIn, secret_fields=("password",))
-    if form.data is not None:
-        try:
-            user = await a.sign_up(uow, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            sign_in_session(request, user)
-            return see_other("/account")
+    data = form.data
+    if data is not None and (done := await submit(uow, form, lambda: a.sign_up(uow, data))):
+        sign_in_session(request, done.value)
+        return see_other("/account")
     return render(request, "accounts/signup.html", {"form": form}, status_code=422)
 
 
@@ -63,15 +60,10 @@ async def signin_page(request: Request, user: CurrentUser, next: str | None = No
 async def signin_submit(request: Request, uow: Uow, throttle: Throttle) -> Response:
     form = await read_form(request, s.SignInIn, secret_fields=("password",))
     next_path = safe_next(form.values.get("next"), "/account")
-    if form.data is not None:
-        try:
-            user = await a.authenticate(uow, form.data, throttle)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            sign_in_session(request, user)
-            return see_other(next_path)
+    data = form.data
+    if data is not None and (done := await submit(uow, form, lambda: a.authenticate(uow, data, throttle))):
+        sign_in_session(request, done.value)
+        return see_other(next_path)
     return render(request, "accounts/signin.html", {"form": form, "next": next_path}, status_code=422)
 
 
@@ -125,14 +117,10 @@ async def account_create_token(request: Request, uow: Uow, user: CurrentUser) ->
     if user is None:
         return _sign_in_first(request)
     form = await read_form(request, s.TokenIn)
-    if form.data is not None:
-        try:
-            _row, token = await a.create_api_token(uow, user, form.data.name)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return await _account(request, uow, user, new_token=token)
+    data = form.data
+    if data is not None and (done := await submit(uow, form, lambda: a.create_api_token(uow, user, data.name))):
+        _row, token = done.value
+        return await _account(request, uow, user, new_token=token)
     return await _account(request, uow, user, token_form=form, status_code=422)
 
 
@@ -141,15 +129,10 @@ async def account_change_password(request: Request, uow: Uow, user: CurrentUser)
     if user is None:
         return _sign_in_first(request)
     form = await read_form(request, s.PasswordChangeIn, secret_fields=("current_password", "new_password"))
-    if form.data is not None:
-        try:
-            changed = await a.change_password(uow, user, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            sign_in_session(request, changed)
-            return await _account(request, uow, changed, notice=gettext(N_("Your password was changed.")))
+    data = form.data
+    if data is not None and (done := await submit(uow, form, lambda: a.change_password(uow, user, data))):
+        sign_in_session(request, done.value)
+        return await _account(request, uow, done.value, notice=gettext(N_("Your password was changed.")))
     return await _account(request, uow, user, password_form=form, status_code=422)
 
 
@@ -184,14 +167,10 @@ async def verification_submit(request: Request, uow: Uow, ctx: Ctx, user: Curren
     if user is None:
         return _sign_in_first(request)
     form = await read_form(request, s.VerificationIn, secret_fields=("id_number",))
-    if form.data is not None:
-        try:
-            await a.apply_for_verification(uow, user, form.data, id_hash_key=ctx.settings.resolved_secret_key)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other("/account")
+    key = ctx.settings.resolved_secret_key
+    data = form.data
+    if data is not None and await submit(uow, form, lambda: a.apply_for_verification(uow, user, data, id_hash_key=key)):
+        return see_other("/account")
     return render(request, "accounts/verification.html", _verification_context(user, form), status_code=422)
 
 
@@ -223,15 +202,14 @@ async def admin_queue(
 async def admin_decide(
     request_id: int, decision: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
 ) -> Response:
-    form = await read_form(request, s.DecisionIn)
-    if form.data is None:
-        raise DomainError(N_("The reason is too long."), field="reason")
+    _raw, values = await read_raw_form(request)
+    reason = values.get("reason", "")  # the actions check it, as for the API
     if decision == "approve":
         await a.approve_verification(
-            uow, user, request_id, reason=form.data.reason, valid_days=ctx.settings.verification_valid_days
+            uow, user, request_id, reason=reason, valid_days=ctx.settings.verification_valid_days
         )
     elif decision == "reject":
-        await a.reject_verification(uow, user, request_id, reason=form.data.reason)
+        await a.reject_verification(uow, user, request_id, reason=reason)
     else:
         raise NotFound(N_("There is nothing at this address."))
     return see_other("/admin/verifications")
@@ -272,14 +250,9 @@ async def org_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Respo
     if user is None:
         return _sign_in_first(request)
     form = await read_form(request, s.OrganisationIn)
-    if form.data is not None:
-        try:
-            org = await a.create_organisation(uow, user, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/orgs/{org.slug}")
+    data = form.data
+    if data is not None and (done := await submit(uow, form, lambda: a.create_organisation(uow, user, data))):
+        return see_other(f"/orgs/{done.value.slug}")
     return render(
         request,
         "accounts/org_form.html",
@@ -342,14 +315,9 @@ async def org_edit_page(slug: str, request: Request, uow: Uow, user: CurrentUser
 async def org_edit_submit(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     org = await org_or_404(uow, slug)
     form = await read_form(request, s.OrganisationPatch)
-    if form.data is not None:
-        try:
-            await a.update_organisation(uow, user, org, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/orgs/{org.slug}")
+    data = form.data
+    if data is not None and await submit(uow, form, lambda: a.update_organisation(uow, user, org, data)):
+        return see_other(f"/orgs/{org.slug}")
     return render(
         request,
         "accounts/org_form.html",
@@ -362,16 +330,13 @@ async def org_edit_submit(slug: str, request: Request, uow: Uow, user: CurrentUs
 async def org_invite_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     org = await org_or_404(uow, slug)
     form = await read_form(request, s.InvitationIn)
-    if form.data is not None:
-        try:
-            _inv, token = await a.invite_member(
-                uow, user, org, form.data, valid_days=ctx.settings.invitation_valid_days
-            )
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return await _org_page(request, uow, user, org, new_invitation=f"/invitations/{token}")
+    days = ctx.settings.invitation_valid_days
+    data = form.data
+    if data is not None and (
+        done := await submit(uow, form, lambda: a.invite_member(uow, user, org, data, valid_days=days))
+    ):
+        _inv, token = done.value
+        return await _org_page(request, uow, user, org, new_invitation=f"/invitations/{token}")
     return await _org_page(request, uow, user, org, invite_form=form, status_code=422)
 
 
@@ -403,15 +368,14 @@ async def invitation_page(token: str, request: Request, user: CurrentUser) -> Re
 @pages.post("/invitations/{token}")
 async def invitation_accept(token: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
-    try:
-        membership = await a.accept_invitation(uow, user, token)
-    except DomainError as exc:
-        await uow.rollback()
+    form: Form[Any] = Form()
+    done = await submit(uow, form, lambda: a.accept_invitation(uow, user, token))
+    if done is None:
         return render(
             request,
             "accounts/invitation.html",
-            {"user": user, "token": token, "error": gettext(exc.message, **exc.params)},
-            status_code=exc.status,
+            {"user": user, "token": token, "error": form.message or next(iter(form.errors.values()), "")},
+            status_code=form.error.status if form.error else 422,
         )
-    org = await uow.session.get(Organisation, membership.organisation_id)
+    org = await uow.session.get(Organisation, done.value.organisation_id)
     return see_other(f"/orgs/{org.slug}" if org else "/account")

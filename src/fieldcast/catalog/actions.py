@@ -17,6 +17,8 @@ from fieldcast.catalog import regions
 from fieldcast.catalog import schemas as s
 from fieldcast.catalog.images import remove_stored, store_image
 from fieldcast.catalog.models import (
+    ALT_MAX,
+    REASON_MAX,
     Category,
     Inspection,
     Product,
@@ -42,6 +44,14 @@ ATTACHMENT_MAX_BYTES = 8 * 1024 * 1024
 def _require_region(code: str, field: str) -> None:
     if not regions.is_valid_region(code):
         raise e.UnknownRegion(N_("Choose a region from the list of administrative divisions."), field=field)
+
+
+def _bounded(text: str, max_length: int, field: str) -> str:
+    """`text` trimmed; a longer one than `max_length` is refused on `field`, never cut short."""
+    text = text.strip()
+    if len(text) > max_length:
+        raise Invalid(N_("Must be at most %(max_length)s characters."), field=field, max_length=max_length)
+    return text
 
 
 def _audit(
@@ -238,8 +248,10 @@ async def publish_product(uow: UnitOfWork, actor: User | None, product: Product,
 
 
 async def withdraw_product(uow: UnitOfWork, actor: User | None, product: Product, reason: str) -> Product:
+    """Take a product off sale; the optional reason goes to the audit log."""
     user = require_user(actor)
     await require_org_role(uow.session, user, product.organisation_id, *MANAGERS)
+    reason = _bounded(reason, REASON_MAX, "reason")
     product.status = ProductStatus.WITHDRAWN
     record_audit(
         uow,
@@ -261,6 +273,7 @@ async def add_product_image(
 ) -> ProductImage:
     user = require_user(actor)
     await require_org_role(uow.session, user, product.organisation_id, *EDITORS)
+    alt = _bounded(alt, ALT_MAX, "alt")
     count = (
         await uow.session.scalar(sa.select(sa.func.count(ProductImage.id)).where(ProductImage.product_id == product.id))
         or 0
@@ -278,7 +291,7 @@ async def add_product_image(
         height=stored.height,
         size_bytes=stored.size_bytes,
         position=count,
-        alt=alt[:60],
+        alt=alt,
     )
     uow.session.add(image)
     await uow.session.flush()

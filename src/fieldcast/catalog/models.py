@@ -25,6 +25,7 @@ ITEM_MAX = 60
 ITEMS_MAX = 30
 NOTE_MAX = 1000
 REASON_MAX = 500
+ALT_MAX = 60  # an image's text alternative
 REGION_CODE_LEN = 6
 MAX_PRICE_FEN = 10_000_000_000  # 100 million yuan: enough for a light aircraft
 MAX_STOCK = 10_000_000
@@ -119,7 +120,7 @@ class ProductImage(Timestamped, Base):
     height: Mapped[int]
     size_bytes: Mapped[int]
     position: Mapped[int] = mapped_column(default=0)
-    alt: Mapped[str] = mapped_column(sa.String(TITLE_MAX), default="")
+    alt: Mapped[str] = mapped_column(sa.String(ALT_MAX), default="")
 
 
 class Sku(Timestamped, Base):

@@ -22,11 +22,20 @@ from fieldcast.catalog.images import MAX_IMAGE_BYTES
 from fieldcast.catalog.models import Category, InspectionResult, Product, SupplierKind
 from fieldcast.catalog.routes import visible_product
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import DomainError
 from fieldcast.i18n import gettext
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, read_upload, see_other, validate_into
+from fieldcast.web.forms import (
+    ACCESS_ERRORS,
+    Form,
+    check_form_csrf,
+    read_form,
+    read_raw_form,
+    read_upload,
+    see_other,
+    submit,
+    validate_into,
+)
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
@@ -186,14 +195,9 @@ async def suppliers_page(slug: str, request: Request, uow: Uow, user: CurrentUse
 async def suppliers_submit(slug: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     org = await org_or_404(uow, slug)
     form = await read_form(request, s.SupplierIn)
-    if form.data is not None:
-        try:
-            await a.create_supplier(uow, user, org, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/orgs/{slug}/suppliers")
+    data = form.data
+    if data is not None and await submit(uow, form, lambda: a.create_supplier(uow, user, org, data)):
+        return see_other(f"/orgs/{slug}/suppliers")
     return await _suppliers_view(request, uow, user, org, form=form, status_code=422)
 
 
@@ -203,17 +207,15 @@ async def brand_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, user: Cu
     raw, _values = await read_raw_form(request)
     form: Form[s.BrandIn] = Form(values={"brand_name": str(raw.get("brand_name") or "")})
     validate_into(form, s.BrandIn, {"brand_name": form.values["brand_name"]})
-    data = await read_upload(raw, "logo", MAX_IMAGE_BYTES)
-    if form.data is not None:
-        try:
-            await a.set_brand(
-                uow, user, org, brand_name=form.data.brand_name, logo=data, media_dir=ctx.settings.resolved_media_dir
-            )
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/s/{slug}")
+    logo = await read_upload(raw, "logo", MAX_IMAGE_BYTES)
+    data = form.data
+    media_dir = ctx.settings.resolved_media_dir
+    if data is not None and await submit(
+        uow,
+        form,
+        lambda: a.set_brand(uow, user, org, brand_name=data.brand_name, logo=logo, media_dir=media_dir),
+    ):
+        return see_other(f"/s/{slug}")
     return await _suppliers_view(request, uow, user, org, brand_form=form, status_code=422)
 
 
@@ -309,16 +311,11 @@ async def product_new_submit(slug: str, request: Request, uow: Uow, user: Curren
         "skus": [sku],
     }
     validate_into(form, s.ProductIn, data, SKU_FIELDS)
-    if form.data is not None and not form.errors:
-        try:
-            product = await a.create_product(uow, user, org, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            if exc.field:
-                exc.field = SKU_FIELDS.get(exc.field, exc.field)
-            form.fail(exc)
-        else:
-            return see_other(f"/p/{product.id}/edit")
+    product_in = form.data
+    if product_in is not None and not form.errors:
+        done = await submit(uow, form, lambda: a.create_product(uow, user, org, product_in), field_map=SKU_FIELDS)
+        if done:
+            return see_other(f"/p/{done.value.id}/edit")
     suppliers = [q.supplier_out(x) for x in await q.list_suppliers(uow.session, org.id)]
     return render(
         request, "catalog/product_form.html", _form_context(user, org, form, suppliers, roles), status_code=422
@@ -335,6 +332,7 @@ async def _edit_view(
     sku_form: Form[Any] | None = None,
     image_form: Form[Any] | None = None,
     publish_form: Form[Any] | None = None,
+    withdraw_form: Form[Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     roles = await _editor_roles(uow, user, product.organisation_id)
@@ -354,6 +352,7 @@ async def _edit_view(
             "sku_form": sku_form or Form(),
             "image_form": image_form or Form(),
             "publish_form": publish_form or Form(),
+            "withdraw_form": withdraw_form or Form(),
             "roles": roles,
             "may_publish": bool(roles & {Role.OWNER, Role.ORGANISER}),
         }
@@ -372,14 +371,9 @@ async def product_edit_page(product_id: int, request: Request, uow: Uow, user: C
 async def product_edit_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     form = await read_form(request, s.ProductPatch)
-    if form.data is not None:
-        try:
-            await a.update_product(uow, user, product, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/p/{product_id}/edit")
+    data = form.data
+    if data is not None and await submit(uow, form, lambda: a.update_product(uow, user, product, data)):
+        return see_other(f"/p/{product_id}/edit")
     await uow.session.refresh(product)
     return await _edit_view(request, uow, user, product, form=form, status_code=422)
 
@@ -390,16 +384,13 @@ async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: 
     _raw, values = await read_raw_form(request)
     form: Form[s.SkuIn] = Form(values=values)
     validate_into(form, s.SkuIn, _sku_values(form.values, form.errors), SKU_FIELDS)
-    if form.data is not None and not form.errors:
-        try:
-            await a.add_sku(uow, user, product, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            if exc.field:
-                exc.field = SKU_FIELDS.get(exc.field, exc.field)
-            form.fail(exc)
-        else:
-            return see_other(f"/p/{product_id}/edit")
+    data = form.data
+    if (
+        data is not None
+        and not form.errors
+        and await submit(uow, form, lambda: a.add_sku(uow, user, product, data), field_map=SKU_FIELDS)
+    ):
+        return see_other(f"/p/{product_id}/edit")
     return await _edit_view(request, uow, user, product, sku_form=form, status_code=422)
 
 
@@ -409,38 +400,31 @@ async def product_image_submit(product_id: int, request: Request, uow: Uow, ctx:
     raw, _values = await read_raw_form(request)
     form: Form[Any] = Form()
     data = await read_upload(raw, "image", MAX_IMAGE_BYTES) or b""
-    try:
-        await a.add_product_image(
-            uow, user, product, data, ctx.settings.resolved_media_dir, alt=str(raw.get("alt") or "")
-        )
-    except DomainError as exc:
-        await uow.rollback()
-        form.fail(exc)
-        return await _edit_view(request, uow, user, product, image_form=form, status_code=422)
-    return see_other(f"/p/{product_id}/edit")
+    media_dir, alt = ctx.settings.resolved_media_dir, str(raw.get("alt") or "")
+    if await submit(uow, form, lambda: a.add_product_image(uow, user, product, data, media_dir, alt=alt)):
+        return see_other(f"/p/{product_id}/edit")
+    return await _edit_view(request, uow, user, product, image_form=form, status_code=422)
 
 
 @pages.post("/p/{product_id}/publish")
 async def product_publish_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     form = await read_form(request, s.PublishIn)
-    if form.data is not None:
-        try:
-            await a.publish_product(uow, user, product, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/p/{product_id}")
+    data = form.data
+    if data is not None and await submit(uow, form, lambda: a.publish_product(uow, user, product, data)):
+        return see_other(f"/p/{product_id}")
     return await _edit_view(request, uow, user, product, publish_form=form, status_code=422)
 
 
 @pages.post("/p/{product_id}/withdraw")
 async def product_withdraw_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
-    raw, _values = await read_raw_form(request)
-    await a.withdraw_product(uow, user, product, str(raw.get("reason") or "")[:500])
-    return see_other(f"/p/{product_id}/edit")
+    _raw, values = await read_raw_form(request)
+    form: Form[Any] = Form(values=values)
+    reason = values.get("reason", "")
+    if await submit(uow, form, lambda: a.withdraw_product(uow, user, product, reason), reraise=ACCESS_ERRORS):
+        return see_other(f"/p/{product_id}/edit")
+    return await _edit_view(request, uow, user, product, withdraw_form=form, status_code=422)
 
 
 # -- inspections ------------------------------------------------------------------------------------
@@ -480,17 +464,17 @@ async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx
     form: Form[s.InspectionIn] = Form(values=values)
     validate_into(form, s.InspectionIn, _inspection_values(form.values))
     attachment = raw.get("attachment")
-    if form.data is not None:
-        try:
-            inspection = await a.record_inspection(uow, user, product, form.data)
-            if isinstance(attachment, UploadFile) and attachment.filename:
-                data = await attachment.read(a.ATTACHMENT_MAX_BYTES + 1)
-                await a.attach_inspection_file(uow, user, inspection, data, ctx.settings.resolved_media_dir)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/p/{product_id}")
+
+    async def record(data: s.InspectionIn) -> None:
+        """The inspection and its lab report, if one was chosen: both or neither."""
+        inspection = await a.record_inspection(uow, user, product, data)
+        if isinstance(attachment, UploadFile) and attachment.filename:
+            file = await attachment.read(a.ATTACHMENT_MAX_BYTES + 1)
+            await a.attach_inspection_file(uow, user, inspection, file, ctx.settings.resolved_media_dir)
+
+    data = form.data
+    if data is not None and await submit(uow, form, lambda: record(data)):
+        return see_other(f"/p/{product_id}")
     return render(
         request,
         "catalog/inspection_form.html",

@@ -16,11 +16,11 @@ from fieldcast.catalog import actions as a
 from fieldcast.catalog import queries as q
 from fieldcast.catalog import schemas as s
 from fieldcast.catalog.images import MAX_IMAGE_BYTES
-from fieldcast.catalog.models import Category, Inspection, Product, ProductStatus, Sku, Supplier
+from fieldcast.catalog.models import ALT_MAX, REASON_MAX, Category, Inspection, Product, ProductStatus, Sku, Supplier
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
-from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
+from fieldcast.web.api import PROBLEMS, Limit, Offset, Page, text
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.etag import json_with_etag
 
@@ -155,7 +155,8 @@ async def api_publish(product_id: int, data: s.PublishIn, uow: Uow, user: Curren
 
 
 class WithdrawIn(BaseModel):
-    reason: str = Field("", max_length=500)
+    # Optional, for the audit log; the rule is withdraw_product's, with the same limit.
+    reason: text(0, REASON_MAX) = ""  # type: ignore[valid-type]
 
 
 @api.post("/products/{product_id}/withdraw", response_model=s.ProductOut)
@@ -172,7 +173,7 @@ async def api_add_image(
     ctx: Ctx,
     user: CurrentUser,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP, at most 8 MB")],
-    alt: Annotated[str, Form(max_length=60)] = "",
+    alt: Annotated[str, Form(max_length=ALT_MAX)] = "",
 ) -> s.ImageOut:
     product = await visible_product(uow, product_id, user)
     data = await _read_upload(image, MAX_IMAGE_BYTES)

@@ -38,6 +38,8 @@ from fieldcast.draws.errors import DrawWrongState, NotEligible
 from fieldcast.draws.models import (
     MAX_DRAWS_PER_SESSION,
     MAX_PRIZE_VALUE_FEN,
+    REASON_MAX,
+    REASON_MIN,
     DrawEntrant,
     DrawState,
     DrawWinner,
@@ -240,14 +242,22 @@ async def cancel_draw(uow: UnitOfWork, actor: User | None, draw: LuckyDraw, reas
     user = await require_session_operator(uow.session, actor, live)
     draw = await _locked(uow.session, draw)
     _require_state(draw, DrawState.ANNOUNCED, DrawState.OPEN)
-    if not reason.strip():
-        raise Invalid(N_("Give a reason for cancelling the draw."), field="reason")
+    draw.cancel_reason = _cancel_reason(reason)
     draw.state = DrawState.CANCELLED
     draw.cancelled_at = utcnow()
-    draw.cancel_reason = reason.strip()
     audit_draw(uow, user.id, "draw.cancel", draw, live, reason=draw.cancel_reason, seed_hash=draw.seed_hash)
     uow.emit(live.id, ev.DrawCancelled(draw_id=draw.id, reason=draw.cancel_reason, seed=draw.seed))
     return draw
+
+
+def _cancel_reason(reason: str) -> str:
+    """The reason as the room will read it: trimmed, REASON_MIN to REASON_MAX characters."""
+    reason = reason.strip()
+    if len(reason) < REASON_MIN:
+        raise Invalid(N_("Give a reason for cancelling the draw: it is shown in the room."), field="reason")
+    if len(reason) > REASON_MAX:
+        raise Invalid(N_("Must be at most %(max_length)s characters."), field="reason", max_length=REASON_MAX)
+    return reason
 
 
 # -- the viewer's side ----------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from fieldcast.db.types import str_enum
 PRIZE_TITLE_MAX = 60
 TERMS_MAX = 500
 KEYWORD_MAX = 20
+# A cancel reason is shown in the room: REASON_MIN to REASON_MAX characters once trimmed, checked
+# by draws.actions.cancel_draw for the API and the console alike (never cut short).
+REASON_MIN = 2
 REASON_MAX = 500
 LABEL_MAX = 24
 # The cap on the top prize: 50,000 yuan.

@@ -30,7 +30,9 @@ class OpenIn(In):
 
 
 class CancelIn(In):
-    reason: text(2, m.REASON_MAX)  # type: ignore[valid-type]
+    # Shown in the room. How short or long it may be is the action's rule (cancel_draw), so the API
+    # and the console answer alike; the bound here is the same constant, for the schema's readers.
+    reason: text(0, m.REASON_MAX)  # type: ignore[valid-type]
 
 
 class WinnerOut(BaseModel):

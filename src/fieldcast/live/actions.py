@@ -33,6 +33,7 @@ from fieldcast.live import keys
 from fieldcast.live import schemas as s
 from fieldcast.live.models import (
     MAX_SHELF_ITEMS,
+    REASON_MAX,
     CoStream,
     CoStreamState,
     Follow,
@@ -348,10 +349,15 @@ async def set_cover(
 
 
 async def cancel_session(uow: UnitOfWork, actor: User | None, live: LiveSession, reason: str) -> LiveSession:
+    """Call off a show before it starts. The reason is optional and goes to the audit log, trimmed;
+    a longer one than REASON_MAX is refused, never cut short."""
     user = await _require_manager(uow, actor, live.organisation_id)
     live = await lock_session(uow, live)
     if live.state != SessionState.SCHEDULED:
         raise e.WrongState(N_("Only a session that has not started can be cancelled."))
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise Invalid(N_("Must be at most %(max_length)s characters."), field="reason", max_length=REASON_MAX)
     live.state = SessionState.CANCELLED
     live.ended_at = utcnow()
     await keys.revoke_keys(uow, live.id)

@@ -23,7 +23,7 @@ from fieldcast.catalog.images import MAX_IMAGE_BYTES
 from fieldcast.catalog.models import Product, ProductStatus, Sku
 from fieldcast.catalog.schemas import InspectionBadge
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.errors import DomainError, NotFound
+from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import actions as a
 from fieldcast.live import errors as e
@@ -32,7 +32,7 @@ from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.deps import Ctx, Uow
-from fieldcast.web.forms import Form, read_raw_form, read_upload, see_other, validate_into
+from fieldcast.web.forms import Form, read_raw_form, read_upload, see_other, submit, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import DISPLAY_TZ, render
 
@@ -108,16 +108,13 @@ async def event_choices(uow: UnitOfWork, org_id: int) -> list[Any]:
     return [x for x in await q.list_events(uow.session, limit=200) if x.organisation_id == org_id]
 
 
-def _error_field(exc: DomainError, shelf_field: str = "shelf") -> DomainError:
-    """Domain errors name API fields; put them on the form's fields."""
-    if exc.field in {"sku_id", "sku_ids"}:
-        exc.field = shelf_field
-    return exc
+# Domain errors name the API's fields; the shelf is one field on the form.
+SHELF_FIELDS = {"sku_id": "shelf", "sku_ids": "shelf"}
 
 
-def _fail(form: Form[Any], exc: DomainError) -> None:
-    form.fail(exc)
-    if exc.code == e.TitleNeedsOverride.code:
+def _offer_override(form: Form[Any]) -> None:
+    """A title the claim checker refused: show the field for a reason to keep it anyway."""
+    if isinstance(form.error, e.TitleNeedsOverride):
         form.values["show_override"] = "1"
 
 
@@ -233,14 +230,12 @@ async def session_new_submit(request: Request, uow: Uow, user: CurrentUser) -> R
         field_map[f"shelf.{i}.sku_id"] = "shelf"
     validate_into(form, s.SessionIn, {**data, "organisation_id": org.id, "shelf": shelf}, field_map)
     _lift_body_error(form)
-    if form.data is not None and not form.errors:
-        try:
-            live = await a.schedule_session(uow, user, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            _fail(form, _error_field(exc))
-        else:
-            return see_other(f"/live/{live.id}/console")
+    session_in = form.data
+    if session_in is not None and not form.errors:
+        done = await submit(uow, form, lambda: a.schedule_session(uow, user, session_in), field_map=SHELF_FIELDS)
+        if done:
+            return see_other(f"/live/{done.value.id}/console")
+        _offer_override(form)
     return await _session_form_view(
         request,
         uow,
@@ -298,14 +293,11 @@ async def session_edit_submit(session_id: int, request: Request, uow: Uow, user:
         form.errors.pop("scheduled_at", None)
     validate_into(form, s.SessionPatch, data)
     _lift_body_error(form)
-    if form.data is not None and not form.errors:
-        try:
-            await a.update_session(uow, user, live, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            _fail(form, _error_field(exc))
-        else:
+    patch = form.data
+    if patch is not None and not form.errors:
+        if await submit(uow, form, lambda: a.update_session(uow, user, live, patch), field_map=SHELF_FIELDS):
             return see_other(f"/live/{live.id}/console")
+        _offer_override(form)
     return await _session_form_view(
         request,
         uow,
@@ -325,29 +317,26 @@ async def session_cover_submit(session_id: int, request: Request, uow: Uow, ctx:
     live = await session_or_404(uow, session_id)
     raw, _values = await read_raw_form(request)
     data = await read_upload(raw, "image", MAX_IMAGE_BYTES) or b""
-    try:
-        await a.set_cover(uow, user, live, data, ctx.settings.resolved_media_dir)
-    except DomainError as exc:
-        await uow.rollback()
-        org = await uow.session.get(Organisation, live.organisation_id)
-        if org is None:
-            raise NotFound(N_("No such organisation.")) from exc
-        form: Form[Any] = Form()
-        form.fail(exc)
-        hosts = set(await a.host_ids_of(uow.session, live.id))
-        return await _session_form_view(
-            request,
-            uow,
-            user,
-            org,
-            form,
-            chosen_hosts=hosts,
-            chosen_skus=set(),
-            live=live,
-            cover_form=form,
-            status_code=exc.status if exc.status in (401, 403) else 422,
-        )
-    return see_other(f"/live/{live.id}/edit")
+    form: Form[Any] = Form()
+    if await submit(uow, form, lambda: a.set_cover(uow, user, live, data, ctx.settings.resolved_media_dir)):
+        return see_other(f"/live/{live.id}/edit")
+    org = await uow.session.get(Organisation, live.organisation_id)
+    if org is None:
+        raise NotFound(N_("No such organisation."))
+    hosts = set(await a.host_ids_of(uow.session, live.id))
+    status = form.error.status if form.error else 422
+    return await _session_form_view(
+        request,
+        uow,
+        user,
+        org,
+        form,
+        chosen_hosts=hosts,
+        chosen_skus=set(),
+        live=live,
+        cover_form=form,
+        status_code=status if status in (401, 403) else 422,
+    )
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -388,12 +377,11 @@ async def event_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Res
     }
     validate_into(form, s.EventIn, data)
     _lift_body_error(form)
-    if form.data is not None and not form.errors:
-        try:
-            event = await a.create_event(uow, user, form.data)
-        except DomainError as exc:
-            await uow.rollback()
-            form.fail(exc)
-        else:
-            return see_other(f"/events/{event.slug}")
+    event_in = form.data
+    if (
+        event_in is not None
+        and not form.errors
+        and (done := await submit(uow, form, lambda: a.create_event(uow, user, event_in)))
+    ):
+        return see_other(f"/events/{done.value.slug}")
     return await _event_form_view(request, user, org, form, status_code=422)

@@ -14,7 +14,7 @@ from fieldcast.db.types import str_enum
 
 TITLE_MAX = 60
 DESCRIPTION_MAX = 2000
-REASON_MAX = 500
+REASON_MAX = 500  # a title override reason; a cancel reason (audit log), checked by the action
 EVENT_SLUG_MAX = 48
 STREAM_NAME_MAX = 32
 MAX_HOSTS = 4

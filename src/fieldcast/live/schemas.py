@@ -179,6 +179,7 @@ class PinIn(In):
 
 
 class CancelIn(In):
+    # Optional, for the audit log; the rule is cancel_session's, with the same limit.
     reason: text(0, m.REASON_MAX) = ""  # type: ignore[valid-type]
 
 

@@ -3,7 +3,7 @@ now"), the shelf, co-streams and lucky draws. Every action re-renders the consol
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ from fieldcast.draws import actions as draw_actions
 from fieldcast.draws import queries as draw_queries
 from fieldcast.draws import schemas as draw_schemas
 from fieldcast.draws.models import LuckyDraw
-from fieldcast.errors import DomainError, NotAllowed, NotAuthenticated, NotFound
+from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import actions as a
 from fieldcast.live import costreams as co
@@ -31,7 +31,7 @@ from fieldcast.live.models import CoStream, LiveSession, ShelfItem
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.context import context_of
 from fieldcast.web.deps import Uow
-from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, see_other, validate_into
+from fieldcast.web.forms import ACCESS_ERRORS, Form, check_form_csrf, read_raw_form, see_other, submit, validate_into
 from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
@@ -126,23 +126,24 @@ ConsoleStep = Callable[[LiveSession, dict[str, str], ConsoleForms], Awaitable[No
 
 
 async def _console_post(
-    request: Request, uow: UnitOfWork, user: User | None, session_id: int, step: ConsoleStep, panel: str = "action"
+    request: Request,
+    uow: UnitOfWork,
+    user: User | None,
+    session_id: int,
+    step: ConsoleStep,
+    panel: str = "action",
+    field_map: Mapping[str, str] | None = None,
 ) -> Response:
-    """Run one console action; on a domain error show the console again with the reason (422)."""
+    """Run one console action; on a domain error show the console again with the reason (422).
+    Who may do what is answered by the error page (403/401/404), not by the form."""
     live = await session_or_404(uow, session_id)
     _raw, values = await read_raw_form(request)
     forms = ConsoleForms.empty()
-    try:
-        await step(live, values, forms)
-    except (NotAllowed, NotAuthenticated, NotFound):
-        raise  # who may do what is answered by the error page (403/401/404), not by the form
-    except DomainError as exc:
-        await uow.rollback()
-        target: Form[Any] = getattr(forms, panel)
+    target: Form[Any] = getattr(forms, panel)
+    if not await submit(uow, target, lambda: step(live, values, forms), field_map=field_map, reraise=ACCESS_ERRORS):
         target.values.update(values)
-        target.fail(exc)
         return await _console_view(request, uow, user, live, forms=forms, status_code=422)
-    if getattr(forms, panel).errors:
+    if target.errors:
         return await _console_view(request, uow, user, live, forms=forms, status_code=422)
     return see_other(f"/live/{live.id}/console")
 
@@ -173,7 +174,7 @@ async def console_end(session_id: int, request: Request, uow: Uow, user: Current
 @router.post("/live/{session_id:int}/cancel")
 async def console_cancel(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, values: dict[str, str], _f: ConsoleForms) -> None:
-        await a.cancel_session(uow, user, live, values.get("reason", "")[:500])
+        await a.cancel_session(uow, user, live, values.get("reason", ""))
 
     return await _console_post(request, uow, user, session_id, step)
 
@@ -306,14 +307,9 @@ async def console_draw_create(session_id: int, request: Request, uow: Uow, user:
         validate_into(form, draw_schemas.DrawIn, data, DRAW_FIELDS)
         if form.data is None or form.errors:
             return
-        try:
-            await draw_actions.create_draw(uow, user, live, form.data)
-        except DomainError as exc:
-            if exc.field in DRAW_FIELDS:
-                exc.field = DRAW_FIELDS[exc.field]
-            raise
+        await draw_actions.create_draw(uow, user, live, form.data)
 
-    return await _console_post(request, uow, user, session_id, step, panel="draw")
+    return await _console_post(request, uow, user, session_id, step, panel="draw", field_map=DRAW_FIELDS)
 
 
 async def _draw(uow: UnitOfWork, live: LiveSession, draw_id: int) -> LuckyDraw:
@@ -344,11 +340,7 @@ async def console_draw_step(
         elif step_name == "draw":
             await draw_actions.draw_winners(uow, user, draw)
         else:
-            reason = values.get("reason", "").strip()
-            if len(reason) < 2:
-                text = gettext(N_("Give a reason for cancelling the draw: it is shown in the room."))
-                forms.draw.errors["reason"] = forms.draw.message = text
-                return
-            await draw_actions.cancel_draw(uow, user, draw, reason[:500])
+            forms.draw.values["draw_id"] = str(draw.id)  # which draw's form shows a refused reason
+            await draw_actions.cancel_draw(uow, user, draw, values.get("reason", ""))
 
     return await _console_post(request, uow, user, session_id, step, panel="draw")

@@ -1,8 +1,9 @@
-"""HTML form handling: CSRF check, validation into the API's pydantic models, errors per field."""
+"""HTML form handling: CSRF check, validation into the API's pydantic models, errors per field, and
+`submit`, the one way a page runs an action for a form."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -12,12 +13,18 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from fieldcast.errors import DomainError
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import DomainError, NotAllowed, NotAuthenticated, NotFound
 from fieldcast.i18n import gettext
 from fieldcast.web.deps import CSRF_FORM_FIELD, check_csrf
 from fieldcast.web.problems import field_errors
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+# Who may do what, and whether the thing exists: pages that answer these with the error page
+# (403/401/404) rather than a message on the form pass them to `submit` as `reraise`.
+ACCESS_ERRORS: tuple[type[DomainError], ...] = (NotAllowed, NotAuthenticated, NotFound)
 
 
 @dataclass
@@ -28,14 +35,50 @@ class Form(Generic[M]):
     errors: dict[str, str] = field(default_factory=dict)
     message: str = ""
     data: M | None = None
+    # The domain error that refused the form, for pages whose answer depends on it (status, hints).
+    error: DomainError | None = None
 
-    def fail(self, exc: DomainError) -> Form[M]:
+    def fail(self, exc: DomainError, field_map: Mapping[str, str] | None = None) -> Form[M]:
+        """Show `exc` on its field (renamed by `field_map` where the form's names differ from the
+        API's), or as the form's message when it names none."""
         text = gettext(exc.message, **exc.params)
+        self.error = exc
         if exc.field:
-            self.errors[exc.field] = text
+            self.errors[(field_map or {}).get(exc.field, exc.field)] = text
         else:
             self.message = text
         return self
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """A form's action went through; `value` is what it returned. Always true, whatever the value,
+    so `if done := await submit(...)` reads as "if it went through"."""
+
+    value: T
+
+
+async def submit(
+    uow: UnitOfWork,
+    form: Form[M],
+    act: Callable[[], Awaitable[T]],
+    *,
+    field_map: Mapping[str, str] | None = None,
+    reraise: tuple[type[DomainError], ...] = (),
+) -> Done[T] | None:
+    """Run a form's action. On a domain error, roll the unit of work back (its surviving objects
+    are reloaded, so the page can show the form again), put the message on the form and return
+    None; the page answers 422. Errors of a `reraise` type are not the form's business: they
+    propagate to the error page, and the unit of work rolls back on the way out."""
+    try:
+        value = await act()
+    except reraise:
+        raise
+    except DomainError as exc:
+        await uow.rollback()
+        form.fail(exc, field_map)
+        return None
+    return Done(value)
 
 
 def see_other(path: str) -> Response:
