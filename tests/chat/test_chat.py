@@ -30,11 +30,6 @@ from tests.live.factory import LiveOrg, make_live_org, session_body
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 async def org(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> LiveOrg:
     org = await make_live_org(app, make_client, "chatroom")

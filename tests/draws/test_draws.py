@@ -33,11 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "verify_draw.py"
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 async def org(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> LiveOrg:
     return await make_live_org(app, make_client, "jingyu")

@@ -20,11 +20,6 @@ from tests.helpers import sign_up
 from tests.live.factory import LiveOrg, make_live_org, session_body
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 async def org(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> LiveOrg:
     return await make_live_org(app, make_client, "jingyu")
