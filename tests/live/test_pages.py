@@ -12,10 +12,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.catalog.test_images import png_bytes
-from tests.helpers import sign_up
-from tests.live.conftest import post_form, schedule_session
-from tests.live.factory import LiveOrg
+from tests.factories import LiveOrg, png_bytes, schedule_session, sign_up
+from tests.live.conftest import post_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
