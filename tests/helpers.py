@@ -31,7 +31,14 @@ async def room_last_id(app: FastAPI, room_id: int) -> int:
     return last
 
 
+def matches_contract(event_type: str, data: dict[str, Any]) -> None:
+    """The event's data, as a client receives it (JSON), validates against the model registered
+    for its type: no field the model lacks (extra fields are forbidden), none missing, and
+    strictly, so a value of another type (a number sent as a string) fails too."""
+    REGISTRY[event_type].model_validate_json(orjson.dumps(data), strict=True)
+
+
 def validate(frame: dict[str, Any]) -> None:
-    """Every event's data matches the model registered for its type (docs/events.md)."""
+    """A room-log frame is the envelope of docs/events.md and keeps its type's contract."""
     assert set(frame) == {"id", "type", "room", "at", "data"}, frame
-    REGISTRY[frame["type"]].model_validate(frame["data"])
+    matches_contract(frame["type"], frame["data"])
