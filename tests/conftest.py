@@ -95,9 +95,26 @@ async def postgres_url() -> AsyncIterator[str]:
         await conn.close()
 
 
+BACKENDS = ("sqlite", "postgres")
+# The test packages whose every storage-touching test runs on both backends: the same test bodies,
+# once on SQLite (the embedded deployment) and once on PostgreSQL. A package joins by its name here.
+ON_BOTH_BACKENDS = frozenset({"accounts", "catalog", "chat", "db", "draws", "live"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests of ON_BOTH_BACKENDS packages (or of a module that sets its own
+    `ON_BOTH_BACKENDS = True`) that use the database (through `backend`) on each backend; the
+    others get the default `backend` fixture below."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    package = metafunc.definition.path.relative_to(Path(__file__).parent).parts[0]
+    if package in ON_BOTH_BACKENDS or getattr(metafunc.module, "ON_BOTH_BACKENDS", False) is True:
+        metafunc.parametrize("backend", BACKENDS, scope="session")
+
+
 @pytest.fixture(scope="session")
 def backend() -> str:
-    """Default backend for suites not parametrised over both (tests/db and tests/accounts are)."""
+    """The backend of suites outside ON_BOTH_BACKENDS."""
     return "sqlite"
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.accounts.models import ApiToken, User
-from tests.helpers import PASSWORD, sign_up
+from tests.factories import PASSWORD, sign_up
 
 
 async def test_sign_up_creates_an_account_with_an_argon2_hash_and_signs_in(

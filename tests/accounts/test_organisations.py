@@ -7,17 +7,10 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 
-from tests.helpers import make_admin, sign_up
+from tests.factories import create_organisation, make_admin, sign_up
 
 ORG_A = {"slug": "dabeishan", "name": "大北山村合作社", "kind": "cooperative", "region": "吉林省靖宇县"}
 ORG_B = {"slug": "yanghe-town", "name": "洋河镇人民政府", "kind": "government", "region": "山东省胶州市"}
-
-
-async def _org(client: httpx.AsyncClient, body: dict[str, str]) -> dict[str, object]:
-    r = await client.post("/api/v1/organisations", json=body)
-    assert r.status_code == 201, r.text
-    org: dict[str, object] = r.json()
-    return org
 
 
 async def _invite(client: httpx.AsyncClient, slug: str, email: str, role: str) -> httpx.Response:
@@ -26,7 +19,7 @@ async def _invite(client: httpx.AsyncClient, slug: str, email: str, role: str) -
 
 async def test_the_creator_owns_the_organisation_and_may_edit_it(client: httpx.AsyncClient) -> None:
     me = await sign_up(client, "founder@example.com", "社长")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     members = (await client.get("/api/v1/organisations/dabeishan/members")).json()
     assert members == [
         {"user_id": me["id"], "display_name": "社长", "roles": ["owner"], "badges": members[0]["badges"]}
@@ -39,10 +32,10 @@ async def test_a_member_of_a_cannot_change_b(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "a-owner@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     b_owner = make_client()
     await sign_up(b_owner, "b-owner@example.com")
-    await _org(b_owner, ORG_B)
+    await create_organisation(b_owner, ORG_B)
 
     r = await client.patch("/api/v1/organisations/yanghe-town", json={"name": "Hijacked"})
     assert r.status_code == 403 and r.json()["code"] == "missing_role"
@@ -59,7 +52,7 @@ async def test_an_invitation_is_accepted_only_by_its_addressee(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "boss@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     created = await _invite(client, "dabeishan", "Inspector@Example.com", "inspector")
     assert created.status_code == 201
     token = created.json()["token"]
@@ -80,7 +73,7 @@ async def test_an_organiser_invites_hosts_but_cannot_grant_ownership(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "owner2@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     token = (await _invite(client, "dabeishan", "organiser@example.com", "organiser")).json()["token"]
     organiser = make_client()
     await sign_up(organiser, "organiser@example.com")
@@ -96,7 +89,7 @@ async def test_a_host_cannot_invite_anyone(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "owner3@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     token = (await _invite(client, "dabeishan", "h@example.com", "host")).json()["token"]
     host = make_client()
     await sign_up(host, "h@example.com")
@@ -108,7 +101,7 @@ async def test_revoked_invitations_cannot_be_used(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "owner4@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     created = (await _invite(client, "dabeishan", "late@example.com", "supplier")).json()
     r = await client.delete(f"/api/v1/organisations/dabeishan/invitations/{created['id']}")
     assert r.status_code == 200 and r.json()["revoked_at"] is not None
@@ -119,14 +112,14 @@ async def test_revoked_invitations_cannot_be_used(
 
 async def test_the_last_owner_cannot_be_removed(client: httpx.AsyncClient) -> None:
     me = await sign_up(client, "solo@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     r = await client.delete(f"/api/v1/organisations/dabeishan/members/{me['id']}/roles/owner")
     assert r.status_code == 409 and r.json()["code"] == "last_owner"
 
 
 async def test_slugs_are_unique_and_validated(client: httpx.AsyncClient) -> None:
     await sign_up(client, "slugs@example.com")
-    await _org(client, ORG_A)
+    await create_organisation(client, ORG_A)
     again = await client.post("/api/v1/organisations", json=ORG_A)
     assert again.status_code == 409 and again.json()["errors"][0]["field"] == "slug"
     bad = await client.post("/api/v1/organisations", json={**ORG_A, "slug": "Not a slug!"})
@@ -145,7 +138,7 @@ async def test_platform_admins_may_moderate_any_organisation(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
 ) -> None:
     await sign_up(client, "owner5@example.com")
-    await _org(client, ORG_B)
+    await create_organisation(client, ORG_B)
     admin = make_client()
     await make_admin(app, admin)
     r = await admin.patch("/api/v1/organisations/yanghe-town", json={"region": "山东省青岛市胶州市"})

@@ -15,22 +15,15 @@ from fieldcast.accounts.models import REASON_MAX, HostVerification, User
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
 from fieldcast.i18n import N_, gettext
-from tests.helpers import id_number, make_admin, sign_up, verification_body
+from tests.factories import apply_for_verification, id_number, make_admin, sign_up, verification_body
 from tests.live.conftest import post_form
-
-
-async def _apply(client: httpx.AsyncClient, serial: int = 1, host_kind: str = "first_secretary") -> dict[str, object]:
-    r = await client.post("/api/v1/me/verifications", json=verification_body(serial, host_kind))
-    assert r.status_code == 201, r.text
-    body: dict[str, object] = r.json()
-    return body
 
 
 async def test_admin_approval_gives_the_verified_and_official_badges(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
 ) -> None:
     await sign_up(client, "host@example.com", "县长")
-    request = await _apply(client, host_kind="official")
+    request = await apply_for_verification(client, host_kind="official")
     assert request["status"] == "pending"
     assert (await client.get("/api/v1/me")).json()["badges"]["verified"] is False
 
@@ -55,7 +48,7 @@ async def test_a_non_admin_cannot_see_the_queue_or_decide(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "applicant@example.com")
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     other = make_client()
     await sign_up(other, "bystander@example.com")
     for c in (client, other):  # not even the applicant may approve their own request
@@ -68,7 +61,7 @@ async def test_a_non_admin_cannot_see_the_queue_or_decide(
 
 async def test_an_admin_cannot_approve_their_own_request(client: httpx.AsyncClient, app: FastAPI) -> None:
     await make_admin(app, client)
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     r = await client.post(f"/api/v1/verifications/{request['id']}/approve", json={})
     assert r.status_code == 403
 
@@ -81,7 +74,7 @@ async def test_the_id_number_is_checked_and_never_stored(client: httpx.AsyncClie
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "id_number"
 
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     number = id_number(1)
     assert request["id_number_last4"] == number[-4:]
     async with app.state.ctx.uow() as uow:
@@ -95,7 +88,7 @@ async def test_the_same_id_number_cannot_verify_two_accounts(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     await sign_up(client, "first@example.com")
-    await _apply(client, serial=7)
+    await apply_for_verification(client, serial=7)
     other = make_client()
     await sign_up(other, "second@example.com")
     r = await other.post("/api/v1/me/verifications", json=verification_body(7))
@@ -106,7 +99,7 @@ async def test_rejection_needs_a_reason_and_allows_a_new_request(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
 ) -> None:
     await sign_up(client, "rejected@example.com")
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     assert (await client.post("/api/v1/me/verifications", json=verification_body())).status_code == 409
     admin = make_client()
     await make_admin(app, admin)
@@ -117,7 +110,7 @@ async def test_rejection_needs_a_reason_and_allows_a_new_request(
     again = await admin.post(f"/api/v1/verifications/{request['id']}/approve", json={})
     assert again.status_code == 409
     assert (await client.get("/api/v1/me")).json()["badges"]["verified"] is False
-    await _apply(client)  # may apply again after a rejection
+    await apply_for_verification(client)  # may apply again after a rejection
 
 
 async def test_a_decision_reason_over_the_limit_is_refused_by_the_api_and_the_admin_page(
@@ -125,7 +118,7 @@ async def test_a_decision_reason_over_the_limit_is_refused_by_the_api_and_the_ad
 ) -> None:
     """The limit is the actions' (approve and reject): the admin page no longer has its own."""
     await sign_up(client, "long-reason@example.com")
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     admin = make_client()
     await make_admin(app, admin)
     too_long = "证" * (REASON_MAX + 1)
@@ -147,7 +140,7 @@ async def test_verification_expires_and_can_be_requested_again(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
 ) -> None:
     me = await sign_up(client, "expiring@example.com")
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     async with app.state.ctx.uow() as uow:
         admin = User(email="a2@example.com", display_name="A", password_hash="x", is_platform_admin=True)
         uow.session.add(admin)
@@ -159,7 +152,7 @@ async def test_verification_expires_and_can_be_requested_again(
     mine = (await client.get("/api/v1/me/verifications")).json()
     assert mine[0]["status"] == "expired"
     assert (await client.get("/api/v1/hosts")).json()["total"] == 0
-    renewed = await _apply(client)
+    renewed = await apply_for_verification(client)
     assert renewed["status"] == "pending" and renewed["user_id"] == me["id"]
 
 
@@ -167,7 +160,7 @@ async def test_a_valid_verification_cannot_be_re_requested_until_near_its_end(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
 ) -> None:
     await sign_up(client, "valid@example.com")
-    request = await _apply(client)
+    request = await apply_for_verification(client)
     admin = make_client()
     await make_admin(app, admin)
     await admin.post(f"/api/v1/verifications/{request['id']}/approve", json={})
@@ -179,11 +172,11 @@ async def test_every_decision_is_in_the_audit_log_with_who_and_why(
     client: httpx.AsyncClient, make_client: Callable[[], httpx.AsyncClient], app: FastAPI
 ) -> None:
     await sign_up(client, "audited@example.com")
-    first = await _apply(client)
+    first = await apply_for_verification(client)
     admin = make_client()
     admin_user = await make_admin(app, admin)
     await admin.post(f"/api/v1/verifications/{first['id']}/reject", json={"reason": "wrong county"})
-    second = await _apply(client)
+    second = await apply_for_verification(client)
     await admin.post(f"/api/v1/verifications/{second['id']}/approve", json={"reason": "checked by phone"})
 
     log = (await admin.get("/api/v1/audit", params={"target_type": "host_verification"})).json()

@@ -20,13 +20,7 @@ from fieldcast.catalog.images import THUMB_SIDE, store_image
 from fieldcast.catalog.models import ALT_MAX, Product
 from fieldcast.config import Settings
 from fieldcast.errors import Invalid
-from tests.catalog.conftest import product_body
-
-
-def png_bytes(size: tuple[int, int] = (1200, 900), color: str = "navy") -> bytes:
-    buf = BytesIO()
-    Image.new("RGB", size, color).save(buf, "PNG")
-    return buf.getvalue()
+from tests.factories import create_product, png_bytes, product_body
 
 
 def jpeg_with_gps() -> bytes:
@@ -63,9 +57,7 @@ async def test_upload_through_the_api(
     make_org: Callable[..., Any], settings: Settings, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     org = await make_org("images")
-    product = (
-        await org["supplier"].post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id))
-    ).json()
+    product = await create_product(org, "supplier")
     url = f"/api/v1/products/{product['id']}/images"
     r = await org["supplier"].post(
         url, files={"image": ("berries.png", png_bytes(), "image/png")}, data={"alt": "蓝莓"}
@@ -113,9 +105,7 @@ async def test_a_long_text_alternative_is_refused_not_cut_short(
 
 async def test_uploads_have_their_own_size_limit(make_org: Callable[..., Any], settings: Settings) -> None:
     org = await make_org("biggie")
-    product = (
-        await org["organiser"].post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id))
-    ).json()
+    product = await create_product(org, "organiser")
     big = b"\x89PNG" + b"0" * (settings.max_upload_bytes + 1)
     r = await org["organiser"].post(
         f"/api/v1/products/{product['id']}/images", files={"image": ("big.png", big, "image/png")}
@@ -144,9 +134,7 @@ async def test_upload_through_the_edit_page_form(make_org: Callable[..., Any]) -
     """The page form posts multipart with the CSRF token; a bad file re-renders with the message."""
     org = await make_org("pageimages")
     client = org["supplier"]
-    product = (
-        await client.post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id))
-    ).json()
+    product = await create_product(org, "supplier")
     token = client.headers["X-CSRF-Token"]
     url = f"/p/{product['id']}/images"
     bad = await client.post(url, data={"csrf_token": token}, files={"image": ("x.png", b"not an image", "image/png")})

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fieldcast.catalog.errors import NotEligibleForPublicWelfare
 from fieldcast.catalog.models import Inspection, InspectionResult, InspectionStatus
 from fieldcast.catalog.queries import inspection_status, public_welfare_gate, require_public_welfare_eligible
-from tests.catalog.conftest import inspection_body, product_body
+from tests.factories import create_product, inspection_body
 
 TODAY = date(2026, 11, 23)
 
@@ -36,18 +36,11 @@ def test_status_is_derived_from_the_latest_inspection(latest: Inspection | None,
     assert inspection_status(latest, TODAY) == expected
 
 
-async def _product(org: Any) -> dict[str, Any]:
-    r = await org["organiser"].post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id))
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
 async def test_the_latest_inspection_wins_and_the_gate_follows_it(
     make_org: Callable[..., Any], app: FastAPI, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     org = await make_org("dabeishan")
-    product = await _product(org)
+    product = await create_product(org)
     sku_id = product["skus"][0]["id"]
     inspector: httpx.AsyncClient = org["inspector"]
     url = f"/api/v1/products/{product['id']}/inspections"
@@ -74,7 +67,7 @@ async def test_the_latest_inspection_wins_and_the_gate_follows_it(
 
 async def test_an_expired_pass_is_not_eligible(make_org: Callable[..., Any]) -> None:
     org = await make_org("zigui")
-    product = await _product(org)
+    product = await create_product(org)
     r = await org["inspector"].post(
         f"/api/v1/products/{product['id']}/inspections",
         json=inspection_body(sample_date="2024-01-01", valid_until="2024-06-30"),
@@ -91,7 +84,7 @@ async def test_an_expired_pass_is_not_eligible(make_org: Callable[..., Any]) -> 
 async def test_only_the_organisations_inspectors_record_inspections(make_org: Callable[..., Any]) -> None:
     a = await make_org("org-a")
     b = await make_org("org-b")
-    product = await _product(a)
+    product = await create_product(a)
     url = f"/api/v1/products/{product['id']}/inspections"
     for who in (a["organiser"], a["supplier"], a["owner"]):
         r = await who.post(url, json=inspection_body())
@@ -104,7 +97,7 @@ async def test_only_the_organisations_inspectors_record_inspections(make_org: Ca
 
 async def test_inspection_dates_are_checked(make_org: Callable[..., Any]) -> None:
     org = await make_org("dates")
-    product = await _product(org)
+    product = await create_product(org)
     url = f"/api/v1/products/{product['id']}/inspections"
     future = await org["inspector"].post(url, json=inspection_body(sample_date="2999-01-01", valid_until="2999-02-01"))
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "sample_date"

@@ -13,17 +13,8 @@ from fastapi import FastAPI
 
 from fieldcast.catalog.models import REASON_MAX
 from fieldcast.db.audit import AuditEntry
-from tests.catalog.conftest import JIAOZHOU, JILIN, inspection_body, product_body
+from tests.factories import JIAOZHOU, JILIN, create_product, inspection_body, product_body
 from tests.live.conftest import post_form
-
-
-async def _create(org: Any, who: str = "organiser", **overrides: Any) -> dict[str, Any]:
-    r = await org[who].post(
-        f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id, **overrides)
-    )
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def _publish(org: Any, product_id: int, **body: str) -> httpx.Response:
@@ -33,7 +24,7 @@ async def _publish(org: Any, product_id: int, **body: str) -> httpx.Response:
 async def test_a_supplier_of_a_cannot_edit_bs_products(make_org: Callable[..., Any]) -> None:
     a = await make_org("org-a")
     b = await make_org("org-b")
-    product_b = await _create(b)
+    product_b = await create_product(b)
     r = await a["supplier"].patch(f"/api/v1/products/{product_b['id']}", json={"title": "被改了"})
     assert r.status_code == 404  # B's draft is not even visible to A
     await _publish(b, product_b["id"])
@@ -70,7 +61,7 @@ async def test_declared_cost_is_hidden_from_the_public_and_other_roles(
     make_org: Callable[..., Any], make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     org = await make_org("costs")
-    product = await _create(
+    product = await create_product(
         org,
         skus=[
             {
@@ -131,7 +122,7 @@ async def test_publishing_text_with_claims_needs_an_organisers_reason(
     make_org: Callable[..., Any], app: FastAPI
 ) -> None:
     org = await make_org("fengcheng")
-    product = await _create(
+    product = await create_product(
         org,
         title="富硒大米 提高免疫力",
         category="processed_food",
@@ -154,7 +145,7 @@ async def test_publishing_text_with_claims_needs_an_organisers_reason(
 
 async def test_fixing_the_text_clears_the_warning_and_published_text_stays_clean(make_org: Callable[..., Any]) -> None:
     org = await make_org("clean")
-    product = await _create(org, title="全县第一的蓝莓")
+    product = await create_product(org, title="全县第一的蓝莓")
     assert product["claims"]
     fixed = await org["organiser"].patch(f"/api/v1/products/{product['id']}", json={"title": "靖宇蓝莓 5斤装"})
     assert fixed.json()["claims"] == []
@@ -172,7 +163,7 @@ async def test_a_withdraw_reason_over_the_limit_is_refused_not_cut_short(
     """The rule is withdraw_product's: the API and the edit page refuse a reason over the limit on
     the field (the page shows its form again, as typed) and the product stays on sale."""
     org = await make_org("withdraw")
-    product = await _create(org)
+    product = await create_product(org)
     assert (await _publish(org, product["id"])).status_code == 200
     organiser, page_url = org["organiser"], f"/p/{product['id']}/withdraw"
     too_long = "缺" * (REASON_MAX + 1)
@@ -198,7 +189,7 @@ async def test_a_withdraw_reason_over_the_limit_is_refused_not_cut_short(
 
 async def test_publishing_needs_an_active_sku(make_org: Callable[..., Any]) -> None:
     org = await make_org("nosku")
-    product = await _create(org, skus=[])
+    product = await create_product(org, skus=[])
     r = await _publish(org, product["id"])
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "skus"
 
@@ -207,8 +198,8 @@ async def test_storefront_search_and_drafts(
     make_org: Callable[..., Any], make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     org = await make_org("dabeishan", region="220622")
-    jilin_berries = await _create(org)
-    draft = await _create(
+    jilin_berries = await create_product(org)
+    draft = await create_product(
         org,
         title="林蛙油 礼盒",
         category="processed_food",
@@ -253,7 +244,7 @@ async def test_storefront_search_and_drafts(
 
 async def test_reads_carry_etags(make_org: Callable[..., Any], make_client: Callable[[], httpx.AsyncClient]) -> None:
     org = await make_org("etag")
-    product = await _create(org)
+    product = await create_product(org)
     await _publish(org, product["id"])
     anonymous = make_client()
     first = await anonymous.get(f"/api/v1/products/{product['id']}")

@@ -22,46 +22,24 @@ from fieldcast.chat.ratelimit import (
     make_rate_limiter,
 )
 from fieldcast.realtime.events import event_model
-from tests.catalog.conftest import grant
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
-from tests.helpers import room_frames, room_last_id, sign_up
-from tests.live.factory import LiveOrg, make_live_org, session_body
+from tests.factories import LiveOrg, add_person, live_session, make_live_org
+from tests.helpers import room_events, room_last_id
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
 async def org(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> LiveOrg:
     org = await make_live_org(app, make_client, "chatroom")
-    supervisor = make_client()
-    user = await sign_up(supervisor, "supervisor@chatroom.example.com", "监督员")
-    await grant(app, "supervisor@chatroom.example.com", "chatroom", Role.SUPERVISOR)
-    org.clients["supervisor"] = supervisor
-    org.ids["supervisor"] = user["id"]
-    viewer = make_client()
-    org.ids["viewer"] = (await sign_up(viewer, "viewer@chatroom.example.com", "观众"))["id"]
-    org.clients["viewer"] = viewer
+    await add_person(app, make_client, org, "supervisor", Role.SUPERVISOR, display_name="监督员")
+    await add_person(app, make_client, org, "viewer", display_name="观众")
     return org
-
-
-async def _session(org: LiveOrg, *, start: bool = True) -> int:
-    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-    assert r.status_code == 201, r.text
-    session_id = int(r.json()["id"])
-    if start:
-        r = await org["host"].post(f"/api/v1/sessions/{session_id}/start")
-        assert r.status_code == 200, r.text
-    return session_id
 
 
 @pytest.fixture
 async def room(org: LiveOrg) -> int:
-    return await _session(org)
+    return await live_session(org)
 
 
 async def say(client: httpx.AsyncClient, room: int, body: str) -> httpx.Response:
@@ -115,7 +93,7 @@ def test_clean_body_drops_controls_and_bidi_overrides_but_keeps_text() -> None:
 
 
 async def test_viewers_wait_for_the_show_but_the_host_may_warm_up(org: LiveOrg) -> None:
-    scheduled = await _session(org, start=False)
+    scheduled = await live_session(org, start=False)
     r = await say(org["viewer"], scheduled, "开始了吗")
     assert r.status_code == 409 and r.json()["code"] == "chat_closed"
     assert (await said(org["host"], scheduled, "大家好，马上开始"))["is_host"] is True
@@ -359,7 +337,7 @@ async def test_chat_events_match_their_contract_and_carry_no_removed_text(
     await org["host"].post(f"/api/v1/chat/{message['id']}/remove", json={"reason": "重复"})
     await org["host"].post(f"/api/v1/sessions/{room}/mutes", json={"user_id": org.ids["viewer"], "reason": "刷屏"})
     await org["host"].delete(f"/api/v1/sessions/{room}/mutes/{org.ids['viewer']}")
-    frames = [orjson.loads(f) for f in await room_frames(app, room)]
+    frames = await room_events(app, room)
     chat = [f for f in frames if f["type"].startswith("chat.")]
     assert [f["type"] for f in chat] == ["chat.posted", "chat.removed", "chat.muted", "chat.unmuted"]
     for frame in chat:

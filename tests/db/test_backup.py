@@ -27,7 +27,7 @@ import pytest
 
 import fieldcast
 from tests.conftest import free_port
-from tests.helpers import PASSWORD
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.timeout(120)
 

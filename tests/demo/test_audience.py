@@ -13,7 +13,7 @@ from fieldcast.accounts.models import User
 from fieldcast.chat.models import ChatMessage
 from fieldcast.demo.audience import DemoAudience, ensure_audience
 from fieldcast.live.models import LiveSession
-from tests.live.factory import make_live_org, session_body
+from tests.factories import live_session, make_live_org
 from tests.media.conftest import Served, fresh_app, media_settings, serve, wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -29,8 +29,7 @@ async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
 
 async def test_the_audience_watches_likes_and_comments_through_the_real_paths(served: Served) -> None:
     org = await make_live_org(served.app, served.client, "audience")
-    sid = int((await org["organiser"].post("/api/v1/sessions", json=session_body(org))).json()["id"])
-    await org["host"].post(f"/api/v1/sessions/{sid}/start")
+    sid = await live_session(org)
     ctx = served.app.state.ctx
     async with ctx.uow() as uow:
         await uow.session.execute(sa.update(LiveSession).where(LiveSession.id == sid).values(is_demo=True))

@@ -31,7 +31,7 @@ from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
 from fieldcast.demo import seed as demo
 from tests.conftest import TEST_SECRET
-from tests.helpers import PASSWORD, sign_up
+from tests.factories import PASSWORD, sign_up
 
 ClientFactory = Callable[[], httpx.AsyncClient]
 CATALOG_TABLES = (Supplier, Product, Sku, ProductImage, Inspection)

@@ -13,10 +13,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
-import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -29,17 +27,12 @@ from fieldcast.draws.models import REASON_MAX, LuckyDraw
 from fieldcast.draws.verify import check_published, pick_winners
 from fieldcast.i18n import N_, gettext
 from fieldcast.realtime.events import event_model
-from tests.helpers import room_frames, sign_up
+from tests.factories import LiveOrg, create_draw, draw_body, live_session, make_live_org, sign_up, viewers
+from tests.helpers import room_events, room_frames
 from tests.live.conftest import post_form
-from tests.live.factory import LiveOrg, make_live_org, session_body
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "verify_draw.py"
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
@@ -47,56 +40,11 @@ async def org(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> Liv
     return await make_live_org(app, make_client, "jingyu")
 
 
-async def live_session(org: LiveOrg, *, start: bool = True) -> int:
-    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-    assert r.status_code == 201, r.text
-    session_id: int = r.json()["id"]
-    if start:
-        r = await org["host"].post(f"/api/v1/sessions/{session_id}/start")
-        assert r.status_code == 200, r.text
-    return session_id
-
-
-def draw_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prize_title": "靖宇蓝莓 5斤装",
-        "prize_value_fen": 7900,
-        "winners_count": 3,
-        "entry_rule": "present",
-        "terms": "包邮到家，开奖后三天内发货。",
-    }
-    body.update(overrides)
-    return body
-
-
-async def create_draw(org: LiveOrg, session_id: int, **overrides: Any) -> dict[str, Any]:
-    r = await org["host"].post(f"/api/v1/sessions/{session_id}/draws", json=draw_body(**overrides))
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-async def viewers(
-    make_client: Callable[[], httpx.AsyncClient], n: int, prefix: str = "viewer"
-) -> list[httpx.AsyncClient]:
-    out = []
-    for i in range(n):
-        c = make_client()
-        await sign_up(c, f"{prefix}{i}@example.com", f"观众{i}号")
-        out.append(c)
-    return out
-
-
 async def stored_seed(app: FastAPI, draw_id: int) -> str:
     async with app.state.ctx.uow() as uow:
         seed = await uow.session.scalar(sa.select(LuckyDraw.seed).where(LuckyDraw.id == draw_id))
     assert seed
     return str(seed)
-
-
-async def room_events(app: FastAPI, session_id: int) -> list[dict[str, Any]]:
-    frames = await room_frames(app, session_id)
-    return [orjson.loads(f) for f in frames]
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import ADMIN, Credentials
-from tests.helpers import PASSWORD, verification_body
+from tests.factories import PASSWORD, product_body, supplier_body, verification_body
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -34,6 +34,13 @@ def sign_up(client: httpx.Client, who: Credentials) -> int:
     user = ok(client.post("/api/v1/auth/signup", json=body), 201)
     with_csrf(client)
     return int(user["id"])
+
+
+def join_by_invitation(owner_api: httpx.Client, member_api: httpx.Client, slug: str, email: str, role: str) -> None:
+    """The owner invites `email` to the organisation as `role`; the member (signed in) accepts."""
+    invitation = {"email": email, "role": role}
+    token = ok(owner_api.post(f"/api/v1/organisations/{slug}/invitations", json=invitation), 201)["token"]
+    ok(member_api.post("/api/v1/invitations/accept", json={"token": token}))
 
 
 def person(prefix: str, role: str, suffix: str, display_name: str) -> Credentials:
@@ -74,28 +81,13 @@ def schedule_show(base_url: str, prefix: str, suffix: str, offer: Offer) -> Sche
         with_csrf(admin_api)
         org = {"slug": slug, "name": offer.org_name, "kind": "cooperative", "region": "吉林省白山市靖宇县"}
         org_id = ok(owner_api.post("/api/v1/organisations", json=org), 201)["id"]
-        invitation = {"email": host.email, "role": "host"}
-        token = ok(owner_api.post(f"/api/v1/organisations/{slug}/invitations", json=invitation), 201)["token"]
-        ok(host_api.post("/api/v1/invitations/accept", json={"token": token}))
+        join_by_invitation(owner_api, host_api, slug, host.email, "host")
         serial = int(secrets.token_hex(2), 16) % 900 + 100
         applied = ok(host_api.post("/api/v1/me/verifications", json=verification_body(serial)), 201)
         ok(admin_api.post(f"/api/v1/verifications/{applied['id']}/approve", json={"reason": "核验任命文件"}))
-        supplier = {
-            "name": offer.supplier_name,
-            "kind": "cooperative",
-            "ship_from_region": "220622",
-            "contact_name": "李",
-            "contact_phone": "0439-0000000",
-        }
+        supplier = supplier_body(name=offer.supplier_name, contact_name="李", contact_phone="0439-0000000")
         supplier_id = ok(owner_api.post(f"/api/v1/organisations/{slug}/suppliers", json=supplier), 201)["id"]
-        product = {
-            "supplier_id": supplier_id,
-            "title": offer.title,
-            "description": offer.description,
-            "category": "fresh_produce",
-            "origin_region": "220622",
-            "skus": [offer.sku],
-        }
+        product = product_body(supplier_id, title=offer.title, description=offer.description, skus=[offer.sku])
         made = ok(owner_api.post(f"/api/v1/organisations/{slug}/products", json=product), 201)
         ok(owner_api.post(f"/api/v1/products/{made['id']}/publish", json={}))
         sku_id = int(made["skus"][0]["id"])

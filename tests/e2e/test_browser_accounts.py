@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from fieldcast.i18n import translations
 from tests.e2e.conftest import ADMIN, NewContext
-from tests.helpers import PASSWORD, id_number
+from tests.factories import PASSWORD, id_number
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,12 +22,12 @@ from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import Credentials, NewContext
-from tests.helpers import PASSWORD
+from tests.e2e.shows import join_by_invitation, ok, sign_up
+from tests.factories import JINGYU, PASSWORD, product_body, supplier_body
 
 pytestmark = pytest.mark.e2e
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-JINGYU = "220622"  # 吉林省白山市靖宇县
 TITLE_WITH_CLAIMS = "全县第一的靖宇蓝莓 提高免疫力"
 CLAIM_TERMS = ("第一", "提高免疫力")  # absolute term (Art. 9) and a health-efficacy claim for ordinary food
 CLEAN_TITLE = "靖宇蓝莓 5斤装"
@@ -49,18 +48,6 @@ class Org:
     inspector_api: httpx.Client
 
 
-def _sign_up_over_api(client: httpx.Client, who: Credentials) -> None:
-    """Sign up; from then on `client` keeps the session cookie and sends the CSRF token."""
-    body = {"email": who.email, "display_name": who.display_name, "password": who.password}
-    _ok(client.post("/api/v1/auth/signup", json=body), 201)
-    client.headers["X-CSRF-Token"] = _ok(client.get("/api/v1/auth/csrf"))["csrf_token"]
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    return response.json() if response.content else None
-
-
 @pytest.fixture
 def org(live_server: str) -> Iterator[Org]:
     """A fresh cooperative (its own slug, so tests share the server without seeing each other's data)."""
@@ -72,13 +59,11 @@ def org(live_server: str) -> Iterator[Org]:
         httpx.Client(base_url=live_server, timeout=10.0) as owner_api,
         httpx.Client(base_url=live_server, timeout=10.0) as inspector_api,
     ):
-        _sign_up_over_api(owner_api, owner)
-        _sign_up_over_api(inspector_api, inspector)
+        sign_up(owner_api, owner)
+        sign_up(inspector_api, inspector)
         body = {"slug": slug, "name": name, "kind": "cooperative", "region": "吉林省白山市靖宇县"}
-        _ok(owner_api.post("/api/v1/organisations", json=body), 201)
-        invitation = {"email": inspector.email, "role": "inspector"}
-        token = _ok(owner_api.post(f"/api/v1/organisations/{slug}/invitations", json=invitation), 201)["token"]
-        _ok(inspector_api.post("/api/v1/invitations/accept", json={"token": token}))
+        ok(owner_api.post("/api/v1/organisations", json=body), 201)
+        join_by_invitation(owner_api, inspector_api, slug, inspector.email, "inspector")
         yield Org(slug, name, owner, inspector, owner_api, inspector_api)
 
 
@@ -180,7 +165,7 @@ def test_product_goes_from_claim_warning_to_inspected_on_the_storefront(
     assert refused.value.status == 422, f"publishing over open warnings answered {refused.value.status}, not 422"
     expect(owner.get_by_test_id("error-override_reason")).to_be_visible()
     expect(owner.get_by_test_id("error-override_reason")).to_contain_text("提高免疫力")
-    assert _ok(org.owner_api.get(f"/api/v1/products/{product_id}"))["status"] == "draft"
+    assert ok(org.owner_api.get(f"/api/v1/products/{product_id}"))["status"] == "draft"
 
     # Fix the wording: the warnings go, and it publishes without a reason.
     owner.locator("#f-title").fill(CLEAN_TITLE)
@@ -237,31 +222,20 @@ def test_product_goes_from_claim_warning_to_inspected_on_the_storefront(
 def test_product_page_and_storefront_fit_a_phone_screen(new_context: NewContext, org: Org, tmp_path: Path) -> None:
     """A published, inspected product with a wide photo and several packs, set up over the API."""
     api = org.owner_api
-    supplier = {
-        "name": "靖宇县蓝莓种植专业合作社",
-        "kind": "cooperative",
-        "ship_from_region": JINGYU,
-        "contact_name": "李春生",
-        "contact_phone": "0439-0000000",
-    }
-    supplier_id = _ok(api.post(f"/api/v1/organisations/{org.slug}/suppliers", json=supplier), 201)["id"]
+    supplier = supplier_body(name="靖宇县蓝莓种植专业合作社", contact_name="李春生", contact_phone="0439-0000000")
+    supplier_id = ok(api.post(f"/api/v1/organisations/{org.slug}/suppliers", json=supplier), 201)["id"]
     skus = [
         {"spec_label": label, "price_fen": price, "weight_g": grams, "shelf_life_days": 7, "stock": 50}
         for label, price, grams in (("5斤装", 9900, 2500), ("2.5斤礼盒装（冷链直发）", 5990, 1250))
     ]
-    product = {
-        "supplier_id": supplier_id,
-        "title": "靖宇县长白山野生蓝莓 当季鲜果 冷链直发 5斤装礼盒",
-        "description": DESCRIPTION * 6,
-        "category": "fresh_produce",
-        "origin_region": JINGYU,
-        "skus": skus,
-    }
-    product_id = _ok(api.post(f"/api/v1/organisations/{org.slug}/products", json=product), 201)["id"]
+    product = product_body(
+        supplier_id, title="靖宇县长白山野生蓝莓 当季鲜果 冷链直发 5斤装礼盒", description=DESCRIPTION * 6, skus=skus
+    )
+    product_id = ok(api.post(f"/api/v1/organisations/{org.slug}/products", json=product), 201)["id"]
     photo = _png(tmp_path / "wide.png", width=1600, height=900).read_bytes()
     files = {"image": ("wide.png", BytesIO(photo), "image/png")}
-    _ok(api.post(f"/api/v1/products/{product_id}/images", files=files), 201)
-    _ok(api.post(f"/api/v1/products/{product_id}/publish", json={}))
+    ok(api.post(f"/api/v1/products/{product_id}/images", files=files), 201)
+    ok(api.post(f"/api/v1/products/{product_id}/publish", json={}))
     today = _shanghai_today()
     inspection = {
         "sample_date": today.isoformat(),
@@ -271,7 +245,7 @@ def test_product_page_and_storefront_fit_a_phone_screen(new_context: NewContext,
         "result": "pass",
         "valid_until": (today + timedelta(days=365)).isoformat(),
     }
-    _ok(org.inspector_api.post(f"/api/v1/products/{product_id}/inspections", json=inspection), 201)
+    ok(org.inspector_api.post(f"/api/v1/products/{product_id}/inspections", json=inspection), 201)
 
     phone = new_context(**PHONE).new_page()
     phone.goto(f"/p/{product_id}")

@@ -16,13 +16,7 @@ from fieldcast.db.base import utcnow
 from fieldcast.live import keys
 from fieldcast.live.models import LiveSession
 from tests.conftest import QueryCounter
-from tests.helpers import sign_up
-from tests.live.factory import LiveOrg, make_live_org, session_body
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.factories import LiveOrg, make_live_org, schedule_session, session_body, sign_up
 
 
 @pytest.fixture
@@ -30,18 +24,11 @@ async def org(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> Liv
     return await make_live_org(app, make_client, "jingyu")
 
 
-async def schedule(org: LiveOrg, **overrides: object) -> dict[str, object]:
-    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org, **overrides))
-    assert r.status_code == 201, r.text
-    body: dict[str, object] = r.json()
-    return body
-
-
 async def test_organiser_schedules_and_live_list_has_contract_fields(org: LiveOrg) -> None:
-    created = await schedule(org)
+    created = await schedule_session(org)
     assert created["state"] == "scheduled" and created["hls_url"] is None
     assert created["is_public_welfare"] is False
-    assert [x["live_price_fen"] for x in created["shelf"]] == [7900]  # type: ignore[attr-defined]
+    assert [x["live_price_fen"] for x in created["shelf"]] == [7900]
     anon = org["outsider"]
     assert (await anon.get("/api/v1/sessions", params={"state": "live"})).json()["items"] == []
 
@@ -79,10 +66,10 @@ async def test_official_forces_public_welfare_and_cannot_host_other_shows(org: L
     )
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["field"] == "is_public_welfare"
-    forced = await schedule(org, host_ids=[org.ids["official"]])
+    forced = await schedule_session(org, host_ids=[org.ids["official"]])
     assert forced["is_public_welfare"] is True
 
-    plain = await schedule(org, is_public_welfare=False, shelf=[])
+    plain = await schedule_session(org, is_public_welfare=False, shelf=[])
     r = await org["organiser"].patch(
         f"/api/v1/sessions/{plain['id']}",
         json={"host_ids": [org.ids["host"], org.ids["official"]], "is_public_welfare": False},
@@ -100,21 +87,21 @@ async def test_public_welfare_shelf_takes_only_inspected_skus(org: LiveOrg) -> N
     )
     assert bad.status_code == 409, bad.text
     assert bad.json()["code"] == "not_inspected"
-    pw = await schedule(org, is_public_welfare=True)
+    pw = await schedule_session(org, is_public_welfare=True)
     r = await org["organiser"].post(
         f"/api/v1/sessions/{pw['id']}/shelf", json={"sku_id": org.uninspected_sku, "live_price_fen": 1000}
     )
     assert r.status_code == 409 and r.json()["code"] == "not_inspected"
     # An ordinary (not public-welfare) show may sell it.
-    plain = await schedule(org, shelf=[{"sku_id": org.uninspected_sku, "live_price_fen": 1000}])
-    assert len(plain["shelf"]) == 1  # type: ignore[arg-type]
+    plain = await schedule_session(org, shelf=[{"sku_id": org.uninspected_sku, "live_price_fen": 1000}])
+    assert len(plain["shelf"]) == 1
     # And a show with an uninspected SKU cannot be switched to public welfare.
     r = await org["organiser"].patch(f"/api/v1/sessions/{plain['id']}", json={"is_public_welfare": True})
     assert r.status_code == 409
 
 
 async def test_shelf_rules_and_rights(org: LiveOrg) -> None:
-    created = await schedule(org, shelf=[])
+    created = await schedule_session(org, shelf=[])
     url = f"/api/v1/sessions/{created['id']}/shelf"
     item = {"sku_id": org.inspected_sku, "live_price_fen": 6900}
     assert (await org["host"].post(url, json=item)).status_code == 403
@@ -132,14 +119,14 @@ async def test_title_claims_need_a_written_override(org: LiveOrg, app: FastAPI) 
     r = await org["organiser"].post("/api/v1/sessions", json=session_body(org, title="全国最好的蓝莓直播"))
     assert r.status_code == 409, r.text
     assert r.json()["errors"][0]["field"] == "title"
-    ok = await schedule(org, title="全国最好的蓝莓直播", title_override_reason="引用消费者原话，已核实")
+    ok = await schedule_session(org, title="全国最好的蓝莓直播", title_override_reason="引用消费者原话，已核实")
     async with app.state.ctx.uow() as uow:
         actions = await uow.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.target_id == str(ok["id"])))
         assert "session.schedule_with_override" in set(actions)
 
 
 async def test_stream_key_is_shown_once_rotates_and_is_operator_only(org: LiveOrg, app: FastAPI) -> None:
-    created = await schedule(org)
+    created = await schedule_session(org)
     url = f"/api/v1/sessions/{created['id']}/stream-key"
     for who in ("supplier", "outsider"):
         assert (await org[who].post(url)).status_code == 403
@@ -159,7 +146,7 @@ async def test_stream_key_is_shown_once_rotates_and_is_operator_only(org: LiveOr
 
 
 async def test_start_pin_end_rights_and_marks(org: LiveOrg, app: FastAPI) -> None:
-    created = await schedule(org)
+    created = await schedule_session(org)
     sid = created["id"]
     key = (await org["host"].post(f"/api/v1/sessions/{sid}/stream-key")).json()["stream_key"]
     for who in ("supplier", "outsider", "unverified"):
@@ -189,7 +176,7 @@ async def test_start_pin_end_rights_and_marks(org: LiveOrg, app: FastAPI) -> Non
 
 
 async def test_cancel_is_for_organisers_before_the_show(org: LiveOrg) -> None:
-    created = await schedule(org)
+    created = await schedule_session(org)
     url = f"/api/v1/sessions/{created['id']}/cancel"
     assert (await org["host"].post(url, json={"reason": "rain"})).status_code == 403
     r = await org["organiser"].post(url, json={"reason": "暴雨"})
@@ -208,7 +195,7 @@ async def test_followers_hear_of_scheduled_and_live_shows(
     again = await fan.post("/api/v1/me/follows", json={"organisation_id": org.org_id})
     assert again.status_code == 201
     assert (await fan.post("/api/v1/me/follows", json={})).status_code == 422
-    created = await schedule(org)
+    created = await schedule_session(org)
     await org["host"].post(f"/api/v1/sessions/{created['id']}/start")
     notes = (await fan.get("/api/v1/me/notifications")).json()
     assert [n["kind"] for n in notes["items"]] == ["session_live", "session_scheduled"]  # one each, not per follow
@@ -234,8 +221,8 @@ async def test_event_page_lists_rooms_and_totals(org: LiveOrg) -> None:
     assert r.status_code == 201, r.text
     event_id = r.json()["id"]
     assert (await org["host"].post("/api/v1/events", json={**r.json(), "slug": "x-y"})).status_code in (403, 422)
-    a = await schedule(org, event_id=event_id)
-    await schedule(org, event_id=event_id, title="靖宇木耳专场")
+    a = await schedule_session(org, event_id=event_id)
+    await schedule_session(org, event_id=event_id, title="靖宇木耳专场")
     await org["host"].post(f"/api/v1/sessions/{a['id']}/start")
     detail = (await org["outsider"].get("/api/v1/events/jingyu-618")).json()
     assert [x["state"] for x in detail["sessions"]] == ["live", "scheduled"]
@@ -250,8 +237,8 @@ async def test_costream_invite_accept_combined_shelf_and_end(
     org: LiveOrg, app: FastAPI, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     other = await make_live_org(app, make_client, "fengcheng")
-    a = await schedule(org)
-    b = (await other["organiser"].post("/api/v1/sessions", json=session_body(other))).json()
+    a = await schedule_session(org)
+    b = await schedule_session(other)
     await org["host"].post(f"/api/v1/sessions/{a['id']}/start")
     invite = await org["host"].post(f"/api/v1/sessions/{a['id']}/co-streams", json={"invitee_session_id": b["id"]})
     assert invite.status_code == 201, invite.text
@@ -272,8 +259,8 @@ async def test_costream_invite_accept_combined_shelf_and_end(
 
 
 async def test_officials_room_links_only_with_public_welfare_rooms(org: LiveOrg) -> None:
-    official_room = await schedule(org, host_ids=[org.ids["official"]])
-    plain = await schedule(org, shelf=[])
+    official_room = await schedule_session(org, host_ids=[org.ids["official"]])
+    plain = await schedule_session(org, shelf=[])
     r = await org["official"].post(
         f"/api/v1/sessions/{official_room['id']}/co-streams", json={"invitee_session_id": plain["id"]}
     )
@@ -294,7 +281,7 @@ async def test_bad_input_is_problem_json_not_500(org: LiveOrg) -> None:
 
 
 async def test_a_show_whose_stream_dropped_before_a_restart_still_ends(org: LiveOrg, app: FastAPI) -> None:
-    created = await schedule(org)
+    created = await schedule_session(org)
     await org["host"].post(f"/api/v1/sessions/{created['id']}/start")
     async with app.state.ctx.uow() as uow:
         live = await uow.session.get(LiveSession, created["id"])
@@ -307,8 +294,8 @@ async def test_a_show_whose_stream_dropped_before_a_restart_still_ends(org: Live
 
 
 async def test_home_page_lists_live_and_upcoming_rooms(org: LiveOrg) -> None:
-    on_air = await schedule(org, title="靖宇蓝莓 正在直播")
-    await schedule(org, title="靖宇木耳 明天开播")
+    on_air = await schedule_session(org, title="靖宇蓝莓 正在直播")
+    await schedule_session(org, title="靖宇木耳 明天开播")
     await org["host"].post(f"/api/v1/sessions/{on_air['id']}/start")
     page = (await org["outsider"].get("/")).text
     live_part, upcoming_part = page.split('id="upcoming"', 1)
@@ -327,8 +314,8 @@ async def test_room_detail_and_live_list_cost_a_fixed_number_of_queries(org: Liv
         assert r.status_code == 200, r.text
         return len(statements)
 
-    small = await schedule(org)
-    big = await schedule(
+    small = await schedule_session(org)
+    big = await schedule_session(
         org,
         shelf=[
             {"sku_id": org.inspected_sku, "live_price_fen": 7900},
@@ -341,5 +328,5 @@ async def test_room_detail_and_live_list_cost_a_fixed_number_of_queries(org: Liv
     assert await queries_for(f"/api/v1/sessions/{small['id']}") == await queries_for(f"/api/v1/sessions/{big['id']}")
     one_page = await queries_for("/api/v1/sessions", limit=1)
     for _ in range(3):
-        await schedule(org)
+        await schedule_session(org)
     assert await queries_for("/api/v1/sessions", limit=50) == one_page

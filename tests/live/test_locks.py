@@ -8,19 +8,13 @@ import asyncio
 from collections.abc import Callable
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.outbox import OutboxMessage
 from fieldcast.live.models import LiveSession, Notification, NotificationKind, SessionState
-from tests.live.factory import make_live_org, session_body
-
-
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+from tests.factories import make_live_org, session_body
 
 
 async def test_twenty_concurrent_go_lives_change_state_once_and_notify_each_follower_once(

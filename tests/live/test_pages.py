@@ -17,10 +17,8 @@ from fastapi import FastAPI
 
 from fieldcast.db.audit import AuditEntry
 from fieldcast.live.models import REASON_MAX
-from tests.catalog.test_images import png_bytes
-from tests.helpers import sign_up
-from tests.live.conftest import post_form, schedule_session
-from tests.live.factory import LiveOrg
+from tests.factories import LiveOrg, png_bytes, schedule_session, sign_up
+from tests.live.conftest import post_form
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

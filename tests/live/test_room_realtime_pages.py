@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.live.conftest import post_form, schedule_session
-from tests.live.factory import LiveOrg
+from tests.factories import LiveOrg, live_session, schedule_session
+from tests.live.conftest import post_form
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -19,17 +19,10 @@ def count_testid(page: httpx.Response, name: str) -> int:
     return len(re.findall(rf'data-testid="{re.escape(name)}"', page.text))
 
 
-async def live_room(org: LiveOrg) -> int:
-    session = await schedule_session(org)
-    r = await org["host"].post(f"/api/v1/sessions/{session['id']}/start")
-    assert r.status_code == 200, r.text
-    return int(session["id"])
-
-
 async def test_room_renders_chat_history_escaped_with_the_form_for_signed_in_viewers(
     live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
-    room = await live_room(live_org)
+    room = await live_session(live_org)
     viewer = live_org["outsider"]
     r = await viewer.post(f"/api/v1/sessions/{room}/chat", json={"body": XSS})
     assert r.status_code == 201, r.text
@@ -58,7 +51,7 @@ async def test_room_renders_chat_history_escaped_with_the_form_for_signed_in_vie
 
 
 async def test_moderator_controls_only_for_the_rooms_moderators(live_org: LiveOrg) -> None:
-    room = await live_room(live_org)
+    room = await live_session(live_org)
     posted = await live_org["outsider"].post(f"/api/v1/sessions/{room}/chat", json={"body": "刷单加微信"})
     assert posted.status_code == 201, posted.text
     message_id = posted.json()["id"]
@@ -88,7 +81,7 @@ async def test_scheduled_room_says_when_chat_opens(live_org: LiveOrg) -> None:
 async def test_draws_listed_with_their_terms_and_enter_controls(
     live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
-    room = await live_room(live_org)
+    room = await live_session(live_org)
     host = live_org["host"]
     keyword = {
         "prize_title": "蓝莓 2 斤",
@@ -136,7 +129,7 @@ async def test_draws_listed_with_their_terms_and_enter_controls(
 
 
 async def test_console_draw_form_creates_a_draw_and_refuses_a_value_above_the_cap(live_org: LiveOrg) -> None:
-    room = await live_room(live_org)
+    room = await live_session(live_org)
     host = live_org["host"]
     console = await host.get(f"/live/{room}/console")
     assert console.status_code == 200 and count_testid(console, "draw-form") == 1

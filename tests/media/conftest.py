@@ -1,5 +1,6 @@
 """Media fixtures: the app served by a real uvicorn on a loopback port (WebSockets and nginx's
-callbacks need a real socket), a ready-to-go-live session made through the API, and ffmpeg."""
+callbacks need a real socket), ffmpeg and nginx; a ready-to-go-live show is made by
+tests/factories.py (schedule_show)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from fieldcast.db.engine import make_engine
 from fieldcast.live.models import LiveSession
 from fieldcast.media.ffmpeg import ffmpeg_executable
 from tests.conftest import TEST_SECRET, free_port, wipe
-from tests.live.factory import LiveOrg, make_live_org, session_body
 
 SERVER_START_S = 15.0
 
@@ -89,26 +89,6 @@ async def fresh_app(settings: Settings) -> FastAPI:
 @pytest.fixture
 def ffmpeg() -> str:
     return ffmpeg_executable("")
-
-
-@dataclass
-class Show:
-    org: LiveOrg
-    session_id: int
-    stream_name: str
-
-
-async def schedule_show(app: FastAPI, make_client: Callable[[], httpx.AsyncClient], slug: str) -> Show:
-    """An organisation with verified hosts and one scheduled session, all through the API."""
-    org = await make_live_org(app, make_client, slug)
-    r = await org["owner"].post("/api/v1/sessions", json=session_body(org))
-    assert r.status_code == 201, r.text
-    session_id = int(r.json()["id"])
-    async with app.state.ctx.uow() as uow:
-        live = await uow.session.get(LiveSession, session_id)
-        assert live is not None
-        stream_name = live.stream_name
-    return Show(org, session_id, stream_name)
 
 
 async def session_state(app: FastAPI, session_id: int) -> LiveSession:

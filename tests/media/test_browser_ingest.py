@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fieldcast.live.models import ReplayState, SessionState
 from fieldcast.media.ingest_ws import CLOSE_ENDED, CLOSE_NOT_ALLOWED, CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
-from tests.media.conftest import Served, fresh_app, media_settings, schedule_show, serve, session_state, wait_for
+from tests.factories import schedule_show
+from tests.media.conftest import Served, fresh_app, media_settings, serve, session_state, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 

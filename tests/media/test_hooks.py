@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from fieldcast.live.keys import internal_publish_name
 from fieldcast.live.models import ReplayState, SessionState
 from tests.conftest import TEST_SECRET
-from tests.media.conftest import Show, fresh_app, media_settings, schedule_show, session_state, wait_for
+from tests.factories import Show, schedule_show
+from tests.media.conftest import fresh_app, media_settings, session_state, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

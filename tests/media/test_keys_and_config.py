@@ -20,7 +20,7 @@ from fieldcast.live import keys
 from fieldcast.live.models import StreamKey
 from fieldcast.media.nginx_config import NginxOptions, hls_location, render
 from tests.conftest import TEST_SECRET
-from tests.media.conftest import schedule_show
+from tests.factories import schedule_show
 
 pytestmark = pytest.mark.timeout(60)
 

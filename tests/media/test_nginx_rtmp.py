@@ -20,13 +20,13 @@ import pytest
 from fieldcast.live.models import ReplayState, SessionState
 from fieldcast.media.nginx_config import NginxOptions, write_config
 from tests.conftest import free_port, unavailable
+from tests.factories import schedule_show
 from tests.media.conftest import (
     NGINX,
     Served,
     fresh_app,
     media_settings,
     nginx_serving,
-    schedule_show,
     serve,
     session_state,
     wait_for,

@@ -30,10 +30,10 @@ from fieldcast.realtime.fanout import room_target, serve_fanout
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, RoomHub
 from fieldcast.realtime.room_log import MemoryRoomLog
 from tests.conftest import REDIS_URL, TEST_SECRET, free_port, redis_or_skip
-from tests.helpers import sign_up
-from tests.live.factory import LiveOrg, make_live_org, session_body
+from tests.factories import LiveOrg, live_session, make_live_org, schedule_session, sign_up
+from tests.helpers import validate
 from tests.media.conftest import Served, fresh_app, media_settings, serve
-from tests.realtime.test_gateway import counters_until, frames, validate
+from tests.realtime.test_gateway import counters_until, frames
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -129,10 +129,7 @@ async def fanout(database_url: str, tmp_path: Path) -> AsyncIterator[Fanout]:
 
 async def live_room(served: Served, slug: str) -> tuple[LiveOrg, int]:
     org = await make_live_org(served.app, served.client, slug)
-    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-    assert r.status_code == 201, r.text
-    sid = int(r.json()["id"])
-    assert (await org["host"].post(f"/api/v1/sessions/{sid}/start")).status_code == 200
+    sid = await live_session(org)
     await served.app.state.ctx.relay.drain()  # the room's events so far are in its log
     return org, sid
 
@@ -266,8 +263,7 @@ async def test_a_fanout_process_serves_the_room_the_app_writes_to_through_redis(
     port = free_port()
     async with serve(app, settings) as served:
         org = await make_live_org(served.app, served.client, "fanproc")
-        r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-        sid = int(r.json()["id"])
+        sid = int((await schedule_session(org))["id"])
         import redis.asyncio as aioredis
 
         client = aioredis.Redis.from_url(REDIS_URL)  # ids restart with the database: a clean room

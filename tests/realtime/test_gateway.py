@@ -15,12 +15,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from fieldcast.realtime.bus import MemoryBus
-from fieldcast.realtime.events import REGISTRY
 from fieldcast.realtime.fanout import serve_fanout
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, QUEUE_MAX, RoomHub, write_frames
 from fieldcast.realtime.room_log import MemoryRoomLog
-from tests.helpers import sign_up
-from tests.live.factory import LiveOrg, make_live_org, session_body
+from tests.factories import LiveOrg, live_session, make_live_org, sign_up
+from tests.helpers import matches_contract, validate
 from tests.media.conftest import Served, fresh_app, media_settings, serve
 
 pytestmark = pytest.mark.timeout(90)
@@ -50,10 +49,7 @@ async def served(request: pytest.FixtureRequest, database_url: str, tmp_path: Pa
 @pytest.fixture
 async def room(served: Served) -> tuple[LiveOrg, int]:
     org = await make_live_org(served.app, served.client, "gateway")
-    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-    assert r.status_code == 201, r.text
-    session_id = int(r.json()["id"])
-    assert (await org["host"].post(f"/api/v1/sessions/{session_id}/start")).status_code == 200
+    session_id = await live_session(org)
     await served.app.state.ctx.relay.drain()  # the room's events so far are in its log
     return org, session_id
 
@@ -72,12 +68,6 @@ async def frames(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
         batch = message if isinstance(message, list) else [message]
         out.extend(f for f in batch if f.get("type") != "room.counters")
     return out
-
-
-def validate(frame: dict[str, Any]) -> None:
-    """Every event's data matches the model registered for its type (docs/events.md)."""
-    assert set(frame) == {"id", "type", "room", "at", "data"}, frame
-    REGISTRY[frame["type"]].model_validate(frame["data"])
 
 
 def apply(snapshot: dict[str, Any], frame: dict[str, Any]) -> None:
@@ -236,7 +226,7 @@ async def counters_until(ws: ClientConnection, check: Any, within_s: float = 10)
         message = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=remaining))
         for frame in message if isinstance(message, list) else [message]:
             if frame.get("type") == "room.counters":
-                REGISTRY["room.counters"].model_validate(frame["data"])
+                matches_contract("room.counters", frame["data"])
                 assert "id" not in frame  # volatile: not in the room log, not resumed
                 if check(frame["data"]):
                     return dict(frame["data"])

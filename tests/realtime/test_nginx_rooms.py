@@ -27,8 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from fieldcast.realtime.fanout import serve_fanout
 from fieldcast.realtime.hub import RoomHub
 from tests.conftest import free_port, unavailable
-from tests.helpers import sign_up
-from tests.live.factory import make_live_org, session_body
+from tests.factories import live_session, make_live_org, sign_up
 from tests.media.conftest import NGINX, Served, fresh_app, media_settings, nginx_serving, serve
 from tests.realtime.test_gateway import counters_until, frames
 
@@ -137,9 +136,7 @@ async def proxied(database_url: str, tmp_path: Path, site: Site) -> AsyncIterato
 async def test_the_readme_proxy_sends_room_sockets_to_the_fanout_and_the_rest_to_the_app(proxied: Proxied) -> None:
     served = proxied.served
     org = await make_live_org(served.app, served.client, "proxied")
-    r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-    sid = int(r.json()["id"])
-    assert (await org["host"].post(f"/api/v1/sessions/{sid}/start")).status_code == 200
+    sid = await live_session(org)
     async with httpx.AsyncClient(base_url=proxied.base, verify=proxied.tls, timeout=10) as fan:
         health = await fan.get("/healthz")  # the app's health check (JSON), not the fan-out's
         assert health.status_code == 200 and health.json()["status"] == "ok"

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import REDIS_URL, free_port, redis_or_skip
-from tests.live.factory import make_live_org, session_body
+from tests.factories import make_live_org, session_body
 from tests.media.conftest import fresh_app, media_settings, serve
 
 pytestmark = pytest.mark.timeout(120)

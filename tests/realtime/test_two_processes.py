@@ -13,10 +13,10 @@ from websockets.asyncio.client import connect
 
 from fieldcast.app import create_app
 from tests.conftest import REDIS_URL, redis_or_skip
-from tests.helpers import sign_up
-from tests.live.factory import make_live_org, session_body
+from tests.factories import make_live_org, schedule_session, sign_up
+from tests.helpers import validate
 from tests.media.conftest import fresh_app, media_settings, serve
-from tests.realtime.test_gateway import counters_until, frames, validate, ws_url
+from tests.realtime.test_gateway import counters_until, frames, ws_url
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -28,8 +28,7 @@ async def test_a_viewer_on_one_process_sees_what_happens_on_the_other(database_u
     second_app = create_app(settings)
     async with serve(first_app, settings) as one, serve(second_app, settings) as two:
         org = await make_live_org(one.app, one.client, "twoproc")
-        r = await org["organiser"].post("/api/v1/sessions", json=session_body(org))
-        sid = int(r.json()["id"])
+        sid = int((await schedule_session(org))["id"])
         # Session ids restart with the database; Redis keeps rooms for days: start this room clean.
         client = aioredis.Redis.from_url(REDIS_URL)
         keys = [k async for k in client.scan_iter(f"fc:room:{sid}:*")]

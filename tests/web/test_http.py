@@ -14,7 +14,7 @@ from fieldcast.accounts.models import Organisation
 from fieldcast.app import create_app
 from fieldcast.config import Settings
 from tests.conftest import TEST_SECRET, free_port
-from tests.helpers import PASSWORD, make_admin, sign_up
+from tests.factories import PASSWORD, make_admin, sign_up
 
 ORG = {"slug": "zigui", "name": "秭归县人民政府", "kind": "government"}
 

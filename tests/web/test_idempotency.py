@@ -19,14 +19,12 @@ from fieldcast.accounts.models import Organisation
 from fieldcast.db.base import utcnow
 from fieldcast.db.idempotency import IdempotentRequest
 from fieldcast.web.idempotency import IdempotencyMiddleware
-from tests.helpers import sign_up
+from tests.factories import sign_up
 
 ORG = {"slug": "jingyu-coop", "name": "靖宇蓝莓合作社", "kind": "cooperative"}
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+ON_BOTH_BACKENDS = True  # tests/conftest.py runs this module on SQLite and on PostgreSQL
 
 
 @pytest.fixture
