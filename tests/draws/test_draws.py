@@ -218,12 +218,21 @@ async def test_seed_is_secret_until_drawn_and_the_script_verifies_the_result(
     assert ok.stdout.strip().endswith("OK")
 
     other_seed = "00" * 32
+    # An added entrant need not change who wins (then the list is consistent and nothing was
+    # rigged): pick one whose presence would change the winners.
+    seed_bytes, listed = bytes.fromhex(view["seed"]), [e["user_id"] for e in entrants["entrants"]]
+    hired = next(
+        uid
+        for uid in range(10**6, 10**6 + 1000)
+        if pick_winners(seed_bytes, draw_id, [*listed, uid], view["winners_count"])
+        != pick_winners(seed_bytes, draw_id, listed, view["winners_count"])
+    )
     tampered = [
         {"draw": {**view, "seed": other_seed}, "entrants": entrants},  # a different seed
         {"draw": view, "entrants": {**entrants, "entrants": entrants["entrants"][1:]}},  # someone left out
-        {  # the list swapped for one with an extra (hired) entrant
+        {  # the list swapped for one with an extra (hired) entrant who changes the result
             "draw": {**view, "entrant_count": 7},
-            "entrants": {**entrants, "entrants": [*entrants["entrants"], {"user_id": 10**6, "label": "托**"}]},
+            "entrants": {**entrants, "entrants": [*entrants["entrants"], {"user_id": hired, "label": "托**"}]},
         },
         {  # first and second prize swapped
             "draw": {
