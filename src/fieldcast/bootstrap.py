@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 
 from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
+from fieldcast.commerce.gate import StockGate, make_gate
 from fieldcast.config import Settings
 from fieldcast.db import idempotency, outbox
 from fieldcast.db.engine import Database
@@ -39,10 +40,12 @@ def table_metadata() -> MetaData:
     from fieldcast.accounts import models as _accounts  # noqa: F401
     from fieldcast.catalog import models as _catalog  # noqa: F401
     from fieldcast.chat import models as _chat  # noqa: F401
+    from fieldcast.commerce import models as _commerce  # noqa: F401
     from fieldcast.db import audit as _audit  # noqa: F401
     from fieldcast.db.base import Base
     from fieldcast.draws import models as _draws  # noqa: F401
     from fieldcast.live import models as _live  # noqa: F401
+    from fieldcast.payments import models as _payments  # noqa: F401
 
     return Base.metadata
 
@@ -50,6 +53,7 @@ def table_metadata() -> MetaData:
 def register_events() -> None:
     """Import every capability's room event types, so the registry is complete."""
     from fieldcast.chat import events as _chat  # noqa: F401
+    from fieldcast.commerce import events as _commerce  # noqa: F401
     from fieldcast.draws import events as _draws  # noqa: F401
     from fieldcast.live import events as _live  # noqa: F401
 
@@ -99,9 +103,12 @@ class AppContext(CoreContext):
     chat_limiter: RateLimiter
     sign_in_throttle: SignInThrottle
     relay: OutboxRelay
+    # The first check of show stock and per-buyer limits (Redis), or none (the database decides).
+    gate: StockGate
 
     async def close(self) -> None:
         await self.media.close()
+        await self.gate.close()
         await self.chat_limiter.close()
         await self.sign_in_throttle.close()
         await super().close()
@@ -135,6 +142,7 @@ def app_context(settings: Settings) -> AppContext:
         chat_limiter=make_rate_limiter(settings.redis_url),
         sign_in_throttle=make_sign_in_throttle(settings.redis_url),
         relay=relay,
+        gate=make_gate(settings.redis_url),
     )
 
 

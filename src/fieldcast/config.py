@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         default=30.0, ge=0, le=3600, description="How long a dropped stream may reconnect before the show ends."
     )
     ffmpeg_path: str = Field(default="", description="ffmpeg binary; empty = the one imageio-ffmpeg ships.")
+    # -- commerce ----------------------------------------------------------------------------------
+    order_pay_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="How long an order waits for payment before it expires."
+    )
     demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
     demo_audience: bool = Field(
         default=True, description="With demo on, demo viewers watch, like and comment in the demo's live rooms."

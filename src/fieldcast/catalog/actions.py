@@ -28,6 +28,7 @@ from fieldcast.catalog.models import (
     Supplier,
 )
 from fieldcast.catalog.queries import product_claims, today_local
+from fieldcast.catalog.stock import set_stock
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
@@ -152,7 +153,7 @@ async def create_product(
     uow.session.add(product)
     await uow.session.flush()
     for sku in data.skus:
-        uow.session.add(Sku(product_id=product.id, **sku.model_dump()))
+        uow.session.add(_new_sku(product.id, sku))
     _audit(uow, user, "product.create", "product", product.id, org.id, skus=len(data.skus))
     return product
 
@@ -190,7 +191,7 @@ async def add_sku(uow: UnitOfWork, actor: User | None, product: Product, data: s
     count = await uow.session.scalar(sa.select(sa.func.count(Sku.id)).where(Sku.product_id == product.id)) or 0
     if count >= MAX_SKUS_PER_PRODUCT:
         raise e.InvalidSku(N_("A product has at most %(max)s SKUs."), max=MAX_SKUS_PER_PRODUCT)
-    sku = Sku(product_id=product.id, **data.model_dump())
+    sku = _new_sku(product.id, data)
     uow.session.add(sku)
     await uow.session.flush()
     _audit(uow, user, "sku.create", "sku", sku.id, product.organisation_id, product_id=product.id)
@@ -204,10 +205,28 @@ async def update_sku(uow: UnitOfWork, actor: User | None, product: Product, sku:
     may_set_cost = await _may_set_cost(uow, user, product.organisation_id)
     _check_sku(patch, product.category, sku, may_set_cost)
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    stock = changes.pop("stock", None)
     for name, value in changes.items():
         setattr(sku, name, value)
+    if stock is not None:
+        await uow.session.refresh(sku)  # the units as they are now, not as loaded
+        try:
+            set_stock(sku, stock)
+        except ValueError:
+            raise e.InvalidSku(
+                N_("Stock cannot go below the %(n)s units already sold or awaiting payment."),
+                field="stock",
+                n=sku.sold + sku.reserved,
+            ) from None
+        changes["stock"] = stock
     _audit(uow, user, "sku.update", "sku", sku.id, product.organisation_id, fields=sorted(changes))
     return sku
+
+
+def _new_sku(product_id: int, data: s.SkuIn) -> Sku:
+    """A new SKU: all of its stock is available."""
+    values = data.model_dump()
+    return Sku(product_id=product_id, available=values["stock"], reserved=0, sold=0, **values)
 
 
 async def publish_product(uow: UnitOfWork, actor: User | None, product: Product, data: s.PublishIn) -> Product:

@@ -129,6 +129,9 @@ class Sku(Timestamped, Base):
         sa.CheckConstraint("price_fen > 0", name="price_positive"),
         sa.CheckConstraint("stock >= 0", name="stock_not_negative"),
         sa.CheckConstraint("weight_g > 0", name="weight_positive"),
+        # Every unit is sold, reserved by an unpaid order, or available (catalog/stock.py).
+        sa.CheckConstraint("available >= 0 AND reserved >= 0 AND sold >= 0", name="units_not_negative"),
+        sa.CheckConstraint("sold + reserved + available = stock", name="units_add_up"),
     )
 
     product_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("products.id", ondelete="CASCADE"), index=True)
@@ -138,7 +141,10 @@ class Sku(Timestamped, Base):
     unit_cost_fen: Mapped[int | None] = mapped_column(sa.BigInteger, default=None)
     weight_g: Mapped[int] = mapped_column(sa.BigInteger)
     shelf_life_days: Mapped[int | None] = mapped_column(default=None)
-    stock: Mapped[int] = mapped_column(default=0)
+    stock: Mapped[int] = mapped_column(default=0)  # all units ever put on sale
+    available: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)  # by orders waiting for payment
+    sold: Mapped[int] = mapped_column(default=0)
     per_buyer_limit: Mapped[int | None] = mapped_column(default=None)
     is_active: Mapped[bool] = mapped_column(default=True)
 

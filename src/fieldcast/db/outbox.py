@@ -3,11 +3,20 @@ published by a relay after the commit.
 
 Delivery is at least once: a relay that dies between publishing and marking a message done
 publishes it again, so every consumer drops a repeat by the message's id (the room log does).
-Messages of one topic and key (one room) are delivered in id order; a message that cannot be
-delivered (Redis unreachable) holds back the later ones of its key until it goes through, while
-other keys go on. Each app process runs one relay, woken after every commit that wrote to the
-outbox and sweeping every few seconds; on PostgreSQL the relays of several processes take turns
-on the rows (SELECT ... FOR UPDATE), on SQLite the write transaction serialises them."""
+Each app process runs one relay, woken after every commit that wrote to the outbox and sweeping
+every few seconds; on PostgreSQL the relays of several processes take turns on the rows
+(SELECT ... FOR UPDATE), on SQLite the write transaction serialises them.
+
+Two kinds of consumer:
+- *ordered* (the room log): called while the relay holds the rows, so messages of one topic and
+  key (one room) go out in id order; one that cannot be delivered (Redis unreachable) holds back
+  the later ones of its key until it goes through, while other keys go on. Such a consumer must
+  be quick and must not write to the database.
+- *outside* (a payment provider, an HTTP notification): may be slow or call back into this app,
+  so it is never called inside a transaction. The relay leases the message (`available_at` moves
+  ahead), commits, calls, then marks it done, or schedules the next try with a back-off. Each
+  message stands alone: no order among them. A message can also wait for `available_at` before
+  its first try (a delivery deliberately late)."""
 
 from __future__ import annotations
 
@@ -30,6 +39,8 @@ TOPIC_ROOM = "room"  # key: the room (live session) id; consumer: the room log
 BATCH = 200
 SWEEP_S = 2.0
 BACKOFF_MAX_S = 10.0
+LEASE_S = 60.0  # an outside delivery not marked within this is tried again (its relay died)
+RETRY_MAX_S = 600.0  # an outside delivery is retried at most this far apart
 KEEP_DONE_FOR = timedelta(days=1)
 ERROR_MAX = 200
 
@@ -44,6 +55,8 @@ class OutboxMessage(Base):
     event_type: Mapped[str] = mapped_column(sa.String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     published_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    # Not before this (a lease, a back-off, or a delivery meant to be late); None = now.
+    available_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(sa.String(ERROR_MAX), default="")
 
@@ -83,12 +96,14 @@ class OutboxRelay:
         sessionmaker: async_sessionmaker[AsyncSession],
         consumers: Mapping[str, Deliver],
         *,
+        outside: Mapping[str, Deliver] | None = None,
         sweep_s: float = SWEEP_S,
         batch: int = BATCH,
         backoff_max_s: float = BACKOFF_MAX_S,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._consumers = dict(consumers)
+        self._outside = dict(outside or {})
         self._sweep_s = sweep_s
         self._batch = batch
         self._backoff_max_s = backoff_max_s
@@ -117,10 +132,14 @@ class OutboxRelay:
                 await asyncio.shield(session.close())  # see UnitOfWork.__aexit__
 
     async def _pass(self, session: AsyncSession) -> tuple[int, bool]:
+        now = utcnow()
         rows = (
             await session.scalars(
                 sa.select(OutboxMessage)
-                .where(OutboxMessage.published_at.is_(None))
+                .where(
+                    OutboxMessage.published_at.is_(None),
+                    sa.or_(OutboxMessage.available_at.is_(None), OutboxMessage.available_at <= now),
+                )
                 .order_by(OutboxMessage.id)
                 .limit(self._batch)
                 .with_for_update()
@@ -128,22 +147,20 @@ class OutboxRelay:
         ).all()
         held_back: set[tuple[str, str]] = set()
         done: list[int] = []
+        leased: list[Envelope] = []
         for row in rows:
+            envelope = Envelope(row.id, row.topic, row.key, row.event_type, dict(row.payload), row.created_at)
+            if row.topic in self._outside:
+                row.available_at = now + timedelta(seconds=LEASE_S)
+                leased.append(envelope)
+                continue
             if (row.topic, row.key) in held_back:
                 continue
             try:
-                consumer = self._consumers[row.topic]
-                await consumer(
-                    Envelope(row.id, row.topic, row.key, row.event_type, dict(row.payload), row.created_at)
-                )
+                await self._consumers[row.topic](envelope)
             except Exception as exc:  # any consumer error: keep it pending, in order, and retry
                 held_back.add((row.topic, row.key))
-                row.attempts += 1
-                row.last_error = repr(exc)[:ERROR_MAX]
-                self.stats.failures += 1
-                self.stats.last_failure = row.last_error
-                if row.attempts == 1 or row.attempts % 20 == 0:
-                    log.warning("outbox message %s (%s) not delivered: %r", row.id, row.event_type, exc)
+                self._failed(row, exc)
             else:
                 done.append(row.id)
         if done:
@@ -152,7 +169,37 @@ class OutboxRelay:
             )
         await session.commit()
         self.stats.published += len(done)
-        return len(rows), bool(held_back)
+        failed = bool(held_back)
+        for envelope in leased:
+            failed = not await self._deliver_outside(session, envelope) or failed
+        return len(rows), failed
+
+    def _failed(self, row: OutboxMessage, exc: Exception) -> None:
+        row.attempts += 1
+        row.last_error = repr(exc)[:ERROR_MAX]
+        self.stats.failures += 1
+        self.stats.last_failure = row.last_error
+        if row.attempts == 1 or row.attempts % 20 == 0:
+            log.warning("outbox message %s (%s) not delivered: %r", row.id, row.event_type, exc)
+
+    async def _deliver_outside(self, session: AsyncSession, envelope: Envelope) -> bool:
+        """Call an outside consumer with no transaction open, then record how it went."""
+        error: Exception | None = None
+        try:
+            await self._outside[envelope.topic](envelope)
+        except Exception as exc:  # any consumer error: try again after a back-off
+            error = exc
+        row = await session.get(OutboxMessage, envelope.id, populate_existing=True)
+        if row is None:
+            return error is None
+        if error is None:
+            row.published_at = utcnow()
+            self.stats.published += 1
+        else:
+            self._failed(row, error)
+            row.available_at = utcnow() + timedelta(seconds=min(RETRY_MAX_S, 2.0 ** min(row.attempts, 10)))
+        await session.commit()
+        return error is None
 
     async def drain(self) -> None:
         """Deliver everything pending now (tests, shutdown); OutboxStuck if something cannot go."""

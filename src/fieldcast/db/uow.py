@@ -43,6 +43,7 @@ class UnitOfWork:
         self._on_outbox = on_outbox
         self._outboxed = False
         self._after_commit: list[AfterCommit] = []
+        self._after_rollback: list[AfterCommit] = []
         self._on_rollback: list[Callable[[], None]] = []
         self.session: AsyncSession
 
@@ -98,6 +99,11 @@ class UnitOfWork:
         """Undo a side effect outside the database (a written file) if the transaction fails."""
         self._on_rollback.append(undo)
 
+    def after_rollback(self, undo: AfterCommit) -> None:
+        """Undo a side effect in another service (units taken in Redis) if the transaction fails;
+        a failure of `undo` is logged (a reconciler mends what it leaves)."""
+        self._after_rollback.append(undo)
+
     async def commit(self) -> None:
         try:
             await self.session.commit()
@@ -105,6 +111,7 @@ class UnitOfWork:
             await self.rollback()
             raise
         self._on_rollback.clear()
+        self._after_rollback.clear()
         if self._outboxed:
             self._outboxed = False
             if self._on_outbox is not None:
@@ -124,3 +131,9 @@ class UnitOfWork:
         undo, self._on_rollback = self._on_rollback, []
         for step in reversed(undo):
             step()
+        undo_elsewhere, self._after_rollback = self._after_rollback, []
+        for hook in reversed(undo_elsewhere):
+            try:
+                await hook()
+            except Exception:  # the transaction is already undone; report what could not be
+                log.exception("after-rollback hook %r failed", hook)

@@ -47,6 +47,7 @@ from fieldcast.live.models import (
     SessionState,
     ShelfItem,
 )
+from fieldcast.live.stock import set_session_stock
 
 MANAGERS = (Role.OWNER, Role.ORGANISER)
 # Who may be put on a session as its host: members who agreed to host for the organisation.
@@ -400,6 +401,11 @@ async def _add_to_shelf(uow: UnitOfWork, live: LiveSession, data: s.ShelfItemIn)
         sku_id=sku.id,
         live_price_fen=data.live_price_fen,
         session_stock=data.session_stock,
+        session_available=data.session_stock or 0,
+        session_reserved=0,
+        session_sold=0,
+        flash_starts_at=data.flash_starts_at,
+        per_buyer_limit=data.per_buyer_limit,
         position=count or 0,
     )
     uow.session.add(item)
@@ -422,9 +428,26 @@ async def update_shelf_item(
     user = await _require_manager(uow, actor, live.organisation_id)
     require_open(live)
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    if "session_stock" in changes:
+        await uow.session.refresh(item)  # the pool as it is now, not as loaded
+        try:
+            set_session_stock(item, changes.pop("session_stock"))
+        except ValueError:
+            raise e.ShelfRefused(
+                N_("Show stock cannot go below the %(n)s units already sold or awaiting payment."),
+                field="session_stock",
+                n=item.session_sold + item.session_reserved,
+            ) from None
     for name, value in changes.items():
         setattr(item, name, value)
-    audit_session(uow, user.id, "shelf.update", live, sku_id=item.sku_id, **changes)
+    audit_session(
+        uow,
+        user.id,
+        "shelf.update",
+        live,
+        sku_id=item.sku_id,
+        **patch.model_dump(mode="json", exclude_unset=True, exclude_none=True),
+    )
     await _emit_shelf(uow, live, item.sku_id, item)
     return item
 
@@ -432,6 +455,12 @@ async def update_shelf_item(
 async def remove_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession, item: ShelfItem) -> None:
     user = await _require_manager(uow, actor, live.organisation_id)
     require_open(live)
+    await uow.session.refresh(item)
+    if item.session_reserved:
+        raise e.ShelfRefused(
+            N_("Orders waiting for payment hold units of this item; remove it once they are paid or closed."),
+            field="sku_id",
+        )
     if live.pinned_sku_id == item.sku_id:
         live.pinned_sku_id = None
         uow.emit(live.id, ev.ProductPinned(sku_id=None))

@@ -21,6 +21,7 @@ MAX_HOSTS = 4
 MAX_SHELF_ITEMS = 200
 MAX_LIVE_PRICE_FEN = 10_000_000_000
 MAX_SESSION_STOCK = 10_000_000
+MAX_PER_BUYER = 1000
 
 
 class SessionState(StrEnum):
@@ -111,19 +112,34 @@ class SessionHost(Timestamped, Base):
 
 
 class ShelfItem(Timestamped, Base):
-    """One SKU on a session's shelf at its live price, with optional stock set aside for the show."""
+    """One SKU on a session's shelf at its live price, with optional stock set aside for the show
+    (its pool: sold + reserved + available = session_stock, live/stock.py), and as a flash sale
+    (秒杀) a start time and a per-buyer limit."""
 
     __tablename__ = "shelf_items"
     __table_args__ = (
         sa.UniqueConstraint("session_id", "sku_id", name="uq_shelf_item"),
         sa.CheckConstraint("live_price_fen > 0", name="live_price_positive"),
         sa.CheckConstraint("session_stock IS NULL OR session_stock >= 0", name="session_stock_not_negative"),
+        sa.CheckConstraint(
+            "session_available >= 0 AND session_reserved >= 0 AND session_sold >= 0", name="pool_not_negative"
+        ),
+        sa.CheckConstraint(
+            "session_stock IS NULL OR session_sold + session_reserved + session_available = session_stock",
+            name="pool_adds_up",
+        ),
+        sa.CheckConstraint("per_buyer_limit IS NULL OR per_buyer_limit > 0", name="per_buyer_limit_positive"),
     )
 
     session_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True)
     sku_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("skus.id", ondelete="RESTRICT"), index=True)
     live_price_fen: Mapped[int] = mapped_column(sa.BigInteger)
     session_stock: Mapped[int | None] = mapped_column(default=None)
+    session_available: Mapped[int] = mapped_column(default=0)
+    session_reserved: Mapped[int] = mapped_column(default=0)
+    session_sold: Mapped[int] = mapped_column(default=0)
+    flash_starts_at: Mapped[datetime | None] = mapped_column(default=None)
+    per_buyer_limit: Mapped[int | None] = mapped_column(default=None)
     position: Mapped[int] = mapped_column(default=0)
 
 

@@ -172,6 +172,9 @@ async def shelf_of(session: AsyncSession, session_ids: Sequence[int]) -> list[s.
             list_price_fen=sku.price_fen,
             live_price_fen=item.live_price_fen,
             session_stock=item.session_stock,
+            available=item.session_available if item.session_stock is not None else sku.available,
+            flash_starts_at=item.flash_starts_at,
+            per_buyer_limit=item.per_buyer_limit,
             position=item.position,
         )
         for item, sku, product in rows

@@ -25,15 +25,24 @@ PriceFen = Annotated[int, Field(gt=0, le=m.MAX_LIVE_PRICE_FEN)]
 SessionStock = Annotated[int, Field(ge=0, le=m.MAX_SESSION_STOCK)]
 
 
+PerBuyer = Annotated[int, Field(gt=0, le=m.MAX_PER_BUYER)]
+
+
 class ShelfItemIn(In):
     sku_id: int
     live_price_fen: PriceFen
+    # Units set aside for the show (its pool); a flash sale's quantity.
     session_stock: SessionStock | None = None
+    # A flash sale (秒杀): buying opens at this time, by the server's clock.
+    flash_starts_at: datetime | None = None
+    per_buyer_limit: PerBuyer | None = None
 
 
 class ShelfItemPatch(In):
     live_price_fen: PriceFen | None = None
     session_stock: SessionStock | None = None
+    flash_starts_at: datetime | None = None
+    per_buyer_limit: PerBuyer | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] | None = None
 
 
@@ -97,6 +106,10 @@ class ShelfItemOut(BaseModel):
     list_price_fen: int
     live_price_fen: int
     session_stock: int | None
+    # Units left to buy here now: the show pool's, else the SKU's.
+    available: int
+    flash_starts_at: datetime | None
+    per_buyer_limit: int | None
     position: int
 
 

@@ -1,0 +1,1 @@
+"""Commerce: addresses, cart, stock and flash sales, checkout, orders and their state machine."""

@@ -1,0 +1,336 @@
+"""Checkout: what a buyer wants becomes orders, one per supplier, with every unit reserved.
+
+Order of the steps, each a guard that fails early with a domain error:
+1. who and what: a signed-in buyer, their address, 1-50 lines of published, active SKUs; a line
+   bought in a live room comes from that room's shelf at its live price, and a flash sale only
+   once it started (by the server's clock);
+2. the gate (commerce/gate.py): in Redis mode a show pool's units and the buyer's limit are taken
+   there first, and given back if anything later fails;
+3. the database, the record: SKUs, then show pools, then per-buyer tallies, each in id order,
+   each a guarded UPDATE (nothing is ever oversold, and concurrent checkouts cannot deadlock);
+4. the orders, their lines as bought, the audit log, and the shelf's live stock for the room.
+Nothing here calls a payment provider: payments/ opens the payment after this commits."""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from fieldcast.accounts.models import User
+from fieldcast.accounts.permissions import require_user
+from fieldcast.catalog import stock as sku_stock
+from fieldcast.catalog.models import Product, ProductStatus, Sku, Supplier
+from fieldcast.catalog.regions import path as region_path
+from fieldcast.commerce import errors as e
+from fieldcast.commerce.gate import NotLoaded, PoolState, StockGate, Taken
+from fieldcast.commerce.models import (
+    CART_LINES_MAX,
+    QUANTITY_MAX,
+    Address,
+    BuyerTally,
+    Order,
+    OrderLine,
+)
+from fieldcast.commerce.orders import audit_order, emit_order, emit_shelf_stock
+from fieldcast.db.base import utcnow
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.i18n import N_
+from fieldcast.live import stock as pool_stock
+from fieldcast.live.models import LiveSession, ProductMark, SessionState, ShelfItem
+
+PAY_MINUTES_DEFAULT = 15
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One line of a checkout: a SKU and how many; `session_id` when bought in that live room."""
+
+    sku_id: int
+    quantity: int
+    session_id: int | None = None
+
+
+@dataclass
+class Placed:
+    checkout_ref: str
+    orders: list[Order]
+    total_fen: int
+    pay_by: datetime
+
+
+@dataclass
+class _Line:
+    wanted: Wanted
+    sku: Sku
+    product: Product
+    item: ShelfItem | None  # the shelf item, when bought in a live room
+    host_id: int | None
+
+    @property
+    def unit_price_fen(self) -> int:
+        return self.item.live_price_fen if self.item is not None else self.sku.price_fen
+
+    @property
+    def pool_id(self) -> int | None:
+        """The show pool the units come from (a shelf item with its own stock)."""
+        return self.item.id if self.item is not None and self.item.session_stock is not None else None
+
+
+def merge(wanted: Sequence[Wanted]) -> list[Wanted]:
+    """One line per SKU and room, quantities added; the limits are checked on the result."""
+    if not wanted:
+        raise e.NotOnSale(N_("Choose something to buy first."), field="items")
+    totals: dict[tuple[int, int | None], int] = defaultdict(int)
+    for line in wanted:
+        totals[(line.sku_id, line.session_id)] += line.quantity
+    if len(totals) > CART_LINES_MAX:
+        raise e.NotOnSale(N_("An order holds at most %(n)s different items."), field="items", n=CART_LINES_MAX)
+    merged = [Wanted(sku_id, quantity, session_id) for (sku_id, session_id), quantity in totals.items()]
+    for line in merged:
+        if not 1 <= line.quantity <= QUANTITY_MAX:
+            raise e.NotOnSale(N_("Buy between 1 and %(n)s of one item."), field="quantity", n=QUANTITY_MAX)
+    return merged
+
+
+async def _lines(uow: UnitOfWork, wanted: list[Wanted], now: datetime) -> list[_Line]:
+    """Load what is wanted in two queries; refuse anything not on sale."""
+    rows = (
+        await uow.session.execute(
+            sa.select(Sku, Product)
+            .join(Product, Product.id == Sku.product_id)
+            .where(Sku.id.in_({w.sku_id for w in wanted}))
+        )
+    ).all()
+    by_sku = {sku.id: (sku, product) for sku, product in rows}
+    in_rooms = {(w.session_id, w.sku_id) for w in wanted if w.session_id is not None}
+    items: dict[tuple[int, int], tuple[ShelfItem, LiveSession]] = {}
+    if in_rooms:
+        found = (
+            await uow.session.execute(
+                sa.select(ShelfItem, LiveSession)
+                .join(LiveSession, LiveSession.id == ShelfItem.session_id)
+                .where(sa.tuple_(ShelfItem.session_id, ShelfItem.sku_id).in_(list(in_rooms)))
+            )
+        ).all()
+        items = {(item.session_id, item.sku_id): (item, live) for item, live in found}
+    hosts = await _explaining(uow, {w.session_id for w in wanted if w.session_id is not None})
+    lines: list[_Line] = []
+    for w in wanted:
+        pair = by_sku.get(w.sku_id)
+        if pair is None or pair[1].status != ProductStatus.PUBLISHED or not pair[0].is_active:
+            raise e.NotOnSale(N_("This item is not on sale."), field="sku_id")
+        sku, product = pair
+        item: ShelfItem | None = None
+        host_id: int | None = None
+        if w.session_id is not None:
+            found_item = items.get((w.session_id, w.sku_id))
+            if found_item is None:
+                raise e.NotOnSale(N_("This item is not on this show's shelf."), field="sku_id")
+            item, live = found_item
+            if live.state != SessionState.LIVE:
+                raise e.NotOnSale(
+                    N_("The show has ended: buy it from the storefront at its usual price."), field="session_id"
+                )
+            if item.flash_starts_at is not None and now < item.flash_starts_at:
+                raise e.FlashNotStarted(
+                    N_("The flash sale has not started yet."),
+                    field="sku_id",
+                    starts_at=item.flash_starts_at.isoformat(),
+                )
+            pinned_sku, marker = hosts.get(w.session_id, (None, None))
+            host_id = marker if pinned_sku == w.sku_id else None
+        lines.append(_Line(w, sku, product, item, host_id))
+    return lines
+
+
+async def _explaining(uow: UnitOfWork, session_ids: set[int]) -> dict[int, tuple[int | None, int | None]]:
+    """Per room: the SKU pinned now and who pinned it (the host explaining it)."""
+    if not session_ids:
+        return {}
+    latest = (
+        sa.select(ProductMark.session_id, sa.func.max(ProductMark.id).label("mark_id"))
+        .where(ProductMark.session_id.in_(session_ids))
+        .group_by(ProductMark.session_id)
+        .subquery()
+    )
+    rows = await uow.session.execute(
+        sa.select(LiveSession.id, LiveSession.pinned_sku_id, ProductMark.marked_by_id)
+        .outerjoin(latest, latest.c.session_id == LiveSession.id)
+        .outerjoin(ProductMark, ProductMark.id == latest.c.mark_id)
+        .where(LiveSession.id.in_(session_ids))
+    )
+    return {sid: (pinned, marker if pinned is not None else None) for sid, pinned, marker in rows}
+
+
+async def _address(uow: UnitOfWork, buyer: User, address_id: int) -> Address:
+    address = await uow.session.get(Address, address_id)
+    if address is None or address.user_id != buyer.id:
+        raise e.BadAddress(N_("Choose one of your addresses."), field="address_id")
+    return address
+
+
+def province_of(region_code: str) -> str:
+    chain = region_path(region_code)
+    return chain[0].name if chain else ""
+
+
+async def _take_from_gate(gate: StockGate, uow: UnitOfWork, line: _Line, buyer_id: int) -> None:
+    """Redis mode: the pool's units and the buyer's limit, checked and taken in one script."""
+    pool_id, item = line.pool_id, line.item
+    if pool_id is None or item is None:
+        return
+    try:
+        taken = await gate.take(pool_id, buyer_id, line.wanted.quantity, item.per_buyer_limit)
+    except NotLoaded:
+        await load_pool(uow, gate, item)
+        taken = await gate.take(pool_id, buyer_id, line.wanted.quantity, item.per_buyer_limit)
+    if taken is Taken.OVER_LIMIT:
+        raise e.LimitReached(N_("You can buy at most %(n)s of this."), field="quantity", n=item.per_buyer_limit)
+    if taken is Taken.SOLD_OUT:
+        raise e.SoldOut(N_("Sold out."), field="sku_id")
+    quantity = line.wanted.quantity
+
+    async def give_back() -> None:
+        await gate.give_back(pool_id, buyer_id, quantity)
+
+    uow.after_rollback(give_back)
+
+
+async def load_pool(uow: UnitOfWork, gate: StockGate, item: ShelfItem) -> None:
+    """Put a show pool's database numbers into the gate (first use, or a repair)."""
+    if item.session_stock is None:
+        return
+    tallies = await uow.session.execute(
+        sa.select(BuyerTally.user_id, BuyerTally.units).where(BuyerTally.scope == f"shelf:{item.id}")
+    )
+    await gate.load(item.id, PoolState(item.session_available, {uid: units for uid, units in tallies}))
+
+
+async def _tally(uow: UnitOfWork, scope: str, user_id: int, units: int, limit: int) -> bool:
+    """Add units to the buyer's tally of a limited thing, unless that passes the limit (one
+    guarded upsert: two concurrent orders of one buyer cannot both pass)."""
+    insert = pg_insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(BuyerTally)
+        .values(scope=scope, user_id=user_id, units=units, updated_at=utcnow())
+        .on_conflict_do_update(
+            index_elements=["scope", "user_id"],
+            set_={"units": BuyerTally.units + units, "updated_at": utcnow()},
+            where=BuyerTally.units + units <= limit,
+        )
+    )
+    if units > limit:
+        return False
+    result = await uow.session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+async def _reserve(uow: UnitOfWork, lines: list[_Line], buyer_id: int) -> None:
+    """The database's reservation: SKUs, then show pools, then tallies, each in id order."""
+    per_sku: dict[int, int] = defaultdict(int)
+    per_pool: dict[int, int] = defaultdict(int)
+    tallies: dict[str, tuple[int, int]] = {}
+    for line in lines:
+        per_sku[line.sku.id] += line.wanted.quantity
+        if line.pool_id is not None:
+            per_pool[line.pool_id] += line.wanted.quantity
+        if line.item is not None and line.item.per_buyer_limit:
+            scope = f"shelf:{line.item.id}"
+            tallies[scope] = (tallies.get(scope, (0, 0))[0] + line.wanted.quantity, line.item.per_buyer_limit)
+        if line.sku.per_buyer_limit:
+            scope = f"sku:{line.sku.id}"
+            tallies[scope] = (tallies.get(scope, (0, 0))[0] + line.wanted.quantity, line.sku.per_buyer_limit)
+    for sku_id in sorted(per_sku):
+        if not await sku_stock.reserve(uow.session, sku_id, per_sku[sku_id]):
+            raise e.SoldOut(N_("Sold out."), field="sku_id", sku_id=sku_id)
+    for item_id in sorted(per_pool):
+        if not await pool_stock.reserve(uow.session, item_id, per_pool[item_id]):
+            raise e.SoldOut(N_("Sold out."), field="sku_id", shelf_item_id=item_id)
+    for scope in sorted(tallies):
+        units, limit = tallies[scope]
+        if not await _tally(uow, scope, buyer_id, units, limit):
+            raise e.LimitReached(N_("You can buy at most %(n)s of this."), field="quantity", n=limit)
+
+
+async def place_orders(
+    uow: UnitOfWork,
+    gate: StockGate,
+    actor: User | None,
+    wanted: Sequence[Wanted],
+    address_id: int,
+    *,
+    pay_minutes: int = PAY_MINUTES_DEFAULT,
+    is_demo: bool = False,
+) -> Placed:
+    """Reserve and order: one order per supplier, all due by the same time."""
+    buyer = require_user(actor)
+    now = utcnow()
+    address = await _address(uow, buyer, address_id)
+    lines = await _lines(uow, merge(wanted), now)
+    for line in sorted(lines, key=lambda x: x.pool_id or 0):
+        await _take_from_gate(gate, uow, line, buyer.id)
+    await _reserve(uow, lines, buyer.id)
+
+    suppliers = {
+        s.id: s
+        for s in await uow.session.scalars(
+            sa.select(Supplier).where(Supplier.id.in_({x.product.supplier_id for x in lines}))
+        )
+    }
+    checkout_ref = secrets.token_hex(16)
+    pay_by = now + timedelta(minutes=pay_minutes)
+    province = province_of(address.region_code)
+    by_supplier: dict[int, list[_Line]] = defaultdict(list)
+    for line in lines:
+        by_supplier[line.product.supplier_id].append(line)
+    orders: list[Order] = []
+    for supplier_id in sorted(by_supplier):
+        group = by_supplier[supplier_id]
+        sessions = {x.wanted.session_id for x in group}
+        hosts = {x.host_id for x in group if x.host_id is not None}
+        order = Order(
+            checkout_ref=checkout_ref,
+            buyer_id=buyer.id,
+            organisation_id=suppliers[supplier_id].organisation_id,
+            supplier_id=supplier_id,
+            session_id=next(iter(sessions)) if len(sessions) == 1 else None,
+            host_id=next(iter(hosts)) if len(hosts) == 1 else None,
+            total_fen=sum(x.unit_price_fen * x.wanted.quantity for x in group),
+            units=sum(x.wanted.quantity for x in group),
+            pay_by=pay_by,
+            recipient=address.recipient,
+            phone=address.phone,
+            region_code=address.region_code,
+            street=address.street,
+            province=province,
+            is_demo=is_demo,
+        )
+        uow.session.add(order)
+        await uow.session.flush()
+        for x in group:
+            uow.session.add(
+                OrderLine(
+                    order_id=order.id,
+                    sku_id=x.sku.id,
+                    shelf_item_id=x.item.id if x.item is not None else None,
+                    product_id=x.product.id,
+                    title=x.product.title,
+                    spec_label=x.sku.spec_label,
+                    unit_price_fen=x.unit_price_fen,
+                    quantity=x.wanted.quantity,
+                    line_total_fen=x.unit_price_fen * x.wanted.quantity,
+                )
+            )
+        audit_order(uow, buyer.id, "order.place", order, lines=len(group), total_fen=order.total_fen)
+        emit_order(uow, order)
+        orders.append(order)
+    await uow.session.flush()
+    await emit_shelf_stock(uow, [x.item for x in lines if x.item is not None])
+    return Placed(checkout_ref, orders, sum(o.total_fen for o in orders), pay_by)
