@@ -34,6 +34,8 @@ from fieldcast.pages import console as console_pages
 from fieldcast.pages import home as home_pages
 from fieldcast.pages import metrics as metrics_pages
 from fieldcast.pages import room as room_pages
+from fieldcast.payments import routes as payment_routes
+from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
 from fieldcast.session_cookie import SESSION_COOKIE
 from fieldcast.web.idempotency import IdempotencyMiddleware
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         stopping = asyncio.Event()
         relay = asyncio.create_task(ctx.relay.run(), name="outbox-relay")
         cleaner = asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping")
+        commerce = asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep")
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         finally:
             stopping.set()
             ctx.relay.stop()
+            await _stop(commerce)
             await _stop(cleaner)
             await _stop(relay)
             await ctx.close()
@@ -154,6 +158,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         live_routes.api,
         chat_routes.api,
         draw_routes.api,
+        payment_routes.api,
         gateway.router,
     ]
     page_routers: list[APIRouter] = [

@@ -12,10 +12,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import MetaData
 
 from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
+from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import StockGate, make_gate
 from fieldcast.config import Settings
 from fieldcast.db import idempotency, outbox
@@ -56,6 +58,18 @@ def register_events() -> None:
     from fieldcast.commerce import events as _commerce  # noqa: F401
     from fieldcast.draws import events as _draws  # noqa: F401
     from fieldcast.live import events as _live  # noqa: F401
+
+
+def order_delivery(bus: Bus) -> outbox.Deliver:
+    """The outbox consumer of order events: the bus channel "orders", for whoever follows sales
+    as they happen (dashboards, integrity rules)."""
+
+    async def deliver(message: Envelope) -> None:
+        await bus.publish(
+            "orders", orjson.dumps({"id": message.id, "type": message.event_type, "data": message.payload})
+        )
+
+    return deliver
 
 
 def room_delivery(room_log: RoomLog) -> outbox.Deliver:
@@ -134,7 +148,10 @@ def core_context(settings: Settings) -> CoreContext:
 def app_context(settings: Settings) -> AppContext:
     """Everything an app process runs; the outbox relay is woken by every commit that wrote to it."""
     core = core_context(settings)
-    relay = OutboxRelay(core.db.writer, {outbox.TOPIC_ROOM: room_delivery(core.room_log)})
+    relay = OutboxRelay(
+        core.db.writer,
+        {outbox.TOPIC_ROOM: room_delivery(core.room_log), TOPIC_ORDER: order_delivery(core.bus)},
+    )
     core.db.outbox_wake = relay.wake
     return AppContext(
         **vars(core),

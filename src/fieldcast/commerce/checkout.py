@@ -189,7 +189,7 @@ async def _take_from_gate(gate: StockGate, uow: UnitOfWork, line: _Line, buyer_i
     try:
         taken = await gate.take(pool_id, buyer_id, line.wanted.quantity, item.per_buyer_limit)
     except NotLoaded:
-        await load_pool(uow, gate, item)
+        await load_pool(uow, gate, item, replace=False)
         taken = await gate.take(pool_id, buyer_id, line.wanted.quantity, item.per_buyer_limit)
     if taken is Taken.OVER_LIMIT:
         raise e.LimitReached(N_("You can buy at most %(n)s of this."), field="quantity", n=item.per_buyer_limit)
@@ -203,14 +203,14 @@ async def _take_from_gate(gate: StockGate, uow: UnitOfWork, line: _Line, buyer_i
     uow.after_rollback(give_back)
 
 
-async def load_pool(uow: UnitOfWork, gate: StockGate, item: ShelfItem) -> None:
+async def load_pool(uow: UnitOfWork, gate: StockGate, item: ShelfItem, *, replace: bool = True) -> None:
     """Put a show pool's database numbers into the gate (first use, or a repair)."""
     if item.session_stock is None:
         return
     tallies = await uow.session.execute(
         sa.select(BuyerTally.user_id, BuyerTally.units).where(BuyerTally.scope == f"shelf:{item.id}")
     )
-    await gate.load(item.id, PoolState(item.session_available, {uid: units for uid, units in tallies}))
+    await gate.load(item.id, PoolState(item.session_available, {uid: units for uid, units in tallies}), replace=replace)
 
 
 async def _tally(uow: UnitOfWork, scope: str, user_id: int, units: int, limit: int) -> bool:

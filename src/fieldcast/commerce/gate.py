@@ -51,8 +51,9 @@ class StockGate(Protocol):
         """Return units taken by `take` (the order failed, expired or was cancelled)."""
         ...
 
-    async def load(self, pool_id: int, state: PoolState) -> None:
-        """Set the pool to the database's numbers (a new pool, or a repair)."""
+    async def load(self, pool_id: int, state: PoolState, *, replace: bool = True) -> None:
+        """Set the pool to the database's numbers: a repair (replace), or a first use, which
+        leaves a pool that another process loaded meanwhile as it is (its takes count)."""
         ...
 
     async def state(self, pool_id: int) -> PoolState | None:
@@ -77,7 +78,7 @@ class OpenGate:
     async def give_back(self, pool_id: int, user_id: int, units: int) -> None:
         return None
 
-    async def load(self, pool_id: int, state: PoolState) -> None:
+    async def load(self, pool_id: int, state: PoolState, *, replace: bool = True) -> None:
         return None
 
     async def state(self, pool_id: int) -> PoolState | None:
@@ -116,14 +117,15 @@ if left <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return 1
 """
 
-# KEYS: available, buyers. ARGV: available, ttl, then user, units pairs.
+# KEYS: available, buyers. ARGV: replace (1/0), available, ttl, then user, units pairs.
 _LOAD = """
+if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-for i = 3, #ARGV, 2 do
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
@@ -167,8 +169,8 @@ class RedisGate:
         except (aioredis.RedisError, OSError):
             self.backend_errors += 1  # the reconciler puts the units back from the database
 
-    async def load(self, pool_id: int, state: PoolState) -> None:
-        args: list[int] = [state.available, POOL_TTL_S]
+    async def load(self, pool_id: int, state: PoolState, *, replace: bool = True) -> None:
+        args: list[int] = [int(replace), state.available, POOL_TTL_S]
         for user_id, units in sorted(state.buyers.items()):
             if units > 0:
                 args += [user_id, units]

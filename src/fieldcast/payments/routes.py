@@ -1,0 +1,130 @@
+"""Checkout and payments over HTTP: the JSON API (`api`) and the provider's notify endpoint.
+Thin: parse, call one action, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from fieldcast.accounts.auth import CurrentUser
+from fieldcast.commerce.checkout import Wanted
+from fieldcast.commerce.gate import StockGate
+from fieldcast.config import Settings
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import NotFound
+from fieldcast.i18n import N_, gettext
+from fieldcast.payments import actions as a
+from fieldcast.payments import schemas as s
+from fieldcast.payments.models import NotificationOutcome, Payment
+from fieldcast.payments.provider import BadNotification, PaymentProvider
+from fieldcast.web.api import PROBLEMS
+from fieldcast.web.context import context_of
+from fieldcast.web.deps import Uow
+from fieldcast.web.problems import problem_response
+
+api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["payments"])
+NOTIFY_PATH = "/api/v1/payments/notify/{provider}"
+
+
+class PaymentServices(Protocol):
+    """What checkout and payments need of the process (the composition root's context)."""
+
+    settings: Settings
+    gate: StockGate
+    payment_provider: PaymentProvider
+
+    def uow(self, *, write: bool = True) -> UnitOfWork: ...
+
+
+def payment_services(request: Request) -> PaymentServices:
+    ctx: PaymentServices = context_of(request)
+    return ctx
+
+
+Services = Annotated[PaymentServices, Depends(payment_services)]
+
+
+def notify_url(settings: Settings, request: Request, provider: str) -> str:
+    """Where the provider POSTs its notifications: the public URL when one is set."""
+    base = settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return base + NOTIFY_PATH.format(provider=provider)
+
+
+async def payment_out(uow: UnitOfWork, payment: Payment) -> s.PaymentOut:
+    orders = await a.orders_of_payment(uow, payment.id)
+    return s.PaymentOut(
+        id=payment.id,
+        state=payment.state.value,
+        amount_fen=payment.amount_fen,
+        provider=payment.provider,
+        expires_at=payment.expires_at,
+        paid_at=payment.paid_at,
+        pay_url=payment.pay_url,
+        orders=[s.OrderBriefOut.model_validate(o) for o in orders],
+    )
+
+
+def wanted_of(data: s.CheckoutIn) -> list[Wanted]:
+    return [Wanted(line.sku_id, line.quantity, line.session_id) for line in data.items]
+
+
+@api.post("/checkout", response_model=s.PaymentOut, status_code=201)
+async def api_checkout(data: s.CheckoutIn, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
+    """Order what is given (one order per supplier, units reserved) and create the one payment
+    that pays them. Send an Idempotency-Key: a retry then returns this same payment. Open the
+    payment with POST /payments/{id}/open; it must be paid before `expires_at`."""
+    done = await a.checkout(
+        uow,
+        ctx.gate,
+        ctx.payment_provider,
+        user,
+        wanted_of(data),
+        data.address_id,
+        pay_minutes=ctx.settings.order_pay_minutes,
+    )
+    return await payment_out(uow, done.payment)
+
+
+@api.get("/payments/{payment_id}", response_model=s.PaymentOut)
+async def api_payment(payment_id: int, uow: Uow, user: CurrentUser) -> s.PaymentOut:
+    return await payment_out(uow, await a.payment_of_buyer(uow, user, payment_id))
+
+
+@api.post("/payments/{payment_id}/open", response_model=s.PaymentOut)
+async def api_open(payment_id: int, request: Request, ctx: Services, user: CurrentUser) -> s.PaymentOut:
+    """Ask the provider for what the buyer pays with (once; a repeat returns the same)."""
+    provider = ctx.payment_provider
+    payment = await a.open_payment(
+        ctx.uow, provider, user, payment_id, notify_url(ctx.settings, request, provider.name)
+    )
+    async with ctx.uow(write=False) as uow:
+        return await payment_out(uow, payment)
+
+
+@api.post("/payments/{payment_id}/cancel", response_model=s.PaymentOut)
+async def api_cancel(payment_id: int, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
+    """Give up an unpaid checkout: its orders are cancelled and their units return."""
+    return await payment_out(uow, await a.cancel_payment(uow, ctx.gate, user, payment_id))
+
+
+@api.post(NOTIFY_PATH, response_model=s.NotificationAck, include_in_schema=False)
+async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -> Response | s.NotificationAck:
+    """The provider's signed notification. Verified, then applied once: a repeat answers like the
+    first; a wrong amount is recorded and refused (400); a stale or forged one is refused (401)
+    and changes nothing. 2xx tells the provider to stop redelivering."""
+    source = ctx.payment_provider
+    if provider != source.name:
+        raise NotFound(N_("No such payment provider."))
+    body = await request.body()
+    try:
+        notification = source.verify({k.lower(): v for k, v in request.headers.items()}, body)
+    except BadNotification as exc:
+        return problem_response(
+            401, "bad_notification", gettext(N_("The notification was refused: %(reason)s"), reason=exc.reason)
+        )
+    outcome = await a.apply_notification(uow, ctx.gate, source.name, notification)
+    if outcome == NotificationOutcome.REFUSED:
+        return problem_response(400, "amount_mismatch", gettext(N_("The amount does not match the payment.")))
+    return s.NotificationAck(code="SUCCESS", outcome=outcome.value)
