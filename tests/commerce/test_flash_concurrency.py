@@ -76,11 +76,11 @@ async def attempt_all(app: FastAPI, gate: StockGate, shop: Shop, buyers: list[tu
     return outcome
 
 
-async def run_sale(app: FastAPI, gate: StockGate) -> None:
+async def run_sale(app: FastAPI, gate: StockGate) -> Shop:
     ctx = app.state.ctx
     shop, buyers = await flash_sale(app)
     if isinstance(gate, RedisGate):  # pool ids start over with the database; Redis keeps pools for days
-        await gate.drop(shop.shelf_item_id)
+        await gate.drop(shop.session_id, shop.skus[0])
     assert await attempt_all(app, gate, shop, buyers) == {"ordered": UNITS, "sold_out": ATTEMPTS - UNITS}
     async with ctx.uow() as uow:
         order_ids = list(await uow.session.scalars(sa.select(Order.id).order_by(Order.id)))
@@ -94,6 +94,7 @@ async def run_sale(app: FastAPI, gate: StockGate) -> None:
         assert (sku.sold, paid) == (UNITS, UNITS)
         await check_invariants(uow, shop)
     assert await reconcile(ctx.uow, gate) == []  # the gate ended where the database did
+    return shop
 
 
 async def test_two_thousand_attempts_on_the_database_alone_sell_exactly_the_units(app: FastAPI) -> None:
@@ -104,8 +105,8 @@ async def test_two_thousand_attempts_through_the_redis_gate_sell_exactly_the_uni
     await redis_or_skip()
     gate = RedisGate(REDIS_URL)
     try:
-        await run_sale(app, gate)
-        state = await gate.state(1)
-        assert state is not None and state.available == 0
+        shop = await run_sale(app, gate)
+        held = await gate.state(shop.session_id, shop.skus[0])
+        assert held is not None and held.available == 0 and sum(held.buyers.values()) == UNITS
     finally:
         await gate.close()

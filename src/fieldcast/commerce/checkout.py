@@ -13,6 +13,7 @@ Nothing here calls a payment provider: payments/ opens the payment after this co
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
@@ -181,36 +182,53 @@ def province_of(region_code: str) -> str:
     return chain[0].name if chain else ""
 
 
-async def _take_from_gate(gate: StockGate, uow: UnitOfWork, line: _Line, buyer_id: int) -> None:
-    """Redis mode: the pool's units and the buyer's limit, checked and taken in one script."""
-    pool_id, item = line.pool_id, line.item
-    if pool_id is None or item is None:
-        return
-    try:
-        taken = await gate.take(pool_id, buyer_id, line.wanted.quantity, item.per_buyer_limit)
-    except NotLoaded:
-        await load_pool(uow, gate, item, replace=False)
-        taken = await gate.take(pool_id, buyer_id, line.wanted.quantity, item.per_buyer_limit)
-    if taken is Taken.OVER_LIMIT:
-        raise e.LimitReached(N_("You can buy at most %(n)s of this."), field="quantity", n=item.per_buyer_limit)
-    if taken is Taken.SOLD_OUT:
-        raise e.SoldOut(N_("Sold out."), field="sku_id")
-    quantity = line.wanted.quantity
+async def _admit(uow: UnitOfWork, gate: StockGate, wanted: list[Wanted], buyer_id: int) -> None:
+    """Redis mode: each line bought in a room goes through the gate first, so a buyer who comes
+    too late (sold out, over the limit, before the start) is answered without reading or locking
+    anything in the database. What was taken goes back if the transaction fails."""
+    for line in sorted((w for w in wanted if w.session_id is not None), key=lambda w: (w.session_id, w.sku_id)):
+        session_id = line.session_id
+        assert session_id is not None  # filtered above
+        try:
+            taken = await gate.take(session_id, line.sku_id, buyer_id, line.quantity)
+        except NotLoaded:
+            if not await load_pool(uow, gate, session_id, line.sku_id, replace=False):
+                continue  # not on that shelf: the database says so below
+            taken = await gate.take(session_id, line.sku_id, buyer_id, line.quantity)
+        if taken is Taken.SOLD_OUT:
+            raise e.SoldOut(N_("Sold out."), field="sku_id")
+        if taken is Taken.OVER_LIMIT:
+            raise e.LimitReached(N_("You have reached the per-buyer limit of this item."), field="quantity")
+        if taken is Taken.NOT_STARTED:
+            raise e.FlashNotStarted(N_("The flash sale has not started yet."), field="sku_id")
+        uow.after_rollback(functools.partial(gate.give_back, session_id, line.sku_id, buyer_id, line.quantity))
 
-    async def give_back() -> None:
-        await gate.give_back(pool_id, buyer_id, quantity)
 
-    uow.after_rollback(give_back)
-
-
-async def load_pool(uow: UnitOfWork, gate: StockGate, item: ShelfItem, *, replace: bool = True) -> None:
-    """Put a show pool's database numbers into the gate (first use, or a repair)."""
-    if item.session_stock is None:
-        return
-    tallies = await uow.session.execute(
-        sa.select(BuyerTally.user_id, BuyerTally.units).where(BuyerTally.scope == f"shelf:{item.id}")
+async def load_pool(uow: UnitOfWork, gate: StockGate, session_id: int, sku_id: int, *, replace: bool = True) -> bool:
+    """Put a shelf item's database numbers into the gate (first use, or a repair); False when
+    the SKU is not on that show's shelf."""
+    item = await uow.session.scalar(
+        sa.select(ShelfItem).where(ShelfItem.session_id == session_id, ShelfItem.sku_id == sku_id)
     )
-    await gate.load(item.id, PoolState(item.session_available, {uid: units for uid, units in tallies}), replace=replace)
+    if item is None:
+        return False
+    await gate.load(session_id, sku_id, await pool_state(uow, item), replace=replace)
+    return True
+
+
+async def pool_state(uow: UnitOfWork, item: ShelfItem) -> PoolState:
+    """A shelf item as the gate should hold it, from the database."""
+    tallies = await uow.session.execute(
+        sa.select(BuyerTally.user_id, BuyerTally.units).where(
+            BuyerTally.scope == f"shelf:{item.id}", BuyerTally.units > 0
+        )
+    )
+    return PoolState(
+        item.session_available if item.session_stock is not None else None,
+        {uid: units for uid, units in tallies},
+        item.per_buyer_limit,
+        item.flash_starts_at,
+    )
 
 
 async def _tally(uow: UnitOfWork, scope: str, user_id: int, units: int, limit: int) -> bool:
@@ -272,10 +290,10 @@ async def place_orders(
     """Reserve and order: one order per supplier, all due by the same time."""
     buyer = require_user(actor)
     now = utcnow()
+    merged = merge(wanted)
+    await _admit(uow, gate, merged, buyer.id)
     address = await _address(uow, buyer, address_id)
-    lines = await _lines(uow, merge(wanted), now)
-    for line in sorted(lines, key=lambda x: x.pool_id or 0):
-        await _take_from_gate(gate, uow, line, buyer.id)
+    lines = await _lines(uow, merged, now)
     await _reserve(uow, lines, buyer.id)
 
     suppliers = {

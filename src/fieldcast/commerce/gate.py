@@ -3,10 +3,11 @@ database.
 
 The database is the record: every order reserves its units there with a guarded UPDATE, inside
 the order's transaction, so nothing is ever oversold whatever the gate says. In Redis mode the
-gate holds each flash-sale or show pool's available units and each buyer's units in Redis, and
-one Lua script checks and takes both; the thousands of buyers who come too late are answered by
-Redis alone and never touch the database. If the order's transaction then fails, the units go
-back to the gate. Without Redis the gate admits everyone and the database decides alone.
+gate holds, per item on a show's shelf (a session and a SKU), the pool's available units, its
+per-buyer limit, a flash sale's start and each buyer's units; one Lua script checks the start,
+the units and the buyer's limit and takes them, by Redis' clock. A buyer who comes too late is
+answered by Redis alone: no database read, no row lock. If the order's transaction then fails,
+the units go back to the gate. Without Redis the gate admits everyone and the database decides.
 
 Redis and the database can drift (a process killed between the gate and its commit keeps units
 taken in Redis); the reconciler (commerce/reconcile.py) compares and repairs, at start-up,
@@ -14,7 +15,8 @@ periodically and when a show ends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Protocol
 
@@ -25,119 +27,143 @@ POOL_TTL_S = 7 * 24 * 3600  # a pool outlives its show by days; the reconciler r
 
 
 class Taken(Enum):
-    YES = 1  # taken here: now ask the database
+    YES = 1  # taken here (or nothing to take here): now ask the database
     SOLD_OUT = 0
     OVER_LIMIT = -1
+    NOT_STARTED = -3
 
 
 @dataclass(frozen=True)
 class PoolState:
-    """What the gate holds for a pool: available units and units per buyer."""
+    """What the gate holds for a shelf item: available units (None: the item has no pool of its
+    own and sells from its SKU, which only the database counts), the per-buyer limit, a flash
+    sale's start, and units per buyer."""
 
-    available: int
-    buyers: dict[int, int]
+    available: int | None
+    buyers: dict[int, int] = field(default_factory=dict)
+    per_buyer_limit: int | None = None
+    starts_at: datetime | None = None
+
+    def same_as(self, other: PoolState | None) -> bool:
+        """Equal as the gate can hold it (start times to the millisecond)."""
+
+        def ms(moment: datetime | None) -> int:
+            return int(moment.timestamp() * 1000) if moment is not None else 0
+
+        return (
+            other is not None
+            and (self.available, self.per_buyer_limit or None, ms(self.starts_at))
+            == (other.available, other.per_buyer_limit or None, ms(other.starts_at))
+            and {k: v for k, v in self.buyers.items() if v > 0} == {k: v for k, v in other.buyers.items() if v > 0}
+        )
 
 
 class StockGate(Protocol):
-    backend: str
     backend_errors: int
 
-    async def take(self, pool_id: int, user_id: int, units: int, per_buyer_limit: int | None) -> Taken:
-        """Take `units` of the pool for the buyer, within their limit; SOLD_OUT and OVER_LIMIT
-        are told to the buyer at once, YES means only "now ask the database"."""
+    async def take(self, session_id: int, sku_id: int, user_id: int, units: int) -> Taken:
+        """Take `units` of the item for the buyer. SOLD_OUT, OVER_LIMIT and NOT_STARTED are told
+        to the buyer at once; YES means only "now ask the database". NotLoaded when the gate
+        holds nothing for the item yet."""
         ...
 
-    async def give_back(self, pool_id: int, user_id: int, units: int) -> None:
+    async def give_back(self, session_id: int, sku_id: int, user_id: int, units: int) -> None:
         """Return units taken by `take` (the order failed, expired or was cancelled)."""
         ...
 
-    async def load(self, pool_id: int, state: PoolState, *, replace: bool = True) -> None:
-        """Set the pool to the database's numbers: a repair (replace), or a first use, which
-        leaves a pool that another process loaded meanwhile as it is (its takes count)."""
+    async def load(self, session_id: int, sku_id: int, state: PoolState, *, replace: bool = True) -> None:
+        """Set the item to the database's numbers: a repair (replace), or a first use, which
+        leaves an item that another process loaded meanwhile as it is (its takes count)."""
         ...
 
-    async def state(self, pool_id: int) -> PoolState | None:
-        """The pool as the gate holds it; None when it holds nothing for it."""
+    async def state(self, session_id: int, sku_id: int) -> PoolState | None:
+        """The item as the gate holds it; None when it holds nothing for it."""
         ...
 
-    async def drop(self, pool_id: int) -> None: ...
+    async def drop(self, session_id: int, sku_id: int) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class NotLoaded(Exception):
+    """The gate holds nothing for this item yet: the caller loads it from the database."""
 
 
 class OpenGate:
     """No Redis: admit every attempt; the database's guarded updates decide (embedded mode,
     PostgreSQL alone)."""
 
-    backend = "database"
     backend_errors = 0
 
-    async def take(self, pool_id: int, user_id: int, units: int, per_buyer_limit: int | None) -> Taken:
+    async def take(self, session_id: int, sku_id: int, user_id: int, units: int) -> Taken:
         return Taken.YES
 
-    async def give_back(self, pool_id: int, user_id: int, units: int) -> None:
+    async def give_back(self, session_id: int, sku_id: int, user_id: int, units: int) -> None:
         return None
 
-    async def load(self, pool_id: int, state: PoolState, *, replace: bool = True) -> None:
+    async def load(self, session_id: int, sku_id: int, state: PoolState, *, replace: bool = True) -> None:
         return None
 
-    async def state(self, pool_id: int) -> PoolState | None:
+    async def state(self, session_id: int, sku_id: int) -> PoolState | None:
         return None
 
-    async def drop(self, pool_id: int) -> None:
+    async def drop(self, session_id: int, sku_id: int) -> None:
         return None
 
     async def close(self) -> None:
         return None
 
 
-# KEYS: available, buyers (hash user -> units). ARGV: user, units, limit (0 = none), ttl.
-# Returns 1 taken, 0 sold out, -1 over the buyer's limit, -2 pool not loaded.
+# KEYS: meta (hash: available, limit, starts_ms; available "-" = no pool), buyers (hash user ->
+# units). ARGV: user, units. Returns a Taken value, or -2 when the item is not loaded.
 _TAKE = """
-local available = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if available < 0 then return -2 end
+local meta = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts_ms')
+if not meta[1] then return -2 end
+local starts = tonumber(meta[3] or '0')
+if starts > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < starts then return -3 end
+end
+if meta[1] == '-' then return 1 end
 local units = tonumber(ARGV[2])
-if available < units then return 0 end
-local limit = tonumber(ARGV[3])
+if tonumber(meta[1]) < units then return 0 end
+local limit = tonumber(meta[2] or '0')
 if limit > 0 then
   local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
   if held + units > limit then return -1 end
 end
-redis.call('DECRBY', KEYS[1], units)
+redis.call('HINCRBY', KEYS[1], 'available', -units)
 redis.call('HINCRBY', KEYS[2], ARGV[1], units)
 return 1
 """
 
-# KEYS: available, buyers. ARGV: user, units.
+# KEYS: meta, buyers. ARGV: user, units.
 _GIVE_BACK = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('INCRBY', KEYS[1], ARGV[2])
+local available = redis.call('HGET', KEYS[1], 'available')
+if not available or available == '-' then return 0 end
+redis.call('HINCRBY', KEYS[1], 'available', ARGV[2])
 local left = redis.call('HINCRBY', KEYS[2], ARGV[1], -tonumber(ARGV[2]))
 if left <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return 1
 """
 
-# KEYS: available, buyers. ARGV: replace (1/0), available, ttl, then user, units pairs.
+# KEYS: meta, buyers. ARGV: replace (1/0), available ("-" = no pool), limit, starts_ms, ttl, then
+# user, units pairs.
 _LOAD = """
 if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-for i = 4, #ARGV, 2 do
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'available', ARGV[2], 'limit', ARGV[3], 'starts_ms', ARGV[4])
+for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
 """
 
 
-class NotLoaded(Exception):
-    """The gate holds nothing for this pool yet: the caller loads it from the database."""
-
-
 class RedisGate:
-    """Pools in Redis: `fc:pool:<id>:available` and `fc:pool:<id>:buyers`."""
-
-    backend = "redis"
+    """Items in Redis: `fc:pool:<session>:<sku>:meta` and `fc:pool:<session>:<sku>:buyers`."""
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(
@@ -149,42 +175,56 @@ class RedisGate:
         self.backend_errors = 0
 
     @staticmethod
-    def _keys(pool_id: int) -> list[str]:
-        return [f"fc:pool:{pool_id}:available", f"fc:pool:{pool_id}:buyers"]
+    def _keys(session_id: int, sku_id: int) -> list[str]:
+        return [f"fc:pool:{session_id}:{sku_id}:meta", f"fc:pool:{session_id}:{sku_id}:buyers"]
 
-    async def take(self, pool_id: int, user_id: int, units: int, per_buyer_limit: int | None) -> Taken:
+    async def take(self, session_id: int, sku_id: int, user_id: int, units: int) -> Taken:
         try:
-            result = int(await self._take(keys=self._keys(pool_id), args=[user_id, units, per_buyer_limit or 0]))
+            result = int(await self._take(keys=self._keys(session_id, sku_id), args=[user_id, units]))
         except (aioredis.RedisError, OSError):
             # Redis away: the database alone decides (it never oversells); the reconciler mends.
             self.backend_errors += 1
             return Taken.YES
         if result == -2:
-            raise NotLoaded(pool_id)
+            raise NotLoaded(session_id, sku_id)
         return Taken(result)
 
-    async def give_back(self, pool_id: int, user_id: int, units: int) -> None:
+    async def give_back(self, session_id: int, sku_id: int, user_id: int, units: int) -> None:
         try:
-            await self._give_back(keys=self._keys(pool_id), args=[user_id, units])
+            await self._give_back(keys=self._keys(session_id, sku_id), args=[user_id, units])
         except (aioredis.RedisError, OSError):
             self.backend_errors += 1  # the reconciler puts the units back from the database
 
-    async def load(self, pool_id: int, state: PoolState, *, replace: bool = True) -> None:
-        args: list[int] = [int(replace), state.available, POOL_TTL_S]
+    async def load(self, session_id: int, sku_id: int, state: PoolState, *, replace: bool = True) -> None:
+        starts_ms = int(state.starts_at.timestamp() * 1000) if state.starts_at is not None else 0
+        args: list[int | str] = [
+            int(replace),
+            "-" if state.available is None else state.available,
+            state.per_buyer_limit or 0,
+            starts_ms,
+            POOL_TTL_S,
+        ]
         for user_id, units in sorted(state.buyers.items()):
             if units > 0:
                 args += [user_id, units]
-        await self._load(keys=self._keys(pool_id), args=args)
+        await self._load(keys=self._keys(session_id, sku_id), args=args)
 
-    async def state(self, pool_id: int) -> PoolState | None:
-        available_key, buyers_key = self._keys(pool_id)
-        available, buyers = await self._redis.get(available_key), await self._redis.hgetall(buyers_key)
-        if available is None:
+    async def state(self, session_id: int, sku_id: int) -> PoolState | None:
+        meta_key, buyers_key = self._keys(session_id, sku_id)
+        meta, buyers = await self._redis.hgetall(meta_key), await self._redis.hgetall(buyers_key)
+        if not meta:
             return None
-        return PoolState(int(available), {int(k): int(v) for k, v in buyers.items()})
+        available = meta[b"available"]
+        starts_ms = int(meta.get(b"starts_ms", b"0"))
+        return PoolState(
+            None if available == b"-" else int(available),
+            {int(k): int(v) for k, v in buyers.items()},
+            int(meta.get(b"limit", b"0")) or None,
+            datetime.fromtimestamp(starts_ms / 1000, tz=UTC) if starts_ms else None,
+        )
 
-    async def drop(self, pool_id: int) -> None:
-        await self._redis.delete(*self._keys(pool_id))
+    async def drop(self, session_id: int, sku_id: int) -> None:
+        await self._redis.delete(*self._keys(session_id, sku_id))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -115,11 +115,11 @@ async def _give_back(uow: UnitOfWork, gate: StockGate, order: Order, lines: list
             .values(units=sa.case((BuyerTally.units > scopes[scope], BuyerTally.units - scopes[scope]), else_=0))
         )
     buyer_id = order.buyer_id
-    gate_back = [(item_id, units) for item_id, units in sorted(per_pool.items())]
+    gate_back = [(pools[i].session_id, pools[i].sku_id, units) for i, units in sorted(per_pool.items())]
 
     async def back_to_gate() -> None:
-        for item_id, units in gate_back:
-            await gate.give_back(item_id, buyer_id, units)
+        for session_id, sku_id, units in gate_back:
+            await gate.give_back(session_id, sku_id, buyer_id, units)
 
     if gate_back:
         uow.after_commit(back_to_gate)

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from fieldcast.commerce.checkout import pool_state
 from fieldcast.commerce.gate import PoolState, StockGate
-from fieldcast.commerce.models import BuyerTally
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.live.models import LiveSession, SessionState, ShelfItem
@@ -29,57 +29,49 @@ ENDED_WITHIN = timedelta(hours=6)  # pools of shows that ended this recently are
 
 @dataclass(frozen=True)
 class Repair:
-    pool_id: int
-    gate: PoolState | None
+    session_id: int
+    sku_id: int
+    gate: PoolState
     database: PoolState
 
 
-async def database_pools(uow: UnitOfWork, now: datetime) -> dict[int, PoolState]:
-    """The show pools that matter now (live and upcoming shows, and recently ended ones)."""
-    items = (
-        await uow.session.scalars(
-            sa.select(ShelfItem)
-            .join(LiveSession, LiveSession.id == ShelfItem.session_id)
-            .where(
-                ShelfItem.session_stock.is_not(None),
-                sa.or_(
-                    LiveSession.state.in_([SessionState.LIVE, SessionState.SCHEDULED]),
-                    LiveSession.ended_at >= now - ENDED_WITHIN,
-                ),
+async def shelf_items(uow: UnitOfWork, now: datetime) -> list[ShelfItem]:
+    """The shelf items that matter now: of live and upcoming shows, and of shows ended lately."""
+    rows = await uow.session.scalars(
+        sa.select(ShelfItem)
+        .join(LiveSession, LiveSession.id == ShelfItem.session_id)
+        .where(
+            sa.or_(
+                LiveSession.state.in_([SessionState.LIVE, SessionState.SCHEDULED]),
+                LiveSession.ended_at >= now - ENDED_WITHIN,
             )
-            .order_by(ShelfItem.id)
         )
-    ).all()
-    if not items:
-        return {}
-    scopes = {f"shelf:{item.id}": item.id for item in items}
-    buyers: dict[int, dict[int, int]] = {item.id: {} for item in items}
-    rows = await uow.session.execute(
-        sa.select(BuyerTally.scope, BuyerTally.user_id, BuyerTally.units).where(
-            BuyerTally.scope.in_(list(scopes)), BuyerTally.units > 0
-        )
+        .order_by(ShelfItem.id)
     )
-    for scope, user_id, units in rows:
-        buyers[scopes[scope]][user_id] = units
-    return {item.id: PoolState(item.session_available, buyers[item.id]) for item in items}
+    return list(rows)
 
 
 async def reconcile(new_uow: Callable[..., UnitOfWork], gate: StockGate, now: datetime | None = None) -> list[Repair]:
-    """Compare every pool that matters; load the database's numbers where the gate differs."""
-    async with new_uow(write=False) as uow:
-        pools = await database_pools(uow, now or utcnow())
+    """Compare every item the gate holds with the database; load the database's numbers where
+    they differ. An item the gate does not hold is loaded from the database on first use."""
     repairs: list[Repair] = []
-    for pool_id, wanted in pools.items():
-        held = await gate.state(pool_id)
-        if held == wanted or (held is None and gate.backend != "redis"):
-            continue
-        await gate.load(pool_id, wanted)
-        repairs.append(Repair(pool_id, held, wanted))
-        log.warning(
-            "stock gate repaired: pool %s held %s, the database says %s available, %s buyers",
-            pool_id,
-            "nothing" if held is None else f"{held.available} available, {len(held.buyers)} buyers",
-            wanted.available,
-            len(wanted.buyers),
-        )
+    async with new_uow(write=False) as uow:
+        for item in await shelf_items(uow, now or utcnow()):
+            held = await gate.state(item.session_id, item.sku_id)
+            if held is None:
+                continue
+            wanted = await pool_state(uow, item)
+            if wanted.same_as(held):
+                continue
+            await gate.load(item.session_id, item.sku_id, wanted)
+            repairs.append(Repair(item.session_id, item.sku_id, held, wanted))
+            log.warning(
+                "stock gate repaired: session %s sku %s held %s available and %s buyers; the database says %s and %s",
+                item.session_id,
+                item.sku_id,
+                held.available,
+                len(held.buyers),
+                wanted.available,
+                len(wanted.buyers),
+            )
     return repairs
