@@ -23,6 +23,8 @@ from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.chat import routes as chat_routes
+from fieldcast.commerce import pages as commerce_pages
+from fieldcast.commerce import routes as commerce_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import routes as draw_routes
 from fieldcast.live import manage_pages as live_manage_pages
@@ -158,6 +160,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         live_routes.api,
         chat_routes.api,
         draw_routes.api,
+        commerce_routes.api,
         payment_routes.api,
         gateway.router,
     ]
@@ -168,6 +171,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         live_manage_pages.router,
         console_pages.router,
         chat_routes.pages,
+        commerce_pages.pages,
         room_pages.pages,
     ]
     for router in api_routers:

@@ -141,6 +141,15 @@ LABELS: dict[str, dict[str, str]] = {
         "withdrawn": N_("Withdrawn"),
         "expired": N_("Expired"),
     },
+    "order_state": {
+        "pending_payment": N_("Awaiting payment"),
+        "paid": N_("Paid, to ship"),
+        "shipped": N_("Shipped"),
+        "delivered": N_("Delivered"),
+        "completed": N_("Completed"),
+        "cancelled": N_("Cancelled"),
+        "expired": N_("Unpaid, closed"),
+    },
 }
 
 

@@ -253,15 +253,13 @@ async def search_products(
         )
     ).all()
     ids = [p.id for p, _slug, _name in rows]
-    prices = dict(
-        (
-            await session.execute(
-                sa.select(Sku.product_id, sa.func.min(Sku.price_fen))
-                .where(Sku.product_id.in_(ids), Sku.is_active.is_(True))
-                .group_by(Sku.product_id)
-            )
-        ).all()
-    )
+    active: dict[int, list[tuple[int, int, int]]] = {}  # product -> (sku id, price, available)
+    for product_id, sku_id, price_fen, available in await session.execute(
+        sa.select(Sku.product_id, Sku.id, Sku.price_fen, Sku.available).where(
+            Sku.product_id.in_(ids), Sku.is_active.is_(True)
+        )
+    ):
+        active.setdefault(product_id, []).append((sku_id, price_fen, available))
     thumbs: dict[int, str] = {}
     for image in await session.scalars(
         sa.select(ProductImage).where(ProductImage.product_id.in_(ids)).order_by(ProductImage.position, ProductImage.id)
@@ -278,7 +276,9 @@ async def search_products(
             origin_name=regions.full_name(p.origin_region),
             organisation_slug=slug,
             organisation_name=name,
-            min_price_fen=prices.get(p.id),
+            min_price_fen=min((price for _id, price, _n in active.get(p.id, ())), default=None),
+            sku_id=active[p.id][0][0] if len(active.get(p.id, ())) == 1 else None,
+            sold_out=p.id in active and all(n <= 0 for _id, _price, n in active[p.id]),
             thumb_url=thumbs.get(p.id),
             inspection=badge(latest.get(p.id), day),
             url=f"/p/{p.id}",

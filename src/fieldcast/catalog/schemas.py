@@ -86,6 +86,7 @@ class SkuOut(Out):
     weight_g: int
     shelf_life_days: int | None
     stock: int
+    available: int = Field(description="Units that can be ordered now (stock less the reserved and sold).")
     per_buyer_limit: int | None
     is_active: bool
 
@@ -174,6 +175,9 @@ class ProductSummary(BaseModel):
     organisation_slug: str
     organisation_name: str
     min_price_fen: int | None
+    # The product's only active SKU, so a card can put it in the cart; None when there is a choice.
+    sku_id: int | None = None
+    sold_out: bool = False
     thumb_url: str | None
     inspection: InspectionBadge
     url: str

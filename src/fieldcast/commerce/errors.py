@@ -31,3 +31,15 @@ class NotYourOrder(NotAllowed):
 
 class BadAddress(Invalid):
     code = "bad_address"
+
+
+class BadPhone(Invalid):
+    code = "bad_phone"
+
+
+class TooManyAddresses(Conflict):
+    code = "too_many_addresses"
+
+
+class CartFull(Conflict):
+    code = "cart_full"
