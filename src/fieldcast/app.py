@@ -36,6 +36,7 @@ from fieldcast.pages import console as console_pages
 from fieldcast.pages import home as home_pages
 from fieldcast.pages import metrics as metrics_pages
 from fieldcast.pages import room as room_pages
+from fieldcast.payments import pages as payment_pages
 from fieldcast.payments import routes as payment_routes
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         console_pages.router,
         chat_routes.pages,
         commerce_pages.pages,
+        payment_pages.pages,
         room_pages.pages,
     ]
     for router in api_routers:

@@ -101,6 +101,14 @@ async def payment_of_buyer(uow: UnitOfWork, actor: User | None, payment_id: int)
     return payment
 
 
+async def payment_of_order(uow: UnitOfWork, actor: User | None, order_id: int) -> Payment:
+    """The payment that pays this order (the buyer's own)."""
+    payment_id = await uow.session.scalar(sa.select(PaymentOrder.payment_id).where(PaymentOrder.order_id == order_id))
+    if payment_id is None:
+        raise NotFound(N_("No such payment."))
+    return await payment_of_buyer(uow, actor, payment_id)
+
+
 async def order_ids_of(uow: UnitOfWork, payment_id: int) -> list[int]:
     rows = await uow.session.scalars(
         sa.select(PaymentOrder.order_id).where(PaymentOrder.payment_id == payment_id).order_by(PaymentOrder.order_id)
