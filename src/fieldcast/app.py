@@ -34,6 +34,7 @@ from fieldcast.pages import console as console_pages
 from fieldcast.pages import home as home_pages
 from fieldcast.pages import metrics as metrics_pages
 from fieldcast.pages import room as room_pages
+from fieldcast.payments import sandbox_pages
 from fieldcast.realtime import gateway
 from fieldcast.session_cookie import SESSION_COOKIE
 from fieldcast.web.idempotency import IdempotencyMiddleware
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         console_pages.router,
         chat_routes.pages,
         room_pages.pages,
+        sandbox_pages.router,
     ]
     for router in api_routers:
         app.include_router(router)

@@ -25,7 +25,7 @@ from fieldcast.commerce.models import Order, OrderState
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.locks import lock_row
-from fieldcast.db.outbox import Envelope
+from fieldcast.db.outbox import Deliver, Envelope
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotAllowed, NotFound
 from fieldcast.i18n import N_
@@ -264,7 +264,7 @@ async def cancel_payment(uow: UnitOfWork, gate: StockGate, actor: User | None, p
     return payment
 
 
-def provider_calls(provider: PaymentProvider, new_uow: Callable[..., UnitOfWork]) -> Callable[[Envelope], object]:
+def provider_calls(provider: PaymentProvider, new_uow: Callable[..., UnitOfWork]) -> Deliver:
     """The outbox consumer of TOPIC_PROVIDER: close and refund at the provider, then record the
     refund's outcome. A provider error leaves the message pending; the relay retries."""
 
