@@ -38,6 +38,7 @@ from fieldcast.pages import metrics as metrics_pages
 from fieldcast.pages import room as room_pages
 from fieldcast.payments import pages as payment_pages
 from fieldcast.payments import routes as payment_routes
+from fieldcast.payments import sandbox_pages
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
 from fieldcast.session_cookie import SESSION_COOKIE
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         commerce_pages.pages,
         payment_pages.pages,
         room_pages.pages,
+        sandbox_pages.router,
     ]
     for router in api_routers:
         app.include_router(router)

@@ -1,7 +1,7 @@
 """The composition root: settings in, the process's services out.
 
 It is the only place that picks an adapter (SQLite or PostgreSQL, in-process or Redis bus, room log,
-counters, rate limiters and sign-in throttle, embedded ffmpeg or nginx-rtmp, and later the payment
+counters, rate limiters and sign-in throttle, embedded ffmpeg or nginx-rtmp, the payment
 provider). The app, `fieldcast fanout` and the CLI take their context from here; the layers below
 name only the part of it they use, as a Protocol."""
 
@@ -26,6 +26,10 @@ from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.media.backend import MediaBackend, make_media
 from fieldcast.pages.snapshot import RoomSnapshots
+from fieldcast.payments import sandbox
+from fieldcast.payments.actions import TOPIC_PROVIDER, provider_calls
+from fieldcast.payments.provider import PaymentProvider
+from fieldcast.payments.providers import make_payment_provider
 from fieldcast.realtime.bus import Bus, make_bus
 from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.hub import RoomHub
@@ -119,6 +123,7 @@ class AppContext(CoreContext):
     relay: OutboxRelay
     # The first check of show stock and per-buyer limits (Redis), or none (the database decides).
     gate: StockGate
+    payment_provider: PaymentProvider
 
     async def close(self) -> None:
         await self.media.close()
@@ -148,9 +153,17 @@ def core_context(settings: Settings) -> CoreContext:
 def app_context(settings: Settings) -> AppContext:
     """Everything an app process runs; the outbox relay is woken by every commit that wrote to it."""
     core = core_context(settings)
+    payment_provider = make_payment_provider(settings, core.db)
     relay = OutboxRelay(
         core.db.writer,
         {outbox.TOPIC_ROOM: room_delivery(core.room_log), TOPIC_ORDER: order_delivery(core.bus)},
+        # Calls to the payment provider, and the sandbox provider's notifications to this app.
+        outside={
+            TOPIC_PROVIDER: provider_calls(payment_provider, core.db.uow),
+            sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
+                sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
+            ),
+        },
     )
     core.db.outbox_wake = relay.wake
     return AppContext(
@@ -160,6 +173,7 @@ def app_context(settings: Settings) -> AppContext:
         sign_in_throttle=make_sign_in_throttle(settings.redis_url),
         relay=relay,
         gate=make_gate(settings.redis_url),
+        payment_provider=payment_provider,
     )
 
 

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     order_pay_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="How long an order waits for payment before it expires."
     )
+    # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
+    payment_sandbox_secret: str = Field(
+        default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."
+    )
+    payment_sandbox_duplicate_rate: float = Field(
+        default=0.1, ge=0, le=1, description="Share of sandbox notifications delivered twice (the same id)."
+    )
+    payment_sandbox_late_rate: float = Field(
+        default=0.1, ge=0, le=1, description="Share of sandbox notifications held back payment_sandbox_late_s."
+    )
+    payment_sandbox_late_s: float = Field(
+        default=5.0, ge=0, le=3600, description="How long a late sandbox notification waits before its first try."
+    )
     demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
     demo_audience: bool = Field(
         default=True, description="With demo on, demo viewers watch, like and comment in the demo's live rooms."
@@ -110,6 +123,15 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_recordings_dir(self) -> Path:
         return (self.recordings_dir or self.data_dir / "recordings").expanduser().resolve()
+
+    @cached_property
+    def resolved_public_url(self) -> str:
+        """The site's absolute base URL for links used away from a request (a payment's pay URL,
+        a notify URL): public_url, or this server's own address (127.0.0.1 when bound to all)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @cached_property
     def resolved_secret_key(self) -> str:

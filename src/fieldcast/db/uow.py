@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self
 
@@ -82,10 +83,21 @@ class UnitOfWork:
         this process: anything another process or a client must hear goes through the outbox."""
         self._after_commit.append(hook)
 
-    def publish(self, topic: str, key: str, event_type: str, payload: Mapping[str, Any]) -> OutboxMessage:
+    def publish(
+        self,
+        topic: str,
+        key: str,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        available_at: datetime | None = None,
+    ) -> OutboxMessage:
         """Write a message to the outbox in this transaction; the relay delivers it after commit.
-        Messages with the same topic and key are delivered in the order they were written."""
-        message = OutboxMessage(topic=topic, key=key, event_type=event_type, payload=dict(payload))
+        Messages with the same topic and key are delivered in the order they were written.
+        `available_at` holds its first try until then (a delivery meant to be late)."""
+        message = OutboxMessage(
+            topic=topic, key=key, event_type=event_type, payload=dict(payload), available_at=available_at
+        )
         self.session.add(message)
         self._outboxed = True
         return message

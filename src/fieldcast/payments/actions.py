@@ -25,7 +25,7 @@ from fieldcast.commerce.models import Order, OrderState
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.locks import lock_row
-from fieldcast.db.outbox import Envelope
+from fieldcast.db.outbox import Deliver, Envelope
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotAllowed, NotFound
 from fieldcast.i18n import N_
@@ -150,8 +150,8 @@ async def apply_notification(
     answers its first outcome; the amount must be the payment's; money for orders that closed
     first (expired, cancelled) is refunded, never lost."""
     payment = await uow.session.scalar(sa.select(Payment).where(Payment.out_trade_no == notification.out_trade_no))
-    if payment is None:
-        raise NotFound(N_("No such payment."), field="out_trade_no")
+    if payment is None:  # not ours: recorded (once) and acknowledged, so the provider stops
+        return await _record_unknown(uow, provider_name, notification)
     # The payment's lock orders concurrent deliveries: the second finds the first's record.
     locked = await lock_row(uow.session, Payment, payment.id)
     if locked is None:  # payments are never deleted; only a broken database gets here
@@ -187,6 +187,38 @@ async def apply_notification(
         record.outcome = await _paid(uow, gate, payment, notification.transaction_id, notification.paid_at or utcnow())
     await uow.session.flush()  # the unique key is the backstop of the lock above
     return record.outcome
+
+
+async def _record_unknown(uow: UnitOfWork, provider_name: str, notification: Notification) -> NotificationOutcome:
+    existing = await uow.session.scalar(
+        sa.select(PaymentNotification.outcome).where(
+            PaymentNotification.provider == provider_name,
+            PaymentNotification.notification_id == notification.notification_id,
+        )
+    )
+    if existing is not None:
+        return existing
+    uow.session.add(
+        PaymentNotification(
+            provider=provider_name,
+            notification_id=notification.notification_id,
+            event_type=notification.event_type,
+            amount_fen=notification.amount_fen,
+            outcome=NotificationOutcome.REFUSED,
+            detail=f"unknown out_trade_no {notification.out_trade_no}"[:200],
+            body=dict(notification.body),
+        )
+    )
+    record_audit(
+        uow,
+        actor_id=None,
+        action="payment.unknown_notification",
+        target_type="payment",
+        target_id=notification.out_trade_no[:64],
+        details={"provider": provider_name, "amount_fen": notification.amount_fen},
+    )
+    await uow.session.flush()
+    return NotificationOutcome.REFUSED
 
 
 async def _paid(
@@ -272,7 +304,7 @@ async def cancel_payment(uow: UnitOfWork, gate: StockGate, actor: User | None, p
     return payment
 
 
-def provider_calls(provider: PaymentProvider, new_uow: Callable[..., UnitOfWork]) -> Callable[[Envelope], object]:
+def provider_calls(provider: PaymentProvider, new_uow: Callable[..., UnitOfWork]) -> Deliver:
     """The outbox consumer of TOPIC_PROVIDER: close and refund at the provider, then record the
     refund's outcome. A provider error leaves the message pending; the relay retries."""
 

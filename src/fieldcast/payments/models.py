@@ -126,3 +126,18 @@ class SandboxTransaction(Timestamped, Base):
     trade_state: Mapped[SandboxState] = mapped_column(str_enum(SandboxState), default=SandboxState.NOTPAY)
     paid_at: Mapped[datetime | None] = mapped_column(default=None)
     refunded_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class SandboxRefund(Timestamped, Base):
+    """A refund the in-process provider made, kept by its out_refund_no as WeChat Pay keeps one:
+    a repeated request finds it and refunds nothing more."""
+
+    __tablename__ = "sandbox_refunds"
+    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="amount_positive"),)
+
+    out_refund_no: Mapped[str] = mapped_column(sa.String(TRADE_NO_MAX), unique=True)
+    sandbox_transaction_id: Mapped[int] = mapped_column(
+        IdType, sa.ForeignKey("sandbox_transactions.id", ondelete="CASCADE"), index=True
+    )
+    refund_id: Mapped[str] = mapped_column(sa.String(REF_MAX), unique=True)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)

@@ -17,7 +17,7 @@ from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.payments import actions as a
 from fieldcast.payments import schemas as s
-from fieldcast.payments.models import NotificationOutcome, Payment
+from fieldcast.payments.models import Payment
 from fieldcast.payments.provider import BadNotification, PaymentProvider
 from fieldcast.web.api import PROBLEMS
 from fieldcast.web.context import context_of
@@ -111,9 +111,11 @@ async def api_cancel(payment_id: int, uow: Uow, ctx: Services, user: CurrentUser
 
 @api.post(NOTIFY_PATH, response_model=s.NotificationAck, include_in_schema=False)
 async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -> Response | s.NotificationAck:
-    """The provider's signed notification. Verified, then applied once: a repeat answers like the
-    first; a wrong amount is recorded and refused (400); a stale or forged one is refused (401)
-    and changes nothing. 2xx tells the provider to stop redelivering."""
+    """The provider's signed notification. A stale or forged one is refused (401) and changes
+    nothing. A verified one is recorded once and acknowledged (2xx: the provider stops
+    redelivering), with its outcome: applied (the payment is paid), refunding (paid after its
+    orders closed: refunded automatically), ignored (a repeat, or nothing to change), or refused
+    (a wrong amount or a payment that is not ours: recorded for review, never applied)."""
     source = ctx.payment_provider
     if provider != source.name:
         raise NotFound(N_("No such payment provider."))
@@ -125,6 +127,4 @@ async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -
             401, "bad_notification", gettext(N_("The notification was refused: %(reason)s"), reason=exc.reason)
         )
     outcome = await a.apply_notification(uow, ctx.gate, source.name, notification)
-    if outcome == NotificationOutcome.REFUSED:
-        return problem_response(400, "amount_mismatch", gettext(N_("The amount does not match the payment.")))
     return s.NotificationAck(code="SUCCESS", outcome=outcome.value)

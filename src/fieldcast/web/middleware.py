@@ -5,6 +5,7 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcast.config import Language
@@ -97,13 +98,14 @@ class RequestTooLarge(Exception):
 
 
 class SecurityHeadersMiddleware:
-    """Conservative headers on every response; scripts and styles only from this origin."""
+    """Conservative headers on every response; scripts and styles only from this origin. A header
+    the response set itself is left alone (a page this site frames: `framable_by_site`)."""
 
     CSP = (
         "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:{media}; "
         # hls.js plays through MediaSource (blob: URLs) and may run its demuxer in a blob: worker.
         "connect-src 'self' ws: wss:{media}; worker-src 'self' blob:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+        "object-src 'none'; frame-ancestors {frame}; base-uri 'self'; form-action 'self'"
     )
 
     def __init__(self, app: ASGIApp, media_origin: str = "") -> None:
@@ -115,7 +117,7 @@ class SecurityHeadersMiddleware:
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"same-origin"),
             (b"x-frame-options", b"DENY"),
-            (b"content-security-policy", self.CSP.format(media=extra).encode()),
+            (b"content-security-policy", self.CSP.format(media=extra, frame="'none'").encode()),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,6 +134,15 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def framable_by_site(response: Response) -> Response:
+    """Let this site's own pages frame `response` (a sheet over the room), and no one else: the
+    site's policy with frame-ancestors 'self', which the middleware then leaves as it is. No media
+    origin: a framed page plays no video."""
+    response.headers["x-frame-options"] = "SAMEORIGIN"
+    response.headers["content-security-policy"] = SecurityHeadersMiddleware.CSP.format(media="", frame="'self'")
+    return response
 
 
 class SocketFastPath:
