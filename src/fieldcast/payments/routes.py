@@ -25,7 +25,8 @@ from fieldcast.web.deps import Uow
 from fieldcast.web.problems import problem_response
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["payments"])
-NOTIFY_PATH = "/api/v1/payments/notify/{provider}"
+NOTIFY_ROUTE = "/payments/notify/{provider}"
+NOTIFY_PATH = "/api/v1" + NOTIFY_ROUTE
 
 
 class PaymentServices(Protocol):
@@ -109,7 +110,7 @@ async def api_cancel(payment_id: int, uow: Uow, ctx: Services, user: CurrentUser
     return await payment_out(uow, await a.cancel_payment(uow, ctx.gate, user, payment_id))
 
 
-@api.post(NOTIFY_PATH, response_model=s.NotificationAck, include_in_schema=False)
+@api.post(NOTIFY_ROUTE, response_model=s.NotificationAck, include_in_schema=False)
 async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -> Response | s.NotificationAck:
     """The provider's signed notification. A stale or forged one is refused (401) and changes
     nothing. A verified one is recorded once and acknowledged (2xx: the provider stops
