@@ -12,9 +12,13 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.bootstrap import register_events
+from fieldcast.db.base import utcnow
+from fieldcast.payments.models import SandboxState, SandboxTransaction
+from fieldcast.payments.sandbox import notification_body, sandbox_secret, signed_headers
 from fieldcast.realtime.events import REGISTRY
 from tests.factories import (
     LiveOrg,
@@ -123,6 +127,37 @@ async def counters(app: FastAPI, make_client: MakeClient) -> list[dict[str, Any]
         assert set(frame) == {"type", "room", "data"}, frame  # volatile: no id, not resumed
         assert frame["room"] == room
     return totals
+
+
+@produces("shelf.stock", "room.purchase")
+async def buying(app: FastAPI, make_client: MakeClient) -> list[dict[str, Any]]:
+    """A viewer buys from the room's shelf and pays through the provider (its signed notification
+    to the notify endpoint); another buys the rest and gives the checkout up."""
+    org = await make_live_org(app, make_client, "contracts")
+    room = await live_session(org)  # its shelf: the inspected SKU, 50 set aside for the show
+    buyer, other = await viewers(make_client, 2)
+    for client in (buyer, other):
+        body = {"recipient": "王小明", "phone": "13812341234", "region_code": "420527", "street": "江边路1号"}
+        await ok(client.post("/api/v1/me/addresses", json=body), 201)
+    addresses = [(await ok(c.get("/api/v1/me/addresses")))[0]["id"] for c in (buyer, other)]
+    line = {"sku_id": org.inspected_sku, "quantity": 2, "session_id": room}
+    paying = await ok(buyer.post("/api/v1/checkout", json={"items": [line], "address_id": addresses[0]}), 201)
+    opened = await ok(buyer.post(f"/api/v1/payments/{paying['id']}/open"))
+    out_trade_no = opened["pay_url"].rsplit("/", 1)[1]
+    async with app.state.ctx.uow() as uow:  # the buyer pays at the provider, which then notifies
+        txn = await uow.session.scalar(
+            sa.select(SandboxTransaction).where(SandboxTransaction.out_trade_no == out_trade_no)
+        )
+        assert txn is not None
+        txn.trade_state, txn.paid_at = SandboxState.SUCCESS, utcnow()
+        raw = orjson.dumps(notification_body(txn, "contract-1"))
+    headers = signed_headers(sandbox_secret(app.state.ctx.settings), raw)
+    await ok(other.post("/api/v1/payments/notify/sandbox", content=raw, headers=headers))
+    giving_up = await ok(
+        other.post("/api/v1/checkout", json={"items": [{**line, "quantity": 3}], "address_id": addresses[1]}), 201
+    )
+    await ok(other.post(f"/api/v1/payments/{giving_up['id']}/cancel"))
+    return await room_events(app, room)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -1,0 +1,38 @@
+"""Checkout is the hot path of a flash sale: its query count is pinned, so a later change cannot
+quietly add a query per buyer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from tests.conftest import QueryCounter
+from tests.factories import MakeClient, live_session, make_live_org, viewers
+
+
+async def test_a_checkout_in_a_live_room_costs_a_fixed_number_of_queries(
+    app: FastAPI, make_client: MakeClient, queries: QueryCounter
+) -> None:
+    org = await make_live_org(app, make_client, "hotpath")
+    room = await live_session(org)
+    (buyer,) = await viewers(make_client, 1)
+    body = {"recipient": "王小明", "phone": "13812341234", "region_code": "420527", "street": "江边路1号"}
+    r = await buyer.post("/api/v1/me/addresses", json=body)
+    assert r.status_code == 201, r.text
+    address_id = r.json()["id"]
+
+    async def checkout(quantity: int) -> list[str]:
+        line: dict[str, Any] = {"sku_id": org.inspected_sku, "quantity": quantity, "session_id": room}
+        async with queries.counting() as statements:
+            r = await buyer.post("/api/v1/checkout", json={"items": [line], "address_id": address_id})
+        assert r.status_code == 201, r.text
+        return list(statements)
+
+    first, second = await checkout(1), await checkout(2)
+    assert len(first) == len(second), (first, second)  # the buyer's history does not add queries
+    # the buyer; the address; the SKU with its product, the shelf item with its show; the host
+    # explaining now; reserve the SKU and the show pool; the supplier; the order and its line; the
+    # audit entry and the order event; the shelf's live stock (refresh, event); the payment, its
+    # audit entry and its order link; and the response's orders of the payment
+    assert len(first) == 18, "\n".join(first)
