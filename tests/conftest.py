@@ -108,7 +108,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     package = metafunc.definition.path.relative_to(Path(__file__).parent).parts[0]
-    if package in ON_BOTH_BACKENDS or getattr(metafunc.module, "ON_BOTH_BACKENDS", False) is True:
+    only = getattr(metafunc.module, "ONLY_BACKEND", None)  # a module that needs one (PostgreSQL's locks)
+    if only is not None:
+        metafunc.parametrize("backend", [only], scope="session")
+    elif package in ON_BOTH_BACKENDS or getattr(metafunc.module, "ON_BOTH_BACKENDS", False) is True:
         metafunc.parametrize("backend", BACKENDS, scope="session")
 
 

@@ -31,10 +31,7 @@ AT_ONCE = 64  # buyers in flight at the same moment (the connection pool bounds 
 pytestmark = [pytest.mark.timeout(300)]
 
 
-@pytest.fixture(scope="session")
-def backend() -> str:
-    """PostgreSQL: real row locks and real concurrency (SQLite admits one writer at a time)."""
-    return "postgres"
+ONLY_BACKEND = "postgres"  # real row locks and concurrency (SQLite admits one writer at a time)
 
 
 async def flash_sale(app: FastAPI) -> tuple[Shop, list[tuple[int, int]]]:
