@@ -5,12 +5,14 @@ checkout and the order actions, which run as in production."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 
-from fieldcast.accounts.models import Organisation, OrgKind, User
+from fieldcast.accounts.models import ApiToken, Organisation, OrgKind, User
+from fieldcast.accounts.security import hash_token
 from fieldcast.catalog.models import Category, Product, ProductStatus, Sku, Supplier, SupplierKind
 from fieldcast.commerce.models import Address, BuyerTally, Order, OrderLine, OrderState
 from fieldcast.db.base import utcnow
@@ -125,6 +127,40 @@ async def open_shop(
         await s.flush()
         addresses[person.id] = address.id
     return Shop(org.id, live.id, [k.id for k in skus], item.id, [p.id for p in people], addresses)
+
+
+@dataclass
+class Crowd:
+    """Many buyers at once, each with an address (and an API token for HTTP)."""
+
+    user_ids: list[int]
+    address_ids: list[int]
+    tokens: list[str]
+
+
+async def crowd(uow: UnitOfWork, size: int, *, tokens: bool = False) -> Crowd:
+    """`size` buyers written in bulk, each with a default address and, when asked, an API token
+    (last used just now, so using it writes nothing)."""
+    tag = secrets.token_hex(3)
+    people = [
+        User(email=f"crowd{n}-{tag}@example.com", display_name=f"观众{n}", password_hash="x") for n in range(size)
+    ]
+    uow.session.add_all(people)
+    await uow.session.flush()
+    addresses = [
+        Address(
+            user_id=p.id, recipient="买家", phone="13812341234", region_code="420527", street="1号", is_default=True
+        )
+        for p in people
+    ]
+    uow.session.add_all(addresses)
+    secrets_ = [secrets.token_urlsafe(24) for _ in people] if tokens else []
+    uow.session.add_all(
+        ApiToken(user_id=p.id, name="crowd", token_hash=hash_token(t), prefix=t[:8], last_used_at=utcnow())
+        for p, t in zip(people, secrets_, strict=False)
+    )
+    await uow.session.flush()
+    return Crowd([p.id for p in people], [a.id for a in addresses], secrets_)
 
 
 async def check_invariants(uow: UnitOfWork, shop: Shop) -> None:

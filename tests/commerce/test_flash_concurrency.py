@@ -5,7 +5,6 @@ buyer who came too late is told "sold out", and the gate ends where the database
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 import pytest
 import sqlalchemy as sa
@@ -16,12 +15,12 @@ from fieldcast.catalog.models import Sku
 from fieldcast.commerce import errors as e
 from fieldcast.commerce.checkout import Wanted, place_orders
 from fieldcast.commerce.gate import OpenGate, RedisGate, StockGate
-from fieldcast.commerce.models import Address, Order, OrderState
+from fieldcast.commerce.models import Order, OrderState
 from fieldcast.commerce.orders import pay_orders
 from fieldcast.commerce.reconcile import reconcile
 from fieldcast.db.base import utcnow
 from fieldcast.live.models import ShelfItem
-from tests.commerce.shop import Shop, check_invariants, open_shop
+from tests.commerce.shop import Shop, check_invariants, crowd, open_shop
 from tests.conftest import REDIS_URL, redis_or_skip
 
 ATTEMPTS = 2000
@@ -38,20 +37,8 @@ async def flash_sale(app: FastAPI) -> tuple[Shop, list[tuple[int, int]]]:
     """A live show with a flash sale of UNITS, and ATTEMPTS buyers, each with an address."""
     async with app.state.ctx.uow() as uow:
         shop = await open_shop(uow, sku_stock=10 * UNITS, pool=UNITS, per_buyer_limit=2, buyers=1)
-        tag = secrets.token_hex(3)
-        people = [
-            User(email=f"flash{n}-{tag}@example.com", display_name=f"观众{n}", password_hash="x")
-            for n in range(ATTEMPTS)
-        ]
-        uow.session.add_all(people)
-        await uow.session.flush()
-        addresses = [
-            Address(user_id=p.id, recipient="买家", phone="13812341234", region_code="420506", street="1号")
-            for p in people
-        ]
-        uow.session.add_all(addresses)
-        await uow.session.flush()
-        return shop, [(p.id, a.id) for p, a in zip(people, addresses, strict=True)]
+        buyers = await crowd(uow, ATTEMPTS)
+        return shop, list(zip(buyers.user_ids, buyers.address_ids, strict=True))
 
 
 async def attempt_all(app: FastAPI, gate: StockGate, shop: Shop, buyers: list[tuple[int, int]]) -> dict[str, int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,11 +21,9 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from fieldcast.accounts.models import ApiToken, User
-from fieldcast.accounts.security import hash_token
 from fieldcast.bootstrap import table_metadata
 from fieldcast.commerce.gate import RedisGate
-from fieldcast.commerce.models import Address, Order, OrderState
+from fieldcast.commerce.models import Order, OrderState
 from fieldcast.commerce.reconcile import reconcile
 from fieldcast.config import Settings
 from fieldcast.db.base import utcnow
@@ -34,7 +31,7 @@ from fieldcast.db.engine import Database
 from fieldcast.live.models import ShelfItem
 from fieldcast.payments.models import Payment, PaymentState
 from fieldcast.payments.sandbox import sandbox_secret, signed_headers
-from tests.commerce.shop import Shop, check_invariants, open_shop
+from tests.commerce.shop import Shop, check_invariants, crowd, open_shop
 from tests.conftest import REDIS_URL, TEST_SECRET, free_port, redis_or_skip, wipe
 
 ATTEMPTS = 2000
@@ -87,25 +84,8 @@ async def seed(db: Database) -> tuple[Shop, list[tuple[str, int]]]:
     """The show and its flash sale; ATTEMPTS buyers, each with an API token and an address."""
     async with db.uow() as uow:
         shop = await open_shop(uow, sku_stock=10 * UNITS, pool=UNITS, per_buyer_limit=1, buyers=1)
-        tag = secrets.token_hex(3)
-        people = [
-            User(email=f"kill{n}-{tag}@example.com", display_name=f"观众{n}", password_hash="x")
-            for n in range(ATTEMPTS)
-        ]
-        uow.session.add_all(people)
-        await uow.session.flush()
-        addresses = [
-            Address(user_id=p.id, recipient="买家", phone="13812341234", region_code="420527", street="1号")
-            for p in people
-        ]
-        tokens = [secrets.token_urlsafe(24) for _ in people]
-        uow.session.add_all(addresses)
-        uow.session.add_all(
-            ApiToken(user_id=p.id, name="bench", token_hash=hash_token(t), prefix=t[:8], last_used_at=utcnow())
-            for p, t in zip(people, tokens, strict=True)
-        )
-        await uow.session.flush()
-        return shop, [(t, a.id) for t, a in zip(tokens, addresses, strict=True)]
+        buyers = await crowd(uow, ATTEMPTS, tokens=True)
+        return shop, list(zip(buyers.tokens, buyers.address_ids, strict=True))
 
 
 async def test_a_process_killed_mid_sale_oversells_nothing_and_loses_no_paid_order(

@@ -89,9 +89,8 @@ def _require(order: Order, *states: OrderState) -> None:
         )
 
 
-async def _give_back(uow: UnitOfWork, gate: StockGate, order: Order, lines: list[OrderLine]) -> None:
-    """An unpaid order closes: its units return, in the same global order as checkout takes them."""
-    pools = await _pools(uow, lines)
+def _units(lines: Sequence[OrderLine], pools: dict[int, ShelfItem]) -> tuple[dict[int, int], dict[int, int]]:
+    """An order's units per SKU and per show pool (a shelf item with stock of its own)."""
     per_sku: dict[int, int] = defaultdict(int)
     per_pool: dict[int, int] = defaultdict(int)
     for line in lines:
@@ -99,6 +98,13 @@ async def _give_back(uow: UnitOfWork, gate: StockGate, order: Order, lines: list
         item = pools.get(line.shelf_item_id) if line.shelf_item_id is not None else None
         if item is not None and item.session_stock is not None:
             per_pool[item.id] += line.quantity
+    return per_sku, per_pool
+
+
+async def _give_back(uow: UnitOfWork, gate: StockGate, order: Order, lines: list[OrderLine]) -> None:
+    """An unpaid order closes: its units return, in the same global order as checkout takes them."""
+    pools = await _pools(uow, lines)
+    per_sku, per_pool = _units(lines, pools)
     for sku_id in sorted(per_sku):
         await sku_stock.release(uow.session, sku_id, per_sku[sku_id])
     for item_id in sorted(per_pool):
@@ -196,13 +202,7 @@ async def pay_orders(uow: UnitOfWork, order_ids: Sequence[int], paid_at: datetim
         if order.state != OrderState.PENDING_PAYMENT:
             not_payable.append(order)
             continue
-        per_sku: dict[int, int] = defaultdict(int)
-        per_pool: dict[int, int] = defaultdict(int)
-        for line in lines[order.id]:
-            per_sku[line.sku_id] += line.quantity
-            item = pools.get(line.shelf_item_id) if line.shelf_item_id is not None else None
-            if item is not None and item.session_stock is not None:
-                per_pool[item.id] += line.quantity
+        per_sku, per_pool = _units(lines[order.id], pools)
         for sku_id in sorted(per_sku):
             await sku_stock.sell(uow.session, sku_id, per_sku[sku_id])
         for item_id in sorted(per_pool):
