@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     )
     demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
     demo_audience: bool = Field(
-        default=True, description="With demo on, demo viewers watch, like and comment in the demo's live rooms."
+        default=True, description="With demo on, demo viewers watch, like, comment and buy in the demo's live rooms."
     )
     # -- operations ------------------------------------------------------------------------------
     log_format: LogFormat = Field(

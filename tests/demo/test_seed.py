@@ -22,19 +22,26 @@ from fieldcast.app import create_app
 from fieldcast.catalog.models import Inspection, Product, ProductImage, Sku, Supplier
 from fieldcast.catalog.queries import today_local
 from fieldcast.cli import ensure_admin
+from fieldcast.commerce.models import Address, Order, OrderState
 from fieldcast.config import Settings, async_database_url
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.engine import Database
 from fieldcast.db.migrate import upgrade_async
+from fieldcast.db.outbox import OutboxMessage
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
 from fieldcast.demo import seed as demo
+from fieldcast.demo import shop as demo_shop
+from fieldcast.live.models import LiveSession, ShelfItem
+from fieldcast.payments.models import NotificationOutcome, Payment, PaymentNotification, PaymentState
+from fieldcast.payments.sandbox import TOPIC_NOTIFY
 from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, sign_up
 
 ClientFactory = Callable[[], httpx.AsyncClient]
 CATALOG_TABLES = (Supplier, Product, Sku, ProductImage, Inspection)
+SHOP_TABLES = (Address, Order, Payment, PaymentNotification, ShelfItem)
 # One word from each product the issue names, as it appears in a title.
 STORY_PRODUCTS = ("蓝莓", "牦牛", "富硒", "锦鲤", "脐橙", "小龙虾", "党参", "腐竹", "红枣", "苹果", "传祺", "SkyTrek")
 PUBLISHED = [p for p in demo_catalog.PRODUCTS if p.publish]
@@ -49,7 +56,7 @@ ROLES = [
     "supplier",
     "inspector",
     "supervisor",
-    "viewer",
+    "buyer",
 ]
 
 # People named in the news stories (/work/shared/seeds), in pinyin, simplified and traditional
@@ -229,7 +236,7 @@ async def _public_products(client: httpx.AsyncClient, **params: str) -> list[dic
 async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     backend: str, app: FastAPI, settings: Settings
 ) -> None:
-    tables = (User, Organisation, Membership, HostVerification, AuditEntry, *CATALOG_TABLES)
+    tables = (User, Organisation, Membership, HostVerification, AuditEntry, *CATALOG_TABLES, *SHOP_TABLES)
     first = await demo.seed(settings)
     counts = [await _count(app, m) for m in tables]
     files = _media_files(settings)
@@ -604,6 +611,8 @@ async def test_print_logins_shows_every_role_and_the_site_url(
         assert login.role in out
         assert login.email in out
     assert demo.DEMO_PASSWORD in out
+    buyer_line = next(line for line in out.splitlines() if line.startswith("Buyer:"))
+    assert _person(demo.BUYER_KEY).email in buyer_line and "http://127.0.0.1:8123/orders" in buyer_line
     for person in demo.PEOPLE:  # hosts beyond the one-per-role table are listed too
         assert person.email in out
 
@@ -678,3 +687,69 @@ async def test_demo_event_has_two_live_rooms_an_upcoming_one_and_a_replay(
     detail = (await client.get(f"/api/v1/sessions/{ended['id']}")).json()
     assert detail["marks"] and all(0 < m["offset_s"] < demo_live.REPLAY_SECONDS for m in detail["marks"])
     assert detail["shelf"]  # the replay's shelf stays buyable
+
+
+# == the buyer's paid orders and the flash sale ===================================================
+
+
+async def test_the_printed_buyer_has_paid_demo_orders_at_orders(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    login = next(x for x in seeded.logins if x.role == "buyer")
+    buyer = await _signed_in(seeded_clients, login.email, login.password)
+
+    orders = (await buyer.get("/api/v1/me/orders")).json()["items"]
+    page = await buyer.get("/orders")
+
+    # One order per supplier: the first checkout has two suppliers, the others one each.
+    assert len(orders) == 4
+    assert all(o["state"] == "paid" and o["paid_at"] for o in orders)
+    assert {line["title"] for o in orders for line in o["lines"]} == {
+        line.product for lines in demo_shop.BUYER_CHECKOUTS for line in lines
+    }
+    in_room = [o for o in orders if o["session_id"] is not None]
+    assert len(in_room) == 1 and in_room[0]["lines"][0]["unit_price_fen"] < 12_990  # the live price
+    ship_to = orders[0]["ship_to"]
+    assert ship_to["recipient"] == _person(demo.BUYER_KEY).display_name
+    assert ship_to["phone"].startswith(demo_shop.DEMO_PHONE_PREFIX)
+    assert page.status_code == 200
+    for o in orders:
+        assert o["lines"][0]["title"] in page.text
+
+
+async def test_the_buyers_orders_are_demo_and_were_paid_by_the_providers_notification(seeded: Seeded) -> None:
+    buyer = next(u for u in await _all(seeded.app, User) if u.email == _person(demo.BUYER_KEY).email)
+    orders = [o for o in await _all(seeded.app, Order) if o.buyer_id == buyer.id]
+    payments = [p for p in await _all(seeded.app, Payment) if p.buyer_id == buyer.id]
+    [address] = [a for a in await _all(seeded.app, Address) if a.user_id == buyer.id]
+    notifications = await _all(seeded.app, PaymentNotification)
+    sent = [m for m in await _all(seeded.app, OutboxMessage) if m.topic == TOPIC_NOTIFY]
+
+    assert orders and all(o.is_demo and o.state == OrderState.PAID for o in orders)
+    assert len(payments) == len(demo_shop.BUYER_CHECKOUTS)
+    assert all(p.is_demo and p.state == PaymentState.PAID and p.provider_txn_id and p.pay_url for p in payments)
+    assert address.is_demo and address.is_default
+    # Each payment was paid by the sandbox's own signed notification, applied once and delivered.
+    assert sorted(n.payment_id or 0 for n in notifications) == sorted(p.id for p in payments)
+    assert all(n.outcome == NotificationOutcome.APPLIED for n in notifications)
+    assert {m.payload["id"] for m in sent} == {n.notification_id for n in notifications}
+    assert all(m.published_at is not None for m in sent)
+
+
+async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    client = seeded_clients()
+    [room] = [r for r in demo_live.ROOMS if r.flash]
+    assert room.flash is not None
+
+    event = (await client.get("/api/v1/events/fengcheng-618")).json()
+    session = next(x for x in event["sessions"] if x["title"] == room.title)
+    shelf = (await client.get(f"/api/v1/sessions/{session['id']}")).json()["shelf"]
+    [flash] = [x for x in shelf if x["flash_starts_at"]]
+
+    assert session["state"] == "live"
+    assert flash["spec_label"] == room.flash.spec
+    assert (flash["session_stock"], flash["available"], flash["per_buyer_limit"]) == (30, 30, 2)
+    assert flash["live_price_fen"] == room.flash.live_price_fen < flash["list_price_fen"]
+    items = [i for i in await _all(seeded.app, ShelfItem) if i.session_id == session["id"]]
+    assert len(items) == len(shelf)
+    assert all(live.is_demo for live in await _all(seeded.app, LiveSession))

@@ -139,8 +139,9 @@ async def _make_default(uow: UnitOfWork, address: Address) -> None:
     address.is_default = True
 
 
-async def add_address(uow: UnitOfWork, actor: User | None, data: s.AddressIn) -> Address:
-    """A new address; the buyer's first one, or one asked to be, becomes the default."""
+async def add_address(uow: UnitOfWork, actor: User | None, data: s.AddressIn, *, is_demo: bool = False) -> Address:
+    """A new address; the buyer's first one, or one asked to be, becomes the default. `is_demo`
+    marks the invented addresses of `fieldcast demo`'s buyers."""
     user = await _lock_buyer(uow, actor)
     phone = normalise_phone(data.phone)
     _require_county(data.region_code)
@@ -156,6 +157,7 @@ async def add_address(uow: UnitOfWork, actor: User | None, data: s.AddressIn) ->
         region_code=data.region_code,
         street=data.street,
         is_default=False,
+        is_demo=is_demo,
     )
     uow.session.add(address)
     await uow.session.flush()

@@ -1,8 +1,10 @@
 """Demo live rooms: a multi-room event with two rooms live on test video (co-streaming, as the two
-officials in the stories did), one upcoming with a countdown and one ended with a replay.
+officials in the stories did), one upcoming with a countdown and one ended with a replay; one
+live room has a flash sale (秒杀) that opens a minute after the demo starts serving.
 
 Seeded through the real live actions and marked as demo. The test video of the live rooms is
-started by the app at start-up (see start_demo_streams); the replay is rendered here once."""
+started by the app at start-up (see start_demo_streams), and so is the flash sale's countdown
+(open_flash_sales); the replay is rendered here once."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import logging
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -24,13 +26,25 @@ from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.live import actions, costreams
 from fieldcast.live import schemas as s
-from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState
+from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState, ShelfItem
 from fieldcast.media.ffmpeg import ffmpeg_executable
 
 log = logging.getLogger(__name__)
 
 EVENT_SLUG = "fengcheng-618"
 REPLAY_SECONDS = 40
+FLASH_STARTS_IN = timedelta(seconds=60)  # after the demo starts serving
+
+
+@dataclass(frozen=True)
+class _Flash:
+    """A flash sale on one SKU of a room's shelf: its own stock, a per-buyer limit, a live price
+    below the list price."""
+
+    spec: str  # the SKU's spec label
+    live_price_fen: int
+    session_stock: int
+    per_buyer_limit: int
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class _Room:
     state: SessionState
     starts_in: timedelta
     description: str
+    flash: _Flash | None = None
 
 
 ROOMS: tuple[_Room, ...] = (
@@ -53,7 +68,8 @@ ROOMS: tuple[_Room, ...] = (
     _Room(
         "zigui-county", "host-zigui", "秭归脐橙 长江边果园直播", ("秭归脐橙 当季鲜果 按斤装",),
         SessionState.LIVE, timedelta(minutes=-15),
-        "从秭归县的江边果园开播，现场剥橙子、讲分拣，和丰城直播间连麦互推。",
+        "从秭归县的江边果园开播，现场剥橙子、讲分拣，和丰城直播间连麦互推。5斤装限时秒杀，每人限购两件。",
+        flash=_Flash("5斤装", live_price_fen=2_990, session_stock=30, per_buyer_limit=2),  # list price 3,990
     ),
     _Room(
         "qinyuan-county", "host-qinyuan", "沁源党参 腐竹 山货专场", ("沁源党参 切段 干货", "沁源腐竹 黄豆制 干货"),
@@ -127,10 +143,7 @@ async def seed_live(
                 scheduled_at=now + room.starts_in,
                 host_ids=[users[room.host].id],
                 event_id=event.id,
-                shelf=[
-                    s.ShelfItemIn(sku_id=k.id, live_price_fen=k.price_fen * 9 // 10, session_stock=min(k.stock, 200))
-                    for k in skus
-                ],
+                shelf=[_shelf_item(k, room.flash, now) for k in skus],
             ),
             is_demo=True,
         )
@@ -159,6 +172,18 @@ async def seed_live(
     first, second = rooms[0], rooms[1]
     link = await costreams.invite_costream(uow, users[ROOMS[0].host], first, second.id)
     await costreams.answer_costream(uow, users[ROOMS[1].host], link, accept=True)
+
+
+def _shelf_item(sku: Sku, flash: _Flash | None, now: datetime) -> s.ShelfItemIn:
+    if flash is not None and sku.spec_label == flash.spec:
+        return s.ShelfItemIn(
+            sku_id=sku.id,
+            live_price_fen=flash.live_price_fen,
+            session_stock=flash.session_stock,
+            per_buyer_limit=flash.per_buyer_limit,
+            flash_starts_at=now + FLASH_STARTS_IN,  # moved to each serve's start by open_flash_sales
+        )
+    return s.ShelfItemIn(sku_id=sku.id, live_price_fen=sku.price_fen * 9 // 10, session_stock=min(sku.stock, 200))
 
 
 def render_replay(settings: Settings, stream_name: str, seconds: int = REPLAY_SECONDS) -> float | None:
@@ -194,3 +219,48 @@ async def start_demo_streams(uow_factory: Callable[..., UnitOfWork], media: _Tes
     for session_id, stream_name in targets:
         await media.start_test_stream(session_id, stream_name)
     return len(targets)
+
+
+async def open_flash_sales(uow_factory: Callable[..., UnitOfWork], starts_in: timedelta = FLASH_STARTS_IN) -> int:
+    """Start the countdown of every flash sale on a live demo room's shelf: it opens `starts_in`
+    after now (the demo starts serving; the seed ran once, maybe long ago). The show's organiser
+    does it through the shelf actions, so the audit log and the room's shelf events hold. A sale
+    that sold in an earlier run is listed afresh, a new round with its own stock and per-buyer
+    limits (per-buyer counts belong to the shelf item); one whose units orders awaiting payment
+    still hold goes on as it is. Returns how many sales were set."""
+    starts_at = utcnow() + starts_in
+    opened = 0
+    async with uow_factory() as uow:
+        rows = (
+            await uow.session.execute(
+                sa.select(ShelfItem, LiveSession)
+                .join(LiveSession, LiveSession.id == ShelfItem.session_id)
+                .where(
+                    LiveSession.is_demo.is_(True),
+                    LiveSession.state == SessionState.LIVE,
+                    ShelfItem.flash_starts_at.is_not(None),
+                    ShelfItem.session_stock.is_not(None),
+                )
+                .order_by(ShelfItem.id)
+            )
+        ).all()
+        for item, live in rows:
+            organiser = await uow.session.get(User, live.created_by_id) if live.created_by_id else None
+            flash = next((r.flash for r in ROOMS if r.title == live.title and r.flash), None)
+            round_size = flash.session_stock if flash else item.session_stock or 0
+            if not (item.session_sold or item.session_reserved):
+                await actions.update_shelf_item(uow, organiser, live, item, s.ShelfItemPatch(flash_starts_at=starts_at))
+            elif not item.session_reserved:
+                again = s.ShelfItemIn(
+                    sku_id=item.sku_id,
+                    live_price_fen=item.live_price_fen,
+                    session_stock=round_size,
+                    per_buyer_limit=item.per_buyer_limit,
+                    flash_starts_at=starts_at,
+                )
+                await actions.remove_shelf_item(uow, organiser, live, item)
+                await actions.add_shelf_item(uow, organiser, live, again)
+            else:
+                continue
+            opened += 1
+    return opened

@@ -16,17 +16,21 @@ from fieldcast.accounts import queries as q
 from fieldcast.accounts.models import HostKind, Organisation, OrgKind, Role, User
 from fieldcast.accounts.schemas import OrganisationIn, SignUpIn, VerificationIn
 from fieldcast.accounts.security import id_number_with_check_digit
+from fieldcast.commerce.gate import make_gate
 from fieldcast.config import Settings
 from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.live import is_live_seeded, seed_live
+from fieldcast.demo.shop import Shop, seed_buyer_orders
+from fieldcast.payments.providers import make_payment_provider
 
 # The validator behind EmailStr refuses special-use names such as `.invalid` and `.test`, so the
 # demo uses a subdomain of example.org, which IANA reserves for examples (RFC 2606) and never mails.
 DEMO_EMAIL_DOMAIN = "demo.example.org"
 DEMO_PASSWORD = "fieldcast-demo"  # noqa: S105 -- public on purpose: printed for every demo account
 ADMIN_KEY = "admin"
+BUYER_KEY = "viewer"  # the printed buyer: a demo address and paid demo orders at /orders
 EVIDENCE_NOTE = "演示数据：人物为虚构，任职信息仅供演示，不对应任何真实人员。"
 APPROVAL_REASON = "演示数据：任职材料已核对。"
 # The expired demo verification was approved during the 2020 campaign, for one year.
@@ -425,11 +429,11 @@ PEOPLE: tuple[_Person, ...] = (
         memberships=(("fengcheng-city", Role.SUPERVISOR),),
     ),
     _Person(
-        key="viewer",
+        key=BUYER_KEY,
         email_local="viewer",
         display_name="夏雨萌",
-        note="watches, chats and buys; no organisation",
-        login_role="viewer",
+        note="watches, chats and buys; no organisation; paid demo orders at /orders",
+        login_role="buyer",
     ),
 )
 
@@ -448,11 +452,14 @@ def demo_logins() -> list[DemoLogin]:
 
 
 async def seed(settings: Settings) -> list[DemoLogin]:
-    """Create the demo organisations, people, memberships, verifications and catalog, once.
+    """Create the demo organisations, people, memberships, verifications, catalog and live rooms,
+    once, then the printed buyer's paid demo orders.
 
-    All of it happens in one transaction, so a database is either fully seeded or not at all;
-    a second run finds the demo administrator and the catalog and changes nothing. A database
-    seeded before the demo had a catalog gets the catalog, and the roles it needs, added."""
+    The first part happens in one transaction, so a database is either fully seeded or not at
+    all; a second run finds the demo administrator and the catalog and changes nothing. A database
+    seeded before the demo had a catalog gets the catalog, and the roles it needs, added. The
+    buyer's orders come after that commit, through checkout and the payment provider, which run
+    their own transactions (demo/shop.py); a buyer who has orders gets none added."""
     db = Database(settings.sqlalchemy_url)
     try:
         async with db.uow() as uow:
@@ -461,13 +468,19 @@ async def seed(settings: Settings) -> list[DemoLogin]:
                 seeded = await _seed_accounts(uow, settings)
             else:
                 seeded = await _load_seeded(uow)
-                if await is_seeded(uow.session, seeded.orgs) and await is_live_seeded(uow.session):
-                    return demo_logins()
-                await _grant_roles(uow, seeded)
+                if not (await is_seeded(uow.session, seeded.orgs) and await is_live_seeded(uow.session)):
+                    await _grant_roles(uow, seeded)
             if not await is_seeded(uow.session, seeded.orgs):
                 await seed_catalog(uow, settings.resolved_media_dir, seeded.users, seeded.orgs)
             if not await is_live_seeded(uow.session):
                 await seed_live(uow, settings, seeded.users, seeded.orgs, seeded.users[ORGANISER_KEY])
+        # After that commit: checkout and the provider each run their own transactions.
+        gate = make_gate(settings.redis_url)
+        try:
+            shop = Shop(db.uow, gate, make_payment_provider(settings, db), settings)
+            await seed_buyer_orders(shop, seeded.users[BUYER_KEY])
+        finally:
+            await gate.close()
     finally:
         await db.dispose()
     return demo_logins()
@@ -563,6 +576,8 @@ def print_logins(logins: Sequence[DemoLogin], settings: Settings) -> None:
     print(f"Fieldcast demo — open {url} and sign in at {url}/signin")
     print("All people and organisations below are invented demo data, marked as demo.")
     print(f"Products: {url}/products · each organisation's storefront: {url}/s/<slug>, e.g. {url}/s/fengcheng-city")
+    buyer = next(p for p in PEOPLE if p.key == BUYER_KEY)
+    print(f"Buyer: sign in as {buyer.email} and open {url}/orders for paid demo orders ({url}/account/addresses).")
     print()
     print(line(headers))
     print(line(("-" * widths[0], "-" * widths[1], "-" * widths[2], "----")))
