@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -19,6 +20,7 @@ from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import StockGate, make_gate
+from fieldcast.commerce.reconcile import refresh_pool
 from fieldcast.config import Settings
 from fieldcast.db import idempotency, outbox
 from fieldcast.db.engine import Database
@@ -37,6 +39,8 @@ from fieldcast.realtime.room_feed import RoomState
 from fieldcast.realtime.room_log import RoomLog, make_room_log
 
 log = logging.getLogger(__name__)
+
+ShelfChange = Callable[[int, int], Awaitable[None]]  # (session id, sku id)
 
 HOUSEKEEPING_EVERY_S = 600.0
 
@@ -76,15 +80,18 @@ def order_delivery(bus: Bus) -> outbox.Deliver:
     return deliver
 
 
-def room_delivery(room_log: RoomLog) -> outbox.Deliver:
+def room_delivery(room_log: RoomLog, on_shelf_change: ShelfChange | None = None) -> outbox.Deliver:
     """The outbox consumer of room events: the room log, de-duplicating by the message's id and
-    time (ids alone start over in a database restored from a backup)."""
+    time (ids alone start over in a database restored from a backup). A shelf change also tells
+    the stock gate (commerce), which live cannot import: the composition root joins them here."""
 
     async def deliver(message: Envelope) -> None:
         dedupe = f"{message.id}.{int(message.created_at.timestamp() * 1_000_000)}"
         await room_log.append(
             int(message.key), message.event_type, message.payload, dedupe=dedupe, at=message.created_at
         )
+        if on_shelf_change is not None and message.event_type == "shelf.changed":
+            await on_shelf_change(int(message.key), int(message.payload["sku_id"]))
 
     return deliver
 
@@ -154,9 +161,14 @@ def app_context(settings: Settings) -> AppContext:
     """Everything an app process runs; the outbox relay is woken by every commit that wrote to it."""
     core = core_context(settings)
     payment_provider = make_payment_provider(settings, core.db)
+    gate = make_gate(settings.redis_url)
+
+    async def shelf_changed(session_id: int, sku_id: int) -> None:
+        await refresh_pool(core.db.uow, gate, session_id, sku_id)
+
     relay = OutboxRelay(
         core.db.writer,
-        {outbox.TOPIC_ROOM: room_delivery(core.room_log), TOPIC_ORDER: order_delivery(core.bus)},
+        {outbox.TOPIC_ROOM: room_delivery(core.room_log, shelf_changed), TOPIC_ORDER: order_delivery(core.bus)},
         # Calls to the payment provider, and the sandbox provider's notifications to this app.
         outside={
             TOPIC_PROVIDER: provider_calls(payment_provider, core.db.uow),
@@ -172,7 +184,7 @@ def app_context(settings: Settings) -> AppContext:
         chat_limiter=make_rate_limiter(settings.redis_url),
         sign_in_throttle=make_sign_in_throttle(settings.redis_url),
         relay=relay,
-        gate=make_gate(settings.redis_url),
+        gate=gate,
         payment_provider=payment_provider,
     )
 

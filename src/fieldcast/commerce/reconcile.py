@@ -75,3 +75,18 @@ async def reconcile(new_uow: Callable[..., UnitOfWork], gate: StockGate, now: da
                 len(wanted.buyers),
             )
     return repairs
+
+
+async def refresh_pool(new_uow: Callable[..., UnitOfWork], gate: StockGate, session_id: int, sku_id: int) -> None:
+    """A shelf item was added, changed (stock, limit, flash start) or removed: the gate takes the
+    database's numbers now rather than at the next reconciliation. (Units taken in Redis by an
+    order not yet committed are not among them: the gate may admit a few too many buyers for a
+    moment, whom the database then turns away; it never oversells.)"""
+    async with new_uow(write=False) as uow:
+        item = await uow.session.scalar(
+            sa.select(ShelfItem).where(ShelfItem.session_id == session_id, ShelfItem.sku_id == sku_id)
+        )
+        if item is None:
+            await gate.drop(session_id, sku_id)
+            return
+        await gate.load(session_id, sku_id, await pool_state(uow, item))

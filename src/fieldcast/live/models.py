@@ -129,6 +129,9 @@ class ShelfItem(Timestamped, Base):
             name="pool_adds_up",
         ),
         sa.CheckConstraint("per_buyer_limit IS NULL OR per_buyer_limit > 0", name="per_buyer_limit_positive"),
+        # Ids are never reused (SQLite otherwise reuses the newest deleted one): per-buyer tallies
+        # and the stock gate refer to an item by id, and a new item must not inherit them.
+        {"sqlite_autoincrement": True},
     )
 
     session_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("live_sessions.id", ondelete="CASCADE"), index=True)
