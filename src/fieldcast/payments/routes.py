@@ -94,8 +94,11 @@ async def api_payment(payment_id: int, uow: Uow, user: CurrentUser) -> s.Payment
 
 
 @api.post("/payments/{payment_id}/open", response_model=s.PaymentOut)
-async def api_open(payment_id: int, request: Request, ctx: Services, user: CurrentUser) -> s.PaymentOut:
+async def api_open(payment_id: int, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
     """Ask the provider for what the buyer pays with (once; a repeat returns the same)."""
+    # The request's own transaction (who is asking) ends before the provider is called: it must
+    # not hold a lock (on SQLite: the database) while the provider answers.
+    await uow.commit()
     provider = ctx.payment_provider
     payment = await a.open_payment(
         ctx.uow, provider, user, payment_id, notify_url(ctx.settings, request, provider.name)
