@@ -355,6 +355,19 @@ def test_an_anonymous_viewer_signs_in_inside_the_sheet_and_carries_on_buying_in_
     expect(sheet.get_by_test_id("buy-confirm")).to_be_visible()
     _same_document(page, room_path)
 
+    # The shelf changes while the sheet is open: the room's page is rebuilt, but only once the
+    # sheet is closed, never under a buyer who is buying.
+    detail = f"/api/v1/sessions/{shop.session_id}"
+    fetched = page.expect_response(lambda r: r.url.endswith(detail) and r.request.method == "GET")
+    with fetched, signed_in(live_server, shop.owner) as owner_api:
+        ok(owner_api.delete(f"{detail}/shelf/{shop.last_item}"), 204)
+    page.wait_for_timeout(500)
+    _same_document(page, room_path)
+    expect(sheet).to_be_visible()
+    sheet.get_by_test_id("sheet-close").click()
+    expect(_card(page, shop.last_sku)).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("() => window.__sameRoomDocument === undefined"), "the page was not rebuilt"
+
     # Someone new signs up in the sheet, adds an address there with the region picker, and is
     # on the buy step of the same room.
     newcomer = new_context(**PHONE).new_page()

@@ -58,6 +58,14 @@ let payment = null; // PaymentOut of the checkout being paid
 let pollTimer = null;
 let opener = null;
 let signedIn = Boolean(t.signedIn);
+let afterClose = null; // what waits for the sheet to close (the room's page being rebuilt)
+
+/** Run `callback` now, or once the sheet closes if it is open: a show ending or its shelf changing
+ * rebuilds the room's page, which must not happen under a buyer who is paying. */
+export function afterTheSheet(callback) {
+  if (sheet && sheet.open) afterClose = callback;
+  else callback();
+}
 
 const $ = (selector) => sheet.querySelector(selector);
 const errorBox = sheet ? $("[data-sheet-error]") : null;
@@ -588,6 +596,11 @@ function bindSheet() {
     // Focus goes back to the Buy button it came from (or its twin, if the card was re-rendered).
     const back = opener && opener.isConnected ? opener : current ? cardsOf(current.skuId)[0]?.querySelector("[data-buy]") : null;
     back?.focus();
+    if (afterClose) {
+      const run = afterClose;
+      afterClose = null;
+      run();
+    }
   });
 
   quantity.addEventListener("input", updateQuantity);

@@ -5,7 +5,7 @@
 // go back over the same socket. The shelf's live stock, flash sales, purchase toasts and the buy
 // sheet are shelf.js's and buy.js's. Strings come from data-t-* attributes.
 import "./countdown.js";
-import "./buy.js";
+import { afterTheSheet } from "./buy.js";
 import { startRoomLive } from "./room_live.js";
 import { startShelf } from "./shelf.js";
 
@@ -183,7 +183,7 @@ function applyDetail(d) {
   const partner = d.co_stream;
   const now = structure(d.state, d.replay_state, partner ? String(partner.session_id) : "", partner && partner.hls_url, shelfIds);
   if (now !== initial) {
-    window.location.reload();
+    afterTheSheet(() => window.location.reload()); // never in the middle of buying or paying
     return;
   }
   shop.shelf(d); // before the pinned card is copied from the shelf, so it copies what is current
