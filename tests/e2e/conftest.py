@@ -68,6 +68,10 @@ def _server_env(data_dir: Path) -> dict[str, str]:
         FIELDCAST_DEFAULT_LANGUAGE="zh-CN",
         FIELDCAST_DATABASE_URL="",
         FIELDCAST_REDIS_URL="",
+        # The sandbox provider calls this very server back (its notify URL is the address the
+        # browser uses, 127.0.0.1:<port>): no deliberate repeats or delays in browser tests.
+        FIELDCAST_PAYMENT_SANDBOX_DUPLICATE_RATE="0",
+        FIELDCAST_PAYMENT_SANDBOX_LATE_RATE="0",
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -183,6 +183,19 @@ async def test_only_the_pay_page_may_be_framed_and_only_by_this_site(app: FastAP
         assert "frame-ancestors 'none';" in other.headers["content-security-policy"]
 
 
+async def test_in_a_frame_the_pay_page_leaves_out_the_site_header(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The room's buy sheet frames it on a phone: the payment only, no site navigation."""
+    request = await opened(app)
+    whole = await client.get(f"/sandbox-pay/{request.out_trade_no}")
+    framed = await client.get(f"/sandbox-pay/{request.out_trade_no}", headers={"sec-fetch-dest": "iframe"})
+    assert 'class="container site-header"' in whole.text and "<body>" in whole.text
+    assert 'class="container site-header"' not in framed.text and "site-footer" not in framed.text
+    assert '<body class="bare">' in framed.text
+    assert 'data-testid="sandbox-confirm"' in framed.text
+    for page in (whole, framed):
+        assert "Sec-Fetch-Dest" in page.headers["vary"]
+
+
 # == the app's wiring =============================================================================
 
 

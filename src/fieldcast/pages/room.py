@@ -15,8 +15,11 @@ from starlette.responses import Response
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.queries import memberships_of
+from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
+from fieldcast.commerce.addresses import PHONE_INPUT_MAX
+from fieldcast.commerce.models import QUANTITY_MAX, RECIPIENT_MAX, STREET_MAX
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.draws import queries as draw_queries
 from fieldcast.errors import NotFound
@@ -29,12 +32,13 @@ from fieldcast.live.models import SessionState
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
-from fieldcast.web.forms import check_form_csrf, read_raw_form, safe_next, see_other
+from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, safe_next, see_other
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 24
+BUY_QUANTITY_MAX = 99  # the sheet's stepper when the item sets no per-buyer limit
 CHAT_LINES = 50  # chat lines a room page renders; newer ones arrive over the room socket
 STATE_FILTERS = {"live": SessionState.LIVE, "upcoming": SessionState.SCHEDULED, "replay": SessionState.ENDED}
 
@@ -112,6 +116,7 @@ async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user:
     follows = await q.follows_of(uow.session, user.id) if user else []
     event = await q.load_event(uow.session, live.event_id) if live.event_id else None
     is_operator = await a.is_session_operator(uow.session, user, live)
+    now = datetime.now(UTC)
     return render(
         request,
         "live/room.html",
@@ -125,7 +130,10 @@ async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user:
             "followed_hosts": {f.host_id for f in follows if f.host_id},
             "follows_org": any(f.organisation_id == live.organisation_id for f in follows),
             "is_operator": is_operator,
-            "countdown_s": q.countdown_s(live, datetime.now(UTC)),
+            "countdown_s": q.countdown_s(live, now),
+            # The server's clock as the page was made: flash-sale countdowns run from it, never
+            # from the device's clock alone.
+            "server_now": now,
             "event": event,
             "api_url": f"/api/v1/sessions/{live.id}",
             # The real-time panel: the last chat lines, who may moderate, the show's lucky draws.
@@ -134,6 +142,11 @@ async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user:
             "is_moderator": await chat_actions.is_moderator(uow, user, live),
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
             "site_url": str(request.base_url).rstrip("/"),
+            # The buy sheet: its address form (for a buyer without one) and the stepper's ceiling.
+            "address_form": Form(),
+            "provinces": regions.children(None),
+            "address_limits": {"recipient": RECIPIENT_MAX, "phone": PHONE_INPUT_MAX, "street": STREET_MAX},
+            "buy_quantity_max": min(BUY_QUANTITY_MAX, QUANTITY_MAX),
         },
     )
 

@@ -69,9 +69,13 @@ def _page(
             "back": back,
             "return_field": RETURN_FIELD,
             "message": message,
+            # In the room's buy sheet (a frame): just the payment, without the site's header.
+            "bare": request.headers.get("sec-fetch-dest") == "iframe",
         },
         status_code=status_code,
     )
+    vary = response.headers.get("vary")
+    response.headers["vary"] = f"{vary}, Sec-Fetch-Dest" if vary else "Sec-Fetch-Dest"
     return framable_by_site(response)
 
 

@@ -2,9 +2,12 @@
 // session through the room socket (state, pinned card, shelf, co-stream partner; polling its API
 // while the socket is down), and in a replay seeks to each "explaining now" mark. The socket's
 // chat, draw and counter frames go to the real-time panel (room_live.js), whose likes and flowers
-// go back over the same socket. Strings come from data-t-* attributes.
+// go back over the same socket. The shelf's live stock, flash sales, purchase toasts and the buy
+// sheet are shelf.js's and buy.js's. Strings come from data-t-* attributes.
 import "./countdown.js";
+import { afterTheSheet } from "./buy.js";
 import { startRoomLive } from "./room_live.js";
+import { startShelf } from "./shelf.js";
 
 const POLL_MS = 4000;
 const HEARTBEAT_MS = 25000; // the server closes sockets silent for 75 s
@@ -160,6 +163,7 @@ function structure(state, replayState, partnerId, partnerHls, shelfIds) {
 }
 
 const initial = structure(t.state, t.replayState, t.partnerId, t.partnerHls, t.shelfIds);
+const shop = startShelf();
 
 function showPinned(skuId) {
   const slot = document.getElementById("pinned-slot");
@@ -179,9 +183,10 @@ function applyDetail(d) {
   const partner = d.co_stream;
   const now = structure(d.state, d.replay_state, partner ? String(partner.session_id) : "", partner && partner.hls_url, shelfIds);
   if (now !== initial) {
-    window.location.reload();
+    afterTheSheet(() => window.location.reload()); // never in the middle of buying or paying
     return;
   }
+  shop.shelf(d); // before the pinned card is copied from the shelf, so it copies what is current
   const pinned = d.pinned_sku_id ? String(d.pinned_sku_id) : "";
   if (pinned !== room.dataset.pinnedSku) showPinned(pinned);
 }
@@ -237,7 +242,7 @@ function handleEvent(frame) {
     showPinned(frame.data.sku_id ? String(frame.data.sku_id) : "");
   } else if (frame.type === "session.state" || frame.type === "shelf.changed" || frame.type === "costream.changed") {
     poll(); // the detail says whether the page needs rebuilding
-  } else {
+  } else if (!shop.frame(frame)) {
     panel(frame);
   }
 }
