@@ -144,7 +144,12 @@ def core_context(settings: Settings) -> CoreContext:
     """The shared services as the settings pick them."""
     table_metadata()
     register_events()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(
+        settings.sqlalchemy_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_s,
+    )
     bus = make_bus(settings.redis_url)
     room_log = make_room_log(settings.redis_url, bus)
     return CoreContext(

@@ -25,6 +25,16 @@ class Settings(BaseSettings):
         default=Path("data"), description="Where the SQLite file, secret key and media live by default."
     )
     database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file in data_dir.")
+    database_pool_size: int = Field(default=10, ge=1, le=500, description="Database connections kept per process.")
+    database_max_overflow: int = Field(
+        default=20, ge=0, le=500, description="Extra connections a process may open at a peak, beyond the pool."
+    )
+    database_pool_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=120,
+        description="How long a request waits for a free connection before it is answered 503 (busy, retry).",
+    )
     redis_url: str = Field(default="", description="Redis URL; empty = in-process bus and counters.")
     secret_key: str = Field(default="", description="Signs cookies and keys hashes; empty = generated into data_dir.")
     media_dir: Path | None = Field(default=None, description="Uploaded and streamed media; default data_dir/media.")

@@ -22,11 +22,16 @@ async def _move(session: AsyncSession, sku_id: int, guard: sa.ColumnElement[bool
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-async def reserve(session: AsyncSession, sku_id: int, units: int) -> bool:
-    """available → reserved; False when fewer than `units` are available."""
-    return await _move(
-        session, sku_id, Sku.available >= units, available=Sku.available - units, reserved=Sku.reserved + units
+async def reserve(session: AsyncSession, sku_id: int, units: int) -> int | None:
+    """available → reserved; the units left available after, or None when fewer than `units` were."""
+    result = await session.execute(
+        sa.update(Sku)
+        .where(Sku.id == sku_id, Sku.available >= units)
+        .values(available=Sku.available - units, reserved=Sku.reserved + units)
+        .returning(Sku.available)
     )
+    left = result.scalar_one_or_none()
+    return None if left is None else int(left)
 
 
 async def release(session: AsyncSession, sku_id: int, units: int) -> None:

@@ -6,9 +6,13 @@ Order of the steps, each a guard that fails early with a domain error:
    once it started (by the server's clock);
 2. the gate (commerce/gate.py): in Redis mode a show pool's units and the buyer's limit are taken
    there first, and given back if anything later fails;
-3. the database, the record: SKUs, then show pools, then per-buyer tallies, each in id order,
-   each a guarded UPDATE (nothing is ever oversold, and concurrent checkouts cannot deadlock);
-4. the orders, their lines as bought, the audit log, and the shelf's live stock for the room.
+3. what the database last committed: a line whose pool or SKU has too few units left is refused
+   from that plain read, without taking a lock (in a sold-out sale, almost every buyer);
+4. the orders, their lines as bought and the audit log (`prepare_orders`);
+5. the reservation, last (`reserve_orders`): SKUs, then show pools, then per-buyer tallies, each
+   in id order, each a guarded UPDATE (nothing is ever oversold, and concurrent checkouts cannot
+   deadlock). A flash sale's SKU and pool rows are the hottest rows there are, so they are locked
+   as late as possible: the caller adds what it must (the payment) before, and commits right after.
 Nothing here calls a payment provider: payments/ opens the payment after this commits."""
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import functools
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,6 +34,7 @@ from fieldcast.catalog import stock as sku_stock
 from fieldcast.catalog.models import Product, ProductStatus, Sku, Supplier
 from fieldcast.catalog.regions import path as region_path
 from fieldcast.commerce import errors as e
+from fieldcast.commerce.events import ShelfStock
 from fieldcast.commerce.gate import NotLoaded, PoolState, StockGate, Taken
 from fieldcast.commerce.models import (
     CART_LINES_MAX,
@@ -39,7 +44,7 @@ from fieldcast.commerce.models import (
     Order,
     OrderLine,
 )
-from fieldcast.commerce.orders import audit_order, emit_order, emit_shelf_stock
+from fieldcast.commerce.orders import audit_order, emit_order
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.i18n import N_
@@ -59,14 +64,6 @@ class Wanted:
 
 
 @dataclass
-class Placed:
-    checkout_ref: str
-    orders: list[Order]
-    total_fen: int
-    pay_by: datetime
-
-
-@dataclass
 class _Line:
     wanted: Wanted
     sku: Sku
@@ -82,6 +79,16 @@ class _Line:
     def pool_id(self) -> int | None:
         """The show pool the units come from (a shelf item with its own stock)."""
         return self.item.id if self.item is not None and self.item.session_stock is not None else None
+
+
+@dataclass
+class Placed:
+    checkout_ref: str
+    orders: list[Order]
+    total_fen: int
+    pay_by: datetime
+    buyer_id: int = 0
+    lines: list[_Line] = field(default_factory=list)  # what reserve_orders takes
 
 
 def merge(wanted: Sequence[Wanted]) -> list[Wanted]:
@@ -250,8 +257,19 @@ async def _tally(uow: UnitOfWork, scope: str, user_id: int, units: int, limit: i
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-async def _reserve(uow: UnitOfWork, lines: list[_Line], buyer_id: int) -> None:
-    """The database's reservation: SKUs, then show pools, then tallies, each in id order."""
+def _refuse_what_is_gone(lines: list[_Line]) -> None:
+    """A line whose pool or SKU had too few units at the last commit is sold out now: say so from
+    the plain read, before any lock. (Units that come back later, from an expired order, sell to
+    whoever asks then; a read that says "enough" is only a hint: the guarded UPDATE decides.)"""
+    for line in lines:
+        left = line.item.session_available if line.pool_id is not None and line.item else line.sku.available
+        if left < line.wanted.quantity:
+            raise e.SoldOut(N_("Sold out."), field="sku_id", sku_id=line.sku.id)
+
+
+async def _reserve(uow: UnitOfWork, lines: list[_Line], buyer_id: int) -> dict[tuple[str, int], int]:
+    """The database's reservation: SKUs, then show pools, then tallies, each in id order. Returns
+    the units left after it, per ("sku" | "pool", id)."""
     per_sku: dict[int, int] = defaultdict(int)
     per_pool: dict[int, int] = defaultdict(int)
     tallies: dict[str, tuple[int, int]] = {}
@@ -265,16 +283,22 @@ async def _reserve(uow: UnitOfWork, lines: list[_Line], buyer_id: int) -> None:
         if line.sku.per_buyer_limit:
             scope = f"sku:{line.sku.id}"
             tallies[scope] = (tallies.get(scope, (0, 0))[0] + line.wanted.quantity, line.sku.per_buyer_limit)
+    left: dict[tuple[str, int], int] = {}
     for sku_id in sorted(per_sku):
-        if not await sku_stock.reserve(uow.session, sku_id, per_sku[sku_id]):
+        after = await sku_stock.reserve(uow.session, sku_id, per_sku[sku_id])
+        if after is None:
             raise e.SoldOut(N_("Sold out."), field="sku_id", sku_id=sku_id)
+        left[("sku", sku_id)] = after
     for item_id in sorted(per_pool):
-        if not await pool_stock.reserve(uow.session, item_id, per_pool[item_id]):
+        after = await pool_stock.reserve(uow.session, item_id, per_pool[item_id])
+        if after is None:
             raise e.SoldOut(N_("Sold out."), field="sku_id", shelf_item_id=item_id)
+        left[("pool", item_id)] = after
     for scope in sorted(tallies):
         units, limit = tallies[scope]
         if not await _tally(uow, scope, buyer_id, units, limit):
             raise e.LimitReached(N_("You can buy at most %(n)s of this."), field="quantity", n=limit)
+    return left
 
 
 async def place_orders(
@@ -288,13 +312,30 @@ async def place_orders(
     is_demo: bool = False,
 ) -> Placed:
     """Reserve and order: one order per supplier, all due by the same time."""
+    placed = await prepare_orders(uow, gate, actor, wanted, address_id, pay_minutes=pay_minutes, is_demo=is_demo)
+    await reserve_orders(uow, placed)
+    return placed
+
+
+async def prepare_orders(
+    uow: UnitOfWork,
+    gate: StockGate,
+    actor: User | None,
+    wanted: Sequence[Wanted],
+    address_id: int,
+    *,
+    pay_minutes: int = PAY_MINUTES_DEFAULT,
+    is_demo: bool = False,
+) -> Placed:
+    """Everything of an order but the reservation: the caller must `reserve_orders` before it
+    commits (and should add anything else it writes before that, to lock the stock rows last)."""
     buyer = require_user(actor)
     now = utcnow()
     merged = merge(wanted)
     await _admit(uow, gate, merged, buyer.id)
     address = await _address(uow, buyer, address_id)
     lines = await _lines(uow, merged, now)
-    await _reserve(uow, lines, buyer.id)
+    _refuse_what_is_gone(lines)
 
     suppliers = {
         s.id: s
@@ -349,6 +390,18 @@ async def place_orders(
         audit_order(uow, buyer.id, "order.place", order, lines=len(group), total_fen=order.total_fen)
         emit_order(uow, order)
         orders.append(order)
+    return Placed(checkout_ref, orders, sum(o.total_fen for o in orders), pay_by, buyer.id, lines)
+
+
+async def reserve_orders(uow: UnitOfWork, placed: Placed) -> None:
+    """Take the units of prepared orders (everything pending is flushed first, so the stock rows
+    stay locked only from here to the commit), and tell the rooms how many are left."""
     await uow.session.flush()
-    await emit_shelf_stock(uow, [x.item for x in lines if x.item is not None])
-    return Placed(checkout_ref, orders, sum(o.total_fen for o in orders), pay_by)
+    left = await _reserve(uow, placed.lines, placed.buyer_id)
+    seen: set[int] = set()
+    for line in placed.lines:
+        if line.item is None or line.item.id in seen:
+            continue
+        seen.add(line.item.id)
+        available = left[("pool", line.item.id)] if line.pool_id is not None else left[("sku", line.sku.id)]
+        uow.emit(line.item.session_id, ShelfStock(sku_id=line.sku.id, available=available, sold_out=available <= 0))

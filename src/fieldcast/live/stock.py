@@ -16,14 +16,19 @@ async def _move(session: AsyncSession, item_id: int, guard: sa.ColumnElement[boo
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-async def reserve(session: AsyncSession, item_id: int, units: int) -> bool:
-    return await _move(
-        session,
-        item_id,
-        ShelfItem.session_available >= units,
-        session_available=ShelfItem.session_available - units,
-        session_reserved=ShelfItem.session_reserved + units,
+async def reserve(session: AsyncSession, item_id: int, units: int) -> int | None:
+    """available → reserved; the units left available after, or None when fewer than `units` were."""
+    result = await session.execute(
+        sa.update(ShelfItem)
+        .where(ShelfItem.id == item_id, ShelfItem.session_available >= units)
+        .values(
+            session_available=ShelfItem.session_available - units,
+            session_reserved=ShelfItem.session_reserved + units,
+        )
+        .returning(ShelfItem.session_available)
     )
+    left = result.scalar_one_or_none()
+    return None if left is None else int(left)
 
 
 async def release(session: AsyncSession, item_id: int, units: int) -> None:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from fieldcast.accounts.models import User
 from fieldcast.accounts.permissions import require_user
 from fieldcast.commerce import orders as order_actions
-from fieldcast.commerce.checkout import Placed, Wanted, place_orders
+from fieldcast.commerce.checkout import Placed, Wanted, prepare_orders, reserve_orders
 from fieldcast.commerce.gate import StockGate
 from fieldcast.commerce.models import Order, OrderState
 from fieldcast.db.audit import record_audit
@@ -71,8 +71,9 @@ async def checkout(
     pay_minutes: int,
     is_demo: bool = False,
 ) -> Checkout:
-    """Orders (one per supplier) and the one payment that pays them, in one transaction."""
-    placed = await place_orders(uow, gate, actor, wanted, address_id, pay_minutes=pay_minutes, is_demo=is_demo)
+    """Orders (one per supplier) and the one payment that pays them, in one transaction. The
+    units are reserved last, so the stock rows stay locked only until the commit that follows."""
+    placed = await prepare_orders(uow, gate, actor, wanted, address_id, pay_minutes=pay_minutes, is_demo=is_demo)
     buyer = require_user(actor)
     payment = Payment(
         out_trade_no=new_trade_no(),
@@ -88,6 +89,7 @@ async def checkout(
     for order in placed.orders:
         uow.session.add(PaymentOrder(payment_id=payment.id, order_id=order.id))
     audit_payment(uow, buyer.id, "payment.create", payment, amount_fen=payment.amount_fen, orders=len(placed.orders))
+    await reserve_orders(uow, placed)
     return Checkout(placed, payment)
 
 

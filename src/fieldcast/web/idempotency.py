@@ -3,8 +3,13 @@
 Keys are scoped to the caller (session user or bearer token), method and path; reusing a key with
 a different body is refused. The middleware opens the request's unit of work itself (the handler's
 `Uow` dependency gets it), holds the response back until it has recorded the key and the response
-in that transaction and committed, and only then sends it (db/idempotency.py). Server errors
-(5xx) and throttling (429) are not recorded: the same key may be tried again at once."""
+in that transaction and committed, and only then sends it (db/idempotency.py).
+
+Only successes (2xx, 3xx) are recorded. A refusal (4xx: sold out, over a limit, not allowed,
+throttled) and a server error (5xx) wrote nothing, since the handler's work is rolled back with
+them: the same key may be tried again at once and is decided afresh (a sold-out sale may have
+units again). Not recording them also keeps a refusal a read: in a flash sale, where almost every
+buyer is refused, no refusal costs a commit."""
 
 from __future__ import annotations
 
@@ -13,20 +18,20 @@ import logging
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcast.db import idempotency as keys
 from fieldcast.i18n import N_, gettext
 from fieldcast.web.deps import STATE_UOW
-from fieldcast.web.problems import problem_response
+from fieldcast.web.problems import busy_problem, problem_response
 
 log = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 KEY_MAX = 255
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-NOT_RECORDED = frozenset({429})
 REPLAYED = (b"idempotent-replayed", b"true")
 
 
@@ -72,14 +77,27 @@ class IdempotencyMiddleware:
             "\n".join([_principal(scope, headers), scope["method"], scope["path"], key.decode("latin-1")]).encode()
         ).hexdigest()
         request_hash = hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
-        services = scope["app"].state.ctx
+        try:
+            held = await self._run(scope, receive, send, body, scope_hash, request_hash)
+        except PoolTimeout:
+            # No connection came free: nothing ran, nothing was sent; the client may retry.
+            await busy_problem()(scope, receive, send)
+            return
+        if held:
+            await self.deliver(held, send)
 
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes, scope_hash: str, request_hash: str
+    ) -> list[Message]:
+        """Run the request in a unit of work that records its key; the response to deliver after
+        the commit ([] when a repeat was answered here)."""
+        services = scope["app"].state.ctx
         async with services.uow() as uow:
             await keys.lock_key(uow.session, scope_hash)
             stored = await keys.find(uow.session, scope_hash)
             if stored is not None and keys.is_current(stored):
                 await self._answer_repeat(stored, request_hash, scope, receive, send)
-                return
+                return []
             if stored is not None:  # an expired key is forgotten: this request starts afresh
                 await uow.session.delete(stored)
                 await uow.session.flush()
@@ -108,7 +126,7 @@ class IdempotencyMiddleware:
                 scope["state"].pop(STATE_UOW, None)
 
             status, content_type, response_body = _response_of(held)
-            if status >= 500 or status in NOT_RECORDED:
+            if status >= 400:
                 await uow.rollback()
             else:
                 keys.record(uow.session, scope_hash, request_hash, status, content_type, response_body)
@@ -121,8 +139,8 @@ class IdempotencyMiddleware:
                     if winner is None:
                         raise
                     await self._answer_repeat(winner, request_hash, scope, receive, send)
-                    return
-        await self.deliver(held, send)
+                    return []
+        return held
 
     async def deliver(self, held: list[Message], send: Send) -> None:
         """Send the held response (after the commit; a failure here cannot undo the write)."""

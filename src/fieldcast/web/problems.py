@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -131,6 +132,15 @@ def domain_problem(exc: DomainError) -> Response:
     return response
 
 
+# No database connection came free in time (a flash sale's peak): nothing was written, and the
+# client should come back in a moment rather than be told that something broke.
+BUSY = N_("We are very busy right now. Nothing was changed; please try again in a moment.")
+
+
+def busy_problem() -> Response:
+    return problem_response(503, "busy", gettext(BUSY), headers={"Retry-After": "1"})
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
@@ -167,8 +177,17 @@ def install_problem_handlers(app: FastAPI, html_error: HtmlError) -> None:
             return problem_response(exc.status_code, f"http_{exc.status_code}", detail, headers=dict(exc.headers or {}))
         return await html_error(request, exc.status_code, detail)
 
+    async def on_busy(request: Request, exc: Exception) -> Response:
+        if is_api(request):
+            return busy_problem()
+        return await html_error(request, 503, gettext(BUSY))
+
+    app.add_exception_handler(sa_exc.TimeoutError, on_busy)
+
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, sa_exc.TimeoutError):  # raised in a middleware, outside the router
+            return await on_busy(request, exc)
         detail = gettext(N_("Something went wrong on our side. Nothing was changed; please try again."))
         if is_api(request):
             return problem_response(500, "server_error", detail)
