@@ -20,6 +20,11 @@ class ProviderError(Exception):
     """The provider refused or could not be reached; the caller retries later."""
 
 
+class ProviderConfigError(Exception):
+    """The configured provider cannot run as set up (a missing setting, an unreadable key): raised
+    while the app starts, never at the first payment."""
+
+
 class BadNotification(Exception):
     """A notification that is not the provider's, or not now: bad signature, stale timestamp,
     malformed body. It is refused and changes nothing."""
@@ -81,6 +86,24 @@ class RefundResult:
     succeeded: bool
 
 
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What the notify endpoint answers a verified notification with, in the provider's own form
+    (WeChat Pay and the sandbox: JSON; Alipay: the plain text "success"): anything else makes the
+    provider deliver it again."""
+
+    body: bytes
+    media_type: str
+
+
+def json_acknowledgement(outcome: str) -> Acknowledgement:
+    """WeChat Pay's form (HTTP 200, {"code": "SUCCESS"}), with our outcome beside it."""
+    return Acknowledgement(
+        body=b'{"code":"SUCCESS","outcome":"' + outcome.encode("ascii", "replace") + b'"}',
+        media_type="application/json",
+    )
+
+
 class PaymentProvider(Protocol):
     name: str
 
@@ -96,6 +119,10 @@ class PaymentProvider(Protocol):
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Check the signature and the timestamp's window, then parse; BadNotification if not."""
+        ...
+
+    def acknowledge(self, outcome: str) -> Acknowledgement:
+        """The answer to a verified notification, once recorded with `outcome`."""
         ...
 
     async def refund(self, out_trade_no: str, out_refund_no: str, amount_fen: int, reason: str) -> RefundResult:
