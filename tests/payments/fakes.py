@@ -401,6 +401,11 @@ class AlipayFake(_Server):
         ok = params.get("sign_type") == "RSA2" and rsa_sha256_ok(
             self.app_key.public_key(), alipay_sign_content(params, leave_out=("sign",)), params.get("sign", "")
         )
+        try:  # Alipay wants Beijing time, give or take a few minutes
+            sent = datetime.strptime(params.get("timestamp", ""), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+            ok = ok and abs((datetime.now(UTC) - sent).total_seconds()) < 300
+        except ValueError:
+            ok = False
         if not ok or params.get("app_id") != self.app_id:
             error = {
                 "code": "40002",

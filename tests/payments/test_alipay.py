@@ -19,9 +19,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
 from fieldcast.accounts.models import User
 from fieldcast.catalog.models import Sku
+from fieldcast.cli import cli
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.commerce.models import Order, OrderState
 from fieldcast.config import Settings
@@ -233,3 +235,14 @@ def test_bad_settings_stop_the_start_naming_what_is_wrong(settings: Settings, tm
     with pytest.raises(ProviderConfigError, match="FIELDCAST_ALIPAY_PRIVATE_KEY_PATH: cannot read"):
         make_payment_provider(changed(settings, alipay_private_key_path=tmp_path / "nowhere.pem"), db=None)  # type: ignore[arg-type]
     assert isinstance(make_payment_provider(settings, db=None), AlipayProvider)  # type: ignore[arg-type]
+
+
+def test_serve_stops_at_once_on_bad_payment_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fieldcast serve` says what is wrong and exits 2, before any worker starts."""
+    served: list[object] = []
+    monkeypatch.setattr("fieldcast.cli._serve", lambda *args, **kwargs: served.append(args))
+    env = {"FIELDCAST_DATA_DIR": str(tmp_path), "FIELDCAST_PAYMENT_PROVIDER": "alipay"}
+    result = CliRunner().invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 2 and not served
+    assert "FIELDCAST_ALIPAY_APP_ID is not set" in result.output
+    assert "FIELDCAST_PUBLIC_URL" in result.output

@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
 from fieldcast.accounts.models import User
@@ -318,3 +321,46 @@ def test_bad_settings_stop_the_start_naming_what_is_wrong(settings: Settings, tm
     with pytest.raises(ProviderConfigError, match="FIELDCAST_PUBLIC_URL"):
         make_payment_provider(changed(settings, payment_notify_url="", public_url=""), db=None)  # type: ignore[arg-type]
     assert isinstance(make_payment_provider(settings, db=None), WeChatPayProvider)  # type: ignore[arg-type]
+
+
+def platform_certificate(fake: WeChatPayFake, folder: Path, *, days: int = 365, ago_days: int = 1) -> Path:
+    """A WeChat Pay platform certificate for the fake's platform key (self-signed here)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA")])
+    start = datetime.now(UTC) - timedelta(days=ago_days)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(fake.platform_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .sign(fake.platform_key, hashes.SHA256())
+    )
+    path = folder / f"wechatpay_{cert.serial_number:X}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+async def test_a_platform_certificate_instead_of_the_public_key(
+    settings: Settings, fake: WeChatPayFake, tmp_path: Path
+) -> None:
+    """Older merchant accounts verify with the platform certificate: its serial is the key id."""
+    path = platform_certificate(fake, tmp_path)
+    cert_settings = changed(
+        settings, wechatpay_platform_cert_path=path, wechatpay_public_key_path=None, wechatpay_public_key_id=""
+    )
+    provider = make_payment_provider(cert_settings, db=None)  # type: ignore[arg-type]
+    key_id, fake.key_id = fake.key_id, path.stem.removeprefix("wechatpay_")  # WeChat Pay signs under the serial
+    try:
+        request = payment_request(500)
+        await provider.create(request)  # its answer is verified with the certificate's key
+        fake.buyer_pays(request.out_trade_no)
+        body = fake.payment_notification(request.out_trade_no)
+        notification = provider.verify(fake.signed(body), body)
+        assert (notification.out_trade_no, notification.amount_fen) == (request.out_trade_no, 500)
+    finally:
+        fake.key_id = key_id
+    expired = platform_certificate(fake, tmp_path, days=30, ago_days=60)
+    with pytest.raises(ProviderConfigError, match="FIELDCAST_WECHATPAY_PLATFORM_CERT_PATH: the certificate is valid"):
+        make_payment_provider(changed(cert_settings, wechatpay_platform_cert_path=expired), db=None)  # type: ignore[arg-type]

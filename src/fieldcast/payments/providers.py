@@ -31,6 +31,15 @@ def make_payment_provider(settings: Settings, db: Database) -> PaymentProvider:
     return SandboxProvider(db.uow, base_url=settings.resolved_public_url, secret=sandbox_secret(settings))
 
 
+def check_payment_settings(settings: Settings) -> None:
+    """Build the configured real provider once, for nothing but its checks: the CLI calls this
+    before serving, to stop with the message alone rather than a worker's traceback."""
+    if settings.payment_provider == wechatpay.NAME:
+        wechatpay.WeChatPayProvider(wechatpay_config(settings))
+    elif settings.payment_provider == alipay.NAME:
+        alipay.AlipayProvider(alipay_config(settings))
+
+
 def provider_notify_url(settings: Settings, name: str) -> str:
     """Where the provider POSTs: payment_notify_url, or this site's public URL + the notify path.
     A real provider must reach it from outside, so the address of a request will not do."""
@@ -69,6 +78,13 @@ class _Problems:
         except OSError as exc:
             self.found.append(f"{env}: cannot read {path}: {exc.strerror}")
             return b""
+
+    def notify_url(self, settings: Settings, name: str) -> str:
+        try:
+            return provider_notify_url(settings, name)
+        except ProviderConfigError as exc:
+            self.found.append(str(exc).removeprefix(f"payment provider {name}: ").rstrip("."))
+            return ""
 
     def check(self) -> None:
         if self.found:
@@ -173,12 +189,12 @@ def wechatpay_config(settings: Settings) -> wechatpay.WeChatPayConfig:
             problems.found.append(
                 f"{env} (with FIELDCAST_WECHATPAY_PUBLIC_KEY_ID) or FIELDCAST_WECHATPAY_PLATFORM_CERT_PATH is not set"
             )
-            platform_pem = ""
+            platform_pem = key_id = ""
         else:
             platform_pem = public_key_pem(problems, env, problems.read(env, settings.wechatpay_public_key_path))
-        key_id = problems.require("FIELDCAST_WECHATPAY_PUBLIC_KEY_ID", settings.wechatpay_public_key_id)
+            key_id = problems.require("FIELDCAST_WECHATPAY_PUBLIC_KEY_ID", settings.wechatpay_public_key_id)
     gateway = _gateway(problems, "FIELDCAST_WECHATPAY_GATEWAY_URL", settings.wechatpay_gateway_url)
-    notify_url = provider_notify_url(settings, wechatpay.NAME)
+    notify_url = problems.notify_url(settings, wechatpay.NAME)
     problems.check()
     return wechatpay.WeChatPayConfig(
         mchid=mchid,
@@ -202,7 +218,7 @@ def alipay_config(settings: Settings) -> alipay.AlipayConfig:
     env = "FIELDCAST_ALIPAY_PUBLIC_KEY_PATH"
     public_pem = public_key_pem(problems, env, problems.read(env, settings.alipay_public_key_path))
     gateway = _gateway(problems, "FIELDCAST_ALIPAY_GATEWAY_URL", settings.alipay_gateway_url)
-    notify_url = provider_notify_url(settings, alipay.NAME)
+    notify_url = problems.notify_url(settings, alipay.NAME)
     problems.check()
     return alipay.AlipayConfig(
         app_id=app_id,
