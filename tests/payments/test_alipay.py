@@ -38,6 +38,7 @@ from tests.commerce.shop import Shop, check_invariants, open_shop
 from tests.payments.conftest import changed, payment_request
 from tests.payments.fakes import AlipayFake, form, new_key
 
+ON_BOTH_BACKENDS = True  # tests/conftest.py runs this module on SQLite and on PostgreSQL
 NOTIFY = "/api/v1/payments/notify/alipay"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 

@@ -42,6 +42,7 @@ from tests.commerce.shop import Shop, check_invariants, open_shop
 from tests.payments.conftest import changed, payment_request
 from tests.payments.fakes import WeChatPayFake, new_key, rsa_sha256_ok
 
+ON_BOTH_BACKENDS = True  # tests/conftest.py runs this module on SQLite and on PostgreSQL
 NOTIFY = "/api/v1/payments/notify/wechatpay"
 
 

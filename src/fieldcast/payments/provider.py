@@ -1,6 +1,6 @@
-"""The payment provider behind one Protocol, like the bus: the in-process sandbox now, WeChat Pay
-and Alipay adapters beside it later. The composition root picks one at start-up; no code path
-anywhere asks which one runs.
+"""The payment provider behind one Protocol, like the bus: the in-process sandbox (sandbox.py),
+WeChat Pay (wechatpay.py) and Alipay (alipay.py). providers.py picks one at start-up from
+settings; no code path anywhere else asks which one runs.
 
 The flow is WeChat Pay's Native one: the app creates a payment for an amount, an expiry and a
 notify URL, and gets something the buyer pays with (a page or code URL, shown as a QR code); the
