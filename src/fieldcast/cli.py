@@ -62,7 +62,16 @@ def serve(
         overrides["host"] = host
     if port:
         overrides["port"] = port
-    _serve(load_settings(**overrides), workers)
+    settings = load_settings(**overrides)
+    from fieldcast.payments.provider import ProviderConfigError
+    from fieldcast.payments.providers import check_payment_settings
+
+    try:
+        check_payment_settings(settings)
+    except ProviderConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    _serve(settings, workers)
 
 
 @cli.command()

@@ -14,6 +14,7 @@ Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-CN", "en")
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+PaymentProviderName = Literal["sandbox", "wechatpay", "alipay"]
 
 
 class Settings(BaseSettings):
@@ -95,6 +96,49 @@ class Settings(BaseSettings):
     )
     payment_sandbox_late_s: float = Field(
         default=5.0, ge=0, le=3600, description="How long a late sandbox notification waits before its first try."
+    )
+    # -- payments: which provider, and the real merchant accounts -------------------------------
+    payment_provider: PaymentProviderName = Field(
+        default="sandbox",
+        description="Which payment provider runs: the in-process sandbox, WeChat Pay (APIv3) or Alipay.",
+    )
+    payment_notify_url: str = Field(
+        default="",
+        description="Where WeChat Pay or Alipay POST their notifications; "
+        "empty = public_url + /api/v1/payments/notify/<provider>.",
+    )
+    payment_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="How long a call to WeChat Pay or Alipay may take."
+    )
+    wechatpay_mchid: str = Field(default="", description="WeChat Pay merchant id (商户号).")
+    wechatpay_appid: str = Field(default="", description="AppID bound to the merchant (公众号/小程序/网站应用).")
+    wechatpay_private_key_path: Path | None = Field(
+        default=None, description="PEM file of the merchant API certificate's private key (apiclient_key.pem)."
+    )
+    wechatpay_cert_serial_no: str = Field(default="", description="Serial number of the merchant API certificate.")
+    wechatpay_apiv3_key: str = Field(
+        default="", description="APIv3 key (32 characters) that decrypts notifications' resource."
+    )
+    wechatpay_public_key_path: Path | None = Field(
+        default=None, description="PEM file of the WeChat Pay public key (微信支付公钥) that signs its answers."
+    )
+    wechatpay_public_key_id: str = Field(default="", description="Its id (PUB_KEY_ID_...), sent as Wechatpay-Serial.")
+    wechatpay_platform_cert_path: Path | None = Field(
+        default=None,
+        description="PEM file of the WeChat Pay platform certificate (instead of the public key and its id).",
+    )
+    wechatpay_gateway_url: str = Field(
+        default="https://api.mch.weixin.qq.com", description="WeChat Pay API base URL."
+    )
+    alipay_app_id: str = Field(default="", description="Alipay application id (APPID).")
+    alipay_private_key_path: Path | None = Field(
+        default=None, description="PEM file of the application's RSA2 private key."
+    )
+    alipay_public_key_path: Path | None = Field(
+        default=None, description="PEM file of the Alipay public key (支付宝公钥) that signs its answers."
+    )
+    alipay_gateway_url: str = Field(
+        default="https://openapi.alipay.com/gateway.do", description="Alipay OpenAPI gateway URL."
     )
     demo_streams: bool = Field(default=True, description="With demo on, play test video into the demo's live rooms.")
     demo_audience: bool = Field(

@@ -1,6 +1,6 @@
-"""The payment provider behind one Protocol, like the bus: the in-process sandbox now, WeChat Pay
-and Alipay adapters beside it later. The composition root picks one at start-up; no code path
-anywhere asks which one runs.
+"""The payment provider behind one Protocol, like the bus: the in-process sandbox (sandbox.py),
+WeChat Pay (wechatpay.py) and Alipay (alipay.py). providers.py picks one at start-up from
+settings; no code path anywhere else asks which one runs.
 
 The flow is WeChat Pay's Native one: the app creates a payment for an amount, an expiry and a
 notify URL, and gets something the buyer pays with (a page or code URL, shown as a QR code); the
@@ -18,6 +18,11 @@ from typing import Protocol
 
 class ProviderError(Exception):
     """The provider refused or could not be reached; the caller retries later."""
+
+
+class ProviderConfigError(Exception):
+    """The configured provider cannot run as set up (a missing setting, an unreadable key): raised
+    while the app starts, never at the first payment."""
 
 
 class BadNotification(Exception):
@@ -81,6 +86,24 @@ class RefundResult:
     succeeded: bool
 
 
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What the notify endpoint answers a verified notification with, in the provider's own form
+    (WeChat Pay and the sandbox: JSON; Alipay: the plain text "success"): anything else makes the
+    provider deliver it again."""
+
+    body: bytes
+    media_type: str
+
+
+def json_acknowledgement(outcome: str) -> Acknowledgement:
+    """WeChat Pay's form (HTTP 200, {"code": "SUCCESS"}), with our outcome beside it."""
+    return Acknowledgement(
+        body=b'{"code":"SUCCESS","outcome":"' + outcome.encode("ascii", "replace") + b'"}',
+        media_type="application/json",
+    )
+
+
 class PaymentProvider(Protocol):
     name: str
 
@@ -96,6 +119,10 @@ class PaymentProvider(Protocol):
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Check the signature and the timestamp's window, then parse; BadNotification if not."""
+        ...
+
+    def acknowledge(self, outcome: str) -> Acknowledgement:
+        """The answer to a verified notification, once recorded with `outcome`."""
         ...
 
     async def refund(self, out_trade_no: str, out_refund_no: str, amount_fen: int, reason: str) -> RefundResult:

@@ -114,7 +114,7 @@ async def api_cancel(payment_id: int, uow: Uow, ctx: Services, user: CurrentUser
 
 
 @api.post(NOTIFY_ROUTE, response_model=s.NotificationAck, include_in_schema=False)
-async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -> Response | s.NotificationAck:
+async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -> Response:
     """The provider's signed notification. A stale or forged one is refused (401) and changes
     nothing. A verified one is recorded once and acknowledged (2xx: the provider stops
     redelivering), with its outcome: applied (the payment is paid), refunding (paid after its
@@ -131,4 +131,5 @@ async def api_notify(provider: str, request: Request, uow: Uow, ctx: Services) -
             401, "bad_notification", gettext(N_("The notification was refused: %(reason)s"), reason=exc.reason)
         )
     outcome = await a.apply_notification(uow, ctx.gate, source.name, notification)
-    return s.NotificationAck(code="SUCCESS", outcome=outcome.value)
+    ack = source.acknowledge(outcome.value)  # in the provider's own form, so that it stops
+    return Response(ack.body, media_type=ack.media_type)

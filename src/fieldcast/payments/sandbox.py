@@ -43,6 +43,7 @@ from fieldcast.payments.models import (
     SandboxTransaction,
 )
 from fieldcast.payments.provider import (
+    Acknowledgement,
     BadNotification,
     Notification,
     OpenedPayment,
@@ -51,6 +52,7 @@ from fieldcast.payments.provider import (
     RefundResult,
     TradeState,
     TradeStatus,
+    json_acknowledgement,
 )
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,10 @@ class SandboxProvider:
             paid_at=parsed.paid_at.astimezone(UTC) if parsed.paid_at else None,
             body=orjson.loads(body),
         )
+
+
+    def acknowledge(self, outcome: str) -> Acknowledgement:
+        return json_acknowledgement(outcome)
 
 
 # -- the buyer's side: the ledger's reads and the payment itself -------------------------------------
