@@ -63,7 +63,9 @@ def test_every_carrier_accepts_its_example_and_refuses_typos() -> None:
     assert {"SF", "JD", "EMS", "ZTO", "YTO", "STO", "YUNDA", "JT", "DEPPON", "BEST"} <= set(CARRIERS)
     for carrier in CARRIERS.values():
         assert carrier.accepts(carrier.example), carrier.code
-        assert not carrier.accepts(carrier.example + "X"), carrier.code
+        assert not carrier.accepts(carrier.example + "0000"), carrier.code  # too long
+        assert not carrier.accepts(carrier.example[:-4]), carrier.code  # too short
+        assert not carrier.accepts(carrier.example[:-1] + "?"), carrier.code
         assert carrier.name_zh and carrier.name_en
     assert not CARRIERS["SF"].accepts("YT1234567890123")  # a YTO number pasted under SF
     assert not CARRIERS["JT"].accepts("JT12345")
