@@ -24,6 +24,7 @@ from fieldcast.commerce.models import Order, Shipment, TrackingEvent
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
 from tests.commerce.buyers import MASKED, PHONE, Buyer, buy, make_buyer
+from tests.conftest import QueryCounter
 from tests.factories import LiveOrg, MakeClient
 from tests.live.conftest import post_form
 
@@ -392,3 +393,39 @@ async def test_the_buyer_may_not_ship_nor_anyone_else_confirm(
     assert (
         await make_client().post(f"/api/v1/orders/{order}/shipment", json={"carrier": "SF", "tracking_no": SF})
     ).status_code == 401
+
+
+async def test_a_page_of_the_shipping_queue_costs_the_same_queries_however_many_orders(
+    app: FastAPI, shop: LiveOrg, buyer: Buyer, queries: QueryCounter
+) -> None:
+    async def queries_for(path: str) -> int:
+        async with queries.counting() as statements:
+            r = await shop["supplier"].get(path)
+        assert r.status_code == 200, r.text
+        return len(statements)
+
+    async def add_orders() -> None:
+        await paid_order(app, shop, buyer)
+        shipped = await paid_order(app, shop, buyer)
+        assert (await ship(shop["supplier"], shipped, "ZTO", f"7531234567{shipped:04d}")).status_code == 201
+
+    paths = [f"/api/v1/organisations/{shop.slug}/shipping?status=all", f"/orgs/{shop.slug}/shipping?status=all"]
+    await add_orders()
+    one = [await queries_for(p) for p in paths]
+    for _ in range(3):
+        await add_orders()
+    assert [await queries_for(p) for p in paths] == one
+
+
+async def test_the_owner_sets_the_deadline_on_the_shipping_page(app: FastAPI, shop: LiveOrg) -> None:
+    page = await shop["owner"].get(f"/orgs/{shop.slug}/shipping")
+    assert 'data-testid="save-deadline"' in page.text and 'data-testid="upload-shipments"' in page.text
+    assert 'data-testid="save-deadline"' not in (await shop["supplier"].get(f"/orgs/{shop.slug}/shipping")).text
+    r = await post_form(shop["owner"], f"/orgs/{shop.slug}/shipping/policy", {"ship_within_hours": "abc"})
+    assert r.status_code == 422 and 'data-testid="error-ship_within_hours"' in r.text
+    r = await post_form(shop["owner"], f"/orgs/{shop.slug}/shipping/policy", {"ship_within_hours": "24"})
+    assert r.status_code == 303
+    policy = (await shop["organiser"].get(f"/api/v1/organisations/{shop.slug}/shipping-policy")).json()
+    assert policy == {"ship_within_hours": 24, "is_default": False}
+    r = await post_form(shop["supplier"], f"/orgs/{shop.slug}/shipping/policy", {"ship_within_hours": "12"})
+    assert r.status_code == 403
