@@ -6,6 +6,7 @@ who may NOT do each of these. Runs on SQLite and PostgreSQL (tests/commerce is O
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +20,9 @@ from openpyxl import Workbook
 from fieldcast.commerce import orders as order_actions
 from fieldcast.commerce.carriers import CARRIERS, find_carrier
 from fieldcast.commerce.checkout import Wanted
-from fieldcast.commerce.fulfilment_tasks import auto_confirm_due
-from fieldcast.commerce.models import Order, Shipment, TrackingEvent
+from fieldcast.commerce.fulfilment_tasks import auto_confirm_due, poll_tracker
+from fieldcast.commerce.models import Order, Shipment, TrackingEvent, TrackingStatus
+from fieldcast.commerce.tracking import TrackingUpdate
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
 from tests.commerce.buyers import MASKED, PHONE, Buyer, buy, make_buyer
@@ -429,3 +431,38 @@ async def test_the_owner_sets_the_deadline_on_the_shipping_page(app: FastAPI, sh
     assert policy == {"ship_within_hours": 24, "is_default": False}
     r = await post_form(shop["supplier"], f"/orgs/{shop.slug}/shipping/policy", {"ship_within_hours": "12"})
     assert r.status_code == 403
+
+
+class ScriptedTracker:
+    """A carrier API's stand-in: answers each poll with the updates it was given, once."""
+
+    name = "scripted"
+
+    def __init__(self, updates: list[TrackingUpdate]) -> None:
+        self.updates = updates
+        self.asked: list[tuple[str, str]] = []
+
+    async def poll(self, parcels: Sequence[tuple[str, str]]) -> list[TrackingUpdate]:
+        self.asked.extend(parcels)
+        out, self.updates = self.updates, []
+        return out
+
+
+async def test_a_trackers_news_is_recorded_once_for_the_parcel_it_names(
+    app: FastAPI, shop: LiveOrg, buyer: Buyer
+) -> None:
+    order = await paid_order(app, shop, buyer)
+    assert (await ship(shop["supplier"], order)).status_code == 201
+    now = utcnow()
+    tracker = ScriptedTracker(
+        [
+            TrackingUpdate("SF", SF, TrackingStatus.OUT_FOR_DELIVERY, now, "白山派送点"),
+            TrackingUpdate("SF", "SF9999999999999", TrackingStatus.DELIVERED, now),  # nobody's parcel
+        ]
+    )
+    assert await poll_tracker(app.state.ctx.uow, tracker) == 1
+    assert tracker.asked == [("SF", SF)]
+    assert await poll_tracker(app.state.ctx.uow, tracker) == 0
+    detail = (await buyer.client.get(f"/api/v1/orders/{order}/shipment")).json()["shipment"]
+    assert detail["status"] == "out_for_delivery" and detail["events"][0]["note"] == "白山派送点"
+    assert await states(app, order) == ["shipped"]  # the carrier's word does not confirm for the buyer
