@@ -23,8 +23,10 @@ from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.chat import routes as chat_routes
+from fieldcast.commerce import fulfilment_pages, fulfilment_routes
 from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
+from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import routes as draw_routes
 from fieldcast.live import manage_pages as live_manage_pages
@@ -86,6 +88,9 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         relay = asyncio.create_task(ctx.relay.run(), name="outbox-relay")
         cleaner = asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping")
         commerce = asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep")
+        shipping = asyncio.create_task(
+            fulfilment_upkeep(ctx.uow, ctx.tracker, settings.order_auto_confirm_days, stopping), name="fulfilment"
+        )
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -98,6 +103,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             stopping.set()
             ctx.relay.stop()
             await _stop(commerce)
+            await _stop(shipping)
             await _stop(cleaner)
             await _stop(relay)
             await ctx.close()
@@ -163,6 +169,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         chat_routes.api,
         draw_routes.api,
         commerce_routes.api,
+        fulfilment_routes.api,
         payment_routes.api,
         gateway.router,
     ]
@@ -174,6 +181,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         console_pages.router,
         chat_routes.pages,
         commerce_pages.pages,
+        fulfilment_pages.pages,
         payment_pages.pages,
         room_pages.pages,
         sandbox_pages.router,

@@ -21,6 +21,7 @@ from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import StockGate, make_gate
 from fieldcast.commerce.reconcile import refresh_pool
+from fieldcast.commerce.tracking import Tracker, make_tracker
 from fieldcast.config import Settings
 from fieldcast.db import idempotency, outbox
 from fieldcast.db.engine import Database
@@ -131,6 +132,8 @@ class AppContext(CoreContext):
     # The first check of show stock and per-buyer limits (Redis), or none (the database decides).
     gate: StockGate
     payment_provider: PaymentProvider
+    # Where parcels' tracking statuses come from (manual: typed in or uploaded by suppliers).
+    tracker: Tracker
 
     async def close(self) -> None:
         await self.media.close()
@@ -191,6 +194,7 @@ def app_context(settings: Settings) -> AppContext:
         relay=relay,
         gate=gate,
         payment_provider=payment_provider,
+        tracker=make_tracker(settings.tracking_provider),
     )
 
 

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     order_pay_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="How long an order waits for payment before it expires."
     )
+    order_auto_confirm_days: int = Field(
+        default=10, ge=1, le=60, description="Days after shipping when an unconfirmed delivery confirms itself."
+    )
+    tracking_provider: Literal["manual"] = Field(
+        default="manual", description="Where tracking statuses come from; manual = typed in or uploaded by suppliers."
+    )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(
         default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."

@@ -150,6 +150,13 @@ LABELS: dict[str, dict[str, str]] = {
         "cancelled": N_("Cancelled"),
         "expired": N_("Unpaid, closed"),
     },
+    "tracking_status": {
+        "shipped": N_("Handed to the carrier"),
+        "in_transit": N_("In transit"),
+        "out_for_delivery": N_("Out for delivery"),
+        "delivered": N_("Signed for"),
+        "exception": N_("Problem with the parcel"),
+    },
 }
 
 

@@ -22,7 +22,7 @@ from fieldcast.app import create_app
 from fieldcast.catalog.models import Inspection, Product, ProductImage, Sku, Supplier
 from fieldcast.catalog.queries import today_local
 from fieldcast.cli import ensure_admin
-from fieldcast.commerce.models import Address, Order, OrderState
+from fieldcast.commerce.models import Address, Order, OrderState, Shipment
 from fieldcast.config import Settings, async_database_url
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.engine import Database
@@ -33,7 +33,7 @@ from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
 from fieldcast.demo import seed as demo
 from fieldcast.demo import shop as demo_shop
-from fieldcast.live.models import LiveSession, ShelfItem
+from fieldcast.live.models import LiveSession, SessionState, ShelfItem
 from fieldcast.payments.models import NotificationOutcome, Payment, PaymentNotification, PaymentState
 from fieldcast.payments.sandbox import TOPIC_NOTIFY
 from tests.conftest import TEST_SECRET
@@ -41,7 +41,7 @@ from tests.factories import PASSWORD, sign_up
 
 ClientFactory = Callable[[], httpx.AsyncClient]
 CATALOG_TABLES = (Supplier, Product, Sku, ProductImage, Inspection)
-SHOP_TABLES = (Address, Order, Payment, PaymentNotification, ShelfItem)
+SHOP_TABLES = (Address, Order, Payment, PaymentNotification, ShelfItem, Shipment)
 # One word from each product the issue names, as it appears in a title.
 STORY_PRODUCTS = ("蓝莓", "牦牛", "富硒", "锦鲤", "脐橙", "小龙虾", "党参", "腐竹", "红枣", "苹果", "传祺", "SkyTrek")
 PUBLISHED = [p for p in demo_catalog.PRODUCTS if p.publish]
@@ -753,3 +753,20 @@ async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(
     items = [i for i in await _all(seeded.app, ShelfItem) if i.session_id == session["id"]]
     assert len(items) == len(shelf)
     assert all(live.is_demo for live in await _all(seeded.app, LiveSession))
+
+
+async def test_the_ended_show_has_shipped_and_delivered_orders_with_tracking_numbers(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    async with seeded.app.state.ctx.uow(write=False) as uow:
+        rows = (
+            await uow.session.execute(
+                sa.select(Order.state, Order.is_demo, Shipment.carrier, Shipment.tracking_no, Shipment.is_demo)
+                .join(Shipment, Shipment.order_id == Order.id)
+                .join(LiveSession, LiveSession.id == Order.session_id)
+                .where(LiveSession.state == SessionState.ENDED)
+            )
+        ).all()
+    assert sorted(r[0].value for r in rows) == ["delivered", "shipped", "shipped"]
+    assert all(r[1] and r[4] and r[3] for r in rows)
+    assert {r[2] for r in rows} == {"SF", "EMS"}

@@ -91,6 +91,7 @@ class Order(Timestamped, Base):
     __table_args__ = (
         sa.CheckConstraint("total_fen >= 0", name="total_not_negative"),
         sa.Index("ix_orders_state_pay_by", "state", "pay_by"),
+        sa.Index("ix_orders_state_ship_by", "state", "ship_by"),
     )
 
     # The orders of one checkout share it (they are paid together).
@@ -110,6 +111,8 @@ class Order(Timestamped, Base):
     units: Mapped[int] = mapped_column(default=0)
     pay_by: Mapped[datetime]
     paid_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The supplier's promise, fixed at payment (paid_at + the organisation's shipping deadline).
+    ship_by: Mapped[datetime | None] = mapped_column(default=None)
     shipped_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -163,3 +166,64 @@ class BuyerTally(Base):
     user_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="CASCADE"))
     units: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- fulfilment (drop-shipping by the supplier: commerce/fulfilment.py) ---------------------------
+
+TRACKING_NO_MAX = 40
+CARRIER_CODE_MAX = 12
+TRACKING_NOTE_MAX = 200
+
+
+class TrackingStatus(StrEnum):
+    """Where a parcel is, as the carrier (or the supplier for it) says."""
+
+    SHIPPED = "shipped"  # handed to the carrier
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"  # the carrier says so; the buyer (or the clock) still confirms
+    EXCEPTION = "exception"  # lost, damaged, refused, held
+
+
+class ShippingPolicy(Base):
+    """An organisation's shipping deadline; without a row the configured default applies."""
+
+    __tablename__ = "shipping_policies"
+
+    organisation_id: Mapped[int] = mapped_column(
+        IdType, sa.ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    ship_within_hours: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Shipment(Timestamped, Base):
+    """One parcel per order: the carrier, its tracking number and the latest tracking status."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (sa.UniqueConstraint("order_id", name="uq_shipment_order"),)
+
+    order_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("orders.id", ondelete="CASCADE"))
+    organisation_id: Mapped[int] = mapped_column(
+        IdType, sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    carrier: Mapped[str] = mapped_column(sa.String(CARRIER_CODE_MAX))
+    tracking_no: Mapped[str] = mapped_column(sa.String(TRACKING_NO_MAX), index=True)
+    shipped_by: Mapped[int | None] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    shipped_at: Mapped[datetime]
+    status: Mapped[TrackingStatus] = mapped_column(str_enum(TrackingStatus), default=TrackingStatus.SHIPPED)
+    status_at: Mapped[datetime]
+    is_demo: Mapped[bool] = mapped_column(default=False)
+
+
+class TrackingEvent(Base):
+    """A parcel's history, one row per status reported (typed in, uploaded, or from a carrier)."""
+
+    __tablename__ = "tracking_events"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    shipment_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("shipments.id", ondelete="CASCADE"), index=True)
+    status: Mapped[TrackingStatus] = mapped_column(str_enum(TrackingStatus))
+    note: Mapped[str] = mapped_column(sa.String(TRACKING_NOTE_MAX), default="")
+    source: Mapped[str] = mapped_column(sa.String(20))  # "manual", "upload", or a tracker's name
+    happened_at: Mapped[datetime]

@@ -24,6 +24,7 @@ from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.catalog import stock as sku_stock
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce import errors as e
+from fieldcast.commerce.deadlines import promised_ship_by
 from fieldcast.commerce.events import TOPIC_ORDER, OrderChanged, Purchase, ShelfStock
 from fieldcast.commerce.gate import StockGate
 from fieldcast.commerce.models import BuyerTally, Order, OrderLine, OrderState
@@ -209,6 +210,7 @@ async def pay_orders(uow: UnitOfWork, order_ids: Sequence[int], paid_at: datetim
             await pool_stock.sell(uow.session, item_id, per_pool[item_id])
         order.state = OrderState.PAID
         order.paid_at = paid_at
+        order.ship_by = await promised_ship_by(uow.session, order.organisation_id, paid_at)
         audit_order(uow, None, "order.paid", order, total_fen=order.total_fen)
         emit_order(uow, order)
         if order.session_id is not None:

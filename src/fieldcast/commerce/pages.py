@@ -14,7 +14,7 @@ from fieldcast.accounts.models import User
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.catalog import regions
 from fieldcast.commerce import addresses as addr
-from fieldcast.commerce import cart
+from fieldcast.commerce import cart, fulfilment_queries
 from fieldcast.commerce import orders as order_actions
 from fieldcast.commerce import queries as q
 from fieldcast.commerce import schemas as s
@@ -275,6 +275,7 @@ async def order_page(order_id: int, request: Request, uow: Uow, user: CurrentUse
             "user": user,
             "order": await q.order_detail(uow.session, order, viewer),
             "is_buyer": order.buyer_id == user.id,
+            **await fulfilment_queries.order_fulfilment(uow.session, user, order),
         },
     )
 

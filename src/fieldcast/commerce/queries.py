@@ -107,6 +107,7 @@ def _order_out(
         created_at=order.created_at,
         pay_by=order.pay_by,
         paid_at=order.paid_at,
+        ship_by=order.ship_by,
         shipped_at=order.shipped_at,
         delivered_at=order.delivered_at,
         closed_at=order.closed_at,

@@ -143,6 +143,8 @@ class OrderOut(BaseModel):
     created_at: datetime
     pay_by: datetime
     paid_at: datetime | None
+    # When the supplier promised to ship by (set at payment, from the organisation's deadline).
+    ship_by: datetime | None = None
     shipped_at: datetime | None
     delivered_at: datetime | None
     closed_at: datetime | None
