@@ -31,6 +31,7 @@ from fieldcast.db.outbox import OutboxMessage
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
+from fieldcast.demo import reviews as demo_reviews
 from fieldcast.demo import seed as demo
 from fieldcast.demo import shop as demo_shop
 from fieldcast.live.models import LiveSession, ShelfItem
@@ -246,7 +247,7 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     assert second == first
     assert [await _count(app, m) for m in tables] == counts
     assert _media_files(settings) == files
-    assert counts[0] == len(demo.PEOPLE)
+    assert counts[0] == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
     assert counts[1] == len(demo.ORGANISATIONS)
     assert counts[tables.index(Product)] == len(demo_catalog.PRODUCTS)
     # A picture and its thumbnail per product, a logo and its thumbnail per brand.
@@ -299,7 +300,7 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
     orgs = await _all(seeded.app, Organisation)
     verifications = await _all(seeded.app, HostVerification)
 
-    assert len(users) == len(demo.PEOPLE)
+    assert len(users) == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
     assert len(orgs) == len(demo.ORGANISATIONS)
     assert len(verifications) == len([p for p in demo.PEOPLE if p.verification])
     assert all(u.is_demo for u in users)
@@ -753,3 +754,25 @@ async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(
     items = [i for i in await _all(seeded.app, ShelfItem) if i.session_id == session["id"]]
     assert len(items) == len(shelf)
     assert all(live.is_demo for live in await _all(seeded.app, LiveSession))
+
+
+async def test_the_ended_demo_shows_products_have_reviews_with_tags(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    """Written through the real actions on delivered demo orders; a bad tag stays, answered."""
+    ended = [x for x in await _all(seeded.app, LiveSession) if x.state.value == "ended"]
+    skus = {i.sku_id for i in await _all(seeded.app, ShelfItem) if i.session_id in {x.id for x in ended}}
+    products = {k.product_id for k in await _all(seeded.app, Sku) if k.id in skus}
+    assert ended and len(products) == 1
+    (product,) = products
+    client = seeded_clients()
+    reviews = (await client.get(f"/api/v1/products/{product}/reviews")).json()
+    assert reviews["summary"]["count"] == len(demo_reviews.REVIEWS)
+    assert ("packaging_size", False) in {(t["tag"], t["positive"]) for t in reviews["summary"]["tags"]}
+    assert sum(1 for r in reviews["items"] if r["reply"]) == 1
+    page = (await client.get(f"/p/{product}")).text
+    assert page.count('data-testid="tag-count"') == len(reviews["summary"]["tags"]) and "包装过大或过小" in page
+    orders = [o for o in await _all(seeded.app, Order) if o.state == OrderState.DELIVERED]
+    assert len(orders) == len(demo_reviews.REVIEWS) and all(o.is_demo for o in orders)
+    reviewers = [u for u in await _all(seeded.app, User) if u.email.endswith(demo_reviews.REVIEWER_DOMAIN)]
+    assert len(reviewers) == len(demo_reviews.REVIEWS) and all(u.is_demo for u in reviewers)
