@@ -20,6 +20,7 @@ from fieldcast.reviews import pages as review_pages
 from fieldcast.reviews.events import EVENTS, TOPIC_REVIEW
 from fieldcast.reviews.models import Review, ReviewPhoto
 from tests.commerce.buyers import Buyer, make_buyer
+from tests.conftest import QueryCounter
 from tests.factories import LiveOrg, MakeClient, png_bytes
 from tests.live.conftest import post_form
 from tests.reviews.conftest import Bought, Deliver, get_json, move_to, order_line
@@ -287,18 +288,26 @@ async def test_the_review_form_takes_tags_and_photos_re_encoded_like_product_ima
     assert (await buyer.client.get(stored["url"])).status_code == 404
 
 
-async def test_a_products_reviews_come_a_page_at_a_time(
+async def test_a_products_reviews_come_a_page_at_a_time_for_the_same_queries(
     app: FastAPI,
     shop: LiveOrg,
     buyer: Buyer,
     make_client: MakeClient,
     delivered: Deliver,
     monkeypatch: pytest.MonkeyPatch,
+    queries: QueryCounter,
 ) -> None:
     lines = [await delivered(buyer) for _ in range(3)]
-    for n, line in enumerate(lines, start=1):
-        await post_review(buyer.client, line, rating=n, tags=[])
     product = lines[0].product_id
+    visitor = make_client()
+    statements: list[int] = []
+    for n, line in enumerate(lines, start=1):
+        await post_review(buyer.client, line, rating=n, tags=[("taste", True)])
+        if n in (1, 3):
+            async with queries.counting() as sent:
+                assert (await visitor.get(f"/p/{product}")).status_code == 200
+            statements.append(len(sent))
+    assert statements[0] == statements[1], statements  # the section's cost does not grow with its reviews
     page = await get_json(make_client(), f"/api/v1/products/{product}/reviews", limit=2, offset=2)
     assert [r["rating"] for r in page["items"]] == [1] and page["total"] == 3 and page["summary"]["average"] == 2.0
     monkeypatch.setattr(review_pages, "PAGE_SIZE", 2)
