@@ -194,6 +194,11 @@ async def test_the_seller_cannot_edit_or_hide_a_review_and_replies_once(
             await uow.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.target_type == "review"))
         )
     assert sorted(actions) == ["review.post", "review.reply"]
+    # A withdrawn product's reviews are its organisation's to see, like the product.
+    assert (await shop["owner"].post(f"/api/v1/products/{line.product_id}/withdraw", json={})).status_code == 200
+    assert (await shop["outsider"].get(path)).status_code == 404
+    assert (await shop["outsider"].get(f"/api/v1/products/{line.product_id}/reviews")).status_code == 404
+    assert (await shop["owner"].get(path)).status_code == 200
 
 
 # -- the platform ---------------------------------------------------------------------------------

@@ -44,8 +44,11 @@ async def api_post_review(data: s.ReviewIn, uow: Uow, ctx: Ctx, user: CurrentUse
 
 
 @api.get("/reviews/{review_id}", response_model=s.ReviewOut)
-async def api_review(review_id: int, uow: Uow) -> s.ReviewOut:
-    return await q.review_out(uow.session, await q.review_or_404(uow.session, review_id))
+async def api_review(review_id: int, uow: Uow, user: CurrentUser) -> s.ReviewOut:
+    """A review as its product page shows it (to whoever may see the product)."""
+    review = await q.review_or_404(uow.session, review_id)
+    await visible_product(uow, review.product_id, user)
+    return await q.review_out(uow.session, review)
 
 
 @api.post("/reviews/{review_id}/reply", response_model=s.ReviewOut)
