@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -341,3 +342,23 @@ async def test_review_events_leave_through_the_outbox_and_match_their_contract(
         event = models[message.event_type].model_validate(message.payload)
         assert message.key == str(line.product_id) and event.review_id == review["id"]
     assert messages[0].payload["tags"] == ["freshness+", "packaging_size-"]
+
+
+async def test_the_api_takes_a_review_with_photos_as_multipart_and_a_retry_posts_it_once(
+    app: FastAPI, shop: LiveOrg, buyer: Buyer, delivered: Deliver
+) -> None:
+    line = await delivered(buyer)
+    path = "/api/v1/reviews/with-photos"
+    bad = await buyer.client.post(path, data={"review": orjson.dumps(review_body(line, rating=0)).decode()})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "review.rating"
+    body = {"review": orjson.dumps(review_body(line, body="有图")).decode()}
+    photo = [("photos", ("a.jpg", png_bytes((640, 480)), "image/png"))]
+    # A retry sends the same bytes: the same multipart boundary.
+    key = {"Idempotency-Key": "with-photos-1", "Content-Type": "multipart/form-data; boundary=fc-review-retry"}
+    first = await buyer.client.post(path, data=body, files=photo, headers=key)
+    again = await buyer.client.post(path, data=body, files=photo, headers=key)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers.get("idempotent-replayed") == "true" and first.json() == again.json()
+    (stored,) = first.json()["photos"]
+    assert stored["url"].endswith(".webp") and (stored["width"], stored["height"]) == (640, 480)
+    assert await count(app, Review) == 1 and await count(app, ReviewPhoto) == 1

@@ -6,7 +6,11 @@ nobody edits or hides a review (see actions.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.permissions import require_user
@@ -16,6 +20,7 @@ from fieldcast.reviews import actions as a
 from fieldcast.reviews import errors as e
 from fieldcast.reviews import queries as q
 from fieldcast.reviews import schemas as s
+from fieldcast.reviews.models import PHOTO_MAX_BYTES, PHOTOS_MAX
 from fieldcast.web.api import PROBLEMS, Limit, Offset
 from fieldcast.web.deps import Ctx, Uow
 
@@ -41,6 +46,24 @@ async def api_post_review(data: s.ReviewIn, uow: Uow, ctx: Ctx, user: CurrentUse
     """The buyer reviews a line of a delivered or completed order, once. It cannot be edited."""
     review = await a.post_review(uow, user, data, media_dir=ctx.settings.resolved_media_dir)
     return await q.review_out(uow.session, review)
+
+
+@api.post("/reviews/with-photos", response_model=s.ReviewOut, status_code=201)
+async def api_post_review_with_photos(
+    uow: Uow,
+    ctx: Ctx,
+    user: CurrentUser,
+    review: Annotated[str, Form(description="The review as the JSON body of POST /reviews.")],
+    photos: Annotated[list[UploadFile] | None, File(description="Up to 4 JPEG, PNG or WebP photos, 5 MB each.")] = None,
+) -> s.ReviewOut:
+    """The same as POST /reviews, as multipart/form-data with photos (re-encoded, metadata dropped)."""
+    try:
+        data = s.ReviewIn.model_validate_json(review)
+    except ValidationError as exc:
+        raise RequestValidationError([{**err, "loc": ("review", *err["loc"])} for err in exc.errors()]) from exc
+    files = [await f.read(PHOTO_MAX_BYTES + 1) for f in (photos or [])[: PHOTOS_MAX + 1] if f.filename]
+    created = await a.post_review(uow, user, data, photos=files, media_dir=ctx.settings.resolved_media_dir)
+    return await q.review_out(uow.session, created)
 
 
 @api.get("/reviews/{review_id}", response_model=s.ReviewOut)

@@ -18,8 +18,8 @@ class TagIn(In):
 
 
 class ReviewIn(In):
-    """A buyer's review of one line of a delivered (or completed) order. Photos are added through
-    the review form (multipart), not this JSON body."""
+    """A buyer's review of one line of a delivered (or completed) order. With photos, send it as
+    the `review` field of POST /reviews/with-photos (multipart)."""
 
     order_line_id: int
     rating: int = Field(ge=m.RATING_MIN, le=m.RATING_MAX, description="Stars, 1 to 5.")
