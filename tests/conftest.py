@@ -98,7 +98,7 @@ async def postgres_url() -> AsyncIterator[str]:
 BACKENDS = ("sqlite", "postgres")
 # The test packages whose every storage-touching test runs on both backends: the same test bodies,
 # once on SQLite (the embedded deployment) and once on PostgreSQL. A package joins by its name here.
-ON_BOTH_BACKENDS = frozenset({"accounts", "catalog", "chat", "commerce", "db", "draws", "live"})
+ON_BOTH_BACKENDS = frozenset({"accounts", "catalog", "chat", "commerce", "db", "draws", "live", "reviews"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

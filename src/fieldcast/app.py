@@ -43,6 +43,8 @@ from fieldcast.payments import routes as payment_routes
 from fieldcast.payments import sandbox_pages
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
+from fieldcast.reviews import pages as review_pages
+from fieldcast.reviews import routes as review_routes
 from fieldcast.session_cookie import SESSION_COOKIE
 from fieldcast.web.idempotency import IdempotencyMiddleware
 from fieldcast.web.middleware import (
@@ -171,6 +173,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         commerce_routes.api,
         fulfilment_routes.api,
         payment_routes.api,
+        review_routes.api,
         gateway.router,
     ]
     page_routers: list[APIRouter] = [
@@ -185,11 +188,14 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         payment_pages.pages,
         room_pages.pages,
         sandbox_pages.router,
+        review_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)
     # Every page shows the notification bell in its header.
+    # The product page (catalog) shows its reviews (above catalog): loaded onto the request here.
+    sections = {id(catalog_pages.pages): [Depends(review_pages.product_reviews_section)]}
     for router in page_routers:
-        app.include_router(router, dependencies=[Depends(home_pages.notification_bell)])
+        app.include_router(router, dependencies=[Depends(home_pages.notification_bell), *sections.get(id(router), [])])
     app.state.lang_cookie = LANG_COOKIE
     return app

@@ -38,6 +38,7 @@ from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_feed import RoomState
 from fieldcast.realtime.room_log import RoomLog, make_room_log
+from fieldcast.reviews.events import TOPIC_REVIEW
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def table_metadata() -> MetaData:
     from fieldcast.draws import models as _draws  # noqa: F401
     from fieldcast.live import models as _live  # noqa: F401
     from fieldcast.payments import models as _payments  # noqa: F401
+    from fieldcast.reviews import models as _reviews  # noqa: F401
 
     return Base.metadata
 
@@ -76,6 +78,18 @@ def order_delivery(bus: Bus) -> outbox.Deliver:
     async def deliver(message: Envelope) -> None:
         await bus.publish(
             "orders", orjson.dumps({"id": message.id, "type": message.event_type, "data": message.payload})
+        )
+
+    return deliver
+
+
+def review_delivery(bus: Bus) -> outbox.Deliver:
+    """The outbox consumer of review events: the bus channel "reviews", for whoever follows
+    products and sellers (the per-product report, integrity rules)."""
+
+    async def deliver(message: Envelope) -> None:
+        await bus.publish(
+            "reviews", orjson.dumps({"id": message.id, "type": message.event_type, "data": message.payload})
         )
 
     return deliver
@@ -176,7 +190,11 @@ def app_context(settings: Settings) -> AppContext:
 
     relay = OutboxRelay(
         core.db.writer,
-        {outbox.TOPIC_ROOM: room_delivery(core.room_log, shelf_changed), TOPIC_ORDER: order_delivery(core.bus)},
+        {
+            outbox.TOPIC_ROOM: room_delivery(core.room_log, shelf_changed),
+            TOPIC_ORDER: order_delivery(core.bus),
+            TOPIC_REVIEW: review_delivery(core.bus),
+        },
         # Calls to the payment provider, and the sandbox provider's notifications to this app.
         outside={
             TOPIC_PROVIDER: provider_calls(payment_provider, core.db.uow),

@@ -31,6 +31,7 @@ from fieldcast.db.outbox import OutboxMessage
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
+from fieldcast.demo import reviews as demo_reviews
 from fieldcast.demo import seed as demo
 from fieldcast.demo import shop as demo_shop
 from fieldcast.live.models import LiveSession, SessionState, ShelfItem
@@ -246,7 +247,7 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     assert second == first
     assert [await _count(app, m) for m in tables] == counts
     assert _media_files(settings) == files
-    assert counts[0] == len(demo.PEOPLE)
+    assert counts[0] == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
     assert counts[1] == len(demo.ORGANISATIONS)
     assert counts[tables.index(Product)] == len(demo_catalog.PRODUCTS)
     # A picture and its thumbnail per product, a logo and its thumbnail per brand.
@@ -265,7 +266,8 @@ async def test_a_database_seeded_before_the_demo_catalog_gets_it_on_the_next_run
 
     await demo.seed(settings)
 
-    assert [await _count(app, m) for m in (User, Organisation, Membership)] == accounts
+    reviewers = len(demo_reviews.REVIEWS)  # the demo reviews' buyers are its only new accounts
+    assert [await _count(app, m) for m in (User, Organisation, Membership)] == [accounts[0] + reviewers, *accounts[1:]]
     assert await _count(app, Product) == len(demo_catalog.PRODUCTS)
     assert await _count(app, Supplier) == len(demo_catalog.SUPPLIERS)
 
@@ -299,7 +301,7 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
     orgs = await _all(seeded.app, Organisation)
     verifications = await _all(seeded.app, HostVerification)
 
-    assert len(users) == len(demo.PEOPLE)
+    assert len(users) == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
     assert len(orgs) == len(demo.ORGANISATIONS)
     assert len(verifications) == len([p for p in demo.PEOPLE if p.verification])
     assert all(u.is_demo for u in users)
@@ -346,7 +348,7 @@ async def test_seed_creates_the_story_organisations_with_their_kinds(seeded: See
 async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seeded) -> None:
     actions = [e.action for e in await _all(seeded.app, AuditEntry)]
 
-    assert actions.count("user.sign_up") == len(demo.PEOPLE)
+    assert actions.count("user.sign_up") == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)
     assert actions.count("organisation.create") == len(demo.ORGANISATIONS)
     assert actions.count("user.make_admin") == 1
     states = [p.verification.state for p in demo.PEOPLE if p.verification]
@@ -720,8 +722,10 @@ async def test_the_buyers_orders_are_demo_and_were_paid_by_the_providers_notific
     orders = [o for o in await _all(seeded.app, Order) if o.buyer_id == buyer.id]
     payments = [p for p in await _all(seeded.app, Payment) if p.buyer_id == buyer.id]
     [address] = [a for a in await _all(seeded.app, Address) if a.user_id == buyer.id]
-    notifications = await _all(seeded.app, PaymentNotification)
-    sent = [m for m in await _all(seeded.app, OutboxMessage) if m.topic == TOPIC_NOTIFY]
+    # (the demo reviewers' orders were paid the same way; they are not this buyer's)
+    notifications = [n for n in await _all(seeded.app, PaymentNotification) if n.payment_id in {p.id for p in payments}]
+    trade_nos = {p.out_trade_no for p in payments}
+    sent = [m for m in await _all(seeded.app, OutboxMessage) if m.topic == TOPIC_NOTIFY and m.key in trade_nos]
 
     assert orders and all(o.is_demo and o.state == OrderState.PAID for o in orders)
     assert len(payments) == len(demo_shop.BUYER_CHECKOUTS)
@@ -770,3 +774,24 @@ async def test_the_ended_show_has_shipped_and_delivered_orders_with_tracking_num
     assert sorted(r[0].value for r in rows) == ["delivered", "shipped", "shipped"]
     assert all(r[1] and r[4] and r[3] for r in rows)
     assert {r[2] for r in rows} == {"SF", "EMS"}
+async def test_the_ended_demo_shows_products_have_reviews_with_tags(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    """Written through the real actions on delivered demo orders; a bad tag stays, answered."""
+    ended = [x for x in await _all(seeded.app, LiveSession) if x.state.value == "ended"]
+    skus = {i.sku_id for i in await _all(seeded.app, ShelfItem) if i.session_id in {x.id for x in ended}}
+    products = {k.product_id for k in await _all(seeded.app, Sku) if k.id in skus}
+    assert ended and len(products) == 1
+    (product,) = products
+    client = seeded_clients()
+    reviews = (await client.get(f"/api/v1/products/{product}/reviews")).json()
+    assert reviews["summary"]["count"] == len(demo_reviews.REVIEWS)
+    assert ("packaging_size", False) in {(t["tag"], t["positive"]) for t in reviews["summary"]["tags"]}
+    assert sum(1 for r in reviews["items"] if r["reply"]) == 1
+    page = (await client.get(f"/p/{product}")).text
+    assert page.count('data-testid="tag-count"') == len(reviews["summary"]["tags"]) and "包装过大或过小" in page
+    reviewers = [u for u in await _all(seeded.app, User) if u.email.endswith(demo_reviews.REVIEWER_DOMAIN)]
+    assert len(reviewers) == len(demo_reviews.REVIEWS) and all(u.is_demo for u in reviewers)
+    ids = {u.id for u in reviewers}
+    orders = [o for o in await _all(seeded.app, Order) if o.state == OrderState.DELIVERED and o.buyer_id in ids]
+    assert len(orders) == len(demo_reviews.REVIEWS) and all(o.is_demo for o in orders)

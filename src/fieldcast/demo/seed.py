@@ -23,6 +23,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.fulfilment import seed_fulfilment
 from fieldcast.demo.live import is_live_seeded, seed_live
+from fieldcast.demo.reviews import seed_reviews
 from fieldcast.demo.shop import Shop, seed_buyer_orders
 from fieldcast.payments.providers import make_payment_provider
 
@@ -481,6 +482,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             shop = Shop(db.uow, gate, make_payment_provider(settings, db), settings)
             await seed_buyer_orders(shop, seeded.users[BUYER_KEY])
             await seed_fulfilment(shop, seeded.users[BUYER_KEY])
+            await seed_reviews(shop)
         finally:
             await gate.close()
     finally:
