@@ -18,6 +18,9 @@ from starlette.responses import Response
 from fieldcast import __version__
 from fieldcast.accounts import pages as accounts_pages
 from fieldcast.accounts import routes as accounts_routes
+from fieldcast.aftersales import pages as aftersales_pages
+from fieldcast.aftersales import routes as aftersales_routes
+from fieldcast.aftersales.tasks import aftersales_upkeep
 from fieldcast.bootstrap import AppContext, app_context, housekeeping
 from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
@@ -86,6 +89,10 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         relay = asyncio.create_task(ctx.relay.run(), name="outbox-relay")
         cleaner = asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping")
         commerce = asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep")
+        aftersales = asyncio.create_task(
+            aftersales_upkeep(ctx.uow, ctx.gate, stopping, days=settings.refund_auto_approve_days),
+            name="aftersales-upkeep",
+        )
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -98,6 +105,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             stopping.set()
             ctx.relay.stop()
             await _stop(commerce)
+            await _stop(aftersales)
             await _stop(cleaner)
             await _stop(relay)
             await ctx.close()
@@ -164,6 +172,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         draw_routes.api,
         commerce_routes.api,
         payment_routes.api,
+        aftersales_routes.api,
         gateway.router,
     ]
     page_routers: list[APIRouter] = [
@@ -175,6 +184,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         chat_routes.pages,
         commerce_pages.pages,
         payment_pages.pages,
+        aftersales_pages.pages,
         room_pages.pages,
         sandbox_pages.router,
     ]
