@@ -20,6 +20,7 @@ from fieldcast.commerce.gate import make_gate
 from fieldcast.config import Settings
 from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.demo.aftersales import seed_aftersales
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.live import is_live_seeded, seed_live
 from fieldcast.demo.shop import Shop, seed_buyer_orders
@@ -479,6 +480,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
         try:
             shop = Shop(db.uow, gate, make_payment_provider(settings, db), settings)
             await seed_buyer_orders(shop, seeded.users[BUYER_KEY])
+            await seed_aftersales(shop, seeded.users[BUYER_KEY])  # the ended show's refund
         finally:
             await gate.close()
     finally:
