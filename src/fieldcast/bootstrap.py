@@ -17,7 +17,8 @@ import orjson
 from sqlalchemy import MetaData
 
 from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
-from fieldcast.aftersales.actions import TOPIC_AFTERSALES, refund_outcomes
+from fieldcast.aftersales.actions import refund_outcomes
+from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import StockGate, make_gate

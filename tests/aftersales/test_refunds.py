@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from fieldcast.aftersales import actions as a
 from fieldcast.aftersales import errors as e
+from fieldcast.aftersales.events import TOPIC_AFTERSALES, RefundRequestChanged
 from fieldcast.aftersales.models import (
     RefundKind,
     RefundPhoto,
@@ -117,6 +118,31 @@ async def test_refund_only_before_shipping_refunds_and_puts_the_units_back_on_sa
     assert await refunded_at_provider(app) == order.total_fen
     assert done.returned_lines == {str((await lines(app, deal.order_id))[0].id): 2}
     await gate_is_quiet(app)
+
+
+async def test_all_the_money_back_before_shipping_puts_every_unit_back_whatever_was_asked(app: FastAPI) -> None:
+    deal = await paid_deal(app, pool_units=2, plain_units=1)
+    order = await order_of(app, deal.order_id)
+    req = await ask(app, deal, a.Asked(RefundKind.REFUND_ONLY, RefundReason.CHANGED_MIND, order.total_fen))
+    assert req.quantity == 0  # the buyer asked for money only...
+    await approve(app, deal, req.id)
+    after = await stock(app, deal)  # ...but nothing of the order will ship: all of it is back
+    assert (after.sku[:3], after.pool[:3], after.plain[:3]) == ((0, 0, 10), (0, 0, 5), (0, 0, 10))
+    assert (await request_of(app, req.id)).quantity == 3
+    await gate_is_quiet(app)
+
+
+async def test_a_partial_refund_before_shipping_with_no_units_leaves_the_order_to_ship(app: FastAPI) -> None:
+    deal = await paid_deal(app, pool_units=2)
+    before = await stock(app, deal)
+    req = await ask(app, deal, a.Asked(RefundKind.REFUND_ONLY, RefundReason.OTHER, 100))  # a price difference
+    await approve(app, deal, req.id)
+    await app.state.ctx.relay.drain()
+    assert await stock(app, deal) == before
+    order = await order_of(app, deal.order_id)
+    assert (order.refund_status, order.refunded_fen) == (RefundStatus.PARTIALLY_REFUNDED, 100)
+    await ship(app, deal)  # partly refunded, it still ships
+    assert (await order_of(app, deal.order_id)).state == OrderState.SHIPPED
 
 
 async def test_refund_only_for_goods_that_never_came_refunds_but_puts_nothing_back(app: FastAPI) -> None:
@@ -243,6 +269,43 @@ async def test_the_time_after_the_show_ended_is_kept(app: FastAPI) -> None:
     req = await ask(app, deal, a.Asked(RefundKind.REFUND_ONLY, RefundReason.CHANGED_MIND, 100))
     assert req.seconds_after_show_end is not None
     assert 3 * 3600 <= req.seconds_after_show_end < 3 * 3600 + 120
+
+
+# == events ====================================================================================
+
+
+async def test_every_step_is_an_event_of_the_contract_and_an_audit_entry(app: FastAPI) -> None:
+    deal = await paid_deal(app)
+    await deliver(app, deal)
+    req = await ask(app, deal, a.Asked(RefundKind.RETURN_AND_REFUND, RefundReason.WRONG_ITEM, 500, quantity=1))
+    await approve(app, deal, req.id)
+    await run(app, a.send_return, await user(app, deal.buyer), req.id, "中通快递", "ZT20261127001")
+    await run(app, a.confirm_return, app.state.ctx.gate, await user(app, deal.supplier), req.id)
+    await app.state.ctx.relay.drain()
+    async with app.state.ctx.uow(write=False) as uow:
+        messages = list(
+            await uow.session.scalars(
+                sa.select(OutboxMessage).where(OutboxMessage.topic == TOPIC_AFTERSALES).order_by(OutboxMessage.id)
+            )
+        )
+        actions = list(
+            await uow.session.scalars(
+                sa.select(AuditEntry.action)
+                .where(AuditEntry.target_type == "refund_request", AuditEntry.target_id == str(req.id))
+                .order_by(AuditEntry.id)
+            )
+        )
+    events = [RefundRequestChanged.model_validate(m.payload) for m in messages]  # extra="forbid"
+    assert [x.state for x in events] == ["requested", "awaiting_return", "returning", "refunding", "refunded"]
+    assert all(m.event_type == RefundRequestChanged.event_type and m.key == str(req.id) for m in messages)
+    assert actions == [
+        "refund.request",
+        "refund.approve",
+        "refund.return_sent",
+        "refund.return_received",
+        "refund.send",
+        "refund.refunded",
+    ]
 
 
 # == exactly once ================================================================================

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.aftersales import errors as e
+from fieldcast.aftersales.events import TOPIC_AFTERSALES, RefundRequestChanged
 from fieldcast.aftersales.models import (
     CARRIER_MAX,
     COMMITTED_STATES,
@@ -58,7 +59,6 @@ from fieldcast.i18n import N_
 from fieldcast.live.models import LiveSession
 from fieldcast.payments import actions as payments
 
-TOPIC_AFTERSALES = "aftersales"  # refund request events, keyed by request id
 SUPPLIER_DECIDERS = (Role.SUPPLIER, Role.OWNER)
 ARBITERS = (Role.ORGANISER, Role.OWNER)
 PHOTO_FOLDER = "refunds"
@@ -97,23 +97,19 @@ def _audit(uow: UnitOfWork, actor_id: int | None, action: str, req: RefundReques
 
 
 def _emit(uow: UnitOfWork, req: RefundRequest) -> None:
-    uow.publish(
-        TOPIC_AFTERSALES,
-        str(req.id),
-        "refund_request.changed",
-        {
-            "request_id": req.id,
-            "order_id": req.order_id,
-            "state": req.state.value,
-            "kind": req.kind.value,
-            "reason": req.reason.value,
-            "amount_fen": req.amount_fen,
-            "organisation_id": req.organisation_id,
-            "supplier_id": req.supplier_id,
-            "session_id": req.session_id,
-            "seconds_after_show_end": req.seconds_after_show_end,
-        },
+    event = RefundRequestChanged(
+        request_id=req.id,
+        order_id=req.order_id,
+        state=req.state.value,
+        kind=req.kind.value,
+        reason=req.reason.value,
+        amount_fen=req.amount_fen,
+        organisation_id=req.organisation_id,
+        supplier_id=req.supplier_id,
+        session_id=req.session_id,
+        seconds_after_show_end=req.seconds_after_show_end,
     )
+    uow.publish(TOPIC_AFTERSALES, str(req.id), event.event_type, event.model_dump(mode="json"))
 
 
 def _clean(text: str, limit: int) -> str:
@@ -476,6 +472,12 @@ async def _go_ahead(uow: UnitOfWork, gate: StockGate, order: Order, req: RefundR
     # Refund only: units come back only if nothing left the supplier (the order is still paid).
     # Shipped goods that never came are lost in transit: they are not back on any shelf.
     if order.state == OrderState.PAID:
+        if req.amount_fen >= order_refunds.refundable_fen(order):
+            # All the money back: nothing of it will ship, so every unit not yet back returns.
+            lines = await order_refunds.order_lines(uow, order.id)
+            left = _units_left(lines, [r for r in await _others(uow, order.id) if r.id != req.id])
+            req.quantity = sum(max(n, 0) for n in left.values())
+            req.order_line_id = None
         await _units_back(uow, gate, order, req)
     await _send_refund(uow, order, req, actor_id)
 
