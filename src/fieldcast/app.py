@@ -18,6 +18,9 @@ from starlette.responses import Response
 from fieldcast import __version__
 from fieldcast.accounts import pages as accounts_pages
 from fieldcast.accounts import routes as accounts_routes
+from fieldcast.aftersales import pages as aftersales_pages
+from fieldcast.aftersales import routes as aftersales_routes
+from fieldcast.aftersales.tasks import aftersales_upkeep
 from fieldcast.bootstrap import AppContext, app_context, housekeeping
 from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
@@ -93,6 +96,10 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         shipping = asyncio.create_task(
             fulfilment_upkeep(ctx.uow, ctx.tracker, settings.order_auto_confirm_days, stopping), name="fulfilment"
         )
+        aftersales = asyncio.create_task(
+            aftersales_upkeep(ctx.uow, ctx.gate, stopping, days=settings.refund_auto_approve_days),
+            name="aftersales-upkeep",
+        )
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -106,6 +113,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             ctx.relay.stop()
             await _stop(commerce)
             await _stop(shipping)
+            await _stop(aftersales)
             await _stop(cleaner)
             await _stop(relay)
             await ctx.close()
@@ -174,6 +182,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         fulfilment_routes.api,
         payment_routes.api,
         review_routes.api,
+        aftersales_routes.api,
         gateway.router,
     ]
     page_routers: list[APIRouter] = [
@@ -186,6 +195,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         commerce_pages.pages,
         fulfilment_pages.pages,
         payment_pages.pages,
+        aftersales_pages.pages,
         room_pages.pages,
         sandbox_pages.router,
         review_pages.pages,

@@ -17,6 +17,8 @@ import orjson
 from sqlalchemy import MetaData
 
 from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
+from fieldcast.aftersales.actions import refund_outcomes
+from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import StockGate, make_gate
@@ -30,7 +32,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.media.backend import MediaBackend, make_media
 from fieldcast.pages.snapshot import RoomSnapshots
 from fieldcast.payments import sandbox
-from fieldcast.payments.actions import TOPIC_PROVIDER, provider_calls
+from fieldcast.payments.actions import TOPIC_PROVIDER, TOPIC_REFUND, provider_calls
 from fieldcast.payments.provider import PaymentProvider
 from fieldcast.payments.providers import make_payment_provider
 from fieldcast.realtime.bus import Bus, make_bus
@@ -50,6 +52,7 @@ HOUSEKEEPING_EVERY_S = 600.0
 def table_metadata() -> MetaData:
     """Every capability's tables in one metadata (Alembic's target, the tests' wipe)."""
     from fieldcast.accounts import models as _accounts  # noqa: F401
+    from fieldcast.aftersales import models as _aftersales  # noqa: F401
     from fieldcast.catalog import models as _catalog  # noqa: F401
     from fieldcast.chat import models as _chat  # noqa: F401
     from fieldcast.commerce import models as _commerce  # noqa: F401
@@ -194,10 +197,13 @@ def app_context(settings: Settings) -> AppContext:
             outbox.TOPIC_ROOM: room_delivery(core.room_log, shelf_changed),
             TOPIC_ORDER: order_delivery(core.bus),
             TOPIC_REVIEW: review_delivery(core.bus),
+            TOPIC_AFTERSALES: order_delivery(core.bus),  # refund requests, to whoever follows orders
         },
         # Calls to the payment provider, and the sandbox provider's notifications to this app.
         outside={
             TOPIC_PROVIDER: provider_calls(payment_provider, core.db.uow),
+            # A refund's outcome, applied once to its after-sales request (its own transaction).
+            TOPIC_REFUND: refund_outcomes(core.db.uow),
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     tracking_provider: Literal["manual"] = Field(
         default="manual", description="Where tracking statuses come from; manual = typed in or uploaded by suppliers."
     )
+    refund_auto_approve_days: int = Field(
+        default=2,
+        ge=1,
+        le=30,
+        description="Days a refund request may wait for the supplier's answer before it is approved automatically.",
+    )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(
         default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."

@@ -191,6 +191,38 @@ LABELS: dict[str, dict[str, str]] = {
         "delivered": N_("Signed for"),
         "exception": N_("Problem with the parcel"),
     },
+    # After-sales (aftersales/): what a buyer asks for, why, and where the request stands.
+    "refund_kind": {
+        "refund_only": N_("Refund only"),
+        "return_and_refund": N_("Return and refund"),
+    },
+    "refund_reason": {
+        "damaged": N_("Damaged in transit"),
+        "not_as_described": N_("Not as described"),
+        "spoiled_on_arrival": N_("Spoiled on arrival"),
+        "too_slow": N_("Delivery too slow"),
+        "never_arrived": N_("Never arrived"),
+        "wrong_item": N_("Wrong item sent"),
+        "changed_mind": N_("No longer wanted"),
+        "other": N_("Other"),
+    },
+    "refund_state": {
+        "requested": N_("Waiting for the supplier"),
+        "rejected": N_("Rejected by the supplier"),
+        "escalated": N_("Escalated to the organiser"),
+        "closed": N_("Closed"),
+        "awaiting_return": N_("Approved: send the goods back"),
+        "returning": N_("Goods on their way back"),
+        "refunding": N_("Refund under way"),
+        "refunded": N_("Refunded"),
+        "refund_failed": N_("Refund failed"),
+    },
+    "refund_status": {
+        "none": N_("No refund"),
+        "refunding": N_("Refund under way"),
+        "partially_refunded": N_("Partly refunded"),
+        "refunded": N_("Refunded"),
+    },
 }
 
 

@@ -18,16 +18,18 @@ from PIL import Image
 
 from fieldcast.accounts.models import HostKind, HostVerification, Membership, Organisation, Role, User
 from fieldcast.accounts.security import id_number_with_check_digit
+from fieldcast.aftersales.models import RefundRequest, RefundRequestState
 from fieldcast.app import create_app
 from fieldcast.catalog.models import Inspection, Product, ProductImage, Sku, Supplier
 from fieldcast.catalog.queries import today_local
 from fieldcast.cli import ensure_admin
-from fieldcast.commerce.models import Address, Order, OrderState, Shipment
+from fieldcast.commerce.models import Address, Order, OrderState, RefundStatus, Shipment
 from fieldcast.config import Settings, async_database_url
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.engine import Database
 from fieldcast.db.migrate import upgrade_async
 from fieldcast.db.outbox import OutboxMessage
+from fieldcast.demo import aftersales as demo_aftersales
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
@@ -699,6 +701,8 @@ async def test_the_printed_buyer_has_paid_demo_orders_at_orders(seeded: Seeded, 
     buyer = await _signed_in(seeded_clients, login.email, login.password)
 
     orders = (await buyer.get("/api/v1/me/orders")).json()["items"]
+    # Beside these, the order refunded in the ended show (demo/aftersales.py, tested below).
+    orders = [o for o in orders if o["lines"][0]["title"] != demo_aftersales.PRODUCT]
     page = await buyer.get("/orders")
 
     # One order per supplier: the first checkout has two suppliers, the others one each.
@@ -728,7 +732,7 @@ async def test_the_buyers_orders_are_demo_and_were_paid_by_the_providers_notific
     sent = [m for m in await _all(seeded.app, OutboxMessage) if m.topic == TOPIC_NOTIFY and m.key in trade_nos]
 
     assert orders and all(o.is_demo and o.state == OrderState.PAID for o in orders)
-    assert len(payments) == len(demo_shop.BUYER_CHECKOUTS)
+    assert len(payments) == len(demo_shop.BUYER_CHECKOUTS) + 1  # and the ended show's (demo/aftersales.py)
     assert all(p.is_demo and p.state == PaymentState.PAID and p.provider_txn_id and p.pay_url for p in payments)
     assert address.is_demo and address.is_default
     # Each payment was paid by the sandbox's own signed notification, applied once and delivered.
@@ -736,6 +740,19 @@ async def test_the_buyers_orders_are_demo_and_were_paid_by_the_providers_notific
     assert all(n.outcome == NotificationOutcome.APPLIED for n in notifications)
     assert {m.payload["id"] for m in sent} == {n.notification_id for n in notifications}
     assert all(m.published_at is not None for m in sent)
+
+
+async def test_the_ended_demo_show_has_a_refund_through_the_provider(seeded: Seeded) -> None:
+    await seeded.app.state.ctx.relay.drain()  # the relay asks the provider, as a running server does
+    [request] = await _all(seeded.app, RefundRequest)
+    [show] = [s for s in await _all(seeded.app, LiveSession) if s.title == demo_aftersales.ENDED_SHOW]
+    order = next(o for o in await _all(seeded.app, Order) if o.id == request.order_id)
+    assert request.is_demo and order.is_demo and order.session_id == show.id and show.ended_at is not None
+    assert show.state == SessionState.ENDED
+    assert request.state == RefundRequestState.REFUNDED
+    assert request.seconds_after_show_end is not None and request.seconds_after_show_end > 3600
+    assert (order.refund_status, order.refunded_fen) == (RefundStatus.REFUNDED, order.total_fen)
+    assert sum(request.returned_lines.values()) == order.units  # never shipped: back on sale
 
 
 async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(

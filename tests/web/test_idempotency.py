@@ -103,7 +103,9 @@ async def test_concurrent_requests_with_one_key_write_once_and_answer_alike(
     assert await organisations(app) == 1
 
 
-async def test_a_refusal_is_not_recorded_and_its_retry_is_decided_afresh(app: FastAPI, member: httpx.AsyncClient) -> None:
+async def test_a_refusal_is_not_recorded_and_its_retry_is_decided_afresh(
+    app: FastAPI, member: httpx.AsyncClient
+) -> None:
     """A refusal wrote nothing, so nothing is kept: the same key asks again (and in a flash sale
     no refusal costs a commit)."""
     first = await member.post("/api/v1/organisations", json=ORG, headers={"Idempotency-Key": "a"})

@@ -48,6 +48,12 @@ async def sell(session: AsyncSession, sku_id: int, units: int) -> None:
         raise StockDrift(f"sku {sku_id}: selling {units} not reserved")
 
 
+async def restock(session: AsyncSession, sku_id: int, units: int) -> None:
+    """sold → available: units of a paid order that will never ship, or came back (after-sales)."""
+    if not await _move(session, sku_id, Sku.sold >= units, sold=Sku.sold - units, available=Sku.available + units):
+        raise StockDrift(f"sku {sku_id}: restocking {units} not sold")
+
+
 def set_stock(sku: Sku, stock: int) -> None:
     """The organiser's new total: what is sold or reserved stays, the rest is available. Raises
     ValueError below sold + reserved (the catalog's action turns it into the buyer-facing error)."""

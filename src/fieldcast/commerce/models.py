@@ -42,6 +42,17 @@ class OrderState(StrEnum):
     EXPIRED = "expired"
 
 
+class RefundStatus(StrEnum):
+    """Money back on an order, kept beside its state (not in it): a partly refunded order still
+    ships and completes. none → refunding (a refund is on its way) → partially_refunded |
+    refunded (all of the order's money went back). Written by after-sales through refunds.py."""
+
+    NONE = "none"
+    REFUNDING = "refunding"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
 OPEN_ORDER_STATES = (OrderState.PENDING_PAYMENT,)
 # States in which the units count as taken by the buyer (for stock and per-buyer limits).
 HOLDING_STATES = (
@@ -126,6 +137,11 @@ class Order(Timestamped, Base):
     province: Mapped[str] = mapped_column(sa.String(PROVINCE_MAX), default="")  # shown in the room, nothing finer
     note: Mapped[str] = mapped_column(sa.String(NOTE_MAX), default="")
     is_demo: Mapped[bool] = mapped_column(default=False)
+    # After-sales (commerce/refunds.py): the refund status and the fen refunded so far.
+    refund_status: Mapped[RefundStatus] = mapped_column(
+        str_enum(RefundStatus), default=RefundStatus.NONE, server_default=RefundStatus.NONE.value
+    )
+    refunded_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class OrderLine(Base):

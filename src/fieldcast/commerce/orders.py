@@ -27,7 +27,7 @@ from fieldcast.commerce import errors as e
 from fieldcast.commerce.deadlines import promised_ship_by
 from fieldcast.commerce.events import TOPIC_ORDER, OrderChanged, Purchase, ShelfStock
 from fieldcast.commerce.gate import StockGate
-from fieldcast.commerce.models import BuyerTally, Order, OrderLine, OrderState
+from fieldcast.commerce.models import BuyerTally, Order, OrderLine, OrderState, RefundStatus
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.locks import lock_rows
@@ -229,6 +229,8 @@ async def ship_order(uow: UnitOfWork, actor: User | None, order: Order) -> Order
     await require_org_role(uow.session, user, order.organisation_id, *SUPPLIER_ROLES)
     (order,) = await lock_orders(uow, [order.id])
     _require(order, OrderState.PAID)
+    if order.refund_status in (RefundStatus.REFUNDING, RefundStatus.REFUNDED):  # after-sales: money going back
+        raise e.WrongOrderState(N_("This order is being refunded; it cannot be shipped."), field="state")
     order.state = OrderState.SHIPPED
     order.shipped_at = utcnow()
     audit_order(uow, user.id, "order.ship", order)

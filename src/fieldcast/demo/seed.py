@@ -20,6 +20,7 @@ from fieldcast.commerce.gate import make_gate
 from fieldcast.config import Settings
 from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.demo.aftersales import seed_aftersales
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.fulfilment import seed_fulfilment
 from fieldcast.demo.live import is_live_seeded, seed_live
@@ -483,6 +484,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             await seed_buyer_orders(shop, seeded.users[BUYER_KEY])
             await seed_fulfilment(shop, seeded.users[BUYER_KEY])
             await seed_reviews(shop)
+            await seed_aftersales(shop, seeded.users[BUYER_KEY])  # the ended show's refund
         finally:
             await gate.close()
     finally:

@@ -53,6 +53,18 @@ async def sell(session: AsyncSession, item_id: int, units: int) -> None:
         raise StockDrift(f"shelf item {item_id}: selling {units} not reserved")
 
 
+async def restock(session: AsyncSession, item_id: int, units: int) -> None:
+    """sold → available in the show pool (after-sales: never shipped, or returned)."""
+    if not await _move(
+        session,
+        item_id,
+        ShelfItem.session_sold >= units,
+        session_available=ShelfItem.session_available + units,
+        session_sold=ShelfItem.session_sold - units,
+    ):
+        raise StockDrift(f"shelf item {item_id}: restocking {units} not sold")
+
+
 def set_session_stock(item: ShelfItem, stock: int | None) -> None:
     """A new show pool size (None: sell from the SKU alone); ValueError below what is taken."""
     taken = item.session_sold + item.session_reserved

@@ -41,6 +41,7 @@ from fieldcast.payments.models import (
 from fieldcast.payments.provider import Notification, PaymentProvider, PaymentRequest
 
 TOPIC_PROVIDER = "payments.provider"  # calls to the provider that must happen, outside any lock
+TOPIC_REFUND = "payments.refund"  # a refund's outcome (refund.finished), for after-sales
 LATE_PAYMENT_REASON = "paid after the order closed"
 
 
@@ -242,11 +243,15 @@ async def _paid(
     return NotificationOutcome.REFUNDING
 
 
-def request_refund(uow: UnitOfWork, payment: Payment, amount_fen: int, reason: str) -> Refund:
-    """Record a refund; the relay asks the provider for it after the commit."""
+def request_refund(
+    uow: UnitOfWork, payment: Payment, amount_fen: int, reason: str, *, actor_id: int | None = None
+) -> Refund:
+    """Record a refund; the relay asks the provider for it after the commit, once per
+    out_refund_no (the provider keeps each by that number, so a repeated call refunds nothing
+    more), and its outcome is published on TOPIC_REFUND for whoever asked (after-sales)."""
     refund = Refund(out_refund_no=new_trade_no(), payment_id=payment.id, amount_fen=amount_fen, reason=reason)
     uow.session.add(refund)
-    audit_payment(uow, None, "payment.refund_requested", payment, amount_fen=amount_fen, reason=reason)
+    audit_payment(uow, actor_id, "payment.refund_requested", payment, amount_fen=amount_fen, reason=reason)
     uow.publish(
         TOPIC_PROVIDER,
         payment.out_trade_no,
@@ -326,8 +331,31 @@ def provider_calls(provider: PaymentProvider, new_uow: Callable[..., UnitOfWork]
                 refund.state = RefundState.SUCCEEDED if result.succeeded else RefundState.FAILED
                 refund.provider_refund_id = result.refund_id
                 refund.finished_at = utcnow()
+                # Told once, when the outcome is first recorded; a consumer applies it once anyway.
+                uow.publish(
+                    TOPIC_REFUND,
+                    refund.out_refund_no,
+                    "refund.finished",
+                    {
+                        "refund_id": refund.id,
+                        "out_refund_no": refund.out_refund_no,
+                        "amount_fen": refund.amount_fen,
+                        "succeeded": result.succeeded,
+                        "provider_refund_id": result.refund_id,
+                    },
+                )
 
     return call
+
+
+async def payment_paying(uow: UnitOfWork, order_id: int) -> Payment | None:
+    """The payment that paid this order, if it was paid (for refunds of it)."""
+    payment: Payment | None = await uow.session.scalar(
+        sa.select(Payment)
+        .join(PaymentOrder, PaymentOrder.payment_id == Payment.id)
+        .where(PaymentOrder.order_id == order_id, Payment.state.in_([PaymentState.PAID, PaymentState.REFUNDED]))
+    )
+    return payment
 
 
 async def orders_of_payment(uow: UnitOfWork, payment_id: int) -> list[Order]:

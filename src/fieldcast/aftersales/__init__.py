@@ -1,0 +1,1 @@
+"""After-sales (售后): refund requests, their decisions and escalations, returns, and refunds."""
