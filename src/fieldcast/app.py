@@ -25,6 +25,7 @@ from fieldcast.catalog import routes as catalog_routes
 from fieldcast.chat import routes as chat_routes
 from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
+from fieldcast.commerce.coupons import routes as coupon_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import routes as draw_routes
 from fieldcast.live import manage_pages as live_manage_pages
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         chat_routes.api,
         draw_routes.api,
         commerce_routes.api,
+        coupon_routes.api,
         payment_routes.api,
         gateway.router,
     ]

@@ -7,8 +7,8 @@ guard, change state, move the units, write the audit log, emit events through th
           └─expire──▶ expired     (unpaid by its pay-by time)
 
 Closing an unpaid order gives its units back (SKU, show pool, buyer's tally, and the gate after
-commit). Paying sells them. A payment for an order that is no longer pending is not applied
-here: `pay` returns those orders, and payments/ refunds the money."""
+commit), and its coupon back to the buyer. Paying sells them. A payment for an order that is no
+longer pending is not applied here: `pay` returns those orders, and payments/ refunds the money."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.catalog import stock as sku_stock
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce import errors as e
+from fieldcast.commerce.coupons import actions as coupons
 from fieldcast.commerce.events import TOPIC_ORDER, OrderChanged, Purchase, ShelfStock
 from fieldcast.commerce.gate import StockGate
 from fieldcast.commerce.models import BuyerTally, Order, OrderLine, OrderState
@@ -138,6 +139,7 @@ async def _close(
     lines = (await lines_of(uow, [order.id]))[order.id]
     await _give_back(uow, gate, order, lines)
     order.state = state
+    await coupons.give_back(uow, order)
     order.closed_at = utcnow()
     order.close_reason = reason
     audit_order(uow, actor_id, f"order.{state.value}", order, reason=reason)
