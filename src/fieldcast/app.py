@@ -25,6 +25,7 @@ from fieldcast.catalog import routes as catalog_routes
 from fieldcast.chat import routes as chat_routes
 from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
+from fieldcast.commerce.coupons import pages as coupon_pages
 from fieldcast.commerce.coupons import routes as coupon_routes
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import routes as draw_routes
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         console_pages.router,
         chat_routes.pages,
         commerce_pages.pages,
+        coupon_pages.pages,
         payment_pages.pages,
         room_pages.pages,
         sandbox_pages.router,
