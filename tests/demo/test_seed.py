@@ -753,3 +753,13 @@ async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(
     items = [i for i in await _all(seeded.app, ShelfItem) if i.session_id == session["id"]]
     assert len(items) == len(shelf)
     assert all(live.is_demo for live in await _all(seeded.app, LiveSession))
+
+
+async def test_a_live_demo_room_offers_a_coupon_to_claim(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    from fieldcast.commerce.coupons.models import CouponBatch
+
+    (batch,) = await _all(seeded.app, CouponBatch)
+    assert batch.is_demo and batch.session_id is not None and batch.coupons_left == batch.total
+    coupons = (await seeded_clients().get(f"/api/v1/sessions/{batch.session_id}/coupons")).json()
+    assert [c["batch"]["id"] for c in coupons] == [batch.id]
+    assert 'data-testid="coupon-claim"' in (await seeded_clients().get(f"/live/{batch.session_id}")).text

@@ -21,6 +21,7 @@ from fieldcast.config import Settings
 from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
+from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.live import is_live_seeded, seed_live
 from fieldcast.demo.shop import Shop, seed_buyer_orders
 from fieldcast.payments.providers import make_payment_provider
@@ -474,6 +475,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
                 await seed_catalog(uow, settings.resolved_media_dir, seeded.users, seeded.orgs)
             if not await is_live_seeded(uow.session):
                 await seed_live(uow, settings, seeded.users, seeded.orgs, seeded.users[ORGANISER_KEY])
+            await seed_coupons(uow, seeded.users[ORGANISER_KEY])
         # After that commit: checkout and the provider each run their own transactions.
         gate = make_gate(settings.redis_url)
         try:
