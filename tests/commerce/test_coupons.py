@@ -215,6 +215,10 @@ async def test_checkout_takes_the_best_coupon_off_and_the_payment_is_the_total_a
     assert await claim_state(app, big["id"]) == ClaimState.USED
     detail = (await buyer.client.get(f"/api/v1/orders/{order['id']}")).json()
     assert (detail["discount_fen"], detail["coupon_claim_id"]) == (2000, big["id"])
+    async with app.state.ctx.uow(write=False) as uow:
+        placed = await uow.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "order.place"))
+        assert placed is not None
+        assert (placed.details["coupon_claim_id"], placed.details["discount_fen"]) == (big["id"], 2000)
 
     # used once: a second checkout with it is refused, and nothing of that checkout stays
     r = await checkout(buyer, room, shop.inspected_sku, big["id"])

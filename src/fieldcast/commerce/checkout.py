@@ -395,11 +395,17 @@ async def place_orders(
                     line_total_fen=x.unit_price_fen * x.wanted.quantity,
                 )
             )
+        # The coupon's use is part of this act: the order's own entry says which and how much.
         audit_order(
-            uow, buyer.id, "order.place", order, lines=len(group), total_fen=order.total_fen, discount_fen=discount_fen
+            uow,
+            buyer.id,
+            "order.place",
+            order,
+            lines=len(group),
+            total_fen=order.total_fen,
+            discount_fen=discount_fen,
+            coupon_claim_id=order.coupon_claim_id,
         )
-        if coupon is not None:
-            coupons.audit_use(uow, buyer.id, coupon, order)
         emit_order(uow, order)
         orders.append(order)
     await uow.session.flush()

@@ -294,18 +294,6 @@ async def redeem(
     return Redeemed(claim_id, batch, best[0], best[1])
 
 
-def audit_use(uow: UnitOfWork, buyer_id: int, redeemed: Redeemed, order: Order) -> None:
-    record_audit(
-        uow,
-        actor_id=buyer_id,
-        action="coupon.use",
-        target_type="coupon_claim",
-        target_id=redeemed.claim_id,
-        organisation_id=order.organisation_id,
-        details={"batch_id": redeemed.batch.id, "order_id": order.id, "discount_fen": redeemed.discount_fen},
-    )
-
-
 async def give_back(uow: UnitOfWork, order: Order) -> None:
     """An unpaid order closed (cancelled, expired): its coupon is the buyer's to use again (until
     its use-by time). The caller holds the order's lock; the claim's guarded UPDATE makes a
