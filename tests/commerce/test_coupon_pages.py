@@ -63,6 +63,8 @@ async def test_the_cart_chooses_the_best_coupon_and_its_checkout_takes_it_off(
     async with app.state.ctx.uow(write=False) as uow:
         order = await uow.session.scalar(sa.select(Order))
         assert order is not None and (order.discount_fen, order.coupon_claim_id) == (1500, best["id"])
+    page = (await buyer.client.get(f"/orders/{order.id}")).text
+    assert 'data-testid="order-discount"' in page and "¥15.00" in page
 
 
 def form_of(room: int, **overrides: Any) -> dict[str, str]:
