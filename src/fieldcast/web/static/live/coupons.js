@@ -39,6 +39,7 @@ function claimed(card, body) {
   card.dataset.claimed = "y";
   card.querySelector("[data-claim]")?.remove();
   status(card, t.tClaimed);
+  card.querySelector("[data-coupon-status]").dataset.testid = "coupon-claimed";
   if (body && body.batch) showLeft(card, body.batch.left);
   document.dispatchEvent(new CustomEvent("coupon:claimed", { detail: body || {} }));
 }
