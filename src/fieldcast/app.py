@@ -29,6 +29,8 @@ from fieldcast.chat import routes as chat_routes
 from fieldcast.commerce import fulfilment_pages, fulfilment_routes
 from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
+from fieldcast.commerce.coupons import pages as coupon_pages
+from fieldcast.commerce.coupons import routes as coupon_routes
 from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import routes as draw_routes
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         draw_routes.api,
         commerce_routes.api,
         fulfilment_routes.api,
+        coupon_routes.api,
         payment_routes.api,
         review_routes.api,
         aftersales_routes.api,
@@ -194,6 +197,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         chat_routes.pages,
         commerce_pages.pages,
         fulfilment_pages.pages,
+        coupon_pages.pages,
         payment_pages.pages,
         aftersales_pages.pages,
         room_pages.pages,

@@ -56,6 +56,7 @@ def table_metadata() -> MetaData:
     from fieldcast.catalog import models as _catalog  # noqa: F401
     from fieldcast.chat import models as _chat  # noqa: F401
     from fieldcast.commerce import models as _commerce  # noqa: F401
+    from fieldcast.commerce.coupons import models as _coupons  # noqa: F401
     from fieldcast.db import audit as _audit  # noqa: F401
     from fieldcast.db.base import Base
     from fieldcast.draws import models as _draws  # noqa: F401
@@ -70,6 +71,7 @@ def register_events() -> None:
     """Import every capability's room event types, so the registry is complete."""
     from fieldcast.chat import events as _chat  # noqa: F401
     from fieldcast.commerce import events as _commerce  # noqa: F401
+    from fieldcast.commerce.coupons import events as _coupons  # noqa: F401
     from fieldcast.draws import events as _draws  # noqa: F401
     from fieldcast.live import events as _live  # noqa: F401
 

@@ -165,6 +165,8 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
+
+
 async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Seeded]:
     """One seeded database and app shared by the read-only tests of this module: seeding hashes
     ~20 passwords with argon2, too slow to repeat per test. It is its own SQLite file, so the
@@ -180,6 +182,8 @@ async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Seed
 
 
 @pytest.fixture
+
+
 async def seeded_clients(seeded: Seeded) -> AsyncIterator[ClientFactory]:
     """HTTP clients (separate cookie jars) on the seeded app."""
     clients: list[httpx.AsyncClient] = []
@@ -237,6 +241,8 @@ async def _public_products(client: httpx.AsyncClient, **params: str) -> list[dic
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+
+
 async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     backend: str, app: FastAPI, settings: Settings
 ) -> None:
@@ -658,6 +664,8 @@ async def test_ensure_admin_promotes_an_existing_account_and_records_it(
     ("email", "password", "field"),
     [("not-an-email", PASSWORD, "email"), ("short@example.com", "short", "password")],
 )
+
+
 async def test_ensure_admin_rejects_bad_input_with_a_clear_message(
     app: FastAPI, settings: Settings, email: str, password: str, field: str
 ) -> None:
@@ -796,6 +804,8 @@ async def test_the_ended_show_has_shipped_and_delivered_orders_with_tracking_num
     assert sorted(r[0].value for r in rows) == ["delivered", "shipped", "shipped"]
     assert all(r[1] and r[4] and r[3] for r in rows)
     assert {r[2] for r in rows} == {"SF", "EMS"}
+
+
 async def test_the_ended_demo_shows_products_have_reviews_with_tags(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
@@ -817,3 +827,13 @@ async def test_the_ended_demo_shows_products_have_reviews_with_tags(
     ids = {u.id for u in reviewers}
     orders = [o for o in await _all(seeded.app, Order) if o.state == OrderState.DELIVERED and o.buyer_id in ids]
     assert len(orders) == len(demo_reviews.REVIEWS) and all(o.is_demo for o in orders)
+
+
+async def test_a_live_demo_room_offers_a_coupon_to_claim(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    from fieldcast.commerce.coupons.models import CouponBatch
+
+    (batch,) = await _all(seeded.app, CouponBatch)
+    assert batch.is_demo and batch.session_id is not None and batch.coupons_left == batch.total
+    coupons = (await seeded_clients().get(f"/api/v1/sessions/{batch.session_id}/coupons")).json()
+    assert [c["batch"]["id"] for c in coupons] == [batch.id]
+    assert 'data-testid="coupon-claim"' in (await seeded_clients().get(f"/live/{batch.session_id}")).text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -158,6 +159,22 @@ async def buying(app: FastAPI, make_client: MakeClient) -> list[dict[str, Any]]:
     )
     await ok(other.post(f"/api/v1/payments/{giving_up['id']}/cancel"))
     return await room_events(app, room)
+
+
+@produces("coupon.left")
+async def coupons(app: FastAPI, make_client: MakeClient) -> list[dict[str, Any]]:
+    """The organiser hands out two coupons in the live room; two viewers claim them."""
+    org = await make_live_org(app, make_client, "coupons")
+    room = await live_session(org)
+    ends = (utcnow() + timedelta(hours=1)).isoformat()
+    body = {"title": "满50减10", "kind": "threshold", "amount_off_fen": 1000, "min_spend_fen": 5000}
+    body |= {"scope": "session", "session_id": room, "total": 2, "claim_ends_at": ends}
+    batch = await ok(org["organiser"].post(f"/api/v1/organisations/{org.slug}/coupons", json=body), 201)
+    for client in await viewers(make_client, 2):
+        await ok(client.post(f"/api/v1/coupons/{batch['id']}/claim"), 201)
+    frames = await room_events(app, room)
+    assert [f["data"]["left"] for f in frames if f["type"] == "coupon.left"] == [2, 1, 0]
+    return frames
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

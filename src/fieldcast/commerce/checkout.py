@@ -8,8 +8,11 @@ Order of the steps, each a guard that fails early with a domain error:
    there first, and given back if anything later fails;
 3. what the database last committed: a line whose pool or SKU has too few units left is refused
    from that plain read, without taking a lock (in a sold-out sale, almost every buyer);
-4. the orders, their lines as bought and the audit log (`prepare_orders`);
-5. the reservation, last (`reserve_orders`): SKUs, then show pools, then per-buyer tallies, each
+4. a coupon, when the buyer chose one (commerce/coupons): taken off the one order it saves the
+   most on, marked used by a guarded UPDATE (two checkouts cannot both use it);
+5. the orders, their lines as bought and the audit log (`prepare_orders`). An order's total_fen
+   is what the buyer pays for it: its lines less its discount_fen;
+6. the reservation, last (`reserve_orders`): SKUs, then show pools, then per-buyer tallies, each
    in id order, each a guarded UPDATE (nothing is ever oversold, and concurrent checkouts cannot
    deadlock). A flash sale's SKU and pool rows are the hottest rows there are, so they are locked
    as late as possible: the caller adds what it must (the payment) before, and commits right after.
@@ -34,6 +37,10 @@ from fieldcast.catalog import stock as sku_stock
 from fieldcast.catalog.models import Product, ProductStatus, Sku, Supplier
 from fieldcast.catalog.regions import path as region_path
 from fieldcast.commerce import errors as e
+from fieldcast.commerce.coupons import actions as coupons
+from fieldcast.commerce.coupons import queries as coupon_queries
+from fieldcast.commerce.coupons.discount import BasketLine, BasketOrder
+from fieldcast.commerce.coupons.schemas import QuoteOut
 from fieldcast.commerce.events import ShelfStock
 from fieldcast.commerce.gate import NotLoaded, PoolState, StockGate, Taken
 from fieldcast.commerce.models import (
@@ -301,6 +308,43 @@ async def _reserve(uow: UnitOfWork, lines: list[_Line], buyer_id: int) -> dict[t
     return left
 
 
+def _basket(lines: list[_Line], suppliers: dict[int, Supplier]) -> list[BasketOrder]:
+    """The orders about to be placed, as a coupon sees them (one per supplier)."""
+    by_supplier: dict[int, list[BasketLine]] = defaultdict(list)
+    for x in lines:
+        session_id = x.wanted.session_id if x.item is not None else None
+        by_supplier[x.product.supplier_id].append(
+            BasketLine(x.product.id, session_id, x.unit_price_fen * x.wanted.quantity)
+        )
+    return [
+        BasketOrder(supplier_id, suppliers[supplier_id].organisation_id, group)
+        for supplier_id, group in sorted(by_supplier.items())
+    ]
+
+
+async def _suppliers(uow: UnitOfWork, lines: list[_Line]) -> dict[int, Supplier]:
+    return {
+        s.id: s
+        for s in await uow.session.scalars(
+            sa.select(Supplier).where(Supplier.id.in_({x.product.supplier_id for x in lines}))
+        )
+    }
+
+
+async def basket(uow: UnitOfWork, wanted: Sequence[Wanted], now: datetime | None = None) -> list[BasketOrder]:
+    """What these lines would cost now, as orders (for showing which coupons apply): nothing is
+    reserved. Refuses what is not on sale, as checkout would."""
+    lines = await _lines(uow, merge(wanted), now or utcnow())
+    return _basket(lines, await _suppliers(uow, lines))
+
+
+async def coupon_quote(uow: UnitOfWork, actor: User | None, wanted: Sequence[Wanted]) -> QuoteOut:
+    """Which of the buyer's coupons apply to these lines (priced now, as checkout would), best
+    first; nothing is reserved or written."""
+    user = require_user(actor)
+    return await coupon_queries.quote_orders(uow.session, user.id, await basket(uow, wanted))
+
+
 async def place_orders(
     uow: UnitOfWork,
     gate: StockGate,
@@ -310,9 +354,20 @@ async def place_orders(
     *,
     pay_minutes: int = PAY_MINUTES_DEFAULT,
     is_demo: bool = False,
+    coupon_claim_id: int | None = None,
 ) -> Placed:
-    """Reserve and order: one order per supplier, all due by the same time."""
-    placed = await prepare_orders(uow, gate, actor, wanted, address_id, pay_minutes=pay_minutes, is_demo=is_demo)
+    """Reserve and order: one order per supplier, all due by the same time; with the buyer's
+    coupon `coupon_claim_id` taken off the order it saves the most on."""
+    placed = await prepare_orders(
+        uow,
+        gate,
+        actor,
+        wanted,
+        address_id,
+        pay_minutes=pay_minutes,
+        is_demo=is_demo,
+        coupon_claim_id=coupon_claim_id,
+    )
     await reserve_orders(uow, placed)
     return placed
 
@@ -326,6 +381,7 @@ async def prepare_orders(
     *,
     pay_minutes: int = PAY_MINUTES_DEFAULT,
     is_demo: bool = False,
+    coupon_claim_id: int | None = None,
 ) -> Placed:
     """Everything of an order but the reservation: the caller must `reserve_orders` before it
     commits (and should add anything else it writes before that, to lock the stock rows last)."""
@@ -337,12 +393,10 @@ async def prepare_orders(
     lines = await _lines(uow, merged, now)
     _refuse_what_is_gone(lines)
 
-    suppliers = {
-        s.id: s
-        for s in await uow.session.scalars(
-            sa.select(Supplier).where(Supplier.id.in_({x.product.supplier_id for x in lines}))
-        )
-    }
+    suppliers = await _suppliers(uow, lines)
+    redeemed = None
+    if coupon_claim_id is not None:
+        redeemed = await coupons.redeem(uow, buyer.id, coupon_claim_id, _basket(lines, suppliers), now)
     checkout_ref = secrets.token_hex(16)
     pay_by = now + timedelta(minutes=pay_minutes)
     province = province_of(address.region_code)
@@ -354,6 +408,9 @@ async def prepare_orders(
         group = by_supplier[supplier_id]
         sessions = {x.wanted.session_id for x in group}
         hosts = {x.host_id for x in group if x.host_id is not None}
+        subtotal_fen = sum(x.unit_price_fen * x.wanted.quantity for x in group)
+        coupon = redeemed if redeemed is not None and redeemed.order_key == supplier_id else None
+        discount_fen = coupon.discount_fen if coupon is not None else 0
         order = Order(
             checkout_ref=checkout_ref,
             buyer_id=buyer.id,
@@ -361,7 +418,9 @@ async def prepare_orders(
             supplier_id=supplier_id,
             session_id=next(iter(sessions)) if len(sessions) == 1 else None,
             host_id=next(iter(hosts)) if len(hosts) == 1 else None,
-            total_fen=sum(x.unit_price_fen * x.wanted.quantity for x in group),
+            total_fen=subtotal_fen - discount_fen,
+            discount_fen=discount_fen,
+            coupon_claim_id=coupon.claim_id if coupon is not None else None,
             units=sum(x.wanted.quantity for x in group),
             pay_by=pay_by,
             recipient=address.recipient,
@@ -387,7 +446,17 @@ async def prepare_orders(
                     line_total_fen=x.unit_price_fen * x.wanted.quantity,
                 )
             )
-        audit_order(uow, buyer.id, "order.place", order, lines=len(group), total_fen=order.total_fen)
+        # The coupon's use is part of this act: the order's own entry says which and how much.
+        audit_order(
+            uow,
+            buyer.id,
+            "order.place",
+            order,
+            lines=len(group),
+            total_fen=order.total_fen,
+            discount_fen=discount_fen,
+            coupon_claim_id=order.coupon_claim_id,
+        )
         emit_order(uow, order)
         orders.append(order)
     return Placed(checkout_ref, orders, sum(o.total_fen for o in orders), pay_by, buyer.id, lines)

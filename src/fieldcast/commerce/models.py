@@ -118,7 +118,12 @@ class Order(Timestamped, Base):
     # The host who was explaining (had pinned) what was bought when the order was placed.
     host_id: Mapped[int | None] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="SET NULL"), default=None)
     state: Mapped[OrderState] = mapped_column(str_enum(OrderState), default=OrderState.PENDING_PAYMENT)
-    total_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    total_fen: Mapped[int] = mapped_column(sa.BigInteger)  # what the buyer pays: the lines less the discount
+    # The coupon taken off this order (commerce/coupons) and how much it took off, in fen.
+    discount_fen: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    coupon_claim_id: Mapped[int | None] = mapped_column(
+        IdType, sa.ForeignKey("coupon_claims.id", ondelete="SET NULL"), default=None
+    )
     units: Mapped[int] = mapped_column(default=0)
     pay_by: Mapped[datetime]
     paid_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -7,8 +7,8 @@ guard, change state, move the units, write the audit log, emit events through th
           └─expire──▶ expired     (unpaid by its pay-by time)
 
 Closing an unpaid order gives its units back (SKU, show pool, buyer's tally, and the gate after
-commit). Paying sells them. A payment for an order that is no longer pending is not applied
-here: `pay` returns those orders, and payments/ refunds the money."""
+commit), and its coupon back to the buyer. Paying sells them. A payment for an order that is no
+longer pending is not applied here: `pay` returns those orders, and payments/ refunds the money."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.catalog import stock as sku_stock
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce import errors as e
+from fieldcast.commerce.coupons import actions as coupons
 from fieldcast.commerce.deadlines import promised_ship_by
 from fieldcast.commerce.events import TOPIC_ORDER, OrderChanged, Purchase, ShelfStock
 from fieldcast.commerce.gate import StockGate
@@ -137,6 +138,8 @@ async def _close(
 ) -> Order:
     _require(order, OrderState.PENDING_PAYMENT)
     lines = (await lines_of(uow, [order.id]))[order.id]
+    # The coupon's claim before the stock rows: checkout takes them in that order too.
+    await coupons.give_back(uow, order)
     await _give_back(uow, gate, order, lines)
     order.state = state
     order.closed_at = utcnow()

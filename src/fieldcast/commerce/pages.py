@@ -18,9 +18,12 @@ from fieldcast.commerce import cart, fulfilment_queries
 from fieldcast.commerce import orders as order_actions
 from fieldcast.commerce import queries as q
 from fieldcast.commerce import schemas as s
+from fieldcast.commerce.checkout import Wanted, coupon_quote
+from fieldcast.commerce.coupons.schemas import QuoteOut
 from fieldcast.commerce.models import QUANTITY_MAX, RECIPIENT_MAX, STREET_MAX, OrderState
 from fieldcast.commerce.routes import Services, live_session_or_404
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import DomainError
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import (
@@ -169,16 +172,34 @@ async def address_default(address_id: int, request: Request, uow: Uow, user: Cur
 # -- cart -----------------------------------------------------------------------------------------
 
 
+async def _coupons_for(uow: UnitOfWork, user: User, lines: s.CartOut) -> QuoteOut | None:
+    """The buyer's coupons against every line that can be bought now (the best first), or None."""
+    wanted = [
+        Wanted(x.sku_id, x.quantity, x.checkout_session_id)
+        for g in lines.groups
+        for x in g.lines
+        if x.status == "available"
+    ]
+    if not wanted:
+        return None
+    try:
+        return await coupon_quote(uow, user, wanted)
+    except DomainError:  # a line went off sale meanwhile: checkout will say so
+        return None
+
+
 async def _cart_view(
     request: Request, uow: UnitOfWork, user: User, *, form: Form[Any] | None = None, status_code: int = 200
 ) -> Response:
     addresses = [addr.address_out(a) for a in await addr.list_addresses(uow.session, user.id)]
+    lines = await cart.cart_of(uow.session, user.id)
     return render(
         request,
         "commerce/cart.html",
         {
             "user": user,
-            "cart": await cart.cart_of(uow.session, user.id),
+            "cart": lines,
+            "coupons": await _coupons_for(uow, user, lines),
             "addresses": addresses,
             "form": form or Form(),
             "quantity_max": QUANTITY_MAX,

@@ -103,6 +103,8 @@ def _order_out(
         id=order.id,
         state=order.state,
         total_fen=order.total_fen,
+        discount_fen=order.discount_fen,
+        coupon_claim_id=order.coupon_claim_id,
         units=order.units,
         created_at=order.created_at,
         pay_by=order.pay_by,

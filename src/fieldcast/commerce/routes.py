@@ -18,6 +18,8 @@ from fieldcast.commerce import cart
 from fieldcast.commerce import orders as order_actions
 from fieldcast.commerce import queries as q
 from fieldcast.commerce import schemas as s
+from fieldcast.commerce.checkout import Wanted, coupon_quote
+from fieldcast.commerce.coupons.schemas import QuoteIn, QuoteOut
 from fieldcast.commerce.gate import StockGate
 from fieldcast.commerce.models import OrderState
 from fieldcast.db.uow import UnitOfWork
@@ -117,6 +119,14 @@ async def api_cart_quantity(line_id: int, data: s.CartQuantityIn, uow: Uow, user
 async def api_remove_from_cart(line_id: int, uow: Uow, user: CurrentUser) -> Response:
     await cart.remove_line(uow, user, line_id)
     return Response(status_code=204)
+
+
+@api.post("/me/coupons/quote", response_model=QuoteOut)
+async def api_coupon_quote(data: QuoteIn, uow: Uow, user: CurrentUser) -> QuoteOut:
+    """Which of the buyer's coupons apply to these lines and what each takes off, the best first
+    (writes nothing): send the chosen one as `coupon_claim_id` with the checkout."""
+    wanted = [Wanted(x.sku_id, x.quantity, x.session_id) for x in data.items]
+    return await coupon_quote(uow, user, wanted)
 
 
 # -- orders ---------------------------------------------------------------------------------------

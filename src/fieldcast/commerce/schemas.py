@@ -138,7 +138,9 @@ class ShipToOut(BaseModel):
 class OrderOut(BaseModel):
     id: int
     state: m.OrderState
-    total_fen: int
+    total_fen: int  # what the buyer pays: the lines' total less discount_fen
+    discount_fen: int = 0  # taken off by the coupon coupon_claim_id
+    coupon_claim_id: int | None = None
     units: int
     created_at: datetime
     pay_by: datetime

@@ -22,6 +22,7 @@ from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.aftersales import seed_aftersales
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
+from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
 from fieldcast.demo.live import is_live_seeded, seed_live
 from fieldcast.demo.reviews import seed_reviews
@@ -477,6 +478,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
                 await seed_catalog(uow, settings.resolved_media_dir, seeded.users, seeded.orgs)
             if not await is_live_seeded(uow.session):
                 await seed_live(uow, settings, seeded.users, seeded.orgs, seeded.users[ORGANISER_KEY])
+            await seed_coupons(uow, seeded.users[ORGANISER_KEY])
         # After that commit: checkout and the provider each run their own transactions.
         gate = make_gate(settings.redis_url)
         try:

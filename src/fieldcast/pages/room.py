@@ -19,6 +19,7 @@ from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
 from fieldcast.commerce.addresses import PHONE_INPUT_MAX
+from fieldcast.commerce.coupons.queries import room_coupons
 from fieldcast.commerce.models import QUANTITY_MAX, RECIPIENT_MAX, STREET_MAX
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.draws import queries as draw_queries
@@ -147,6 +148,10 @@ async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user:
             "provinces": regions.children(None),
             "address_limits": {"recipient": RECIPIENT_MAX, "phone": PHONE_INPUT_MAX, "street": STREET_MAX},
             "buy_quantity_max": min(BUY_QUANTITY_MAX, QUANTITY_MAX),
+            # Coupons handed out in the room (commerce/coupons), with the viewer's claim of each.
+            "room_coupons": await room_coupons(uow.session, live.id, user.id if user else None)
+            if live.state in (SessionState.SCHEDULED, SessionState.LIVE)
+            else [],
         },
     )
 

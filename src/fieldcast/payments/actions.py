@@ -71,10 +71,22 @@ async def checkout(
     *,
     pay_minutes: int,
     is_demo: bool = False,
+    coupon_claim_id: int | None = None,
 ) -> Checkout:
     """Orders (one per supplier) and the one payment that pays them, in one transaction. The
-    units are reserved last, so the stock rows stay locked only until the commit that follows."""
-    placed = await prepare_orders(uow, gate, actor, wanted, address_id, pay_minutes=pay_minutes, is_demo=is_demo)
+    units are reserved last, so the stock rows stay locked only until the commit that follows. The
+    payment's amount is the sum of the orders' totals, each after its coupon's discount: the
+    provider's notification must carry exactly that amount."""
+    placed = await prepare_orders(
+        uow,
+        gate,
+        actor,
+        wanted,
+        address_id,
+        pay_minutes=pay_minutes,
+        is_demo=is_demo,
+        coupon_claim_id=coupon_claim_id,
+    )
     buyer = require_user(actor)
     payment = Payment(
         out_trade_no=new_trade_no(),

@@ -56,6 +56,7 @@ async def checkout_submit(request: Request, uow: Uow, ctx: Services, user: Curre
         return see_other(f"/signin?next={back}")
     form = {key: [str(v) for v in raw.getlist(key)] for key in ("sku_id", "quantity", "session_id")}
     address = str(raw.get("address_id") or "")
+    coupon = str(raw.get("coupon_claim_id") or "").strip()  # "" = no coupon
     if not address:  # "Buy now" on a product: the buyer's default address, or make one first
         default = await default_address(uow.session, user.id)
         if default is None:
@@ -64,6 +65,8 @@ async def checkout_submit(request: Request, uow: Uow, ctx: Services, user: Curre
     try:
         if not address.isdigit():
             raise DomainError(N_("Choose an address to send it to."), field="address_id")
+        if coupon and not coupon.isdigit():
+            raise DomainError(N_("Choose one of your coupons."), field="coupon_claim_id")
         wanted = _wanted(form)
         done = await a.checkout(
             uow,
@@ -73,6 +76,7 @@ async def checkout_submit(request: Request, uow: Uow, ctx: Services, user: Curre
             wanted,
             int(address),
             pay_minutes=ctx.settings.order_pay_minutes,
+            coupon_claim_id=int(coupon) if coupon else None,
         )
         await clear_lines(uow, user.id, [w.sku_id for w in wanted])
     except NotAuthenticated:

@@ -84,6 +84,7 @@ async def api_checkout(data: s.CheckoutIn, uow: Uow, ctx: Services, user: Curren
         wanted_of(data),
         data.address_id,
         pay_minutes=ctx.settings.order_pay_minutes,
+        coupon_claim_id=data.coupon_claim_id,
     )
     return await payment_out(uow, done.payment)
 

@@ -21,6 +21,9 @@ class CheckoutLineIn(In):
 class CheckoutIn(In):
     items: Annotated[list[CheckoutLineIn], Field(min_length=1, max_length=CART_LINES_MAX)]
     address_id: int
+    # One of the buyer's claimed coupons (GET /me/coupons, POST /me/coupons/quote): taken off the
+    # order it saves the most on.
+    coupon_claim_id: int | None = None
 
 
 class OrderBriefOut(Out):
@@ -28,7 +31,8 @@ class OrderBriefOut(Out):
     supplier_id: int
     session_id: int | None
     state: str
-    total_fen: int
+    total_fen: int  # after discount_fen; the payment's amount is the sum of its orders' total_fen
+    discount_fen: int
     units: int
 
 

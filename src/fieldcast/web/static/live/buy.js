@@ -7,6 +7,10 @@
 // changed); once paid the sheet says so and links to the order. Closed with a payment still to
 // make, the room keeps a bar to come back to it.
 //
+// The buyer's coupons that apply (POST /api/v1/me/coupons/quote, again when the quantity changes)
+// are offered in a list with the best one chosen; the total is after it, and Confirm sends it.
+// Coupons in the room (coupons.js) ask anonymous viewers to sign in here too (signInThen).
+//
 // Strings come from the sheet's data-t-* attributes ({name} placeholders); anything from a user
 // or the server is set with textContent.
 import { csrfToken } from "./chat.js";
@@ -59,12 +63,33 @@ let pollTimer = null;
 let opener = null;
 let signedIn = Boolean(t.signedIn);
 let afterClose = null; // what waits for the sheet to close (the room's page being rebuilt)
+let afterSignIn = null; // what waits for a sign-in asked for by something else (claiming a coupon)
+let coupons = []; // the quote's options that apply: {claim_id, batch, discount_fen}
+let couponChoice = null; // the claim id chosen by the buyer ("" = none), null = take the best
+let quoteTimer = null;
+let quoteSeq = 0;
 
 /** Run `callback` now, or once the sheet closes if it is open: a show ending or its shelf changing
  * rebuilds the room's page, which must not happen under a buyer who is paying. */
 export function afterTheSheet(callback) {
   if (sheet && sheet.open) afterClose = callback;
   else callback();
+}
+
+/** Ask an anonymous viewer to sign in in the sheet, then run `callback` (the sheet closes);
+ * false when the room has no sheet (the show is not live). */
+export function signInThen(callback) {
+  if (!sheet) return false;
+  if (payment && payment.state === "pending") {
+    reopenPayment();
+    return true;
+  }
+  afterSignIn = callback;
+  current = null;
+  say("");
+  if (!sheet.open) sheet.showModal();
+  authMode("signin");
+  return true;
 }
 
 const $ = (selector) => sheet.querySelector(selector);
@@ -82,7 +107,7 @@ function show(step, titleText) {
   for (const section of sheet.querySelectorAll("[data-step]")) section.hidden = section.dataset.step !== step;
   sheet.dataset.step = step;
   $("[data-sheet-title]").textContent = titleText || t[`tTitle${step[0].toUpperCase()}${step.slice(1)}`] || "";
-  $("[data-sheet-item]").hidden = step === "paid";
+  $("[data-sheet-item]").hidden = step === "paid" || !current;
 }
 
 function focusFirst(step) {
@@ -147,8 +172,57 @@ function updateQuantity() {
   $('[data-step-by="-1"]').disabled = n <= 1;
   $('[data-step-by="1"]').disabled = n >= max;
   $("[data-limit-note]").textContent = current.limit ? fill(t.tLimit, { n: current.limit }) : "";
-  $("[data-total]").textContent = yuan(current.priceFen * n);
+  const off = chosenCoupon()?.discount_fen || 0;
+  $("[data-total]").textContent = yuan(current.priceFen * n - off);
+  const note = $("[data-discount-note]");
+  note.textContent = off ? fill(t.tSaving, { amount: yuan(off) }) : "";
+  note.hidden = !off;
   $("[data-confirm]").disabled = current.available <= 0;
+}
+
+// -- coupons -------------------------------------------------------------------------------------
+
+function chosenCoupon() {
+  const id = $("[data-coupon]").value;
+  return id ? coupons.find((c) => String(c.claim_id) === id) || null : null;
+}
+
+function showCoupons(best) {
+  const select = $("[data-coupon]");
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = t.tNoCoupon;
+  select.replaceChildren(
+    none,
+    ...coupons.map((c) => {
+      const option = document.createElement("option");
+      option.value = String(c.claim_id);
+      option.textContent = fill(t.tCouponOption, { title: c.batch.title, amount: yuan(c.discount_fen) });
+      return option;
+    }),
+  );
+  const keep = couponChoice !== null && (couponChoice === "" || coupons.some((c) => String(c.claim_id) === couponChoice));
+  select.value = keep ? couponChoice : best ? String(best) : "";
+  $("[data-coupon-row]").hidden = !coupons.length;
+  updateQuantity();
+}
+
+/** The buyer's coupons for this line at this quantity (a little after the last change). */
+function quote(now = false) {
+  clearTimeout(quoteTimer);
+  quoteTimer = setTimeout(async () => {
+    if (!current || !signedIn) return;
+    const seq = ++quoteSeq;
+    try {
+      const answer = await call("POST", "/api/v1/me/coupons/quote", { items: [line()] });
+      if (seq !== quoteSeq || !current) return;
+      const body = answer.ok ? answer.body : { options: [], best_claim_id: null };
+      coupons = body.options.filter((o) => o.applies);
+      showCoupons(body.best_claim_id);
+    } catch {
+      // offline for a moment: the order goes without a coupon unless the next quote arrives
+    }
+  }, now ? 0 : 250);
 }
 
 function addressText(a) {
@@ -228,6 +302,10 @@ async function open(card, button) {
   current = itemOf(card);
   payment = null;
   attempt = null;
+  afterSignIn = null;
+  coupons = [];
+  couponChoice = null;
+  $("[data-coupon-row]").hidden = true;
   say("");
   showItem();
   quantity.value = "1";
@@ -270,6 +348,7 @@ async function toBuy(preferred) {
   chosen = addresses.some((a) => a.id === keep) ? keep : (addresses.find((a) => a.is_default) || addresses[0]).id;
   showAddresses();
   updateQuantity();
+  quote(true);
   $("[data-confirm]").focus();
 }
 
@@ -314,6 +393,13 @@ async function signIn(form) {
     sheet.dataset.signedIn = "y";
     form.reset();
     clearProblem(form);
+    if (afterSignIn) {
+      const run = afterSignIn;
+      afterSignIn = null;
+      sheet.close();
+      run();
+      return;
+    }
     await toBuy();
   } catch {
     say(t.tFailed);
@@ -357,6 +443,8 @@ function line() {
 async function confirm() {
   const button = $("[data-confirm]");
   const body = { items: [line()], address_id: chosen };
+  const coupon = chosenCoupon();
+  if (coupon) body.coupon_claim_id = coupon.claim_id;
   const text = JSON.stringify(body);
   if (!attempt || attempt.body !== text) attempt = { key: newKey(), body: text };
   busy(button, true, t.tOrdering);
@@ -393,6 +481,7 @@ async function refused(answer) {
   if (code === "sold_out") setStock(current.skuId, current.sessionId, 0);
   say(answer.body.detail || t.tFailed);
   if (code === "bad_address") await toBuy();
+  if (code === "coupon_not_usable") quote(true);
 }
 
 async function openPayment(checkout) {
@@ -603,7 +692,18 @@ function bindSheet() {
     }
   });
 
-  quantity.addEventListener("input", updateQuantity);
+  quantity.addEventListener("input", () => {
+    updateQuantity();
+    quote();
+  });
+  $("[data-coupon]").addEventListener("change", (event) => {
+    couponChoice = event.target.value;
+    updateQuantity();
+  });
+  // A coupon claimed in the room while buying: it may apply to this order.
+  document.addEventListener("coupon:claimed", () => {
+    if (sheet.open && sheet.dataset.step === "buy") quote(true);
+  });
   quantity.addEventListener("change", () => {
     quantity.value = String(count());
     updateQuantity();
@@ -612,6 +712,7 @@ function bindSheet() {
     step.addEventListener("click", () => {
       quantity.value = String(Math.min(Math.max(count() + Number(step.dataset.stepBy), 1), ceiling()));
       updateQuantity();
+      quote();
     });
   }
 

@@ -171,6 +171,12 @@ export function startShelf() {
         purchased(frame);
         return true;
       }
+      if (frame.type === "coupon.left") {
+        // coupons.js keeps the coupon cards: "N left", greyed at 0.
+        const data = frame.data || {};
+        document.dispatchEvent(new CustomEvent("coupon:left", { detail: { batchId: data.batch_id, left: data.left } }));
+        return true;
+      }
       return false;
     },
     /** A session detail (the socket's snapshot, or a poll): the shelf's stock and flash times. */
