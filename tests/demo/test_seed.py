@@ -165,8 +165,6 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-
-
 async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Seeded]:
     """One seeded database and app shared by the read-only tests of this module: seeding hashes
     ~20 passwords with argon2, too slow to repeat per test. It is its own SQLite file, so the
@@ -182,8 +180,6 @@ async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Seed
 
 
 @pytest.fixture
-
-
 async def seeded_clients(seeded: Seeded) -> AsyncIterator[ClientFactory]:
     """HTTP clients (separate cookie jars) on the seeded app."""
     clients: list[httpx.AsyncClient] = []
@@ -241,8 +237,6 @@ async def _public_products(client: httpx.AsyncClient, **params: str) -> list[dic
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-
-
 async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     backend: str, app: FastAPI, settings: Settings
 ) -> None:
@@ -664,8 +658,6 @@ async def test_ensure_admin_promotes_an_existing_account_and_records_it(
     ("email", "password", "field"),
     [("not-an-email", PASSWORD, "email"), ("short@example.com", "short", "password")],
 )
-
-
 async def test_ensure_admin_rejects_bad_input_with_a_clear_message(
     app: FastAPI, settings: Settings, email: str, password: str, field: str
 ) -> None:
