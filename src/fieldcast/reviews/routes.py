@@ -89,7 +89,9 @@ async def api_remove(review_id: int, data: s.RemovalIn, uow: Uow, ctx: Ctx, user
     return await q.review_out(uow.session, review)
 
 
-@api.api_route("/reviews/{review_id}", methods=["PATCH", "PUT", "DELETE"], status_code=204)
+@api.patch("/reviews/{review_id}", status_code=204, operation_id="edit_review_refused")
+@api.put("/reviews/{review_id}", status_code=204, operation_id="replace_review_refused")
+@api.delete("/reviews/{review_id}", status_code=204, operation_id="hide_review_refused")
 async def api_change_review(review_id: int, uow: Uow, user: CurrentUser) -> None:
     """Always refused (403 `review_is_permanent`): there is no way to edit or hide a review."""
     require_user(user)
