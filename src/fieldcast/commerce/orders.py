@@ -13,7 +13,7 @@ longer pending is not applied here: `pay` returns those orders, and payments/ re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -116,6 +116,19 @@ async def _give_back(uow: UnitOfWork, gate: StockGate, order: Order, lines: list
         scopes[f"sku:{line.sku_id}"] += line.quantity
         if line.shelf_item_id is not None:
             scopes[f"shelf:{line.shelf_item_id}"] += line.quantity
+    await untally(uow, gate, order, scopes, pools, per_pool)
+
+
+async def untally(
+    uow: UnitOfWork,
+    gate: StockGate,
+    order: Order,
+    scopes: Mapping[str, int],
+    pools: Mapping[int, ShelfItem],
+    per_pool: Mapping[int, int],
+) -> None:
+    """Units that left an order are no longer the buyer's: their per-buyer tallies go down (never
+    below 0), and after the commit the stock gate takes its show pools' units back."""
     for scope in sorted(scopes):
         await uow.session.execute(
             sa.update(BuyerTally)

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-import sqlalchemy as sa
-
 from fieldcast.catalog import stock as sku_stock
 from fieldcast.commerce.gate import StockGate
-from fieldcast.commerce.models import BuyerTally, Order, OrderLine, RefundStatus
-from fieldcast.commerce.orders import _pools, audit_order, emit_order, emit_shelf_stock, lines_of
+from fieldcast.commerce.models import Order, OrderLine, RefundStatus
+from fieldcast.commerce.orders import _pools, audit_order, emit_order, emit_shelf_stock, lines_of, untally
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.live import stock as pool_stock
 
@@ -77,21 +75,7 @@ async def units_back(uow: UnitOfWork, gate: StockGate, order: Order, per_line: M
         await sku_stock.restock(uow.session, sku_id, per_sku[sku_id])
     for item_id in sorted(per_pool):
         await pool_stock.restock(uow.session, item_id, per_pool[item_id])
-    for scope in sorted(scopes):
-        await uow.session.execute(
-            sa.update(BuyerTally)
-            .where(BuyerTally.scope == scope, BuyerTally.user_id == order.buyer_id)
-            .values(units=sa.case((BuyerTally.units > scopes[scope], BuyerTally.units - scopes[scope]), else_=0))
-        )
-    buyer_id = order.buyer_id
-    gate_back = [(pools[i].session_id, pools[i].sku_id, units) for i, units in sorted(per_pool.items())]
-
-    async def back_to_gate() -> None:
-        for session_id, sku_id, units in gate_back:
-            await gate.give_back(session_id, sku_id, buyer_id, units)
-
-    if gate_back:
-        uow.after_commit(back_to_gate)
+    await untally(uow, gate, order, scopes, pools, per_pool)
     moved = sum(per_sku.values())
     audit_order(uow, None, "order.units_back", order, units=moved, lines={str(k): v for k, v in per_line.items()})
     await emit_shelf_stock(uow, list(pools.values()))
