@@ -154,7 +154,7 @@ async def test_paid_after_the_orders_expired_is_refunded_never_lost(app: FastAPI
     async with ctx.uow() as uow:  # the pay-by time passes before the money arrives
         await uow.session.execute(sa.update(Payment).values(expires_at=utcnow() - timedelta(seconds=1)))
         await uow.session.execute(sa.update(Order).values(pay_by=utcnow() - timedelta(seconds=1)))
-    assert await expire_due(ctx.uow, ctx.gate) == 1
+    await expire_due(ctx.uow, ctx.gate)  # (the app's own upkeep, every few seconds, may have been first)
     assert await state_of(app, b.payment.id) == (PaymentState.CLOSED, [OrderState.EXPIRED], 0, 0)
 
     late = await notify(nginx, app, notification_body(b.txn, "n-late"))
