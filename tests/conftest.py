@@ -199,6 +199,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         secret_key=TEST_SECRET,
         redis_url="",
+        # The periodic chores are tested by calling them; in the background of every test's app
+        # they would only race the test (and cost its start a reconcile and five queries).
+        upkeep=False,
     )
 
 

@@ -93,15 +93,20 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         relay = asyncio.create_task(ctx.relay.run(), name="outbox-relay")
-        cleaner = asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping")
-        commerce = asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep")
-        shipping = asyncio.create_task(
-            fulfilment_upkeep(ctx.uow, ctx.tracker, settings.order_auto_confirm_days, stopping), name="fulfilment"
-        )
-        aftersales = asyncio.create_task(
-            aftersales_upkeep(ctx.uow, ctx.gate, stopping, days=settings.refund_auto_approve_days),
-            name="aftersales-upkeep",
-        )
+        chores: list[asyncio.Task[None]] = []
+        if settings.upkeep:
+            chores = [
+                asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep"),
+                asyncio.create_task(
+                    fulfilment_upkeep(ctx.uow, ctx.tracker, settings.order_auto_confirm_days, stopping),
+                    name="fulfilment",
+                ),
+                asyncio.create_task(
+                    aftersales_upkeep(ctx.uow, ctx.gate, stopping, days=settings.refund_auto_approve_days),
+                    name="aftersales-upkeep",
+                ),
+                asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping"),
+            ]
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -113,10 +118,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         finally:
             stopping.set()
             ctx.relay.stop()
-            await _stop(commerce)
-            await _stop(shipping)
-            await _stop(aftersales)
-            await _stop(cleaner)
+            for chore in chores:
+                await _stop(chore)
             await _stop(relay)
             await ctx.close()
 

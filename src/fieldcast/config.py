@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         default=30.0, ge=0, le=3600, description="How long a dropped stream may reconnect before the show ends."
     )
     ffmpeg_path: str = Field(default="", description="ffmpeg binary; empty = the one imageio-ffmpeg ships.")
+    upkeep: bool = Field(
+        default=True,
+        description="Run the periodic upkeep in this process (expiry, reconciler, deliveries, refund deadlines, "
+        "clean-up). Every process may; off where another process does it.",
+    )
     # -- commerce ----------------------------------------------------------------------------------
     order_pay_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="How long an order waits for payment before it expires."

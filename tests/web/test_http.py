@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -231,3 +232,14 @@ async def test_the_account_page_offers_password_change_and_sign_out_everywhere(c
     assert 'action="/account/password"' in main
     assert 'action="/account/signout-everywhere"' in main
     assert "<section" not in page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+@pytest.mark.parametrize("upkeep", [True, False])
+async def test_the_upkeep_runs_in_a_process_only_where_the_setting_says(settings: Settings, upkeep: bool) -> None:
+    chores = {"commerce-upkeep", "fulfilment", "aftersales-upkeep", "housekeeping"}
+    app = create_app(settings.model_copy(update={"upkeep": upkeep}))
+    async with app.router.lifespan_context(app):
+        running = {task.get_name() for task in asyncio.all_tasks()}
+        assert "outbox-relay" in running  # events leave every process, upkeep or not
+        assert (chores <= running) is upkeep and (chores & running == set()) is not upkeep
+    assert not chores & {task.get_name() for task in asyncio.all_tasks()}  # stopped with the app
