@@ -32,8 +32,6 @@ def make_authority(
     app: FastAPI, make_client: factories.MakeClient, admin: httpx.AsyncClient
 ) -> Callable[..., Awaitable[factories.Org]]:
     async def make(slug: str, jurisdiction: str = factories.JINGYU, *, verified: bool = True) -> factories.Org:
-        return await factories.make_authority(
-            app, make_client, slug, jurisdiction, admin=admin if verified else None
-        )
+        return await factories.make_authority(app, make_client, slug, jurisdiction, admin=admin if verified else None)
 
     return make
