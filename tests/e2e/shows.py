@@ -47,12 +47,10 @@ def person(prefix: str, role: str, suffix: str, display_name: str) -> Credential
     return Credentials(f"{prefix}{role}-{suffix}@e2e.example.com", PASSWORD, f"{display_name}{suffix}")
 
 
-def admin_client(base_url: str) -> httpx.Client:
-    """The platform administrator the server was seeded with, signed in."""
-    client = api(base_url)
+def sign_in_admin(client: httpx.Client) -> None:
+    """Sign the platform administrator the server was seeded with in on `client`."""
     ok(client.post("/api/v1/auth/signin", json={"email": ADMIN.email, "password": ADMIN.password}))
     with_csrf(client)
-    return client
 
 
 def apply_for_org_verification(owner_api: httpx.Client, slug: str, jurisdiction: str = JINGYU) -> int:
@@ -75,7 +73,8 @@ def inspection_authority(
         join_by_invitation(director_api, inspector_api, slug, inspector_email, "inspector")
         request_id = apply_for_org_verification(director_api, slug)
     if verify:
-        with admin_client(base_url) as admin_api:
+        with api(base_url) as admin_api:
+            sign_in_admin(admin_api)
             ok(admin_api.post(f"/api/v1/org-verifications/{request_id}/approve", json={"reason": "名录可查"}))
     return slug, name
 
