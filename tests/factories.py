@@ -120,6 +120,10 @@ def inspection_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def org_verification_body(jurisdiction: str = JINGYU) -> dict[str, str]:
+    return {"jurisdiction_code": jurisdiction, "evidence_note": "市场监管总局机构名录可查，办公电话已回拨核实。"}
+
+
 def png_bytes(size: tuple[int, int] = (1200, 900), color: str = "navy") -> bytes:
     """A real PNG image (uploads are decoded and re-encoded)."""
     buf = BytesIO()
@@ -280,6 +284,40 @@ async def make_org(
     return org
 
 
+async def verify_organisation(
+    admin: httpx.AsyncClient, owner: httpx.AsyncClient, slug: str, jurisdiction: str = JINGYU
+) -> dict[str, Any]:
+    """The owner asks for the organisation's kind to be verified; the administrator approves."""
+    r = await owner.post(f"/api/v1/organisations/{slug}/verifications", json=org_verification_body(jurisdiction))
+    assert r.status_code == 201, r.text
+    approved = await admin.post(f"/api/v1/org-verifications/{r.json()['id']}/approve", json={"reason": "核实"})
+    assert approved.status_code == 200, approved.text
+    request: dict[str, Any] = approved.json()
+    return request
+
+
+async def make_authority(
+    app: FastAPI,
+    make_client: MakeClient,
+    slug: str,
+    jurisdiction: str = JINGYU,
+    *,
+    admin: httpx.AsyncClient | None = None,
+    name: str | None = None,
+) -> Org:
+    """An inspection authority (a market-supervision office) with an owner and an "inspector";
+    verified for `jurisdiction` by `admin` when given, else left unverified."""
+    owner = make_client()
+    me = await sign_up(owner, f"owner@{slug}.example.com", "局长")
+    body = {"slug": slug, "name": name or f"{slug} 市场监督管理局", "kind": "inspection_authority"}
+    created = await create_organisation(owner, body)
+    org = Org(slug, int(created["id"]), {"owner": owner}, {"owner": int(me["id"])}, supplier_id=0)
+    await add_person(app, make_client, org, "inspector", Role.INSPECTOR)
+    if admin is not None:
+        await verify_organisation(admin, owner, slug, jurisdiction)
+    return org
+
+
 # -- products -------------------------------------------------------------------------------------
 
 
@@ -287,7 +325,8 @@ async def create_product(
     org: Org, by: str = "organiser", *, inspected_by: str | None = None, publish: bool = False, **overrides: Any
 ) -> dict[str, Any]:
     """A product of the organisation's supplier, made by member `by`; with a passing inspection
-    recorded by `inspected_by`, and published by `by`, when asked. The product as created."""
+    recorded by `inspected_by` (a client in org.clients: an authority's inspector for it to
+    count), and published by `by`, when asked. The product as created."""
     client = org[by]
     r = await client.post(f"/api/v1/organisations/{org.slug}/products", json=product_body(org.supplier_id, **overrides))
     assert r.status_code == 201, r.text
@@ -310,7 +349,10 @@ async def make_live_org(app: FastAPI, make_client: MakeClient, slug: str) -> Liv
     admin = make_client()
     await make_admin(app, admin, f"admin@{slug}.example.com")
     org = await make_org(app, make_client, slug, members=LIVE_MEMBERS, admin=admin)
-    inspected = await create_product(org, "owner", inspected_by="admin", publish=True)
+    # Inspections count only from a verified authority outside the seller (the county's office).
+    authority = await make_authority(app, make_client, f"{slug}-amr", admin=admin)
+    org.clients["authority_inspector"] = authority["inspector"]
+    inspected = await create_product(org, "owner", inspected_by="authority_inspector", publish=True)
     uninspected = await create_product(org, "owner", title="长白山木耳 500克", publish=True)
     return LiveOrg(
         org.slug,

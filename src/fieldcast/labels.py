@@ -14,6 +14,7 @@ LABELS: dict[str, dict[str, str]] = {
         "association": N_("Association"),
         "cooperative": N_("Cooperative"),
         "enterprise": N_("Enterprise"),
+        "inspection_authority": N_("Inspection authority"),
     },
     "role": {
         "owner": N_("Owner"),
@@ -121,6 +122,11 @@ LABELS: dict[str, dict[str, str]] = {
         "sku.update": N_("Edited a SKU"),
         "inspection.record": N_("Recorded an inspection"),
         "inspection.attach": N_("Attached an inspection report"),
+        "organisation.verification_apply": N_("Asked for organisation verification"),
+        "organisation.verify": N_("Verified an organisation"),
+        "organisation.verification_reject": N_("Rejected organisation verification"),
+        "organisation.verification_revoke": N_("Revoked organisation verification"),
+        "organisation.verification_lapse": N_("Organisation verification lapsed (name or kind changed)"),
         "organisation.brand": N_("Changed the storefront brand"),
     },
     "target_type": {
@@ -129,6 +135,7 @@ LABELS: dict[str, dict[str, str]] = {
         "organisation": N_("Organisation"),
         "invitation": N_("Invitation"),
         "host_verification": N_("Verification request"),
+        "organisation_verification": N_("Organisation verification request"),
         "supplier": N_("Supplier"),
         "product": N_("Product"),
         "sku": N_("SKU"),
@@ -174,6 +181,12 @@ LABELS: dict[str, dict[str, str]] = {
         "rejected": N_("Rejected"),
         "withdrawn": N_("Withdrawn"),
         "expired": N_("Expired"),
+    },
+    "org_verification_status": {
+        "pending": N_("Waiting for review"),
+        "approved": N_("Approved"),
+        "rejected": N_("Rejected"),
+        "revoked": N_("Revoked"),
     },
     "order_state": {
         "pending_payment": N_("Awaiting payment"),

@@ -37,12 +37,15 @@ def test_status_is_derived_from_the_latest_inspection(latest: Inspection | None,
 
 
 async def test_the_latest_inspection_wins_and_the_gate_follows_it(
-    make_org: Callable[..., Any], app: FastAPI, make_client: Callable[[], httpx.AsyncClient]
+    make_org: Callable[..., Any],
+    make_authority: Callable[..., Any],
+    app: FastAPI,
+    make_client: Callable[[], httpx.AsyncClient],
 ) -> None:
     org = await make_org("dabeishan")
     product = await create_product(org)
     sku_id = product["skus"][0]["id"]
-    inspector: httpx.AsyncClient = org["inspector"]
+    inspector: httpx.AsyncClient = (await make_authority("jingyu-amr"))["inspector"]
     url = f"/api/v1/products/{product['id']}/inspections"
 
     async def gate() -> InspectionStatus:
@@ -65,10 +68,13 @@ async def test_the_latest_inspection_wins_and_the_gate_follows_it(
     assert public.status_code == 404  # a draft's inspections are not public either
 
 
-async def test_an_expired_pass_is_not_eligible(make_org: Callable[..., Any]) -> None:
+async def test_an_expired_pass_is_not_eligible(
+    make_org: Callable[..., Any], make_authority: Callable[..., Any]
+) -> None:
     org = await make_org("zigui")
     product = await create_product(org)
-    r = await org["inspector"].post(
+    authority = await make_authority("jingyu-amr")
+    r = await authority["inspector"].post(
         f"/api/v1/products/{product['id']}/inspections",
         json=inspection_body(sample_date="2024-01-01", valid_until="2024-06-30"),
     )
@@ -81,7 +87,9 @@ async def test_an_expired_pass_is_not_eligible(make_org: Callable[..., Any]) -> 
     assert shown["status"] == "expired" and shown["certificate_no"] == "JY-2026-0042"
 
 
-async def test_only_the_organisations_inspectors_record_inspections(make_org: Callable[..., Any]) -> None:
+async def test_no_member_of_the_seller_records_inspections(
+    make_org: Callable[..., Any], make_authority: Callable[..., Any]
+) -> None:
     a = await make_org("org-a")
     b = await make_org("org-b")
     product = await create_product(a)
@@ -89,19 +97,23 @@ async def test_only_the_organisations_inspectors_record_inspections(make_org: Ca
     for who in (a["organiser"], a["supplier"], a["owner"]):
         r = await who.post(url, json=inspection_body())
         assert r.status_code == 403, r.text
+    own = await a["inspector"].post(url, json=inspection_body())  # the seller's own "inspector"
+    assert own.status_code == 403 and own.json()["code"] == "own_goods", own.text
     assert (await a["host"].post(url, json=inspection_body())).status_code == 404  # drafts are for insiders
-    # An inspector of another organisation cannot even see A's draft.
+    # An inspector of another seller cannot even see A's draft.
     assert (await b["inspector"].post(url, json=inspection_body())).status_code == 404
-    assert (await a["inspector"].post(url, json=inspection_body())).status_code == 201
+    authority = await make_authority("jingyu-amr")
+    assert (await authority["inspector"].post(url, json=inspection_body())).status_code == 201
 
 
-async def test_inspection_dates_are_checked(make_org: Callable[..., Any]) -> None:
+async def test_inspection_dates_are_checked(make_org: Callable[..., Any], make_authority: Callable[..., Any]) -> None:
     org = await make_org("dates")
     product = await create_product(org)
     url = f"/api/v1/products/{product['id']}/inspections"
-    future = await org["inspector"].post(url, json=inspection_body(sample_date="2999-01-01", valid_until="2999-02-01"))
+    inspector = (await make_authority("jingyu-amr"))["inspector"]
+    future = await inspector.post(url, json=inspection_body(sample_date="2999-01-01", valid_until="2999-02-01"))
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "sample_date"
-    backwards = await org["inspector"].post(url, json=inspection_body(valid_until="2020-01-01"))
+    backwards = await inspector.post(url, json=inspection_body(valid_until="2020-01-01"))
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "valid_until"
-    no_items = await org["inspector"].post(url, json=inspection_body(items_checked=[]))
+    no_items = await inspector.post(url, json=inspection_body(items_checked=[]))
     assert no_items.status_code == 422 and no_items.json()["errors"][0]["field"] == "items_checked"

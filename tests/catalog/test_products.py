@@ -75,7 +75,6 @@ async def test_declared_cost_is_hidden_from_the_public_and_other_roles(
         ],
     )
     assert product["skus"][0]["unit_cost_fen"] == 6100
-    await org["inspector"].post(f"/api/v1/products/{product['id']}/inspections", json=inspection_body())
     assert (await _publish(org, product["id"])).status_code == 200
     url = f"/api/v1/products/{product['id']}"
     for role in ("organiser", "owner", "inspector", "supervisor"):
@@ -195,7 +194,7 @@ async def test_publishing_needs_an_active_sku(make_org: Callable[..., Any]) -> N
 
 
 async def test_storefront_search_and_drafts(
-    make_org: Callable[..., Any], make_client: Callable[[], httpx.AsyncClient]
+    make_org: Callable[..., Any], make_authority: Callable[..., Any], make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     org = await make_org("dabeishan", region="220622")
     jilin_berries = await create_product(org)
@@ -205,7 +204,11 @@ async def test_storefront_search_and_drafts(
         category="processed_food",
         skus=[{"spec_label": "礼盒", "price_fen": 19900, "weight_g": 300}],
     )
-    await org["inspector"].post(f"/api/v1/products/{jilin_berries['id']}/inspections", json=inspection_body())
+    authority = await make_authority("jingyu-amr")
+    inspected = await authority["inspector"].post(
+        f"/api/v1/products/{jilin_berries['id']}/inspections", json=inspection_body()
+    )
+    assert inspected.status_code == 201, inspected.text
     await _publish(org, jilin_berries["id"])
     anonymous = make_client()
 

@@ -30,6 +30,7 @@ from fieldcast.db.engine import Database
 from fieldcast.db.migrate import upgrade_async
 from fieldcast.db.outbox import OutboxMessage
 from fieldcast.demo import aftersales as demo_aftersales
+from fieldcast.demo import authorities as demo_authorities
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import fulfilment as demo_fulfilment
 from fieldcast.demo import live as demo_live
@@ -257,7 +258,7 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     assert set(late) <= {"refund.refunded", "order.refund_settled", "payment.paid", "order.paid"}, late
     assert _media_files(settings) == files
     assert counts[0] == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
-    assert counts[1] == len(demo.ORGANISATIONS)
+    assert counts[1] == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
     assert counts[tables.index(Product)] == len(demo_catalog.PRODUCTS)
     # A picture and its thumbnail per product, a logo and its thumbnail per brand.
     assert len(files) == 2 * (len(demo_catalog.PRODUCTS) + len(demo_catalog.BRANDS))
@@ -311,7 +312,7 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
     verifications = await _all(seeded.app, HostVerification)
 
     assert len(users) == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
-    assert len(orgs) == len(demo.ORGANISATIONS)
+    assert len(orgs) == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
     assert len(verifications) == len([p for p in demo.PEOPLE if p.verification])
     assert all(u.is_demo for u in users)
     assert all(o.is_demo for o in orgs)
@@ -358,8 +359,10 @@ async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seed
     actions = [e.action for e in await _all(seeded.app, AuditEntry)]
 
     assert actions.count("user.sign_up") == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)
-    assert actions.count("organisation.create") == len(demo.ORGANISATIONS)
-    assert actions.count("user.make_admin") == 1
+    assert actions.count("organisation.create") == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
+    assert actions.count("user.make_admin") == len([p for p in demo.PEOPLE if p.is_platform_admin])
+    verified = len([o for o in demo.ORGANISATIONS if o.jurisdiction]) + len(demo_authorities.AUTHORITIES)
+    assert actions.count("organisation.verification_apply") == actions.count("organisation.verify") == verified
     states = [p.verification.state for p in demo.PEOPLE if p.verification]
     assert actions.count("verification.apply") == len(states)
     assert actions.count("verification.approve") == len([s for s in states if s != "pending"])
@@ -459,16 +462,20 @@ async def test_seeded_roles_are_held_in_the_right_organisations(seeded: Seeded, 
         ("owner", Role.OWNER),
         ("organiser", Role.ORGANISER),
         ("host-fengcheng", Role.HOST),
-        ("inspector", Role.INSPECTOR),
         ("supervisor", Role.SUPERVISOR),
     ):
         assert role.value in roles[_person(key).display_name]
     assert "supplier" in {r for m in coop for r in m["roles"]}
-    for slug in demo_catalog.STOREFRONT_SLUGS:  # the demo organiser and inspector act on every storefront
+    for slug in demo_catalog.STOREFRONT_SLUGS:  # the demo organiser acts on every storefront
         members = (await client.get(f"/api/v1/organisations/{slug}/members")).json()
         roles = {m["display_name"]: set(m["roles"]) for m in members}
         assert "organiser" in roles[_person("organiser").display_name], slug
-        assert "inspector" in roles[_person("inspector").display_name], slug
+        # The inspector belongs to no seller: a seller never inspects its own goods.
+        assert _person("inspector").display_name not in roles, slug
+    for slug in demo_authorities.AUTHORITY_SLUGS:  # and inspects for every county's office
+        members = (await client.get(f"/api/v1/organisations/{slug}/members")).json()
+        roles = {m["display_name"]: set(m["roles"]) for m in members}
+        assert roles[_person("inspector").display_name] == {"inspector"}, slug
 
 
 async def test_no_seeded_person_carries_the_name_of_a_real_person(seeded: Seeded) -> None:
@@ -545,6 +552,9 @@ async def test_inspection_badges_show_passed_expired_and_none(seeded: Seeded, se
     for item in by_status["passed"]:
         badge = item["inspection"]
         assert badge["certificate_no"].startswith("DEMO-") and badge["lab_name"]
+        # Each county's own, verified market-supervision office inspected its county's goods.
+        assert badge["authority_slug"] == demo_authorities.authority_for(item["origin_region"])
+        assert badge["authority_name"].endswith("市场监督管理局")
         assert badge["valid_until"] >= today
     assert by_status["expired"][0]["inspection"]["valid_until"] < today
 
@@ -835,3 +845,18 @@ async def test_a_live_demo_room_offers_a_coupon_to_claim(seeded: Seeded, seeded_
     coupons = (await seeded_clients().get(f"/api/v1/sessions/{batch.session_id}/coupons")).json()
     assert [c["batch"]["id"] for c in coupons] == [batch.id]
     assert 'data-testid="coupon-claim"' in (await seeded_clients().get(f"/live/{batch.session_id}")).text
+
+
+async def test_demo_governments_and_market_supervision_offices_are_verified(seeded: Seeded) -> None:
+    orgs = {o.slug: o for o in await _all(seeded.app, Organisation)}
+
+    for org in demo.ORGANISATIONS:
+        if org.kind == "government":
+            assert orgs[org.slug].is_verified and orgs[org.slug].jurisdiction_code == org.jurisdiction, org.slug
+        else:
+            assert not orgs[org.slug].is_verified, org.slug
+    for authority in demo_authorities.AUTHORITIES:
+        office = orgs[authority.slug]
+        assert office.kind == "inspection_authority" and office.is_verified and office.is_demo
+        assert office.jurisdiction_code == authority.jurisdiction
+        assert office.name == authority.name and "市场监督管理局" in office.name

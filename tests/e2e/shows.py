@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import ADMIN, Credentials
-from tests.factories import PASSWORD, product_body, supplier_body, verification_body
+from tests.factories import JINGYU, PASSWORD, org_verification_body, product_body, supplier_body, verification_body
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -45,6 +45,38 @@ def join_by_invitation(owner_api: httpx.Client, member_api: httpx.Client, slug: 
 
 def person(prefix: str, role: str, suffix: str, display_name: str) -> Credentials:
     return Credentials(f"{prefix}{role}-{suffix}@e2e.example.com", PASSWORD, f"{display_name}{suffix}")
+
+
+def sign_in_admin(client: httpx.Client) -> None:
+    """Sign the platform administrator the server was seeded with in on `client`."""
+    ok(client.post("/api/v1/auth/signin", json={"email": ADMIN.email, "password": ADMIN.password}))
+    with_csrf(client)
+
+
+def apply_for_org_verification(owner_api: httpx.Client, slug: str, jurisdiction: str = JINGYU) -> int:
+    """The owner asks for the organisation's kind to be verified; the pending request's id."""
+    body = org_verification_body(jurisdiction)
+    return int(ok(owner_api.post(f"/api/v1/organisations/{slug}/verifications", json=body), 201)["id"])
+
+
+def inspection_authority(
+    base_url: str, inspector_api: httpx.Client, inspector_email: str, suffix: str, *, verify: bool = True
+) -> tuple[str, str]:
+    """A county market-supervision office whose director invites the signed-in inspector; verified
+    for Jingyu county by the administrator unless `verify` is False. Its slug and name."""
+    director = person("amr", "director", suffix, "局长")
+    slug, name = f"jingyu-amr-{suffix}", f"靖宇县市场监督管理局{suffix}"
+    with api(base_url) as director_api:
+        sign_up(director_api, director)
+        body = {"slug": slug, "name": name, "kind": "inspection_authority", "region": "吉林省白山市靖宇县"}
+        ok(director_api.post("/api/v1/organisations", json=body), 201)
+        join_by_invitation(director_api, inspector_api, slug, inspector_email, "inspector")
+        request_id = apply_for_org_verification(director_api, slug)
+    if verify:
+        with api(base_url) as admin_api:
+            sign_in_admin(admin_api)
+            ok(admin_api.post(f"/api/v1/org-verifications/{request_id}/approve", json={"reason": "名录可查"}))
+    return slug, name
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, Error, Locator, Page, Playwright, expec
 
 from tests.conftest import unavailable
 from tests.e2e.conftest import ADMIN, ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, Credentials, NewContext
-from tests.e2e.shows import api, join_by_invitation, ok, person, sign_up, with_csrf
+from tests.e2e.shows import api, inspection_authority, join_by_invitation, ok, person, sign_up, with_csrf
 from tests.factories import inspection_body, product_body, supplier_body, verification_body
 
 pytestmark = pytest.mark.e2e
@@ -107,7 +107,7 @@ def open_shop(base_url: str, prefix: str, *, flash_starts_at: datetime | None = 
         org = {"slug": slug, "name": f"靖宇县蓝莓合作社{suffix}", "kind": "cooperative", "region": "吉林省白山市靖宇县"}
         org_id = ok(owner_api.post("/api/v1/organisations", json=org), 201)["id"]
         join_by_invitation(owner_api, host_api, slug, host.email, "host")
-        join_by_invitation(owner_api, inspector_api, slug, inspector.email, "inspector")
+        inspection_authority(base_url, inspector_api, inspector.email, suffix)  # the county's office
         serial = int(secrets.token_hex(2), 16) % 900 + 100
         applied = ok(host_api.post("/api/v1/me/verifications", json=verification_body(serial)), 201)
         ok(admin_api.post(f"/api/v1/verifications/{applied['id']}/approve", json={"reason": "核验任命文件"}))

@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import Credentials, NewContext
-from tests.e2e.shows import join_by_invitation, ok, sign_up
+from tests.e2e.shows import inspection_authority, ok, sign_up
 from tests.factories import JINGYU, PASSWORD, product_body, supplier_body
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,8 @@ PHONE = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touc
 
 @dataclass(frozen=True)
 class Org:
-    """An organisation with an owner and an inspector, both with API clients signed in."""
+    """An organisation with an owner, and an inspector of the county's verified market-supervision
+    office, both with API clients signed in."""
 
     slug: str
     name: str
@@ -63,7 +64,7 @@ def org(live_server: str) -> Iterator[Org]:
         sign_up(inspector_api, inspector)
         body = {"slug": slug, "name": name, "kind": "cooperative", "region": "吉林省白山市靖宇县"}
         ok(owner_api.post("/api/v1/organisations", json=body), 201)
-        join_by_invitation(owner_api, inspector_api, slug, inspector.email, "inspector")
+        inspection_authority(live_server, inspector_api, inspector.email, suffix)
         yield Org(slug, name, owner, inspector, owner_api, inspector_api)
 
 
@@ -179,7 +180,7 @@ def test_product_goes_from_claim_warning_to_inspected_on_the_storefront(
     expect(owner.get_by_test_id("product-title")).to_have_text(CLEAN_TITLE)
     expect(owner.get_by_test_id("record-inspection")).to_have_count(0)  # owners do not inspect
 
-    # The organisation's inspector records a passing sampling inspection.
+    # The county office's inspector records a passing sampling inspection.
     inspector = new_context().new_page()
     inspector.goto(f"/signin?next=/p/{product_id}")
     _sign_in(inspector, org.inspector, then=f"/p/{product_id}")

@@ -22,6 +22,7 @@ from fieldcast.accounts.models import (
     User,
     VerificationStatus,
 )
+from fieldcast.accounts.org_verification import lapse_if_claim_changed, require_name_free
 from fieldcast.accounts.permissions import (
     require_org_role,
     require_platform_admin,
@@ -196,6 +197,7 @@ async def create_organisation(
     user = require_user(actor)
     if await q.organisation_by_slug(uow.session, data.slug) is not None:
         raise e.SlugTaken(N_("This short name is already taken."), field="slug")
+    await require_name_free(uow.session, data.name)
     org = Organisation(
         slug=data.slug,
         name=data.name,
@@ -223,8 +225,12 @@ async def update_organisation(
 ) -> Organisation:
     await require_org_role(uow.session, actor, org.id, Role.OWNER)
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    if "name" in changes and changes["name"] != org.name:
+        await require_name_free(uow.session, changes["name"], other_than=org.id)
+    changed = {field for field, value in changes.items() if getattr(org, field) != value}
     for field, value in changes.items():
         setattr(org, field, value)
+    lapse_if_claim_changed(uow, require_user(actor), org, changed)
     record_audit(
         uow,
         actor_id=require_user(actor).id,

@@ -53,3 +53,27 @@ class SlugTaken(Conflict):
 
 class TooManyTokens(Conflict):
     code = "too_many_tokens"
+
+
+class NameOfVerifiedOrganisation(Conflict):
+    """The exact name of a verified organisation: nobody else may take it."""
+
+    code = "name_of_verified_organisation"
+
+
+class NotAClaimedKind(Invalid):
+    code = "not_a_claimed_kind"
+
+
+class UnknownJurisdiction(Invalid):
+    code = "unknown_jurisdiction"
+
+
+class AlreadyVerified(Conflict):
+    code = "already_verified"
+
+
+class ClaimChanged(Conflict):
+    """The organisation's name or kind changed after it applied: the claim is not what was asked."""
+
+    code = "claim_changed"

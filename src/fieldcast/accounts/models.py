@@ -23,6 +23,7 @@ POSITION_MAX = 100
 EVIDENCE_MAX = 2000
 REASON_MAX = 500
 BRAND_NAME_MAX = 40
+REGION_CODE_LEN = 6
 
 
 class OrgKind(StrEnum):
@@ -30,6 +31,12 @@ class OrgKind(StrEnum):
     ASSOCIATION = "association"
     COOPERATIVE = "cooperative"
     ENTERPRISE = "enterprise"
+    # A market-supervision office (市场监管) or an accredited lab: its inspectors' results count.
+    INSPECTION_AUTHORITY = "inspection_authority"
+
+
+# Kinds that are claims: shown as unverified until a platform administrator verifies them.
+CLAIMED_KINDS = frozenset({OrgKind.GOVERNMENT, OrgKind.INSPECTION_AUTHORITY})
 
 
 class Role(StrEnum):
@@ -54,6 +61,13 @@ class VerificationStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+
+
+class OrgVerificationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"  # an approval a platform administrator took back
 
 
 class User(Timestamped, Base):
@@ -96,7 +110,22 @@ class Organisation(Timestamped, Base):
     # The storefront's unified brand: a name shown over every product, and a logo image.
     brand_name: Mapped[str] = mapped_column(sa.String(BRAND_NAME_MAX), default="")
     logo_path: Mapped[str] = mapped_column(sa.String(200), default="")
+    # Set by a platform administrator's approval of an OrganisationVerification; cleared when the
+    # verification is revoked or the organisation changes its name or kind (the claim changed).
+    verified_kind: Mapped[OrgKind | None] = mapped_column(str_enum(OrgKind), default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The verified jurisdiction: a region code of the shipped divisions ("" when not verified).
+    jurisdiction_code: Mapped[str] = mapped_column(sa.String(REGION_CODE_LEN), default="")
     is_demo: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def is_verified(self) -> bool:
+        """The organisation's kind is a claim a platform administrator verified."""
+        return self.verified_kind is not None and self.verified_kind == self.kind
+
+    @property
+    def is_verified_authority(self) -> bool:
+        return self.is_verified and self.kind == OrgKind.INSPECTION_AUTHORITY
 
 
 class Membership(Timestamped, Base):
@@ -160,3 +189,31 @@ class HostVerification(Timestamped, Base):
     is_demo: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship(lazy="raise", foreign_keys=[user_id])
+
+
+class OrganisationVerification(Timestamped, Base):
+    """An organisation's claim to be a government body or an inspection authority, with its
+    evidence and jurisdiction, and a platform administrator's decision on it."""
+
+    __tablename__ = "organisation_verifications"
+
+    organisation_id: Mapped[int] = mapped_column(
+        IdType, sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[OrgKind] = mapped_column(str_enum(OrgKind))
+    # The name the claim is made under: an approval covers this name only.
+    name: Mapped[str] = mapped_column(sa.String(ORG_NAME_MAX))
+    jurisdiction_code: Mapped[str] = mapped_column(sa.String(REGION_CODE_LEN))
+    evidence_note: Mapped[str] = mapped_column(sa.String(EVIDENCE_MAX))
+    requested_by_id: Mapped[int | None] = mapped_column(
+        IdType, sa.ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    status: Mapped[OrgVerificationStatus] = mapped_column(
+        str_enum(OrgVerificationStatus), default=OrgVerificationStatus.PENDING, index=True
+    )
+    decided_by_id: Mapped[int | None] = mapped_column(
+        IdType, sa.ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decision_reason: Mapped[str] = mapped_column(sa.String(REASON_MAX), default="")
+    is_demo: Mapped[bool] = mapped_column(default=False)

@@ -115,6 +115,33 @@ class OrganisationOut(Out):
     description: str
     is_demo: bool
     created_at: datetime
+    is_verified: bool = Field(
+        description="Its kind (government, inspection authority) was verified by a platform administrator."
+    )
+    verified_at: datetime | None
+    jurisdiction_code: str = Field(description="The verified jurisdiction's region code; empty when unverified.")
+
+
+class OrgVerificationIn(In):
+    """An organisation's owner asks for its kind to be verified, under its current name."""
+
+    jurisdiction_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
+    evidence_note: text(10, m.EVIDENCE_MAX)  # type: ignore[valid-type]
+
+
+class OrgVerificationOut(Out):
+    id: int
+    organisation_id: int
+    organisation_slug: str = ""
+    kind: m.OrgKind
+    name: str
+    jurisdiction_code: str
+    jurisdiction_name: str = ""
+    evidence_note: str
+    status: m.OrgVerificationStatus
+    decided_at: datetime | None
+    decision_reason: str
+    created_at: datetime
 
 
 class MemberOut(BaseModel):

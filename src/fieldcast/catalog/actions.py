@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from fieldcast.accounts.models import Organisation, Role, User
 from fieldcast.accounts.permissions import require_org_role, require_user
+from fieldcast.accounts.queries import roles_in_org
 from fieldcast.catalog import errors as e
 from fieldcast.catalog import regions
 from fieldcast.catalog import schemas as s
@@ -27,7 +28,7 @@ from fieldcast.catalog.models import (
     Sku,
     Supplier,
 )
-from fieldcast.catalog.queries import product_claims, today_local
+from fieldcast.catalog.queries import covers, inspector_organisations, may_inspect_for, product_claims, today_local
 from fieldcast.catalog.stock import set_stock
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
@@ -339,6 +340,47 @@ async def remove_product_image(
 # -- inspections ----------------------------------------------------------------------------------
 
 
+async def _authority_for(uow: UnitOfWork, user: User, product: Product, slug: str | None) -> Organisation:
+    """The authority the inspector acts for: the one named, or their only candidate."""
+    mine = await inspector_organisations(uow.session, user.id)
+    if slug is not None:
+        chosen = next((o for o in mine if o.slug == slug), None)
+        if chosen is None:
+            raise e.NotAnInspector(N_("You are not an inspector of this inspection authority."), field="authority")
+        return chosen
+    others = [o for o in mine if o.id != product.organisation_id]
+    if not others:
+        if mine:  # an inspector of the seller only
+            raise e.OwnGoods(N_("A seller cannot inspect its own goods."), field="authority")
+        raise e.NotAnInspector(N_("Only inspectors of an inspection authority record inspections."))
+    if len(others) == 1:
+        return others[0]
+    counting = [o for o in others if may_inspect_for(o, product)]
+    if len(counting) == 1:
+        return counting[0]
+    raise e.ChooseAuthority(N_("Choose the inspection authority you inspect for."), field="authority")
+
+
+async def _require_may_inspect(uow: UnitOfWork, user: User, product: Product, authority: Organisation) -> None:
+    """Trust comes from outside the seller: a verified authority, within its jurisdiction."""
+    if authority.id == product.organisation_id or await roles_in_org(uow.session, user.id, product.organisation_id):
+        raise e.OwnGoods(N_("A seller cannot inspect its own goods."), field="authority")
+    if not authority.is_verified_authority:
+        raise e.AuthorityNotVerified(
+            N_("%(name)s is not a verified inspection authority; its results would not count."),
+            field="authority",
+            name=authority.name,
+        )
+    if not covers(authority, product.origin_region):
+        raise e.OutsideJurisdiction(
+            N_("This product comes from %(origin)s, outside the jurisdiction of %(name)s (%(area)s)."),
+            field="authority",
+            origin=regions.full_name(product.origin_region),
+            name=authority.name,
+            area=regions.full_name(authority.jurisdiction_code),
+        )
+
+
 async def record_inspection(
     uow: UnitOfWork,
     actor: User | None,
@@ -348,9 +390,12 @@ async def record_inspection(
     today: date | None = None,
     is_demo: bool = False,
 ) -> Inspection:
-    """A market-supervision inspector records one sampling inspection of a product."""
+    """An inspector of a verified inspection authority records one sampling inspection of a
+    product from the authority's jurisdiction. Never the seller's own people, whatever their
+    role; platform administrators verify authorities and do not inspect."""
     user = require_user(actor)
-    await require_org_role(uow.session, user, product.organisation_id, Role.INSPECTOR)
+    authority = await _authority_for(uow, user, product, data.authority)
+    await _require_may_inspect(uow, user, product, authority)
     day = today or today_local()
     if data.sample_date > day:
         raise Invalid(N_("The sample date cannot be in the future."), field="sample_date")
@@ -359,6 +404,7 @@ async def record_inspection(
     inspection = Inspection(
         product_id=product.id,
         inspector_id=user.id,
+        authority_id=authority.id,
         sample_date=data.sample_date,
         lab_name=data.lab_name,
         certificate_no=data.certificate_no,
@@ -379,6 +425,7 @@ async def record_inspection(
         organisation_id=product.organisation_id,
         details={
             "inspection_id": inspection.id,
+            "authority_id": authority.id,
             "result": data.result.value,
             "certificate_no": data.certificate_no,
             "valid_until": data.valid_until.isoformat(),
@@ -401,7 +448,11 @@ async def attach_inspection_file(
     product = await uow.session.get(Product, inspection.product_id)
     if product is None:
         raise NotFound(N_("No such product."))
-    await require_org_role(uow.session, user, product.organisation_id, Role.INSPECTOR)
+    # The authority's inspectors, as for recording; rows without one are not added to.
+    if inspection.authority_id is None or Role.INSPECTOR not in await roles_in_org(
+        uow.session, user.id, inspection.authority_id
+    ):
+        raise e.NotAnInspector(N_("Only the inspection authority's inspectors add its report."))
     folder = f"inspections/{inspection.id}"
     if _attachment_kind(data) == "pdf":
         if len(data) > ATTACHMENT_MAX_BYTES:

@@ -27,3 +27,27 @@ class NotPublished(NotAllowed):
 
 class InvalidSku(Invalid):
     code = "invalid_sku"
+
+
+class NotAnInspector(NotAllowed):
+    """Only inspectors of an inspection authority record inspections."""
+
+    code = "not_an_inspector"
+
+
+class AuthorityNotVerified(NotAllowed):
+    code = "authority_not_verified"
+
+
+class OutsideJurisdiction(NotAllowed):
+    code = "outside_jurisdiction"
+
+
+class OwnGoods(NotAllowed):
+    """A seller never inspects its own goods."""
+
+    code = "own_goods"
+
+
+class ChooseAuthority(Invalid):
+    code = "choose_authority"

@@ -150,12 +150,21 @@ class Sku(Timestamped, Base):
 
 
 class Inspection(Timestamped, Base):
-    """A market-supervision sampling inspection of one product."""
+    """A market-supervision sampling inspection of one product.
+
+    It counts for the badge and the public-welfare gate only when its authority is a verified
+    inspection authority, other than the product's organisation, whose jurisdiction covers the
+    product's origin (catalog.queries.counts)."""
 
     __tablename__ = "inspections"
 
     product_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("products.id", ondelete="CASCADE"), index=True)
     inspector_id: Mapped[int | None] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # The verified inspection authority the inspector acted for. None on rows recorded before
+    # authorities existed (the seller's own inspectors): kept, shown, but they never count.
+    authority_id: Mapped[int | None] = mapped_column(
+        IdType, sa.ForeignKey("organisations.id", ondelete="SET NULL"), default=None, index=True
+    )
     sample_date: Mapped[date] = mapped_column(sa.Date)
     lab_name: Mapped[str] = mapped_column(sa.String(LAB_MAX))
     certificate_no: Mapped[str] = mapped_column(sa.String(CERTIFICATE_MAX))

@@ -15,14 +15,15 @@ from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.accounts.queries import roles_in_org
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.catalog import actions as a
+from fieldcast.catalog import authority_routes, regions
+from fieldcast.catalog import errors as e
 from fieldcast.catalog import queries as q
-from fieldcast.catalog import regions
 from fieldcast.catalog import schemas as s
 from fieldcast.catalog.images import MAX_IMAGE_BYTES
 from fieldcast.catalog.models import Category, InspectionResult, Product, SupplierKind
 from fieldcast.catalog.routes import visible_product
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.i18n import gettext
+from fieldcast.i18n import N_, gettext
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import (
@@ -40,6 +41,7 @@ from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
+pages.include_router(authority_routes.pages)  # organisation verification (authorities, governments)
 PAGE_SIZE = 24
 
 
@@ -141,7 +143,7 @@ async def product_page(product_id: int, request: Request, uow: Uow, user: Curren
             "p": out,
             "roles": roles,
             "can_edit": bool(roles & {Role.OWNER, Role.ORGANISER, Role.SUPPLIER}),
-            "can_inspect": Role.INSPECTOR in roles,
+            "can_inspect": bool(await q.authorities_for(uow.session, user, product)),
             "inspections": await q.list_inspections(uow.session, product.id),
             "supplier_region": await _supplier_region(uow, product),
         },
@@ -433,6 +435,7 @@ async def product_withdraw_submit(product_id: int, request: Request, uow: Uow, u
 def _inspection_values(values: dict[str, str]) -> dict[str, Any]:
     items = [line.strip() for line in values.get("items_checked", "").replace("，", ",").replace("\n", ",").split(",")]
     return {
+        "authority": values.get("authority") or None,
         "sample_date": values.get("sample_date") or None,
         "lab_name": values.get("lab_name", ""),
         "certificate_no": values.get("certificate_no", ""),
@@ -443,22 +446,43 @@ def _inspection_values(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
+async def _inspection_form(
+    request: Request,
+    uow: UnitOfWork,
+    user: User,
+    product: Product,
+    form: Form[s.InspectionIn],
+    status_code: int = 200,
+) -> Response:
+    """The form lists every organisation the user inspects for; the action says which may not."""
+    mine = await q.inspector_organisations(uow.session, user.id)
+    if not mine:
+        raise e.NotAnInspector(N_("Only inspectors of an inspection authority record inspections."))
+    counting = {o.id for o in mine if q.may_inspect_for(o, product)}
+    context = {
+        "user": user,
+        "p": product,
+        "form": form,
+        "results": list(InspectionResult),
+        "authorities": sorted(mine, key=lambda o: o.id not in counting),
+        "counting": counting,
+    }
+    return render(request, "catalog/inspection_form.html", context, status_code=status_code)
+
+
 @pages.get("/p/{product_id}/inspections/new")
 async def inspection_new_page(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return see_other(f"/signin?next=/p/{product_id}/inspections/new")
     product = await visible_product(uow, product_id, user)
-    await require_org_role(uow.session, user, product.organisation_id, Role.INSPECTOR)
     values = {"sample_date": date.today().isoformat(), "result": "pass"}
-    return render(
-        request,
-        "catalog/inspection_form.html",
-        {"user": user, "p": product, "form": Form(values=values), "results": list(InspectionResult)},
-    )
+    return await _inspection_form(request, uow, user, product, Form(values=values))
 
 
 @pages.post("/p/{product_id}/inspections/new")
 async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    if user is None:
+        return see_other(f"/signin?next=/p/{product_id}/inspections/new")
     product = await visible_product(uow, product_id, user)
     raw, values = await read_raw_form(request)
     form: Form[s.InspectionIn] = Form(values=values)
@@ -475,12 +499,7 @@ async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx
     data = form.data
     if data is not None and await submit(uow, form, lambda: record(data)):
         return see_other(f"/p/{product_id}")
-    return render(
-        request,
-        "catalog/inspection_form.html",
-        {"user": user, "p": product, "form": form, "results": list(InspectionResult)},
-        status_code=422,
-    )
+    return await _inspection_form(request, uow, user, product, form, status_code=422)
 
 
 @pages.post("/p/{product_id}/images/{image_id}/remove")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fieldcast.accounts.models import Organisation, Role, User
+from fieldcast.accounts.models import CLAIMED_KINDS, Membership, Organisation, OrgKind, Role, User
 from fieldcast.accounts.queries import roles_in_org
 from fieldcast.catalog import regions
 from fieldcast.catalog import schemas as s
@@ -40,7 +40,7 @@ def today_local(now: datetime | None = None) -> date:
     return (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ).date()
 
 
-def inspection_status(latest: Inspection | None, today: date) -> InspectionStatus:
+def inspection_status(latest: Inspection | CountedInspection | None, today: date) -> InspectionStatus:
     """The latest inspection decides: failed stays failed, a pass counts until valid_until."""
     if latest is None:
         return InspectionStatus.NONE
@@ -51,31 +51,95 @@ def inspection_status(latest: Inspection | None, today: date) -> InspectionStatu
     return InspectionStatus.PASSED
 
 
-async def latest_inspections(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, Inspection]:
+@dataclass(frozen=True)
+class CountedInspection:
+    """An inspection that counts, with the authority it was made for."""
+
+    inspection: Inspection
+    authority: Organisation
+
+    # The badge and the gate only read these two, as for a bare Inspection.
+    @property
+    def result(self) -> InspectionResult:
+        return self.inspection.result
+
+    @property
+    def valid_until(self) -> date:
+        return self.inspection.valid_until
+
+
+def covers(authority: Organisation, region_code: str) -> bool:
+    """The authority's verified jurisdiction is `region_code` or a region above it."""
+    return bool(authority.jurisdiction_code) and region_code in regions.descendant_codes(authority.jurisdiction_code)
+
+
+def may_inspect_for(authority: Organisation | None, product: Product) -> bool:
+    """Whether `authority` is one whose inspections of `product` count: a verified inspection
+    authority, not the product's own organisation, whose jurisdiction covers its origin."""
+    return (
+        authority is not None
+        and authority.is_verified_authority
+        and authority.id != product.organisation_id
+        and covers(authority, product.origin_region)
+    )
+
+
+async def latest_inspections(session: AsyncSession, product_ids: Iterable[int]) -> dict[int, CountedInspection]:
+    """Per product, its latest inspection that counts (see may_inspect_for); products with none
+    are left out. Rows of unverified, revoked or out-of-jurisdiction authorities, of the seller
+    itself, and those recorded before authorities existed (no authority) are passed over."""
     ids = list(set(product_ids))
     if not ids:
         return {}
-    rows = await session.scalars(
-        sa.select(Inspection)
-        .where(Inspection.product_id.in_(ids))
+    rows = await session.execute(
+        sa.select(Inspection, Organisation, Product)
+        .join(Organisation, Organisation.id == Inspection.authority_id)
+        .join(Product, Product.id == Inspection.product_id)
+        .where(
+            Inspection.product_id.in_(ids),
+            Organisation.kind == OrgKind.INSPECTION_AUTHORITY,
+            Organisation.verified_kind == OrgKind.INSPECTION_AUTHORITY,
+            Organisation.id != Product.organisation_id,
+        )
         .order_by(Inspection.product_id, Inspection.sample_date.desc(), Inspection.id.desc())
     )
-    latest: dict[int, Inspection] = {}
-    for row in rows:
-        latest.setdefault(row.product_id, row)
+    latest: dict[int, CountedInspection] = {}
+    for inspection, authority, product in rows:
+        if inspection.product_id not in latest and may_inspect_for(authority, product):
+            latest[inspection.product_id] = CountedInspection(inspection, authority)
     return latest
 
 
-def badge(latest: Inspection | None, today: date) -> s.InspectionBadge:
+def badge(latest: CountedInspection | None, today: date) -> s.InspectionBadge:
     status = inspection_status(latest, today)
     if latest is None:
         return s.InspectionBadge(status=status)
     return s.InspectionBadge(
         status=status,
-        certificate_no=latest.certificate_no,
-        lab_name=latest.lab_name,
-        valid_until=latest.valid_until,
+        certificate_no=latest.inspection.certificate_no,
+        lab_name=latest.inspection.lab_name,
+        valid_until=latest.inspection.valid_until,
+        authority_name=latest.authority.name,
+        authority_slug=latest.authority.slug,
     )
+
+
+async def inspector_organisations(session: AsyncSession, user_id: int) -> list[Organisation]:
+    """The organisations in which the user holds the inspector role, by id."""
+    rows = await session.scalars(
+        sa.select(Organisation)
+        .join(Membership, Membership.organisation_id == Organisation.id)
+        .where(Membership.user_id == user_id, Membership.role == Role.INSPECTOR)
+        .order_by(Organisation.id)
+    )
+    return list(rows.unique())
+
+
+async def authorities_for(session: AsyncSession, viewer: User | None, product: Product) -> list[Organisation]:
+    """The viewer's authorities whose inspections of `product` would count."""
+    if viewer is None:
+        return []
+    return [o for o in await inspector_organisations(session, viewer.id) if may_inspect_for(o, product)]
 
 
 @dataclass(frozen=True)
@@ -178,6 +242,9 @@ async def product_out(
         organisation_id=product.organisation_id,
         organisation_slug=org.slug if org else "",
         organisation_name=org.name if org else "",
+        organisation_kind=org.kind.value if org else "",
+        organisation_claim=bool(org and org.kind in CLAIMED_KINDS),
+        organisation_verified=bool(org and org.is_verified),
         supplier_id=product.supplier_id,
         supplier_name=supplier.name if supplier else "",
         title=product.title,
@@ -303,14 +370,21 @@ def supplier_out(supplier: Supplier) -> s.SupplierOut:
 
 
 async def list_inspections(session: AsyncSession, product_id: int) -> list[s.InspectionOut]:
-    rows = await session.scalars(
-        sa.select(Inspection)
+    """Every inspection of the product, newest first, each saying whether it counts."""
+    product = await session.get(Product, product_id)
+    rows = await session.execute(
+        sa.select(Inspection, Organisation)
+        .outerjoin(Organisation, Organisation.id == Inspection.authority_id)
         .where(Inspection.product_id == product_id)
         .order_by(Inspection.sample_date.desc(), Inspection.id.desc())
     )
     out = []
-    for row in rows:
+    for row, authority in rows:
         item = s.InspectionOut.model_validate(row)
         item.attachment_url = media_url(row.attachment_path) or None
+        if authority is not None:
+            item.authority_name = authority.name
+            item.authority_slug = authority.slug
+        item.counts = product is not None and may_inspect_for(authority, product)
         out.append(item)
     return out

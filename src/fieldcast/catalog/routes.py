@@ -13,6 +13,7 @@ from fieldcast.accounts.models import Organisation, Role, User
 from fieldcast.accounts.permissions import require_org_role
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.catalog import actions as a
+from fieldcast.catalog import authority_routes
 from fieldcast.catalog import queries as q
 from fieldcast.catalog import schemas as s
 from fieldcast.catalog.images import MAX_IMAGE_BYTES
@@ -25,13 +26,15 @@ from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.etag import json_with_etag
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["catalog"])
+api.include_router(authority_routes.api)  # organisation verification (authorities, governments)
 
 # Who may see an organisation's unpublished products and its suppliers' contacts.
 INSIDERS = (Role.OWNER, Role.ORGANISER, Role.SUPPLIER, Role.INSPECTOR, Role.SUPERVISOR)
 
 
 async def visible_product(uow: UnitOfWork, product_id: int, viewer: User | None) -> Product:
-    """A published product for anyone; a draft or withdrawn one only for the organisation's insiders."""
+    """A published product for anyone; a draft or withdrawn one only for the organisation's
+    insiders, and for inspectors of an authority that may inspect it (sampling comes before listing)."""
     product = await q.load_product(uow.session, product_id)
     if product is None:
         raise NotFound(N_("No such product."))
@@ -41,7 +44,8 @@ async def visible_product(uow: UnitOfWork, product_id: int, viewer: User | None)
         try:
             await require_org_role(uow.session, viewer, product.organisation_id, *INSIDERS)
         except Exception as exc:
-            raise NotFound(N_("No such product.")) from exc
+            if not await q.authorities_for(uow.session, viewer, product):
+                raise NotFound(N_("No such product.")) from exc
     return product
 
 
@@ -206,10 +210,12 @@ async def api_inspections(product_id: int, uow: Uow, user: CurrentUser) -> list[
 
 @api.post("/products/{product_id}/inspections", response_model=s.InspectionOut, status_code=201)
 async def api_record_inspection(product_id: int, data: s.InspectionIn, uow: Uow, user: CurrentUser) -> s.InspectionOut:
-    """Inspectors of the product's organisation record a sampling inspection."""
+    """Inspectors of a verified inspection authority whose jurisdiction covers the product's origin
+    record a sampling inspection; never the seller's own people. `authority` names the authority
+    (its slug) for inspectors of more than one."""
     product = await visible_product(uow, product_id, user)
     inspection = await a.record_inspection(uow, user, product, data)
-    return s.InspectionOut.model_validate(inspection)
+    return next(i for i in await q.list_inspections(uow.session, product.id) if i.id == inspection.id)
 
 
 @api.post("/inspections/{inspection_id}/attachment", response_model=s.InspectionOut)
@@ -225,9 +231,7 @@ async def api_attach_inspection(
         raise NotFound(N_("No such inspection."))
     data = await _read_upload(file, a.ATTACHMENT_MAX_BYTES)
     await a.attach_inspection_file(uow, user, inspection, data, ctx.settings.resolved_media_dir)
-    out = s.InspectionOut.model_validate(inspection)
-    out.attachment_url = q.media_url(inspection.attachment_path)
-    return out
+    return next(i for i in await q.list_inspections(uow.session, inspection.product_id) if i.id == inspection.id)
 
 
 class GateIn(BaseModel):
@@ -236,7 +240,8 @@ class GateIn(BaseModel):
 
 @api.post("/catalog/public-welfare-gate", response_model=list[s.GateOut])
 async def api_gate(data: GateIn, uow: Uow) -> list[s.GateOut]:
-    """Which SKUs may go on a public-welfare shelf (a passing, unexpired inspection). Read-only."""
+    """Which SKUs may go on a public-welfare shelf: a passing, unexpired inspection by a verified
+    inspection authority whose jurisdiction covers the origin, never the seller's own. Read-only."""
     results = await q.public_welfare_gate(uow.session, data.sku_ids)
     return [s.GateOut(sku_id=r.sku_id, eligible=r.eligible, status=r.status) for r in results]
 

@@ -137,10 +137,14 @@ class ImageOut(Out):
 
 
 class InspectionBadge(BaseModel):
+    """From the latest inspection that counts (a verified authority's, within its jurisdiction)."""
+
     status: m.InspectionStatus
     certificate_no: str | None = None
     lab_name: str | None = None
     valid_until: date | None = None
+    authority_name: str | None = None
+    authority_slug: str | None = None
 
 
 class ProductOut(BaseModel):
@@ -148,6 +152,10 @@ class ProductOut(BaseModel):
     organisation_id: int
     organisation_slug: str
     organisation_name: str
+    organisation_kind: str = ""
+    # Its kind is a claim (government, inspection authority); verified says whether it was checked.
+    organisation_claim: bool = False
+    organisation_verified: bool = False
     supplier_id: int
     supplier_name: str
     title: str
@@ -188,6 +196,9 @@ class ProductSummary(BaseModel):
 
 
 class InspectionIn(In):
+    # The inspection authority the inspector acts for (its slug); may be left out when the
+    # inspector belongs to one authority only.
+    authority: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=48)] | None = None
     sample_date: date
     lab_name: text(2, m.LAB_MAX)  # type: ignore[valid-type]
     certificate_no: text(2, m.CERTIFICATE_MAX)  # type: ignore[valid-type]
@@ -210,6 +221,14 @@ class InspectionOut(Out):
     attachment_url: str | None = None
     notes: str
     created_at: datetime
+    authority_id: int | None
+    authority_name: str | None = None
+    authority_slug: str | None = None
+    counts: bool = Field(
+        False,
+        description="Whether it counts for the badge and the public-welfare gate: recorded for a verified "
+        "inspection authority, not the seller, whose jurisdiction covers the product's origin.",
+    )
 
 
 class BrandIn(In):

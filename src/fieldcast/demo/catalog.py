@@ -21,11 +21,12 @@ from fieldcast.catalog import schemas as s
 from fieldcast.catalog.models import Category, InspectionResult, Product, Supplier, SupplierKind
 from fieldcast.catalog.queries import list_suppliers, today_local
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.demo.authorities import authority_for
 from fieldcast.demo.pictures import LOGO_SIZE, draw_picture
 
 # Keys of the people in fieldcast.demo.PEOPLE who act here; demo.py grants them the roles.
 ORGANISER_KEY = "organiser"  # owner/organiser actions: suppliers, products, unit costs, publishing
-INSPECTOR_KEY = "inspector"  # records the sampling inspections
+INSPECTOR_KEY = "inspector"  # records the sampling inspections, for each county's office
 SUPPLIER_KEY = "supplier"  # the Dabeishan cooperative's member adds its own product pictures
 INSPECTION_NOTE = "演示数据：检验机构名称仅作示意，证书编号与检验结果均为虚构。"
 
@@ -383,6 +384,7 @@ async def seed_catalog(
 def _inspection_in(inspection: _Inspection, region: str, number: int, today: date) -> s.InspectionIn:
     sampled = today - timedelta(days=inspection.sampled_days_ago)
     return s.InspectionIn(
+        authority=authority_for(region),  # the county's market-supervision office
         sample_date=sampled,
         lab_name=inspection.lab,
         certificate_no=f"DEMO-{region}-{sampled:%Y%m%d}-{number:03d}",

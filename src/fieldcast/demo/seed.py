@@ -21,6 +21,7 @@ from fieldcast.config import Settings
 from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.aftersales import seed_aftersales
+from fieldcast.demo.authorities import AUTHORITY_SLUGS, create_authorities, verify, verify_authorities
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
@@ -34,6 +35,7 @@ from fieldcast.payments.providers import make_payment_provider
 DEMO_EMAIL_DOMAIN = "demo.example.org"
 DEMO_PASSWORD = "fieldcast-demo"  # noqa: S105 -- public on purpose: printed for every demo account
 ADMIN_KEY = "admin"
+REVIEWER_KEY = "reviewer"
 BUYER_KEY = "viewer"  # the printed buyer: a demo address and paid demo orders at /orders
 EVIDENCE_NOTE = "演示数据：人物为虚构，任职信息仅供演示，不对应任何真实人员。"
 APPROVAL_REASON = "演示数据：任职材料已核对。"
@@ -60,6 +62,7 @@ class _Org:
     region: str
     description: str
     created_by: str = ADMIN_KEY  # the creator becomes its first owner
+    jurisdiction: str = ""  # a government's region code: it is verified for this jurisdiction
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,8 @@ class _Verification:
 
 
 def _in_every_storefront(role: Role) -> tuple[tuple[str, Role], ...]:
-    """The demo organiser and inspector act in every organisation with products, so one login each
-    shows the whole catalog (in real use each organisation has its own)."""
+    """The demo organiser acts in every organisation with products, so one login shows the whole
+    catalog (in real use each organisation has its own)."""
     return tuple((slug, role) for slug in STOREFRONT_SLUGS)
 
 
@@ -99,6 +102,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="yanghe-town",
         name="胶州市洋河镇人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="370281",
         region="山东省青岛市胶州市",
         description=(
             "洋河镇的农户种植蓝莓，鲜果按斤卖。镇干部在直播间介绍当天采摘的果子，"
@@ -125,6 +129,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="henan-county",
         name="河南蒙古族自治县人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="632324",
         region="青海省黄南藏族自治州河南蒙古族自治县",
         description=(
             "高原牧区，以牦牛和欧拉羊养殖为主，牦牛肉干是主打产品。"
@@ -135,6 +140,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="fengcheng-city",
         name="丰城市人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="360981",
         region="江西省宜春市丰城市",
         description=(
             "富硒土地上种出的大米是丰城的招牌。618 当天六个直播间同时开播，"
@@ -146,6 +152,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="zhenping-county",
         name="镇平县人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="411324",
         region="河南省南阳市镇平县",
         description="镇平是观赏锦鲤的产区，许多养殖户就在自家鱼塘边开播。活鱼发货需要专门的包装和准时的快递。",
     ),
@@ -153,6 +160,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="zigui-county",
         name="秭归县人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="420527",
         region="湖北省宜昌市秭归县",
         description="秭归脐橙产地直发，按斤计价，县里干部在果园里直播采摘和装箱。",
     ),
@@ -160,6 +168,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="qianjiang-city",
         name="潜江市人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="429005",
         region="湖北省潜江市",
         description="潜江的小龙虾从养殖到加工连成一条产业链，鲜活虾和调味虾都走冷链配送。",
     ),
@@ -167,6 +176,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="doumen-district",
         name="珠海市斗门区人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="440403",
         region="广东省珠海市斗门区",
         description="斗门发展通用航空产业，区里在直播中推介本地制造的轻型运动飞机，买家可以预约到场试飞验货。",
     ),
@@ -181,6 +191,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="qinyuan-county",
         name="沁源县人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="140431",
         region="山西省长治市沁源县",
         description="沁源出产党参、腐竹和艾草制品，县里把这些山区特产搬进直播间。",
     ),
@@ -188,6 +199,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="panyu-district",
         name="广州市番禺区人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="440113",
         region="广东省广州市番禺区",
         description="汽车制造是番禺的支柱产业之一。区里在直播中推介本地生产的乘用车，网上订车、到店提车。",
     ),
@@ -195,6 +207,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="linxian-county",
         name="临县人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="141124",
         region="山西省吕梁市临县",
         description="临县红枣产量大，县里借直播打开销路，并扶持本地农户和企业开设自己的网店。",
     ),
@@ -202,6 +215,7 @@ ORGANISATIONS: tuple[_Org, ...] = (
         slug="wanrong-county",
         name="万荣县人民政府",
         kind=OrgKind.GOVERNMENT,
+        jurisdiction="140822",
         region="山西省运城市万荣县",
         description="万荣苹果按箱发售，直播时向果农传递分级、标准化生产的要求。",
     ),
@@ -215,6 +229,15 @@ PEOPLE: tuple[_Person, ...] = (
         display_name="演示平台管理员",
         note="reviews host verifications, reads the audit log",
         login_role="platform admin",
+        is_platform_admin=True,
+    ),
+    # Owns no organisation, so it may verify the demo's governments and authorities (an admin
+    # never decides for an organisation they belong to).
+    _Person(
+        key=REVIEWER_KEY,
+        email_local="reviewer",
+        display_name="演示审核员",
+        note="platform admin who verified the demo governments and market-supervision offices",
         is_platform_admin=True,
     ),
     _Person(
@@ -420,9 +443,9 @@ PEOPLE: tuple[_Person, ...] = (
         key=INSPECTOR_KEY,
         email_local="inspector.fengcheng",
         display_name="钟国梁",
-        note="丰城市市场监督管理局 · samples products before listing; in the demo inspector of every storefront",
+        note="市场监督管理局 · samples products before listing; in the demo inspector of every county's office",
         login_role="inspector",
-        memberships=_in_every_storefront(Role.INSPECTOR),
+        memberships=tuple((slug, Role.INSPECTOR) for slug in AUTHORITY_SLUGS),
     ),
     _Person(
         key="supervisor",
@@ -497,7 +520,8 @@ async def seed(settings: Settings) -> list[DemoLogin]:
 async def _load_seeded(uow: UnitOfWork) -> _Seeded:
     """The demo people and organisations of an earlier run."""
     users = {p.key: await q.user_by_email(uow.session, p.email) for p in PEOPLE}
-    orgs = {o.slug: await q.organisation_by_slug(uow.session, o.slug) for o in ORGANISATIONS}
+    slugs = [*(o.slug for o in ORGANISATIONS), *AUTHORITY_SLUGS]
+    orgs = {slug: await q.organisation_by_slug(uow.session, slug) for slug in slugs}
     missing = [key for key, found in [*users.items(), *orgs.items()] if found is None]
     if missing:
         raise RuntimeError(f"This database holds an incomplete demo (no {', '.join(missing)}); seed an empty one.")
@@ -525,8 +549,13 @@ async def _seed_accounts(uow: UnitOfWork, settings: Settings) -> _Seeded:
         seeded.orgs[org.slug] = await actions.create_organisation(
             uow, seeded.users[org.created_by], data_org, is_demo=True
         )
+    admin, reviewer = seeded.users[ADMIN_KEY], seeded.users[REVIEWER_KEY]
+    seeded.orgs.update(await create_authorities(uow, admin))
     await _grant_roles(uow, seeded)
-    admin = seeded.users[ADMIN_KEY]
+    for org in ORGANISATIONS:
+        if org.jurisdiction:
+            await verify(uow, seeded.users[org.created_by], reviewer, seeded.orgs[org.slug], org.jurisdiction)
+    await verify_authorities(uow, admin, reviewer, seeded.orgs)
     for person in PEOPLE:
         if person.verification is not None:
             await _verify(uow, settings, admin, seeded.users[person.key], person.verification)
