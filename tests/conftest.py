@@ -155,6 +155,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         secret_key=TEST_SECRET,
         redis_url="",
+        # Every test client is one address (127.0.0.1): per-address limits would count a whole
+        # test's sign-ups as one visitor's. tests/accounts/test_abuse_limits.py sets its own.
+        sign_ups_per_address_per_hour=10_000,
+        organisations_per_address_per_hour=10_000,
+        sign_in_failures_per_address=10_000,
     )
 
 
