@@ -117,7 +117,8 @@ async def store_image(
 
     `uploader_id` is the user whose upload rate it counts against (None: the system itself)."""
     limits = _limits
-    width, height = _header(data, field, limits.max_pixels)
+    # Reading a header is cheap but parses untrusted bytes: in the pool too, off the event loop.
+    width, height = await offload.run(_header, data, field, limits.max_pixels)
     if limits.per_user is not None and uploader_id is not None:
         wait_s = await limits.per_user.hit(str(uploader_id))
         if wait_s:
