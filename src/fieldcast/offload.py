@@ -6,13 +6,19 @@ event loop keeps answering (/healthz, room sockets). The pool has a fixed number
 `worker_threads` setting): sixty-four sign-ins at once queue behind it instead of taking every
 core. Work that declares a memory cost (an image's decoded size) also waits until the process'
 budget (`image_memory_budget_mb`) has room, so eight huge images do not decode side by side.
-`configure` is called once at start-up by the composition root; the defaults serve the CLI and
-tests."""
+On Linux the worker threads also run at a lower CPU priority (10 nice steps) than the event loop: on
+a busy machine the loop, which answers everyone, is scheduled first, and the hashes take what is
+left. `configure` is called once at start-up by the composition root; the defaults serve the CLI
+and tests."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
+import sys
+import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +29,16 @@ T = TypeVar("T")
 
 DEFAULT_THREADS = 2
 DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run in each worker thread as it starts. Linux gives each thread its own nice value; other
+    systems would renice the whole process, so there it is left alone."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + WORKER_NICENESS))
 
 
 class OverBudget(Exception):
@@ -61,7 +77,9 @@ class WorkerPool:
     def __init__(self, threads: int = DEFAULT_THREADS, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES) -> None:
         self.threads = threads
         self.memory_budget_bytes = memory_budget_bytes
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fieldcast-worker")
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="fieldcast-worker", initializer=_lower_priority
+        )
         # One budget per event loop (tests run several loops one after another; production one).
         self._budgets: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Budget] = weakref.WeakKeyDictionary()
 
