@@ -202,6 +202,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # The periodic chores are tested by calling them; in the background of every test's app
         # they would only race the test (and cost its start a reconcile and five queries).
         upkeep=False,
+        # Every test client is one address (127.0.0.1): per-address limits would count a whole
+        # test's sign-ups as one visitor's. tests/accounts/test_abuse_limits.py sets its own.
+        sign_ups_per_address_per_hour=10_000,
+        organisations_per_address_per_hour=10_000,
+        sign_in_failures_per_address=10_000,
     )
 
 

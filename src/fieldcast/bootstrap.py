@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import MetaData
 
-from fieldcast.accounts.throttle import SignInThrottle, make_sign_in_throttle
+from fieldcast import offload
+from fieldcast.accounts.throttle import Throttles, make_throttles
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
+from fieldcast.catalog.images import UploadLimits, configure_uploads
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import StockGate, make_gate
@@ -146,7 +148,8 @@ class CoreContext:
 class AppContext(CoreContext):
     media: MediaBackend
     chat_limiter: RateLimiter
-    sign_in_throttle: SignInThrottle
+    # Sign-in back-off, sign-up, organisation and upload limits (accounts/throttle.py).
+    throttles: Throttles
     relay: OutboxRelay
     # The first check of show stock and per-buyer limits (Redis), or none (the database decides).
     gate: StockGate
@@ -158,7 +161,8 @@ class AppContext(CoreContext):
         await self.media.close()
         await self.gate.close()
         await self.chat_limiter.close()
-        await self.sign_in_throttle.close()
+        configure_uploads(UploadLimits())
+        await self.throttles.close()
         await super().close()
 
 
@@ -212,11 +216,17 @@ def app_context(settings: Settings) -> AppContext:
         },
     )
     core.db.outbox_wake = relay.wake
+    throttles = make_throttles(settings)
+    # Password hashes and image decodes run in this pool, never on the event loop.
+    offload.configure(settings.worker_threads, settings.image_memory_budget_mb * 1024 * 1024)
+    configure_uploads(
+        UploadLimits(max_pixels=int(settings.image_max_megapixels * 1_000_000), per_user=throttles.upload_user)
+    )
     return AppContext(
         **vars(core),
         media=make_media(settings, core.db.uow),
         chat_limiter=make_rate_limiter(settings.redis_url),
-        sign_in_throttle=make_sign_in_throttle(settings.redis_url),
+        throttles=throttles,
         relay=relay,
         gate=gate,
         payment_provider=payment_provider,

@@ -58,6 +58,24 @@ class Settings(BaseSettings):
     invitation_valid_days: int = Field(default=14, ge=1, le=365)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1024, description="Limit for file uploads.")
+    # -- CPU-heavy work and abuse limits (accounts/throttle.py, offload.py) ----------------------
+    worker_threads: int = Field(
+        default=2, ge=1, le=64, description="Password hashes and image decodes running at once, per process."
+    )
+    image_max_megapixels: float = Field(
+        default=24, gt=0, le=200, description="Uploaded images with more pixels are refused before decoding."
+    )
+    image_memory_budget_mb: int = Field(
+        default=256, ge=32, le=65536, description="Memory the image decodes of one process may hold at once."
+    )
+    sign_in_failures_per_address: int = Field(
+        default=30, ge=1, description="Failed sign-ins from one client address in 15 min before it must wait."
+    )
+    sign_ups_per_address_per_hour: int = Field(default=10, ge=1, description="Accounts one client address may create.")
+    organisations_per_address_per_hour: int = Field(
+        default=5, ge=1, description="Organisations one client address may create."
+    )
+    uploads_per_user_per_10_min: int = Field(default=60, ge=1, description="Images one user may upload.")
     demo: bool = Field(default=False, description="Set by `fieldcast demo`; shows the demo banner.")
     # -- live video -------------------------------------------------------------------------------
     hls_dir: Path | None = Field(default=None, description="HLS output (live/ and replay/); default data_dir/hls.")

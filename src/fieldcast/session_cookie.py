@@ -12,6 +12,7 @@ import itsdangerous
 
 SESSION_COOKIE = "fc_session"  # the signed session cookie (Starlette SessionMiddleware)
 SESSION_USER = "uid"  # the signed-in user's id
+SESSION_ID = "sid"  # the session's random id (sign-out revokes it on the server)
 SESSION_EPOCH = "ep"  # the user's session epoch when signing in (sign-out-everywhere bumps it)
 SESSION_CSRF = "csrf"  # the session's CSRF token
 SESSION_VIEWER = "viewer"  # the anonymous viewer id (set by the room page, for unique viewers)

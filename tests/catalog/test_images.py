@@ -33,8 +33,8 @@ def jpeg_with_gps() -> bytes:
     return buf.getvalue()
 
 
-def test_stored_images_are_webp_without_metadata_with_a_thumbnail(tmp_path: Path) -> None:
-    stored = store_image(jpeg_with_gps(), tmp_path, "products/1")
+async def test_stored_images_are_webp_without_metadata_with_a_thumbnail(tmp_path: Path) -> None:
+    stored = await store_image(jpeg_with_gps(), tmp_path, "products/1", uploader_id=None)
     with Image.open(tmp_path / stored.path) as main, Image.open(tmp_path / stored.thumb_path) as thumb:
         assert main.format == thumb.format == "WEBP"
         assert not main.getexif() and "exif" not in main.info
@@ -46,11 +46,11 @@ def test_stored_images_are_webp_without_metadata_with_a_thumbnail(tmp_path: Path
     [b"", b"%PDF-1.7 not an image", b"GIF89a" + b"\x00" * 100, png_bytes()[:200]],
     ids=["empty", "pdf", "gif", "truncated-png"],
 )
-def test_unreadable_or_unsupported_files_are_refused(tmp_path: Path, data: bytes) -> None:
+async def test_unreadable_or_unsupported_files_are_refused(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(BadImage) as caught:
-        store_image(data, tmp_path, "x")
+        await store_image(data, tmp_path, "x", uploader_id=None)
     assert caught.value.field == "image"
-    assert not any(tmp_path.rglob("*.webp"))
+    assert not any(tmp_path.rglob("*.webp"))  # noqa: ASYNC240 - a test's temporary folder
 
 
 async def test_upload_through_the_api(

@@ -190,17 +190,17 @@ async def test_failed_redis_calls_are_counted_by_adapter(database_url: str, tmp_
     async with running(settings) as app, caller(app) as c:
         ctx = app.state.ctx
         assert (await c.get("/healthz")).status_code == 503  # the bus's status probe failed once
-        # The chat limiter and the sign-in throttle count the failure and fall back to this
+        # The chat limiter and the throttles count the failure and fall back to this
         # process's own counts, so chat and sign-in keep working while Redis is away.
         assert await ctx.chat_limiter.take("chat:1:1") == 0
-        assert await ctx.sign_in_throttle.retry_after_s("someone@example.com") == 0
+        assert await ctx.throttles.sign_in_account.retry_after_s("someone@example.com") == 0
         with pytest.raises(redis.exceptions.ConnectionError):
             await ctx.room_log.last_id(1)
         with pytest.raises(redis.exceptions.ConnectionError):
             await ctx.room_hub.counters.totals(1)
         samples = await scrape(app)
     errors = "fieldcast_backend_errors_total"
-    for adapter in ("bus", "chat_limiter", "sign_in_throttle", "room_log", "room_counters"):
+    for adapter in ("bus", "chat_limiter", "throttles", "room_log", "room_counters"):
         assert value(samples, errors, adapter=adapter) == 1, adapter
 
 
@@ -212,6 +212,6 @@ async def test_in_process_backends_report_no_backend_errors(metrics_app: FastAPI
         "room_log",
         "room_counters",
         "chat_limiter",
-        "sign_in_throttle",
+        "throttles",
     }
     assert all(s.value == 0 for s in errors)

@@ -4,7 +4,9 @@ Each checks permission, changes state inside the caller's unit of work and write
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import sqlalchemy as sa
 
@@ -18,6 +20,7 @@ from fieldcast.accounts.models import (
     Invitation,
     Membership,
     Organisation,
+    RevokedSession,
     Role,
     User,
     VerificationStatus,
@@ -29,7 +32,6 @@ from fieldcast.accounts.permissions import (
     require_user,
 )
 from fieldcast.accounts.security import (
-    DUMMY_PASSWORD_HASH,
     hash_password,
     hash_token,
     id_number_hash,
@@ -38,14 +40,16 @@ from fieldcast.accounts.security import (
     normalise_id_number,
     password_needs_rehash,
     verify_password,
+    verify_unknown_account,
 )
-from fieldcast.accounts.throttle import SignInThrottle
+from fieldcast.accounts.throttle import Throttle, Throttles
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotFound, TooManyRequests
 from fieldcast.i18n import N_
 
+Reader = Callable[[], UnitOfWork]  # opens a short read-only unit of work of its own
 MAX_TOKENS_PER_USER = 20
 # A verified host may ask again this long before the current verification runs out.
 RENEWAL_WINDOW = timedelta(days=30)
@@ -54,14 +58,38 @@ RENEWAL_WINDOW = timedelta(days=30)
 # -- users and sign-in ---------------------------------------------------------------------------
 
 
-async def sign_up(uow: UnitOfWork, data: s.SignUpIn, *, is_platform_admin: bool = False, is_demo: bool = False) -> User:
+async def _within_rate(throttle: Throttle | None, key: str, message: str) -> None:
+    """Count one attempt against `throttle`; refuse it (429, Retry-After) when over the limit."""
+    if throttle is None:
+        return
+    wait_s = await throttle.hit(key)
+    if wait_s:
+        raise TooManyRequests(message, retry_after_s=wait_s)
+
+
+async def sign_up(
+    uow: UnitOfWork,
+    data: s.SignUpIn,
+    *,
+    throttle: Throttle | None = None,
+    address: str = "",
+    is_platform_admin: bool = False,
+    is_demo: bool = False,
+) -> User:
+    """A new account. From the web, `throttle` counts sign-ups per client `address` (the CLI and
+    the demo seed pass none)."""
+    await _within_rate(
+        throttle, address, N_("Too many accounts were created from your network. Try again in %(retry_after_s)s s.")
+    )
     email = data.email.lower()
+    # Hashed before the first query: no transaction (on SQLite, the write lock) waits on argon2.
+    password_hash = await hash_password(data.password)
     if await q.user_by_email(uow.session, email) is not None:
         raise e.EmailTaken(N_("An account with this email already exists."), field="email")
     user = User(
         email=email,
         display_name=data.display_name,
-        password_hash=hash_password(data.password),
+        password_hash=password_hash,
         is_platform_admin=is_platform_admin,
         is_demo=is_demo,
     )
@@ -101,46 +129,111 @@ async def make_platform_admin(uow: UnitOfWork, data: s.SignUpIn) -> bool:
     return False
 
 
-async def authenticate(uow: UnitOfWork, data: s.SignInIn, throttle: SignInThrottle) -> User:
+async def authenticate(
+    uow: UnitOfWork, data: s.SignInIn, throttles: Throttles, address: str, *, reader: Reader
+) -> User:
+    """Check email and password. Failures slow down, they never lock out (accounts/throttle.py):
+    the account backs off (1 s, 2 s, ... at most 60 s after its latest failure, from any address)
+    and the client address waits once it has failed too often. A waiting attempt is refused
+    before any hash is computed and counts as nothing.
+
+    The stored hash is read in a short transaction of its own (`reader`): no connection, and on
+    SQLite not the write lock, is held while the hash is checked in the worker pool. Only a
+    successful sign-in writes, in `uow`."""
     email = data.email.lower()
-    wait_s = await throttle.retry_after_s(email)
+    wait_s = max(
+        await throttles.sign_in_address.retry_after_s(address),
+        await throttles.sign_in_account.retry_after_s(email),
+    )
     if wait_s:
         raise TooManyRequests(
-            N_("Too many failed sign-ins for this account. Try again in about %(minutes)s min."),
-            minutes=(wait_s + 59) // 60,
+            N_("Too many failed sign-ins. Try again in %(retry_after_s)s s."), field="password", retry_after_s=wait_s
         )
-    user = await q.user_by_email(uow.session, email)
-    if user is None or not user.is_active:
-        verify_password(DUMMY_PASSWORD_HASH, data.password)  # same cost either way
-        await throttle.failed(email)
+    async with reader() as read:
+        found = await q.user_by_email(read.session, email)
+    if found is None or not found.is_active:
+        await verify_unknown_account(data.password)  # the same cost either way
+        await _sign_in_failed(throttles, email, address)
+    if not await verify_password(found.password_hash, data.password):
+        await _sign_in_failed(throttles, email, address)
+    # The address' count stays: signing in to one's own account must not wash out guesses.
+    await throttles.sign_in_account.succeeded(email)
+    rehashed = await hash_password(data.password) if password_needs_rehash(found.password_hash) else None
+    user = await uow.session.get(User, found.id)
+    if user is None or not user.is_active:  # removed or deactivated in the meantime
         raise e.BadCredentials(N_("Email or password is wrong."), field="password")
-    if not verify_password(user.password_hash, data.password):
-        await throttle.failed(email)
-        raise e.BadCredentials(N_("Email or password is wrong."), field="password")
-    await throttle.succeeded(email)
-    if password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(data.password)
+    if rehashed is not None:
+        user.password_hash = rehashed
     user.last_sign_in_at = utcnow()
     return user
 
 
+async def _sign_in_failed(throttles: Throttles, email: str, address: str) -> NoReturn:
+    await throttles.sign_in_account.failed(email)
+    await throttles.sign_in_address.failed(address)
+    raise e.BadCredentials(N_("Email or password is wrong."), field="password")
+
+
 async def change_password(uow: UnitOfWork, actor: User | None, data: s.PasswordChangeIn) -> User:
-    """New password; every other session and nothing else is signed out (tokens stay: revoke them apart)."""
+    """New password: every browser session ends (the caller starts a fresh one for this browser)
+    and every API token is revoked, since whoever knew the old password may have made one."""
     user = require_user(actor)
-    if not verify_password(user.password_hash, data.current_password):
+    if not await verify_password(user.password_hash, data.current_password):
         raise e.BadCredentials(N_("The current password is wrong."), field="current_password")
-    user.password_hash = hash_password(data.new_password)
+    user.password_hash = await hash_password(data.new_password)
     user.session_epoch += 1
-    record_audit(uow, actor_id=user.id, action="user.change_password", target_type="user", target_id=user.id)
+    tokens = await _revoke_all_tokens(uow, user)
+    record_audit(
+        uow,
+        actor_id=user.id,
+        action="user.change_password",
+        target_type="user",
+        target_id=user.id,
+        details={"tokens_revoked": tokens},
+    )
     return user
 
 
 async def sign_out_everywhere(uow: UnitOfWork, actor: User | None) -> User:
-    """End every browser session of this user (session cookies carry the epoch they began in)."""
+    """End every browser session of this user (session cookies carry the epoch they began in)
+    and revoke every API token: "everywhere" includes scripts and apps."""
     user = require_user(actor)
     user.session_epoch += 1
-    record_audit(uow, actor_id=user.id, action="user.sign_out_everywhere", target_type="user", target_id=user.id)
+    tokens = await _revoke_all_tokens(uow, user)
+    record_audit(
+        uow,
+        actor_id=user.id,
+        action="user.sign_out_everywhere",
+        target_type="user",
+        target_id=user.id,
+        details={"tokens_revoked": tokens},
+    )
     return user
+
+
+async def _revoke_all_tokens(uow: UnitOfWork, user: User) -> int:
+    result = await uow.session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def session_id_hash(session_id: str) -> str:
+    return hash_token(session_id)
+
+
+async def end_session(uow: UnitOfWork, user_id: int, session_id: str, *, max_age_s: int) -> None:
+    """Sign-out: remember the session as dead for as long as its cookie could still be presented
+    (a cookie is re-signed on every answer, so at most `max_age_s` from now). Long-dead entries
+    are dropped on the way."""
+    now = utcnow()
+    await uow.session.execute(sa.delete(RevokedSession).where(RevokedSession.expires_at < now))
+    digest = session_id_hash(session_id)
+    if await uow.session.get(RevokedSession, digest) is None:
+        uow.session.add(RevokedSession(id=digest, user_id=user_id, expires_at=now + timedelta(seconds=max_age_s)))
 
 
 # -- API tokens ----------------------------------------------------------------------------------
@@ -192,9 +285,22 @@ async def user_for_token(uow: UnitOfWork, token: str) -> User | None:
 
 
 async def create_organisation(
-    uow: UnitOfWork, actor: User | None, data: s.OrganisationIn, *, is_demo: bool = False
+    uow: UnitOfWork,
+    actor: User | None,
+    data: s.OrganisationIn,
+    *,
+    throttle: Throttle | None = None,
+    address: str = "",
+    is_demo: bool = False,
 ) -> Organisation:
+    """Any signed-in user may start an organisation and own it; from the web, `throttle` counts
+    creations per client `address`."""
     user = require_user(actor)
+    await _within_rate(
+        throttle,
+        address,
+        N_("Too many organisations were created from your network. Try again in %(retry_after_s)s s."),
+    )
     if await q.organisation_by_slug(uow.session, data.slug) is not None:
         raise e.SlugTaken(N_("This short name is already taken."), field="slug")
     await require_name_free(uow.session, data.name)

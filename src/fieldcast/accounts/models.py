@@ -99,6 +99,18 @@ class ApiToken(Timestamped, Base):
     user: Mapped[User] = relationship(lazy="raise")
 
 
+class RevokedSession(Base):
+    """A signed-out browser session: its cookie stays signed and unexpired until `expires_at`, so
+    the server remembers it is dead (a copied cookie replayed after sign-out is anonymous)."""
+
+    __tablename__ = "revoked_sessions"
+
+    # SHA-256 of the random session id the cookie carries.
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Organisation(Timestamped, Base):
     __tablename__ = "organisations"
 

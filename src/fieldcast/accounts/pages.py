@@ -10,7 +10,14 @@ from starlette.responses import Response
 from fieldcast.accounts import actions as a
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
-from fieldcast.accounts.auth import CurrentUser, Throttle, sign_in_session, sign_out_session
+from fieldcast.accounts.auth import (
+    CurrentUser,
+    Reader,
+    Throttle,
+    client_address,
+    sign_in_session,
+    sign_out_session,
+)
 from fieldcast.accounts.models import (
     HostKind,
     Organisation,
@@ -42,10 +49,15 @@ async def signup_page(request: Request, user: CurrentUser) -> Response:
 
 
 @pages.post("/signup")
-async def signup_submit(request: Request, uow: Uow) -> Response:
+async def signup_submit(request: Request, uow: Uow, throttle: Throttle) -> Response:
     form = await read_form(request, s.SignUpIn, secret_fields=("password",))
     data = form.data
-    if data is not None and (done := await submit(uow, form, lambda: a.sign_up(uow, data))):
+    address = client_address(request)
+    if data is not None and (
+        done := await submit(
+            uow, form, lambda: a.sign_up(uow, data, throttle=throttle.sign_up_address, address=address)
+        )
+    ):
         sign_in_session(request, done.value)
         return see_other("/account")
     return render(request, "accounts/signup.html", {"form": form}, status_code=422)
@@ -57,20 +69,22 @@ async def signin_page(request: Request, user: CurrentUser, next: str | None = No
 
 
 @pages.post("/signin")
-async def signin_submit(request: Request, uow: Uow, throttle: Throttle) -> Response:
+async def signin_submit(request: Request, uow: Uow, throttle: Throttle, reader: Reader) -> Response:
     form = await read_form(request, s.SignInIn, secret_fields=("password",))
     next_path = safe_next(form.values.get("next"), "/account")
-    data = form.data
-    if data is not None and (done := await submit(uow, form, lambda: a.authenticate(uow, data, throttle))):
+    data, address = form.data, client_address(request)
+    if data is not None and (
+        done := await submit(uow, form, lambda: a.authenticate(uow, data, throttle, address, reader=reader))
+    ):
         sign_in_session(request, done.value)
         return see_other(next_path)
     return render(request, "accounts/signin.html", {"form": form, "next": next_path}, status_code=422)
 
 
 @pages.post("/signout")
-async def signout_submit(request: Request) -> Response:
+async def signout_submit(request: Request, uow: Uow) -> Response:
     await check_form_csrf(request)
-    sign_out_session(request)
+    await sign_out_session(request, uow)
     return see_other("/")
 
 
@@ -140,7 +154,7 @@ async def account_change_password(request: Request, uow: Uow, user: CurrentUser)
 async def account_sign_out_everywhere(request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     await a.sign_out_everywhere(uow, user)
-    sign_out_session(request)
+    await sign_out_session(request, uow)
     return see_other("/signin")
 
 
@@ -246,12 +260,15 @@ async def org_new_page(request: Request, user: CurrentUser) -> Response:
 
 
 @pages.post("/orgs/new")
-async def org_new_submit(request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def org_new_submit(request: Request, uow: Uow, user: CurrentUser, throttle: Throttle) -> Response:
     if user is None:
         return _sign_in_first(request)
     form = await read_form(request, s.OrganisationIn)
     data = form.data
-    if data is not None and (done := await submit(uow, form, lambda: a.create_organisation(uow, user, data))):
+    limit, address = throttle.organisation_address, client_address(request)
+    if data is not None and (
+        done := await submit(uow, form, lambda: a.create_organisation(uow, user, data, throttle=limit, address=address))
+    ):
         return see_other(f"/orgs/{done.value.slug}")
     return render(
         request,

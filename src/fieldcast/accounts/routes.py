@@ -8,7 +8,14 @@ from starlette.responses import Response
 from fieldcast.accounts import actions as a
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
-from fieldcast.accounts.auth import CurrentUser, Throttle, sign_in_session, sign_out_session
+from fieldcast.accounts.auth import (
+    CurrentUser,
+    Reader,
+    Throttle,
+    client_address,
+    sign_in_session,
+    sign_out_session,
+)
 from fieldcast.accounts.models import (
     HostVerification,
     Organisation,
@@ -38,46 +45,50 @@ async def org_or_404(uow: UnitOfWork, slug: str) -> Organisation:
 
 
 @api.post("/auth/signup", response_model=s.UserOut, status_code=201, tags=["auth"])
-async def api_sign_up(data: s.SignUpIn, request: Request, uow: Uow) -> s.UserOut:
-    """Create an account and sign in (session cookie)."""
-    user = await a.sign_up(uow, data)
+async def api_sign_up(data: s.SignUpIn, request: Request, uow: Uow, throttle: Throttle) -> s.UserOut:
+    """Create an account and sign in (session cookie). Sign-ups are limited per client address."""
+    user = await a.sign_up(uow, data, throttle=throttle.sign_up_address, address=client_address(request))
     sign_in_session(request, user)
     return await q.user_out(uow.session, user)
 
 
 @api.post("/auth/signin", response_model=s.UserOut, tags=["auth"])
-async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow, throttle: Throttle) -> s.UserOut:
+async def api_sign_in(data: s.SignInIn, request: Request, uow: Uow, throttle: Throttle, reader: Reader) -> s.UserOut:
     """Sign in with a session cookie; read the CSRF token from GET /auth/csrf for later writes."""
-    user = await a.authenticate(uow, data, throttle)
+    user = await a.authenticate(uow, data, throttle, client_address(request), reader=reader)
     sign_in_session(request, user)
     return await q.user_out(uow.session, user)
 
 
 @api.post("/auth/token", response_model=s.TokenCreatedOut, status_code=201, tags=["auth"])
-async def api_token_sign_in(data: s.TokenSignInIn, uow: Uow, throttle: Throttle) -> s.TokenCreatedOut:
+async def api_token_sign_in(
+    data: s.TokenSignInIn, request: Request, uow: Uow, throttle: Throttle, reader: Reader
+) -> s.TokenCreatedOut:
     """Exchange email and password for a bearer token (for scripts and apps)."""
-    user = await a.authenticate(uow, data, throttle)
+    user = await a.authenticate(uow, data, throttle, client_address(request), reader=reader)
     row, token = await a.create_api_token(uow, user, data.token_name)
     return s.TokenCreatedOut(**s.TokenOut.model_validate(row).model_dump(), token=token)
 
 
 @api.post("/auth/signout", status_code=204, tags=["auth"])
-async def api_sign_out(request: Request, user: CurrentUser) -> Response:
-    sign_out_session(request)
+async def api_sign_out(request: Request, uow: Uow, user: CurrentUser) -> Response:
+    """End this session; its cookie no longer signs anyone in, even a copy of it."""
+    await sign_out_session(request, uow)
     return Response(status_code=204)
 
 
 @api.post("/auth/signout-everywhere", status_code=204, tags=["auth"])
 async def api_sign_out_everywhere(request: Request, uow: Uow, user: CurrentUser) -> Response:
-    """End every browser session of this account (API tokens are revoked separately)."""
+    """End every browser session of this account and revoke all its API tokens."""
     await a.sign_out_everywhere(uow, user)
-    sign_out_session(request)
+    await sign_out_session(request, uow)
     return Response(status_code=204)
 
 
 @api.post("/me/password", status_code=204, tags=["me"])
 async def api_change_password(data: s.PasswordChangeIn, request: Request, uow: Uow, user: CurrentUser) -> Response:
-    """Change the password; other browser sessions end, this one continues."""
+    """Change the password; other browser sessions end and every API token is revoked, this
+    browser's session continues."""
     changed = await a.change_password(uow, user, data)
     sign_in_session(request, changed)
     return Response(status_code=204)
@@ -183,9 +194,14 @@ async def api_organisations(
 
 
 @api.post("/organisations", response_model=s.OrganisationOut, status_code=201, tags=["organisations"])
-async def api_create_organisation(data: s.OrganisationIn, uow: Uow, user: CurrentUser) -> s.OrganisationOut:
-    """Create an organisation; the creator becomes its owner."""
-    return s.OrganisationOut.model_validate(await a.create_organisation(uow, user, data))
+async def api_create_organisation(
+    data: s.OrganisationIn, request: Request, uow: Uow, user: CurrentUser, throttle: Throttle
+) -> s.OrganisationOut:
+    """Create an organisation; the creator becomes its owner. Limited per client address."""
+    org = await a.create_organisation(
+        uow, user, data, throttle=throttle.organisation_address, address=client_address(request)
+    )
+    return s.OrganisationOut.model_validate(org)
 
 
 @api.get("/organisations/{slug}", response_model=s.OrganisationOut, tags=["organisations"])

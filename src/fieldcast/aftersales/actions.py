@@ -42,7 +42,6 @@ from fieldcast.aftersales.models import (
     RefundRequest,
     RefundRequestState,
 )
-from fieldcast.catalog.errors import BadImage
 from fieldcast.catalog.images import remove_stored, store_image
 from fieldcast.catalog.models import Supplier
 from fieldcast.commerce import refunds as order_refunds
@@ -282,10 +281,8 @@ async def add_photo(uow: UnitOfWork, actor: User | None, request_id: int, data: 
     count = await uow.session.scalar(sa.select(sa.func.count(RefundPhoto.id)).where(RefundPhoto.request_id == req.id))
     if (count or 0) >= PHOTOS_MAX:
         raise e.TooManyPhotos(N_("At most %(n)s photos per request."), field="photo", n=PHOTOS_MAX)
-    try:
-        stored = store_image(data, media_dir, f"{PHOTO_FOLDER}/{req.id}")
-    except BadImage as exc:  # the same checks and messages as product images, on this form's field
-        raise BadImage(exc.message, field="photo", **exc.params) from exc
+    # The same checks and messages as product images, on this form's field.
+    stored = await store_image(data, media_dir, f"{PHOTO_FOLDER}/{req.id}", uploader_id=user.id, field="photo")
     # A failed transaction must not leave files behind.
     uow.on_rollback(lambda: remove_stored(media_dir, stored.path, stored.thumb_path))
     photo = RefundPhoto(

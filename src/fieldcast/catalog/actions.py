@@ -300,7 +300,7 @@ async def add_product_image(
     )
     if count >= MAX_IMAGES_PER_PRODUCT:
         raise e.BadImage(N_("A product has at most %(max)s images."), field="image", max=MAX_IMAGES_PER_PRODUCT)
-    stored = store_image(data, media_dir, f"products/{product.id}")
+    stored = await store_image(data, media_dir, f"products/{product.id}", uploader_id=user.id)
     # A failed transaction must not leave files behind.
     uow.on_rollback(lambda: remove_stored(media_dir, stored.path, stored.thumb_path))
     image = ProductImage(
@@ -463,7 +463,7 @@ async def attach_inspection_file(
         (target / name).write_bytes(data)
         path = f"{folder}/{name}"
     else:
-        path = store_image(data, media_dir, folder).path
+        path = (await store_image(data, media_dir, folder, uploader_id=user.id, field="attachment")).path
     inspection.attachment_path = path
     _audit(uow, user, "inspection.attach", "product", product.id, product.organisation_id, inspection_id=inspection.id)
     return inspection
@@ -487,7 +487,7 @@ async def set_brand(
     if brand_name is not None:
         org.brand_name = brand_name
     if logo:
-        stored = store_image(logo, media_dir, f"brands/{org.id}")
+        stored = await store_image(logo, media_dir, f"brands/{org.id}", uploader_id=user.id, field="logo")
         uow.on_rollback(lambda: remove_stored(media_dir, stored.path, stored.thumb_path))
         org.logo_path = stored.thumb_path
     _audit(uow, user, "organisation.brand", "organisation", org.id, org.id, logo=bool(logo))

@@ -1,6 +1,6 @@
 """Domain errors of the catalog, with stable codes."""
 
-from fieldcast.errors import Conflict, Invalid, NotAllowed
+from fieldcast.errors import Conflict, Invalid, NotAllowed, TooManyRequests
 
 
 class UnknownRegion(Invalid):
@@ -9,6 +9,17 @@ class UnknownRegion(Invalid):
 
 class BadImage(Invalid):
     code = "bad_image"
+
+
+class ImageTooLarge(BadImage):
+    """Too many bytes or pixels: refused before decoding (413, Content Too Large)."""
+
+    status = 413
+    code = "image_too_large"
+
+
+class TooManyUploads(TooManyRequests):
+    code = "too_many_uploads"
 
 
 class ClaimsNeedOverride(Conflict):

@@ -335,7 +335,7 @@ async def set_cover(
 ) -> LiveSession:
     """Store a cover image (decoded, metadata stripped, re-encoded) and use it for the session."""
     user = await _require_manager(uow, actor, live.organisation_id)
-    stored = store_image(data, media_dir, f"sessions/{live.id}")
+    stored = await store_image(data, media_dir, f"sessions/{live.id}", uploader_id=user.id)
     uow.on_rollback(lambda: remove_stored(media_dir, stored.path, stored.thumb_path))
     old = live.cover_path
     live.cover_path = stored.path

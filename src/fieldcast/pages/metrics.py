@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from fieldcast.accounts.throttle import SignInThrottle
+from fieldcast.accounts.throttle import Throttles
 from fieldcast.chat.ratelimit import RateLimiter
 from fieldcast.config import Settings
 from fieldcast.db import outbox
@@ -41,7 +41,7 @@ class ObservedServices(Protocol):
     room_hub: RoomHub
     media: MediaBackend
     chat_limiter: RateLimiter
-    sign_in_throttle: SignInThrottle
+    throttles: Throttles
     relay: OutboxRelay
 
     def uow(self, *, write: bool = True) -> UnitOfWork: ...
@@ -99,7 +99,7 @@ def process_families(services: ObservedServices, backlog: tuple[int, float] | No
         ("room_log", services.room_log.backend_errors),
         ("room_counters", services.room_hub.counters.backend_errors),
         ("chat_limiter", services.chat_limiter.backend_errors),
-        ("sign_in_throttle", services.sign_in_throttle.backend_errors),
+        ("throttles", services.throttles.backend_errors),
     ):
         errors.add_metric([adapter], count)
     yield errors

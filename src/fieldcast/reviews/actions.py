@@ -10,7 +10,6 @@ of unlawful content and a reason, in the audit log and shown in the review's pla
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,13 +74,15 @@ def _check_photos(photos: Sequence[bytes]) -> None:
             )
 
 
-async def _store_photos(uow: UnitOfWork, photos: Sequence[bytes], media_dir: Path, folder: str) -> list[StoredImage]:
+async def _store_photos(
+    uow: UnitOfWork, photos: Sequence[bytes], media_dir: Path, folder: str, uploader_id: int
+) -> list[StoredImage]:
     """Decode, strip and re-encode each photo as product images are (catalog/images.py), off the
     event loop; a failed transaction removes the files again."""
     stored: list[StoredImage] = []
     for data in photos:
         try:
-            image = await asyncio.to_thread(store_image, data, media_dir, folder)
+            image = await store_image(data, media_dir, folder, uploader_id=uploader_id, field="photos")
         except BadImage as exc:
             raise e.BadPhoto(exc.message, field="photos", **exc.params) from exc
         uow.on_rollback(lambda image=image: remove_stored(media_dir, image.path, image.thumb_path))  # type: ignore[misc]
@@ -132,7 +133,7 @@ async def post_review(
         uow.session.add(
             ReviewTagMark(review_id=review.id, product_id=review.product_id, tag=tag.tag, positive=tag.positive)
         )
-    stored = await _store_photos(uow, photos, media_dir, f"reviews/{review.product_id}")
+    stored = await _store_photos(uow, photos, media_dir, f"reviews/{review.product_id}", user.id)
     for position, image in enumerate(stored):
         uow.session.add(
             ReviewPhoto(
