@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import ADMIN, NewContext
-from tests.e2e.shows import Offer, api, ok, person, schedule_show, sign_up
+from tests.e2e.shows import Offer, ScheduledShow, api, ok, person, schedule_show, sign_up, with_csrf
 
 pytestmark = pytest.mark.e2e
 
@@ -85,23 +85,42 @@ def test_the_language_switch_keeps_the_search(new_context: NewContext) -> None:
     expect(page.get_by_test_id("filter-province")).to_have_value("220000")
 
 
+def _live_show(base_url: str, suffix: str) -> ScheduledShow:
+    """A show its host has started, selling one product."""
+    sku = {"spec_label": "5斤装", "price_fen": 9900, "weight_g": 2500, "shelf_life_days": 7, "stock": 100}
+    offer = Offer("验奖合作社", "验奖供货", "靖宇蓝莓 5斤装", "野生蓝莓", sku, "验奖直播", 7900)
+    show = schedule_show(base_url, "words-", suffix, offer)
+    with api(base_url) as host_api:
+        ok(host_api.post("/api/v1/auth/signin", json={"email": show.host.email, "password": show.host.password}))
+        with_csrf(host_api)
+        ok(host_api.post(f"/api/v1/sessions/{show.session_id}/start"))
+    return show
+
+
+@pytest.mark.parametrize(("locale", "name"), [("zh-CN", "绝对化用语"), ("en-US", "Absolute term")])
+def test_a_hosts_claim_warning_names_the_rule_not_its_code(
+    new_context: NewContext, live_server: str, locale: str, name: str
+) -> None:
+    show = _live_show(live_server, secrets.token_hex(3))
+    page = new_context(locale=locale).new_page()
+    page.goto(f"/signin?next=/live/{show.session_id}")
+    page.locator("#f-email").fill(show.host.email)
+    page.locator("#f-password").fill(show.host.password)
+    page.locator("form[action='/signin'] [type=submit]").click()
+    page.get_by_test_id("chat-input").fill("全网最好的蓝莓")
+    page.get_by_test_id("chat-send").click()
+    warnings = page.get_by_test_id("chat-warnings")
+    expect(warnings).to_contain_text(name)
+    assert "absolute_term" not in (warnings.text_content() or "")
+
+
 def _drawn_draw(base_url: str) -> dict[str, Any]:
     """A live show with a two-winner draw that five viewers entered, drawn by the host."""
     suffix = secrets.token_hex(3)
-    offer = Offer(
-        "验奖合作社",
-        "验奖供货",
-        "靖宇蓝莓 5斤装",
-        "野生蓝莓",
-        {"spec_label": "5斤装", "price_fen": 9900, "weight_g": 2500, "shelf_life_days": 7, "stock": 100},
-        "验奖直播",
-        7900,
-    )
-    show = schedule_show(base_url, "verify-", suffix, offer)
+    show = _live_show(base_url, suffix)
     with api(base_url) as host_api:
         ok(host_api.post("/api/v1/auth/signin", json={"email": show.host.email, "password": show.host.password}))
-        host_api.headers["X-CSRF-Token"] = ok(host_api.get("/api/v1/auth/csrf"))["csrf_token"]
-        ok(host_api.post(f"/api/v1/sessions/{show.session_id}/start"))
+        with_csrf(host_api)
         body = {"prize_title": "蓝莓礼盒", "prize_value_fen": 9900, "winners_count": 2, "entry_rule": "present"}
         draw = ok(host_api.post(f"/api/v1/sessions/{show.session_id}/draws", json=body), 201)
         ok(host_api.post(f"/api/v1/draws/{draw['id']}/open"))
