@@ -12,6 +12,7 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import ADMIN, NewContext
 from tests.e2e.shows import Offer, ScheduledShow, api, ok, person, schedule_show, sign_up, with_csrf
+from tests.factories import inspection_body
 
 pytestmark = pytest.mark.e2e
 
@@ -159,3 +160,29 @@ def test_the_draw_check_page_recomputes_the_servers_winners(new_context: NewCont
     other.goto(f"/draws/{drawn['id']}/verify")
     expect(other.locator("[data-draw-verify]")).to_have_attribute("data-verified", "failed")
     expect(other.locator("[data-testid=verify-checks] li[data-ok=n]")).to_have_count(1)
+
+
+def test_the_inspection_table_scrolls_on_a_phone_instead_of_crushing_its_words(
+    new_context: NewContext, live_server: str
+) -> None:
+    suffix = secrets.token_hex(3)
+    _live_show(live_server, suffix)
+    with api(live_server) as admin_api:
+        ok(admin_api.post("/api/v1/auth/signin", json={"email": ADMIN.email, "password": ADMIN.password}))
+        with_csrf(admin_api)
+        product = ok(admin_api.get("/api/v1/products", params={"organisation": f"words-{suffix}"}))["items"][0]
+        ok(admin_api.post(f"/api/v1/products/{product['id']}/inspections", json=inspection_body()), 201)
+    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+    page.goto(f"/p/{product['id']}")
+    table = page.get_by_test_id("inspections")
+    expect(table).to_be_attached()
+    lines = table.evaluate(
+        """(t) => [...t.querySelectorAll("th, td:not(.items)")].map((cell) => {
+          const range = document.createRange();
+          range.selectNodeContents(cell);
+          return [cell.textContent.trim(), new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size];
+        })"""
+    )
+    assert lines and all(n == 1 for _text, n in lines), lines
+    # The table scrolls inside its box; the page itself stays the phone's width.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
