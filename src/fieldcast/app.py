@@ -33,9 +33,11 @@ from fieldcast.commerce.coupons import pages as coupon_pages
 from fieldcast.commerce.coupons import routes as coupon_routes
 from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
 from fieldcast.config import Settings, load_settings
+from fieldcast.draws import pages as draw_pages
 from fieldcast.draws import routes as draw_routes
 from fieldcast.live import manage_pages as live_manage_pages
 from fieldcast.live import routes as live_routes
+from fieldcast.live import selling as live_selling
 from fieldcast.media import hooks as media_hooks
 from fieldcast.media import ingest_ws
 from fieldcast.media.hls_static import HlsFiles
@@ -206,12 +208,19 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         room_pages.pages,
         sandbox_pages.router,
         review_pages.pages,
+        draw_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)
     # Every page shows the notification bell in its header.
     # The product page (catalog) shows its reviews (above catalog): loaded onto the request here.
-    sections = {id(catalog_pages.pages): [Depends(review_pages.product_reviews_section)]}
+    # Its storefronts and product pages show the rooms selling their goods (live, above catalog).
+    sections = {
+        id(catalog_pages.pages): [
+            Depends(review_pages.product_reviews_section),
+            Depends(live_selling.selling_rooms_section),
+        ]
+    }
     for router in page_routers:
         app.include_router(router, dependencies=[Depends(home_pages.notification_bell), *sections.get(id(router), [])])
     app.state.lang_cookie = LANG_COOKIE

@@ -245,6 +245,11 @@ def label(group: str, value: object) -> str:
     return gettext(msgid) if msgid else str(raw)
 
 
+def labels_of(group: str) -> dict[str, str]:
+    """Every value of a group with its translated name, for a page script (e.g. claim rules)."""
+    return {value: gettext(msgid) for value, msgid in LABELS.get(group, {}).items()}
+
+
 class LabelList:
     """Values shown as a translated, comma-separated list at the moment the text is rendered."""
 

@@ -227,7 +227,7 @@ async def open_request(uow: UnitOfWork, actor: User | None, order_id: int, asked
             N_("The amount must be between 0.01 and %(max)s yuan."), field="amount_fen", max=f"{limit_fen / 100:.2f}"
         )
     if asked.quantity < 0 or asked.quantity > units_limit:
-        raise e.BadRefundInput(N_("At most %(n)s units can be sent back."), field="quantity", n=units_limit)
+        raise e.BadRefundInput(N_("Units that can be sent back: at most %(n)s."), field="quantity", n=units_limit)
     if asked.kind == RefundKind.RETURN_AND_REFUND and asked.quantity == 0:
         raise e.BadRefundInput(N_("Say how many units you send back."), field="quantity")
     now = utcnow()

@@ -215,7 +215,7 @@ async def update_sku(uow: UnitOfWork, actor: User | None, product: Product, sku:
             set_stock(sku, stock)
         except ValueError:
             raise e.InvalidSku(
-                N_("Stock cannot go below the %(n)s units already sold or awaiting payment."),
+                N_("Stock cannot go below the units already sold or awaiting payment (%(n)s)."),
                 field="stock",
                 n=sku.sold + sku.reserved,
             ) from None

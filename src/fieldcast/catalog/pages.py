@@ -65,19 +65,43 @@ async def _editor_roles(uow: UnitOfWork, user: User | None, org_id: int) -> set[
 # -- public: search, storefront, product page ------------------------------------------------------
 
 
+RegionParam = Annotated[str | None, Query(pattern=r"^(\d{6})?$")]
+
+
+def _region_choice(province: str | None, city: str | None, county: str | None) -> list[str]:
+    """The chosen province, city and county codes, each kept only under the one before it (a
+    plain GET form may send a city left over from another province): [] up to three codes."""
+    chosen: list[str] = []
+    parent: str | None = None
+    for code in (province, city, county):
+        region = regions.get_region(code) if code else None
+        if region is None or region.parent_code != parent:
+            break
+        chosen.append(region.code)
+        parent = region.code
+    return chosen
+
+
 @pages.get("/products")
 async def products_page(
     request: Request,
     uow: Uow,
     user: CurrentUser,
     q_: Annotated[str | None, Query(alias="q", max_length=40)] = None,
-    province: Annotated[str | None, Query(pattern=r"^(\d{6})?$")] = None,
+    province: RegionParam = None,
+    city: RegionParam = None,
+    county: RegionParam = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
     offset: Offset = 0,
 ) -> Response:
+    """Product search. The region filter is three selects (province, city, county) that work as a
+    plain GET form: each answer lists the choices under the last one picked; static/region_filter.js
+    fills them without a round trip."""
     chosen = Category(category) if category in {c.value for c in Category} else None
-    flt = q.ProductFilter(q=q_ or None, region=province or None, category=chosen)
+    picked = _region_choice(province, city, county)
+    flt = q.ProductFilter(q=q_ or None, region=picked[-1] if picked else None, category=chosen)
     items, total = await q.search_products(uow.session, flt, limit=PAGE_SIZE, offset=offset)
+    picked_at = dict(zip(("province", "city", "county"), picked, strict=False))
     return render(
         request,
         "catalog/products.html",
@@ -86,9 +110,13 @@ async def products_page(
             "items": items,
             "total": total,
             "q": q_ or "",
-            "province": province or "",
-            "category": chosen.value if chosen else "",
+            "province": picked_at.get("province", ""),
+            "city": picked_at.get("city", ""),
+            "county": picked_at.get("county", ""),
             "provinces": regions.children(None),
+            "cities": regions.children(picked[0]) if picked else [],
+            "counties": regions.children(picked[1]) if len(picked) > 1 else [],
+            "category": chosen.value if chosen else "",
             "categories": list(Category),
             "offset": offset,
             "page_size": PAGE_SIZE,

@@ -285,7 +285,7 @@ async def import_shipments(
     if problems:
         problems.sort(key=lambda p: (p.row, p.column))
         raise e.BadShipmentFile(
-            N_("Nothing was applied: %(count)s rows need fixing."), problems, count=len({p.row for p in problems})
+            N_("Nothing was applied. Rows to fix: %(count)s."), problems, count=len({p.row for p in problems})
         )
     now = utcnow()
     shipped: list[int] = []

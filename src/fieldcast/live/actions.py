@@ -434,7 +434,7 @@ async def update_shelf_item(
             set_session_stock(item, changes.pop("session_stock"))
         except ValueError:
             raise e.ShelfRefused(
-                N_("Show stock cannot go below the %(n)s units already sold or awaiting payment."),
+                N_("Show stock cannot go below the units already sold or awaiting payment (%(n)s)."),
                 field="session_stock",
                 n=item.session_sold + item.session_reserved,
             ) from None

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fieldcast.accounts.models import Organisation, User
 from fieldcast.accounts.queries import badges_for
-from fieldcast.catalog.models import Product, ProductImage, Sku
+from fieldcast.catalog.models import Product, ProductImage, ProductStatus, Sku
 from fieldcast.catalog.queries import media_url
 from fieldcast.i18n import N_, gettext
 from fieldcast.live import schemas as s
@@ -385,3 +385,33 @@ def countdown_s(live: LiveSession, now: datetime) -> int | None:
     if live.state != SessionState.SCHEDULED:
         return None
     return max(0, int((live.scheduled_at - now).total_seconds()))
+
+
+async def sessions_selling(
+    session: AsyncSession, *, product_id: int | None = None, organisation_id: int | None = None, limit: int = 12
+) -> list[LiveSession]:
+    """Rooms whose shelf holds a SKU of this product (or of any published product of this
+    organisation): live, upcoming, or past with a replay to watch. Live first, as list_sessions."""
+    skus = sa.select(Sku.id).join(Product, Product.id == Sku.product_id)
+    if product_id is not None:
+        skus = skus.where(Sku.product_id == product_id)
+    if organisation_id is not None:
+        skus = skus.where(Product.organisation_id == organisation_id, Product.status == ProductStatus.PUBLISHED)
+    on_shelf = sa.select(ShelfItem.session_id).where(ShelfItem.sku_id.in_(skus))
+    watchable = sa.or_(
+        LiveSession.state.in_((SessionState.LIVE, SessionState.SCHEDULED)),
+        sa.and_(LiveSession.state == SessionState.ENDED, LiveSession.replay_state == ReplayState.READY),
+    )
+    state_rank = sa.case(
+        (LiveSession.state == SessionState.LIVE, 0),
+        (LiveSession.state == SessionState.SCHEDULED, 1),
+        else_=2,
+    )
+    future_key = sa.case((LiveSession.state == SessionState.SCHEDULED, LiveSession.scheduled_at), else_=None)
+    rows = await session.scalars(
+        sa.select(LiveSession)
+        .where(LiveSession.id.in_(on_shelf), watchable)
+        .order_by(state_rank, future_key.asc(), LiveSession.scheduled_at.desc(), LiveSession.id.desc())
+        .limit(limit)
+    )
+    return list(rows)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import Response
 
 from fieldcast import __version__
@@ -23,6 +24,7 @@ from fieldcast.web.middleware import LANG_COOKIE
 from fieldcast.web.templating import render
 
 router = APIRouter()
+FAVICON = Path(__file__).resolve().parents[1] / "web" / "static" / "favicon.ico"
 
 
 @router.get("/", include_in_schema=False)
@@ -68,6 +70,12 @@ async def switch_language(
         if user is not None:
             user.language = language
     return response
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says; the same icon base.html links."""
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=604800"})
 
 
 class HealthServices(Protocol):

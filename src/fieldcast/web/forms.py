@@ -88,7 +88,15 @@ def see_other(path: str) -> Response:
 
 def safe_next(target: str | None, default: str) -> str:
     """Only same-site relative paths: a `next` parameter must not become an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    # Browsers drop tabs and newlines inside URLs ("/\t/evil.example" becomes "//evil.example"), so
+    # any control character or space refuses the target too.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ch <= " " or ch == "\x7f" for ch in target)
+    ):
         return target
     return default
 

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from fieldcast.i18n import current_language, translations
-from fieldcast.labels import label
+from fieldcast.labels import label, labels_of
 from fieldcast.web.deps import csrf_token
 from fieldcast.web.money import format_yuan
 
@@ -49,6 +49,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["local_time"] = _local_time
     env.globals["current_language"] = current_language.get
     env.globals["label"] = label
+    env.globals["labels_of"] = labels_of
     env.filters["yuan"] = format_yuan
     return Jinja2Templates(env=env)
 

@@ -66,6 +66,8 @@ function bindChat(section) {
   const list = document.getElementById("chat-list");
   if (!section || !list) return () => false;
   const t = section.dataset;
+  // Claim-checker rule codes (absolute_term, ...) shown by their translated names, never raw.
+  const ruleNames = JSON.parse(t.tRules || "{}");
   const me = t.userId;
   const jump = section.querySelector("[data-chat-jump]");
   const form = section.querySelector(".chat-form");
@@ -181,7 +183,7 @@ function bindChat(section) {
           const li = document.createElement("li");
           li.textContent = t.tWarning
             .replace("{term}", w.term)
-            .replace("{rule}", w.rule)
+            .replace("{rule}", ruleNames[w.rule] ?? t.tRuleOther)
             .replace("{article}", w.article)
             .replace("{suggestion}", w.suggestion);
           ul.append(li);
@@ -259,7 +261,7 @@ function bindDraws(section) {
     fill(card, "winners_count", String(data.winners_count));
     fill(card, "keyword", data.keyword);
     fill(card, "terms", data.terms);
-    fill(card, "verify", `python scripts/verify_draw.py --url ${location.origin}/api/v1/draws/${Number(data.draw_id)}`);
+    card.querySelector('[data-f="verify_url"]')?.setAttribute("href", `/draws/${Number(data.draw_id)}/verify`);
     card.querySelector('[data-f="entrants_url"]')?.setAttribute("href", `/api/v1/draws/${Number(data.draw_id)}/entrants`);
     list.append(card);
     section.hidden = false;

@@ -139,7 +139,8 @@ function toast(text) {
     if (toastMore > 0) {
       const n = toastMore;
       toastMore = 0;
-      toast(fill(tt.tPurchaseMore, { n }));
+      const one = new Intl.PluralRules(document.documentElement.lang || "zh-CN").select(n) === "one";
+      toast(fill(one ? tt.tPurchaseMoreOne : tt.tPurchaseMore, { n }));
     }
   }, TOAST_MS);
 }
