@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import MetaData
 
 from fieldcast import offload
+from fieldcast.accounts.events import TOPIC_MEMBERSHIP
 from fieldcast.accounts.throttle import Throttles, make_throttles
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
@@ -31,6 +32,7 @@ from fieldcast.db import idempotency, outbox
 from fieldcast.db.engine import Database
 from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.live.host_authority import membership_changes
 from fieldcast.media.backend import MediaBackend, make_media
 from fieldcast.pages.snapshot import RoomSnapshots
 from fieldcast.payments import sandbox
@@ -210,6 +212,8 @@ def app_context(settings: Settings) -> AppContext:
             TOPIC_PROVIDER: provider_calls(payment_provider, core.db.uow),
             # A refund's outcome, applied once to its after-sales request (its own transaction).
             TOPIC_REFUND: refund_outcomes(core.db.uow),
+            # A member lost a role: live withdraws a former host's keys and asks for a new host.
+            TOPIC_MEMBERSHIP: membership_changes(core.db.uow),
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

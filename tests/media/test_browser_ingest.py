@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fieldcast.live.models import ReplayState, SessionState
+from fieldcast.media import ingest_ws
 from fieldcast.media.ingest_ws import CLOSE_ENDED, CLOSE_NOT_ALLOWED, CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from tests.factories import schedule_show
 from tests.media.conftest import Served, fresh_app, media_settings, serve, session_state, wait_for
@@ -183,3 +184,27 @@ async def test_unknown_format_is_refused(embedded: Served) -> None:
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 4415
     assert (await session_state(embedded.app, show.session_id)).state == SessionState.SCHEDULED
+
+
+async def test_a_host_whose_role_is_removed_loses_the_browser_stream(
+    embedded: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #14 item 2: the go-live socket is a host command too. Refused at once after the
+    host's role goes, and a stream already running is cut off at its next check."""
+    monkeypatch.setattr(ingest_ws, "REAUTHORISE_S", 0.0)  # check before every chunk
+    show = await schedule_show(embedded.app, embedded.client, "demoted")
+    org = show.org
+    async with connect(
+        ws_url(embedded, show.session_id), additional_headers=cookie_header(org["host"]), origin=embedded.base_url
+    ) as ws:  # type: ignore[arg-type]
+        await ws.send(json.dumps({"mime": "video/webm;codecs=vp8,opus"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"status": "ready"}
+        r = await org["owner"].delete(f"/api/v1/organisations/{org.slug}/members/{org.ids['host']}/roles/host")
+        assert r.status_code == 204, r.text
+        await ws.send(b"\x1a\x45\xdf\xa3")  # the start of a webm header: any chunk wakes the check
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+    assert (message["status"], ws.close_code) == ("error", CLOSE_NOT_ALLOWED)
+    message, code = await refusal(embedded, show.session_id, org["host"])
+    assert (message["status"], code) == ("error", CLOSE_NOT_ALLOWED)

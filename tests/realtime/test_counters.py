@@ -1,4 +1,5 @@
-"""Honest counts: reactions add up, a viewer is counted once however often they reconnect, a view
+"""Honest counts: reactions add up within each viewer's window caps, a viewer is counted once
+however often they reconnect, a connection the site issued no viewer for is never a viewer, a view
 is a join (a reconnect within a minute is the same view), presence sums every process and forgets
 one that stopped reporting — on the in-process adapter and on Redis."""
 
@@ -13,6 +14,7 @@ import pytest
 from fieldcast.realtime.counters import (
     PRESENCE_FRESH_S,
     REVIEW_WINDOW_S,
+    VIEWER_REACTION_CAPS,
     MemoryCounters,
     RedisCounters,
     RoomCounters,
@@ -45,10 +47,54 @@ def room() -> int:
 
 async def test_reactions_add_up(counters: RoomCounters) -> None:
     r = room()
-    await counters.add_reactions(r, 5, 0)
-    await counters.add_reactions(r, 3, 2)
+    assert await counters.add_reactions(r, {"u:1": (5, 0)}) == (5, 0)
+    assert await counters.add_reactions(r, {"u:1": (3, 2), "a:anon": (1, 0)}) == (4, 2)
     totals = await counters.totals(r)
-    assert (totals.likes, totals.flowers) == (8, 2)
+    assert (totals.likes, totals.flowers) == (9, 2)
+
+
+async def test_a_viewer_cannot_add_more_likes_than_the_window_caps(counters: RoomCounters) -> None:
+    """However the likes arrive (one flush or many, from one socket or fifty), one viewer adds at
+    most the shortest window's cap; another viewer has their own allowance."""
+    r = room()
+    (_window_s, cap) = VIEWER_REACTION_CAPS[0]
+    added = 0
+    for _ in range(50):  # fifty sockets' worth of likes, flushed one after the other
+        added += (await counters.add_reactions(r, {"a:spammer": (20, 20)}))[0]
+    second = await counters.add_reactions(r, {"a:spammer": (5, 0), "a:someone-else": (7, 0)})
+    totals = await counters.totals(r)
+    # Windows are fixed (aligned to the clock): a run that straddles a boundary may use two.
+    assert cap <= totals.likes - 7 <= 2 * cap and second[0] - 7 <= cap
+    assert totals.flowers <= 2 * cap
+    assert added + second[0] == totals.likes
+
+
+async def test_likes_come_back_with_the_next_window() -> None:
+    clock = Clock()
+    counters = MemoryCounters(clock)
+    short_s, short_cap = VIEWER_REACTION_CAPS[0]
+    long_s, long_cap = VIEWER_REACTION_CAPS[-1]
+    clock.now = 6000.0  # the start of a window of each length
+    assert await counters.add_reactions(1, {"a:x": (short_cap + 50, 0)}) == (short_cap, 0)
+    assert await counters.add_reactions(1, {"a:x": (1, 0)}) == (0, 0)
+    clock.now += short_s
+    assert await counters.add_reactions(1, {"a:x": (short_cap, 0)}) == (short_cap, 0)
+    # The minute's cap binds across short windows.
+    given = short_cap * 2
+    while clock.now + short_s < 6000.0 + long_s:
+        clock.now += short_s
+        given += (await counters.add_reactions(1, {"a:x": (short_cap, 0)}))[0]
+    assert given == long_cap
+
+
+async def test_a_connection_without_an_issued_viewer_is_not_a_viewer(counters: RoomCounters) -> None:
+    r = room()
+    await counters.viewer_joined(r, "a:anon")
+    for _ in range(500):
+        await counters.viewer_joined(r, None)
+    totals = await counters.totals(r)
+    assert (totals.unique_viewers, totals.views, totals.unissued_connections) == (1, 1, 500)
+    assert totals.as_data()["unissued_connections"] == 500
 
 
 async def test_a_reconnect_is_the_same_viewer_and_the_same_view(counters: RoomCounters) -> None:

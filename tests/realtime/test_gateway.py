@@ -15,8 +15,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from fieldcast.realtime.bus import MemoryBus
+from fieldcast.realtime.counters import VIEWER_REACTION_CAPS
 from fieldcast.realtime.fanout import serve_fanout
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, QUEUE_MAX, RoomHub, write_frames
+from fieldcast.realtime.room_feed import REACTIONS_PER_S, SOCKET_REACTION_CAPS, ClientMessages
 from fieldcast.realtime.room_log import MemoryRoomLog
 from tests.factories import LiveOrg, live_session, make_live_org, sign_up
 from tests.helpers import matches_contract, validate
@@ -52,6 +54,17 @@ async def room(served: Served) -> tuple[LiveOrg, int]:
     session_id = await live_session(org)
     await served.app.state.ctx.relay.drain()  # the room's events so far are in its log
     return org, session_id
+
+
+async def page_viewer(served: Served, session_id: int) -> dict[str, str]:
+    """An anonymous viewer as a browser makes one: load the room page, keep the cookie it issues;
+    the headers a socket of that viewer sends."""
+    browser = served.client()
+    r = await browser.get(f"/live/{session_id}")
+    assert r.status_code == 200, r.text
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    assert cookie, "the room page issued no viewer cookie"
+    return {"Cookie": cookie}
 
 
 def ws_url(served: Served, session_id: int, after: int | None = None) -> str:
@@ -238,7 +251,11 @@ async def test_likes_are_counted_capped_and_sent_as_totals_not_per_click(
     _org, sid = room
     log = served.app.state.ctx.room_log
     before = await log.last_id(sid)
-    async with connect(ws_url(served, sid)) as a, connect(ws_url(served, sid)) as b:
+    viewer_a, viewer_b = await page_viewer(served, sid), await page_viewer(served, sid)
+    async with (
+        connect(ws_url(served, sid), additional_headers=viewer_a) as a,
+        connect(ws_url(served, sid), additional_headers=viewer_b) as b,
+    ):
         await frames(a, 1)
         await frames(b, 1)
         await counters_until(a, lambda d: d["viewers"] == 2)
@@ -250,6 +267,7 @@ async def test_likes_are_counted_capped_and_sent_as_totals_not_per_click(
         await b.send("not json")
         data = await counters_until(a, lambda d: d["likes"] == 25 and d["flowers"] == 2)
         assert data["viewers"] == 2 and data["unique_viewers"] == 2 and data["views"] == 2
+        assert data["unissued_connections"] == 0
         await b.send("ping")
     # Counts are broadcast on the tick: none of the clicks became a room-log event.
     assert await log.last_id(sid) == before
@@ -257,13 +275,85 @@ async def test_likes_are_counted_capped_and_sent_as_totals_not_per_click(
 
 async def test_viewers_drop_when_a_socket_leaves(served: Served, room: tuple[LiveOrg, int]) -> None:
     _org, sid = room
-    async with connect(ws_url(served, sid)) as stay:
+    async with connect(ws_url(served, sid), additional_headers=await page_viewer(served, sid)) as stay:
         await frames(stay, 1)
-        async with connect(ws_url(served, sid)) as leave:
+        async with connect(ws_url(served, sid), additional_headers=await page_viewer(served, sid)) as leave:
             await frames(leave, 1)
             await counters_until(stay, lambda d: d["viewers"] == 2)
         data = await counters_until(stay, lambda d: d["viewers"] == 1)
         assert data["unique_viewers"] == 2  # who watched stays counted
+
+
+async def test_sockets_without_an_issued_viewer_never_raise_the_viewer_counts(
+    served: Served, room: tuple[LiveOrg, int]
+) -> None:
+    """Issue #14 item 5: a script opening sockets without ever loading the room page raised a
+    room's unique viewers from 14 to 516, and the figure stayed after they closed. Such sockets
+    get the room like anyone, but count as connections, reported apart, never as people."""
+    _org, sid = room
+    n = 40
+    async with connect(ws_url(served, sid), additional_headers=await page_viewer(served, sid)) as person:
+        await frames(person, 1)
+        await counters_until(person, lambda d: d["viewers"] == 1 and d["unique_viewers"] == 1)
+        scripted = [await connect(ws_url(served, sid)) for _ in range(n)]
+        for ws in scripted:
+            assert (await frames(ws, 1))[0]["type"] == "snapshot"  # they still get the room
+        data = await counters_until(person, lambda d: d["unissued_connections"] == n)
+        assert (data["viewers"], data["unique_viewers"], data["views"]) == (1, 1, 1)
+        for ws in scripted:
+            await ws.close()
+        totals = await served.app.state.ctx.room_hub.counters.totals(sid)
+        assert (totals.unique_viewers, totals.views, totals.unissued_connections) == (1, 1, n)
+
+
+async def test_many_like_spamming_sockets_cannot_multiply_likes_beyond_the_window_caps(
+    served: Served, room: tuple[LiveOrg, int]
+) -> None:
+    """Issue #14 item 5: fifty sockets sending likes doubled a room's likes in three seconds. Now
+    every socket of one viewer draws on that viewer's allowance, and every socket without an
+    issued viewer on one shared allowance: together they add at most the window caps."""
+    _org, sid = room
+    hub = served.app.state.ctx.room_hub
+    _short_s, cap = VIEWER_REACTION_CAPS[0]
+    one_viewer = await page_viewer(served, sid)
+    sockets = [await connect(ws_url(served, sid), additional_headers=one_viewer) for _ in range(15)]
+    sockets += [await connect(ws_url(served, sid)) for _ in range(25)]
+    try:
+        for ws in sockets:
+            await frames(ws, 1)
+        like = orjson.dumps({"type": "like", "count": REACTIONS_PER_S}).decode()
+        for ws in sockets:  # each socket: a full second's worth, 800 likes in all
+            await ws.send(like)
+            await ws.send("ping")
+        for ws in sockets:  # answered in order: its likes were counted before the pong
+            while await asyncio.wait_for(ws.recv(), timeout=10) != '"pong"':
+                pass
+        await hub.tick()
+        likes = (await hub.counters.totals(sid)).likes
+    finally:
+        for ws in sockets:
+            await ws.close()
+    # Two allowances (the viewer's, the unissued connections'), each at most `cap` per window; a
+    # burst that straddles a window's boundary may draw on two windows.
+    assert 2 * cap <= likes <= 4 * cap < len(sockets) * REACTIONS_PER_S
+
+
+async def test_a_socket_is_held_to_its_caps_over_ten_seconds_and_a_minute() -> None:
+    """Per socket: 20 likes a second, but not 20 every second for a minute."""
+    granted = [0] * 60
+    second = 0
+
+    def react(likes: int, _flowers: int) -> None:
+        granted[second] += likes
+
+    messages = ClientMessages(react)
+    like = orjson.dumps({"type": "like", "count": REACTIONS_PER_S}).decode()
+    for second in range(60):
+        messages.handle(like, 1000.0 + second)
+        messages.handle(like, 1000.5 + second)  # a second message in the same second: dropped
+    caps = dict(SOCKET_REACTION_CAPS)
+    assert max(granted) == REACTIONS_PER_S
+    assert sum(granted[:10]) == caps[10.0] and sum(granted) == caps[60.0]
 
 
 async def test_chat_arrives_live_and_the_snapshot_carries_the_last_lines(
@@ -282,4 +372,6 @@ async def test_chat_arrives_live_and_the_snapshot_carries_the_last_lines(
     async with connect(ws_url(served, sid)) as ws:
         snap = (await frames(ws, 1))[0]
     assert snap["chat"][-1]["body"] == "<b>蓝莓甜吗</b>"  # text, escaped by whoever renders it
-    assert set(snap["counters"]) >= {"likes", "flowers", "viewers", "unique_viewers", "views", "avg_watch_s"}
+    assert set(snap["counters"]) >= {
+        "likes", "flowers", "viewers", "unique_viewers", "views", "avg_watch_s", "unissued_connections"
+    }  # fmt: skip

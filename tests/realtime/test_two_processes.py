@@ -16,7 +16,7 @@ from tests.conftest import REDIS_URL, redis_or_skip
 from tests.factories import make_live_org, schedule_session, sign_up
 from tests.helpers import validate
 from tests.media.conftest import fresh_app, media_settings, serve
-from tests.realtime.test_gateway import counters_until, frames, ws_url
+from tests.realtime.test_gateway import counters_until, frames, page_viewer, ws_url
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -42,7 +42,13 @@ async def test_a_viewer_on_one_process_sees_what_happens_on_the_other(database_u
         host_on_two.cookies.update(org["host"].cookies)
         host_on_two.headers["X-CSRF-Token"] = org["host"].headers["X-CSRF-Token"]
 
-        async with connect(ws_url(one, sid)) as on_one, connect(ws_url(two, sid)) as on_two:
+        # Anonymous viewers as browsers make them: the room page (on either process) issues the
+        # cookie, signed with the secret both processes share.
+        viewer_one, viewer_two = await page_viewer(one, sid), await page_viewer(two, sid)
+        async with (
+            connect(ws_url(one, sid), additional_headers=viewer_one) as on_one,
+            connect(ws_url(two, sid), additional_headers=viewer_two) as on_two,
+        ):
             await frames(on_one, 1)
             await frames(on_two, 1)
             # Counts: one socket on each process, summed through Redis.

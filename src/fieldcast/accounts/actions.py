@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fieldcast.accounts import errors as e
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
+from fieldcast.accounts.events import TOPIC_MEMBERSHIP, MembershipRemoved
 from fieldcast.accounts.models import (
     REASON_MAX,
     ApiToken,
@@ -487,6 +488,10 @@ async def remove_member_role(
         if (owners or 0) <= 1:
             raise e.LastOwner(N_("An organisation must keep at least one owner."), field="role")
     await uow.session.delete(membership)
+    # Whatever the role gave lives in the capabilities above (a host's shows and stream keys):
+    # they hear it through the outbox, in this transaction, and withdraw it.
+    event = MembershipRemoved(organisation_id=org.id, user_id=user_id, role=role.value, removed_by_id=user.id)
+    uow.publish(TOPIC_MEMBERSHIP, f"{org.id}:{user_id}", event.event_type, event.model_dump(mode="json"))
     record_audit(
         uow,
         actor_id=user.id,

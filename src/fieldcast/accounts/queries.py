@@ -224,6 +224,17 @@ async def list_invitations(session: AsyncSession, organisation_id: int) -> Seque
     ).all()
 
 
+async def member_ids_with_role(session: AsyncSession, organisation_id: int, *roles: Role) -> list[int]:
+    """The ids of the organisation's members who hold any of `roles`, in id order."""
+    rows = await session.scalars(
+        sa.select(Membership.user_id)
+        .where(Membership.organisation_id == organisation_id, Membership.role.in_(roles))
+        .distinct()
+        .order_by(Membership.user_id)
+    )
+    return list(rows)
+
+
 async def roles_in_org(session: AsyncSession, user_id: int, organisation_id: int) -> set[Role]:
     rows = await session.scalars(
         sa.select(Membership.role).where(Membership.user_id == user_id, Membership.organisation_id == organisation_id)

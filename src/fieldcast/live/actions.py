@@ -130,15 +130,23 @@ async def host_ids_of(session: AsyncSession, session_id: int) -> list[int]:
 
 
 async def is_session_operator(session: AsyncSession, actor: User | None, live: LiveSession) -> bool:
+    """Whether the actor runs this show now: checked against the roles held at this moment, never
+    against what they held when the show was scheduled. A host listed on the session counts
+    only while they still host for its organisation (HOST_ROLES): removing their role ends their
+    control at once, even of a show they are listed on."""
     if actor is None or not actor.is_active:
         return False
-    if actor.is_platform_admin or actor.id in await host_ids_of(session, live.id):
+    if actor.is_platform_admin:
         return True
-    return bool(await roles_in_org(session, actor.id, live.organisation_id) & set(MANAGERS))
+    roles = await roles_in_org(session, actor.id, live.organisation_id)
+    if roles & set(MANAGERS):
+        return True
+    return bool(roles & set(HOST_ROLES)) and actor.id in await host_ids_of(session, live.id)
 
 
 async def require_session_operator(session: AsyncSession, actor: User | None, live: LiveSession) -> User:
-    """The session's hosts, its organisation's owners and organisers, and platform admins."""
+    """The session's hosts who still hold a host role in its organisation, the organisation's
+    owners and organisers, and platform admins."""
     user = require_user(actor)
     if not await is_session_operator(session, user, live):
         raise e.NotOperator(N_("Only this session's hosts and organisers may do this."))
@@ -182,6 +190,13 @@ async def _check_hosts(uow: UnitOfWork, org_id: int, host_ids: list[int]) -> boo
             )
         any_official = any_official or badges[host_id].official
     return any_official
+
+
+async def _any_official(uow: UnitOfWork, host_ids: list[int]) -> bool:
+    """Whether an official is among hosts already on a session (not checked again: see
+    update_session)."""
+    badges = await badges_for(uow.session, host_ids)
+    return any(badges[host_id].official for host_id in host_ids)
 
 
 def _public_welfare(requested: bool | None, any_official: bool, current: bool = False) -> bool:
@@ -303,8 +318,13 @@ async def update_session(uow: UnitOfWork, actor: User | None, live: LiveSession,
     changes = patch.model_dump(exclude_unset=True)
     if live.state != SessionState.SCHEDULED and {"scheduled_at", "host_ids", "event_id"} & changes.keys():
         raise e.WrongState(N_("Time, hosts and event can only change before the show starts."))
-    host_ids = patch.host_ids if patch.host_ids is not None else await host_ids_of(uow.session, live.id)
-    any_official = await _check_hosts(uow, live.organisation_id, host_ids)
+    # Only hosts being assigned must be eligible now. A host already on the show who has since
+    # lost the role does not block its other fields: the organiser retitles it, or reassigns it
+    # (the removed host has no control of it meanwhile: is_session_operator).
+    if patch.host_ids is not None:
+        any_official = await _check_hosts(uow, live.organisation_id, patch.host_ids)
+    else:
+        any_official = await _any_official(uow, await host_ids_of(uow.session, live.id))
     live.is_public_welfare = _public_welfare(patch.is_public_welfare, any_official, live.is_public_welfare)
     if live.is_public_welfare:
         shelf_skus = await uow.session.scalars(sa.select(ShelfItem.sku_id).where(ShelfItem.session_id == live.id))

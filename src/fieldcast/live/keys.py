@@ -48,14 +48,20 @@ async def active_key(session: AsyncSession, session_id: int) -> StreamKey | None
     )
 
 
-async def session_id_for_key(session: AsyncSession, key: str) -> int | None:
-    """The session an unrevoked key belongs to, or None."""
+async def unrevoked_key(session: AsyncSession, key: str) -> StreamKey | None:
+    """The unrevoked key row of a key in plain, or None."""
     if not key.startswith(KEY_PREFIX):
         return None
-    found: int | None = await session.scalar(
-        sa.select(StreamKey.session_id).where(StreamKey.key_hash == hash_key(key), StreamKey.revoked_at.is_(None))
+    found: StreamKey | None = await session.scalar(
+        sa.select(StreamKey).where(StreamKey.key_hash == hash_key(key), StreamKey.revoked_at.is_(None))
     )
     return found
+
+
+async def session_id_for_key(session: AsyncSession, key: str) -> int | None:
+    """The session an unrevoked key belongs to, or None."""
+    row = await unrevoked_key(session, key)
+    return row.session_id if row is not None else None
 
 
 def internal_publish_name(secret: str, session_id: int) -> str:

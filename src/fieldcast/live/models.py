@@ -49,6 +49,8 @@ class NotificationKind(StrEnum):
     SESSION_SCHEDULED = "session_scheduled"
     SESSION_LIVE = "session_live"
     COSTREAM_INVITED = "costream_invited"
+    # To the organisation's owners and organisers: the show's host lost the host role.
+    HOST_NEEDED = "host_needed"
 
 
 class LiveEvent(Timestamped, Base):

@@ -39,6 +39,7 @@ NOTIFICATION_TEXT = {
     NotificationKind.SESSION_SCHEDULED: N_("New show scheduled: %(title)s"),
     NotificationKind.SESSION_LIVE: N_("Live now: %(title)s"),
     NotificationKind.COSTREAM_INVITED: N_("Your room %(title)s is invited to a co-stream"),
+    NotificationKind.HOST_NEEDED: N_("%(title)s needs a new host: its host no longer hosts for your organisation"),
 }
 
 

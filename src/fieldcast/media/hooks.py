@@ -28,7 +28,8 @@ from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
 from fieldcast.live import actions
-from fieldcast.live.keys import session_id_for_internal_name, session_id_for_key
+from fieldcast.live.host_authority import key_may_publish
+from fieldcast.live.keys import session_id_for_internal_name, session_id_for_key, unrevoked_key
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.queries import load_session, load_session_by_stream_name
 from fieldcast.media.backend import MediaBackend
@@ -108,6 +109,19 @@ async def _session_for_key(session: AsyncSession, settings: Settings, name: str)
     return await load_session(session, session_id) if session_id is not None else None
 
 
+async def _session_to_publish(session: AsyncSession, settings: Settings, name: str) -> LiveSession | None:
+    """As _session_for_key, and a stream key must still be backed by its maker's authority: a key
+    made by a host who has since lost the role publishes nothing (live.host_authority)."""
+    live = await _session_for_key(session, settings, name)
+    if live is None:
+        return None
+    key = await unrevoked_key(session, name)
+    if key is not None and not await key_may_publish(session, key, live):
+        log.info("publish for session %s refused: the key's maker no longer runs the show", live.id)
+        return None
+    return live
+
+
 async def _start(uow: UnitOfWork, live: LiveSession | None) -> str | None:
     """Mark the session live; its stream name, or None when it may not go live."""
     if live is None or live.state not in OPEN_STATES:
@@ -131,7 +145,7 @@ async def on_publish(request: Request) -> Response:
     if fields.get("call", "publish") != "publish":
         return _refuse()
     async with ctx.uow() as uow:
-        stream_name = await _start(uow, await _session_for_key(uow.session, ctx.settings, fields.get("name", "")))
+        stream_name = await _start(uow, await _session_to_publish(uow.session, ctx.settings, fields.get("name", "")))
     if stream_name is None:
         return _refuse()
     # A bare name (no rtmp://) makes nginx-rtmp rename the stream locally.
@@ -149,7 +163,7 @@ async def on_update(request: Request) -> Response:
         return _ok()  # the relay's own (play-side) updates: nothing to decide
     try:
         async with ctx.uow() as uow:
-            live = await _session_for_key(uow.session, ctx.settings, fields.get("name", ""))
+            live = await _session_to_publish(uow.session, ctx.settings, fields.get("name", ""))
             still_on = live is not None and live.state in OPEN_STATES
     except Exception:  # a database hiccup must not cut a stream that was authorised at start
         log.exception("on_update check failed; keeping the stream")

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
@@ -46,6 +47,9 @@ RATE_WINDOW_S = 5.0
 HELLO_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 15.0
 START_TIMEOUT_S = 20.0
+# While streaming, the host's right to run the show is checked again this often: a host whose
+# role is removed mid-show loses the stream within it (live.actions.is_session_operator).
+REAUTHORISE_S = 10.0
 
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_SIGNED_IN = 4401
@@ -138,10 +142,17 @@ async def _announce_live(websocket: WebSocket, ctx: MediaServices, ingest: Inges
             await websocket.send_text(json.dumps({"status": "live", "hls_url": url}))
 
 
-async def _pump(websocket: WebSocket, ingest: IngestHandle) -> None:
-    """Chunks from the socket into ffmpeg until the client stops or something breaks."""
+async def _pump(
+    websocket: WebSocket, ingest: IngestHandle, still_allowed: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Chunks from the socket into ffmpeg until the client stops or something breaks;
+    `still_allowed` is awaited every REAUTHORISE_S and refuses by raising."""
     guard = _RateGuard()
+    checked = time.monotonic()
     while True:
+        if still_allowed is not None and time.monotonic() - checked >= REAUTHORISE_S:
+            await still_allowed()
+            checked = time.monotonic()
         try:
             message = await asyncio.wait_for(websocket.receive(), IDLE_TIMEOUT_S)
         except TimeoutError as exc:
@@ -202,8 +213,15 @@ async def browser_ingest(websocket: WebSocket, session_id: int) -> None:
             raise Refused(CLOSE_PIPELINE, gettext(N_("The video could not be processed. Please try again."))) from exc
         await websocket.send_text(json.dumps({"status": "ready"}))
         announcer = asyncio.create_task(_announce_live(websocket, ctx, ingest, live))
+
+        async def still_allowed() -> None:
+            try:
+                await _authorise(ctx, websocket, session_id)
+            except DomainError as exc:
+                raise _refusal(exc) from exc
+
         try:
-            await _pump(websocket, ingest)
+            await _pump(websocket, ingest, still_allowed)
         except IngestClosed:
             raise await _stopped_reason(ctx, live.id) from None
         await _close(websocket, 1000)

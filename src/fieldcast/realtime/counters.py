@@ -1,9 +1,17 @@
 """Honest room counters: likes and flowers, concurrent viewers (summed over every app process),
 unique viewers, total views (人次) and average watch time — all from real connections.
 
-No robot viewers and no multipliers: a viewer is a socket that is open and heartbeating; a view is
-a join, except that the same viewer coming back within a minute (a reconnect) is the same view.
-Flowers are symbolic: a count, never money, never credited to anyone.
+No robot viewers and no multipliers: a viewer is a socket that is open and heartbeating and
+carries a viewer the site issued (a signed-in user, or the signed anonymous viewer id a room page
+load sets); a view is such a join, except that the same viewer coming back within a minute (a
+reconnect) is the same view. A socket without one (a script that never loaded a page) counts as a
+connection, never as a person: it is reported apart, as `unissued_connections`, for the
+integrity rules. Flowers are symbolic: a count, never money, never credited to anyone.
+
+Likes and flowers are capped per viewer over time windows (VIEWER_REACTION_CAPS), shared by all
+the viewer's sockets on every process; every unissued connection of a room shares one viewer's
+allowance. The room socket also caps each socket (room_feed.ClientMessages), so many sockets of
+one viewer cannot multiply their likes.
 
 Each process reports its own open sockets and watch time every tick; the totals add up the fresh
 reports. In-process and Redis adapters, picked once at start-up."""
@@ -12,9 +20,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 
@@ -23,6 +31,14 @@ from fieldcast.realtime.backend_errors import counts_errors
 REVIEW_WINDOW_S = 60  # the same viewer rejoining within this is a reconnect, not a new view
 PRESENCE_FRESH_S = 5.0  # a process whose last report is older than this has gone away
 KEY_TTL_S = 3 * 24 * 3600
+# (window in seconds, most likes — and, apart, most flowers — one viewer adds to a room in it).
+# A person tapping fast manages a few a second for a while; a script sending without pause is
+# held to these however many sockets it opens.
+VIEWER_REACTION_CAPS: tuple[tuple[int, int], ...] = ((10, 100), (60, 300))
+UNISSUED = "unissued"  # the viewer key every unissued connection of a room shares for the caps
+
+# Reactions by viewer: viewer key -> (likes, flowers) wanted since the last flush.
+Reactions = Mapping[str, tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,8 @@ class RoomTotals:
     unique_viewers: int = 0
     views: int = 0
     watch_s: float = 0.0
+    # Joins of sockets that carried no viewer the site issued (connections, not people).
+    unissued_connections: int = 0
 
     @property
     def avg_watch_s(self) -> float:
@@ -46,6 +64,7 @@ class RoomTotals:
             "unique_viewers": self.unique_viewers,
             "views": self.views,
             "avg_watch_s": round(self.avg_watch_s),  # whole seconds: a change worth sending
+            "unissued_connections": self.unissued_connections,
         }
 
 
@@ -53,9 +72,14 @@ class RoomCounters(Protocol):
     # Calls to the shared backend that failed (realtime/backend_errors.py); 0 in-process.
     backend_errors: int
 
-    async def add_reactions(self, room_id: int, likes: int, flowers: int) -> None: ...
+    async def add_reactions(self, room_id: int, reactions: Reactions) -> tuple[int, int]:
+        """Add each viewer's likes and flowers up to what the viewer's window caps still allow;
+        returns (likes, flowers) added. The rest is dropped."""
+        ...
 
-    async def viewer_joined(self, room_id: int, viewer: str) -> None: ...
+    async def viewer_joined(self, room_id: int, viewer: str | None) -> None:
+        """A socket joined; `viewer` is None when it carried no viewer the site issued."""
+        ...
 
     async def report_presence(self, room_id: int, process: str, sockets: int, watch_s: float) -> None: ...
 
@@ -77,12 +101,47 @@ class MemoryCounters:
         self._last_join: dict[tuple[int, str], float] = {}
         self._presence: dict[int, dict[str, tuple[int, float]]] = defaultdict(dict)
         self._watch: dict[int, float] = defaultdict(float)
+        self._unissued: dict[int, int] = defaultdict(int)
+        # (room, viewer, kind, window) -> (window number, used in it)
+        self._windows: dict[tuple[int, str, str, int], tuple[int, int]] = {}
 
-    async def add_reactions(self, room_id: int, likes: int, flowers: int) -> None:
+    def _allow(self, room_id: int, viewer: str, kind: str, wanted: int, now: float) -> int:
+        granted = wanted
+        for window_s, cap in VIEWER_REACTION_CAPS:
+            number = int(now // window_s)
+            at, used = self._windows.get((room_id, viewer, kind, window_s), (number, 0))
+            granted = min(granted, cap - (used if at == number else 0))
+        granted = max(0, granted)
+        for window_s, _cap in VIEWER_REACTION_CAPS:
+            number = int(now // window_s)
+            at, used = self._windows.get((room_id, viewer, kind, window_s), (number, 0))
+            self._windows[(room_id, viewer, kind, window_s)] = (number, (used if at == number else 0) + granted)
+        return granted
+
+    def _forget_old_windows(self, now: float) -> None:
+        longest = max(window_s for window_s, _cap in VIEWER_REACTION_CAPS)
+        if len(self._windows) > 10_000:
+            self._windows = {
+                key: (at, used) for key, (at, used) in self._windows.items() if (at + 1) * key[3] + longest > now
+            }
+
+    async def add_reactions(self, room_id: int, reactions: Reactions) -> tuple[int, int]:
+        now = self._now()
+        self._forget_old_windows(now)
+        likes = flowers = 0
+        for viewer, (wanted_likes, wanted_flowers) in reactions.items():
+            if wanted_likes > 0:
+                likes += self._allow(room_id, viewer, "likes", wanted_likes, now)
+            if wanted_flowers > 0:
+                flowers += self._allow(room_id, viewer, "flowers", wanted_flowers, now)
         self._likes[room_id] += likes
         self._flowers[room_id] += flowers
+        return likes, flowers
 
-    async def viewer_joined(self, room_id: int, viewer: str) -> None:
+    async def viewer_joined(self, room_id: int, viewer: str | None) -> None:
+        if viewer is None:
+            self._unissued[room_id] += 1
+            return
         now = self._now()
         self._unique[room_id].add(viewer)
         last = self._last_join.get((room_id, viewer))
@@ -104,10 +163,52 @@ class MemoryCounters:
             unique_viewers=len(self._unique.get(room_id, ())),
             views=self._views.get(room_id, 0),
             watch_s=self._watch.get(room_id, 0.0),
+            unissued_connections=self._unissued.get(room_id, 0),
         )
 
     async def close(self) -> None:
         return None
+
+
+# Adds each viewer's reactions up to the window caps, atomically (one call per flush of a room).
+# KEYS: the room's likes and flowers totals, then for each viewer, for likes then flowers, one
+# key per window. ARGV: the number of windows W, W caps, W TTLs, the totals' TTL, then each
+# viewer's wanted likes and flowers. Returns {likes added, flowers added}.
+ADD_REACTIONS_LUA = """
+local W = tonumber(ARGV[1])
+local caps, ttls = {}, {}
+for w = 1, W do
+  caps[w] = tonumber(ARGV[1 + w])
+  ttls[w] = tonumber(ARGV[1 + W + w])
+end
+local total_ttl = tonumber(ARGV[2 + 2 * W])
+local base = 3 + 2 * W
+local added = {0, 0}
+local k = 3
+for i = base, #ARGV do
+  local kind = ((i - base) % 2) + 1
+  local allow = tonumber(ARGV[i])
+  for w = 1, W do
+    local used = tonumber(redis.call('GET', KEYS[k + w - 1]) or '0')
+    if caps[w] - used < allow then allow = caps[w] - used end
+  end
+  if allow > 0 then
+    for w = 1, W do
+      redis.call('INCRBY', KEYS[k + w - 1], allow)
+      redis.call('EXPIRE', KEYS[k + w - 1], ttls[w])
+    end
+    added[kind] = added[kind] + allow
+  end
+  k = k + W
+end
+for kind = 1, 2 do
+  if added[kind] > 0 then
+    redis.call('INCRBY', KEYS[kind], added[kind])
+    redis.call('EXPIRE', KEYS[kind], total_ttl)
+  end
+end
+return added
+"""
 
 
 class RedisCounters:
@@ -115,6 +216,7 @@ class RedisCounters:
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(url)
+        self._add_reactions = self._redis.register_script(ADD_REACTIONS_LUA)
         self.backend_errors = 0
 
     @staticmethod
@@ -122,18 +224,34 @@ class RedisCounters:
         return f"fc:room:{room_id}:{name}"
 
     @counts_errors
-    async def add_reactions(self, room_id: int, likes: int, flowers: int) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        if likes:
-            pipe.incrby(self._k(room_id, "likes"), likes)
-            pipe.expire(self._k(room_id, "likes"), KEY_TTL_S)
-        if flowers:
-            pipe.incrby(self._k(room_id, "flowers"), flowers)
-            pipe.expire(self._k(room_id, "flowers"), KEY_TTL_S)
-        await pipe.execute()
+    async def add_reactions(self, room_id: int, reactions: Reactions) -> tuple[int, int]:
+        wanted = {viewer: pair for viewer, pair in reactions.items() if pair[0] > 0 or pair[1] > 0}
+        if not wanted:
+            return 0, 0
+        now = time.time()
+        keys = [self._k(room_id, "likes"), self._k(room_id, "flowers")]
+        args: list[int] = [len(VIEWER_REACTION_CAPS)]
+        args += [cap for _window, cap in VIEWER_REACTION_CAPS]
+        args += [window_s + 1 for window_s, _cap in VIEWER_REACTION_CAPS]
+        args.append(KEY_TTL_S)
+        for viewer, (likes, flowers) in wanted.items():
+            for kind, count in (("likes", likes), ("flowers", flowers)):
+                keys += [
+                    self._k(room_id, f"rx:{kind}:{window_s}:{int(now // window_s)}:{viewer}")
+                    for window_s, _cap in VIEWER_REACTION_CAPS
+                ]
+                args.append(max(0, count))
+        added = cast(list[int], await self._add_reactions(keys=keys, args=args))
+        return int(added[0]), int(added[1])
 
     @counts_errors
-    async def viewer_joined(self, room_id: int, viewer: str) -> None:
+    async def viewer_joined(self, room_id: int, viewer: str | None) -> None:
+        if viewer is None:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.incr(self._k(room_id, "unissued"))
+            pipe.expire(self._k(room_id, "unissued"), KEY_TTL_S)
+            await pipe.execute()
+            return
         seen = self._k(room_id, f"seen:{viewer}")
         pipe = self._redis.pipeline(transaction=False)
         pipe.sadd(self._k(room_id, "uv"), viewer)
@@ -162,11 +280,11 @@ class RedisCounters:
     @counts_errors
     async def totals(self, room_id: int) -> RoomTotals:
         pipe = self._redis.pipeline(transaction=False)
-        for name in ("likes", "flowers", "views", "watch_s"):
+        for name in ("likes", "flowers", "views", "watch_s", "unissued"):
             pipe.get(self._k(room_id, name))
         pipe.scard(self._k(room_id, "uv"))
         pipe.hgetall(self._k(room_id, "presence"))
-        likes, flowers, views, watch_s, unique, presence = await pipe.execute()
+        likes, flowers, views, watch_s, unissued, unique, presence = await pipe.execute()
         now = time.time()
         viewers = 0
         for raw in presence.values():
@@ -180,6 +298,7 @@ class RedisCounters:
             unique_viewers=int(unique or 0),
             views=int(views or 0),
             watch_s=float(watch_s or 0.0),
+            unissued_connections=int(unissued or 0),
         )
 
     async def close(self) -> None:

@@ -47,3 +47,5 @@ class RoomCounters(RoomEvent):
     unique_viewers: int
     views: int
     avg_watch_s: float  # whole seconds
+    # Joins of sockets with no viewer the site issued: connections, not people (integrity rules).
+    unissued_connections: int

@@ -94,16 +94,17 @@ class FanoutServer:
         assert target is not None  # process_request refused every other path
         room_id, after = target
         hub = self.ctx.room_hub
+        viewer = viewer_key(self.session(ws.request))
         # Join before reading the backlog or the snapshot: nothing appended in between is lost
         # (the writer drops what the opening already covered).
-        listener = await hub.join(room_id)
+        listener = await hub.join(room_id, viewer)
         writer: asyncio.Task[None] | None = None
         try:
             opened = await opening(self.ctx, room_id, after)
             if opened is None:
                 await ws.close(CLOSE_NO_ROOM)
                 return
-            await hub.counters.viewer_joined(room_id, viewer_key(self.session(ws.request)))
+            await hub.counters.viewer_joined(room_id, viewer)
             last, first = opened
             if first is not None:
                 await ws.send(first)
@@ -112,7 +113,7 @@ class FanoutServer:
             writer = asyncio.create_task(write_frames(listener, ws.send, lambda: self._resync(ws, room_id)))
             writer.add_done_callback(lambda task: self._writer_ended(ws, task))
             listener.direct = _direct_writer(ws)
-            await self._read_until_closed(ws, room_id)
+            await self._read_until_closed(ws, room_id, viewer)
         except ConnectionClosed:
             pass
         finally:
@@ -145,10 +146,10 @@ class FanoutServer:
         cls._closing.add(task)
         task.add_done_callback(cls._closing.discard)
 
-    async def _read_until_closed(self, ws: ServerConnection, room_id: int) -> None:
+    async def _read_until_closed(self, ws: ServerConnection, room_id: int, viewer: str | None) -> None:
         """Client messages until the client goes; silent for IDLE_S (no heartbeat) = closed."""
         hub = self.ctx.room_hub
-        messages = ClientMessages(lambda likes, flowers: hub.react(room_id, likes, flowers))
+        messages = ClientMessages(lambda likes, flowers: hub.react(room_id, likes, flowers, viewer))
         loop = asyncio.get_running_loop()
         while True:
             try:

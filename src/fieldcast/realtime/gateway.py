@@ -37,16 +37,17 @@ router = APIRouter()
 async def room_socket(websocket: WebSocket, session_id: int, after: int | None = None) -> None:
     ctx: RoomServices = websocket.app.state.ctx  # the composition root's context
     hub = ctx.room_hub
+    viewer = viewer_key(websocket.scope.get("session") or {})
     # Join before reading the backlog or the snapshot: nothing appended in between is lost
     # (the writer drops what the opening already covered).
-    listener = await hub.join(session_id)
+    listener = await hub.join(session_id, viewer)
     try:
         opened = await opening(ctx, session_id, after)
         await websocket.accept()  # before closing, so the client sees the code, not an HTTP 403
         if opened is None:
             await websocket.close(CLOSE_NO_ROOM)
             return
-        await hub.counters.viewer_joined(session_id, viewer_key(websocket.scope.get("session") or {}))
+        await hub.counters.viewer_joined(session_id, viewer)
         last, first = opened
         if first is not None:
             await websocket.send_text(first)
@@ -68,7 +69,7 @@ async def room_socket(websocket: WebSocket, session_id: int, after: int | None =
         listener.last = last
         writer = asyncio.create_task(write_frames(listener, websocket.send_text, resync))
         reader = asyncio.create_task(
-            _read_until_closed(websocket, lambda likes, flowers: hub.react(session_id, likes, flowers))
+            _read_until_closed(websocket, lambda likes, flowers: hub.react(session_id, likes, flowers, viewer))
         )
         done, pending = await asyncio.wait({writer, reader, too_slow}, return_when=asyncio.FIRST_COMPLETED)
         for future in pending:

@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from websockets.frames import Frame, Opcode
 
-from fieldcast.realtime.counters import MemoryCounters, RoomCounters
+from fieldcast.realtime.counters import UNISSUED, MemoryCounters, RoomCounters
 from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,9 @@ class Listener:
     # it joins: nothing yet), and the room's counters version.
     offered: int = -1
     counters_seen: int = 0
+    # Who watches through it (realtime.room_feed.viewer_key): None for a connection that carries
+    # no viewer the site issued — not a person in the presence count.
+    viewer: str | None = None
 
     def offer(self, message: Message) -> None:
         if (
@@ -133,8 +136,9 @@ class _Room:
     # Set once the room's subscription is live: a listener reads its snapshot only after that,
     # so the snapshot's last id is never older than where the subscription started.
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    likes: int = 0  # counted here between ticks, then added to the shared totals
-    flowers: int = 0
+    # Likes and flowers by viewer, counted here between ticks, then added to the shared totals
+    # (within each viewer's window caps).
+    reactions: dict[str, tuple[int, int]] = field(default_factory=dict)
     last_counters: dict[str, Any] | None = None
     last_tick: float = field(default_factory=time.monotonic)
     # The frames received, in id order: every id in (floor, head] is here. A socket that was
@@ -239,12 +243,14 @@ class RoomHub:
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
-    def react(self, room_id: int, likes: int = 0, flowers: int = 0) -> None:
-        """Count a viewer's likes or flowers locally; the next tick adds them to the totals."""
+    def react(self, room_id: int, likes: int = 0, flowers: int = 0, viewer: str | None = None) -> None:
+        """Count a viewer's likes or flowers locally; the next tick adds them to the totals, each
+        viewer within their window caps (connections with no issued viewer share one allowance)."""
         room = self._rooms.get(room_id)
         if room is not None:
-            room.likes += likes
-            room.flowers += flowers
+            key = viewer if viewer is not None else UNISSUED
+            had_likes, had_flowers = room.reactions.get(key, (0, 0))
+            room.reactions[key] = (had_likes + likes, had_flowers + flowers)
 
     def watching(self, room_id: int) -> int:
         room = self._rooms.get(room_id)
@@ -260,10 +266,11 @@ class RoomHub:
         """Sockets joined to a room in this process."""
         return sum(len(room.listeners) for room in self._rooms.values())
 
-    async def join(self, room_id: int) -> Listener:
-        """Register a listener; frames appended from now on reach its queue."""
+    async def join(self, room_id: int, viewer: str | None = None) -> Listener:
+        """Register a listener (of `viewer`, None: a connection with no issued viewer); frames
+        appended from now on reach its queue."""
         room = self._rooms.setdefault(room_id, _Room(rest=self.rest))
-        listener = Listener()
+        listener = Listener(viewer=viewer)
         room.listeners[listener] = None
         if room.task is None or room.task.done():
             room.ready.clear()
@@ -298,16 +305,18 @@ class RoomHub:
         now = time.monotonic()
         watch_s = sockets * (now - room.last_tick)
         room.last_tick = now
-        likes, flowers, room.likes, room.flowers = room.likes, room.flowers, 0, 0
-        if likes or flowers:
-            await self.counters.add_reactions(room_id, likes, flowers)
+        reactions, room.reactions = room.reactions, {}
+        if reactions:
+            await self.counters.add_reactions(room_id, reactions)
         await self.counters.report_presence(room_id, self.process, sockets, watch_s)
 
     async def tick(self) -> None:
         """Flush each room's counts and send its totals to local sockets when they changed."""
         for room_id, room in list(self._rooms.items()):
             try:
-                await self._flush(room_id, room, sockets=len(room.listeners))
+                # People only: a connection with no issued viewer is not someone watching.
+                people = sum(1 for listener in room.listeners if listener.viewer is not None)
+                await self._flush(room_id, room, sockets=people)
                 data = (await self.counters.totals(room_id)).as_data()
             except Exception:
                 log.exception("room %s: counters tick failed", room_id)

@@ -3,12 +3,12 @@ the app (`realtime/gateway.py`) or the dedicated fan-out process (`realtime/fano
 
 The first frame is a snapshot of the room, or the frames a resuming client missed; then the room
 hub's messages. From the client come heartbeats ("ping" → "pong") and likes and flowers, capped
-per socket and counted locally by the hub. The contract is docs/events.md."""
+per socket (over a second, ten seconds and a minute) and counted locally by the hub, which caps
+them again per viewer. The contract is docs/events.md."""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -28,6 +28,10 @@ CLIENT_MESSAGE_MAX = 4096
 IDLE_S = 75.0  # clients send "ping" every 25 s
 REACTIONS_PER_MESSAGE = 50
 REACTIONS_PER_S = 20
+# (window in seconds, most likes and flowers together one socket may send in it): a socket
+# sending flat out is held to a person's pace beyond the first second (the hub's per-viewer caps,
+# realtime.counters.VIEWER_REACTION_CAPS, then hold many sockets of one viewer together).
+SOCKET_REACTION_CAPS: tuple[tuple[float, int], ...] = ((1.0, REACTIONS_PER_S), (10.0, 100), (60.0, 300))
 PONG = '"pong"'
 
 
@@ -116,14 +120,15 @@ async def opening(ctx: RoomServices, room_id: int, after: int | None) -> tuple[i
     return await snapshot_frame(ctx, room_id)
 
 
-def viewer_key(session: Mapping[str, Any]) -> str:
-    """Who is watching, for unique-viewer counts: the signed-in user, else the anonymous id kept
-    in the signed session cookie (set by the room page), else this one connection."""
+def viewer_key(session: Mapping[str, Any]) -> str | None:
+    """Who is watching, for unique-viewer counts and the per-viewer like caps: the signed-in user,
+    else the anonymous id the room page put in the signed session cookie. None when the socket
+    carries neither (a client that never loaded a page): a connection, not a person."""
     if session.get(SESSION_USER) is not None:
         return f"u:{session[SESSION_USER]}"
     if session.get(SESSION_VIEWER):
         return f"a:{session[SESSION_VIEWER]}"
-    return f"c:{secrets.token_hex(8)}"
+    return None
 
 
 class MessageTooBig(Exception):
@@ -132,19 +137,25 @@ class MessageTooBig(Exception):
 
 class ClientMessages:
     """One socket's incoming messages: "ping" is answered "pong"; {"type": "like"|"flower",
-    "count": n} (1..50) goes to `react`, at most REACTIONS_PER_S a second — the rest, and anything
-    malformed, is dropped without an error."""
+    "count": n} (1..50) goes to `react`, within SOCKET_REACTION_CAPS (at most REACTIONS_PER_S a
+    second, and less over ten seconds and a minute) — the rest, and anything malformed, is
+    dropped without an error."""
 
     def __init__(self, react: Callable[[int, int], None]) -> None:
         self.react = react
-        self.window = 0.0
-        self.used = 0
+        # Per cap: when its current window began, and what was used in it.
+        self.windows = [(-window_s, 0) for window_s, _cap in SOCKET_REACTION_CAPS]
 
     def _allow(self, wanted: int, now: float) -> int:
-        if now - self.window >= 1.0:
-            self.window, self.used = now, 0
-        granted = max(0, min(wanted, REACTIONS_PER_S - self.used))
-        self.used += granted
+        granted = wanted
+        for i, (window_s, cap) in enumerate(SOCKET_REACTION_CAPS):
+            began, used = self.windows[i]
+            if now - began >= window_s:
+                began, used = now, 0
+                self.windows[i] = (began, used)
+            granted = min(granted, cap - used)
+        granted = max(0, granted)
+        self.windows = [(began, used + granted) for began, used in self.windows]
         return granted
 
     def handle(self, text: str, now: float) -> str | None:

@@ -1,0 +1,24 @@
+"""Events accounts publishes (topic "accounts.membership", through the outbox): the capabilities
+above it hear that someone lost a role in an organisation and withdraw what that role gave them
+(live revokes a removed host's stream keys and asks the organisers for a new host). Accounts
+never imports them: a lower layer tells an upper one by event."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+TOPIC_MEMBERSHIP = "accounts.membership"
+
+
+class MembershipRemoved(BaseModel):
+    """A role was taken from a member (removing the last role removes the member)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str] = "membership.removed"
+
+    organisation_id: int
+    user_id: int
+    role: str
+    removed_by_id: int | None
