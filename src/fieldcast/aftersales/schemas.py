@@ -19,8 +19,8 @@ class RefundRequestIn(In):
     quantity: int = Field(0, ge=0, description="Units not to be shipped, or sent back (return_and_refund: ≥ 1).")
     order_line_id: int | None = Field(None, description="One line of the order; the whole order when absent.")
     note: text(0, m.NOTE_MAX) = ""  # type: ignore[valid-type]
-    return_carrier: text(0, m.CARRIER_MAX) = ""  # type: ignore[valid-type]
-    return_tracking_no: text(0, m.TRACKING_MAX) = ""  # type: ignore[valid-type]
+    return_carrier: text(0, m.CARRIER_MAX, one_line=True) = ""  # type: ignore[valid-type]
+    return_tracking_no: text(0, m.TRACKING_MAX, one_line=True) = ""  # type: ignore[valid-type]
 
 
 class DecisionIn(In):
@@ -41,8 +41,8 @@ class EscalateIn(In):
 
 
 class ReturnIn(In):
-    return_carrier: text(1, m.CARRIER_MAX)  # type: ignore[valid-type]
-    return_tracking_no: text(6, m.TRACKING_MAX)  # type: ignore[valid-type]
+    return_carrier: text(1, m.CARRIER_MAX, one_line=True)  # type: ignore[valid-type]
+    return_tracking_no: text(6, m.TRACKING_MAX, one_line=True)  # type: ignore[valid-type]
 
 
 class PhotoOut(BaseModel):

@@ -8,15 +8,16 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from fieldcast.chat import models as m
+from fieldcast.inputs import CLEAN_TEXT
 from fieldcast.web.api import In, Out, text
 
-# Chat bodies are cleaned and length-checked by the action (explicit limit, field "body"); the
-# schema only bounds what a request may carry.
+# Chat bodies are flattened to one line and length-checked by the action (explicit limit, field
+# "body"); the schema bounds what a request may carry and refuses unsafe text (inputs.clean_text).
 BODY_INPUT_MAX = 2000
 
 
 class ChatIn(In):
-    body: Annotated[str, Field(max_length=BODY_INPUT_MAX)]
+    body: Annotated[str, CLEAN_TEXT, Field(max_length=BODY_INPUT_MAX)]
 
 
 class ClaimWarning(BaseModel):

@@ -20,7 +20,7 @@ Quantity = Annotated[int, Field(ge=1, le=m.QUANTITY_MAX)]
 
 
 class AddressIn(In):
-    recipient: text(1, m.RECIPIENT_MAX)  # type: ignore[valid-type]
+    recipient: text(1, m.RECIPIENT_MAX, one_line=True)  # type: ignore[valid-type]
     phone: PhoneText = Field(description="A mainland mobile (13812341234) or a landline with area code (0439-1234567).")
     region_code: RegionCode = Field(description="County-level division code, e.g. 220622 (see /api/v1/regions).")
     street: text(1, m.STREET_MAX)  # type: ignore[valid-type]
@@ -28,7 +28,7 @@ class AddressIn(In):
 
 
 class AddressPatch(In):
-    recipient: text(1, m.RECIPIENT_MAX) | None = None  # type: ignore[valid-type]
+    recipient: text(1, m.RECIPIENT_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     phone: PhoneText | None = None
     region_code: RegionCode | None = None
     street: text(1, m.STREET_MAX) | None = None  # type: ignore[valid-type]

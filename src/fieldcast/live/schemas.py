@@ -48,7 +48,7 @@ class ShelfItemPatch(In):
 
 class SessionIn(In):
     organisation_id: int
-    title: text(2, m.TITLE_MAX)  # type: ignore[valid-type]
+    title: text(2, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
     scheduled_at: datetime
     host_ids: Annotated[list[int], Field(min_length=1, max_length=m.MAX_HOSTS)]
@@ -68,7 +68,7 @@ class SessionIn(In):
 
 
 class SessionPatch(In):
-    title: text(2, m.TITLE_MAX) | None = None  # type: ignore[valid-type]
+    title: text(2, m.TITLE_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) | None = None  # type: ignore[valid-type]
     scheduled_at: datetime | None = None
     host_ids: Annotated[list[int], Field(min_length=1, max_length=m.MAX_HOSTS)] | None = None
@@ -199,7 +199,7 @@ class CancelIn(In):
 class EventIn(In):
     organisation_id: int
     slug: Slug
-    title: text(2, m.TITLE_MAX)  # type: ignore[valid-type]
+    title: text(2, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
     starts_at: datetime
     ends_at: datetime

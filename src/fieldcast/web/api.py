@@ -8,6 +8,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from fieldcast.inputs import CLEAN_LINE, CLEAN_TEXT
 from fieldcast.web.problems import Problem
 
 T = TypeVar("T")
@@ -22,10 +23,13 @@ Limit = Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-def text(min_length: int, max_length: int) -> type[str]:
-    """A text field, stripped, with explicit limits."""
+def text(min_length: int, max_length: int, *, one_line: bool = False) -> type[str]:
+    """A text field, stripped, with explicit limits, and clean for others to read
+    (inputs.clean_text: NFKC; no bidi or control characters; not invisible only)."""
     return Annotated[  # type: ignore[return-value]
-        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+        str,
+        CLEAN_LINE if one_line else CLEAN_TEXT,
+        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
     ]
 
 
