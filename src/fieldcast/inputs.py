@@ -33,6 +33,16 @@ BigCount = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT_MAX)]
 """A non-negative number stored in an Integer column (units, a position)."""
 
+def parse_int(text: str, *, low: int = 1, high: int = BIGINT_MAX) -> int | None:
+    """A form field's digits as an int within [low, high] (by default, a row id), else None. For
+    pages that read a form by hand; what goes through a schema is bounded by the types above."""
+    raw = text.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
 # Characters that change the order in which text is shown (RLO makes "gpj.exe" read "exe.jpg"):
 # embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069, the marks LRM, RLM and ALM.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")

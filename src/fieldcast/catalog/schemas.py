@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from fieldcast.catalog import models as m
+from fieldcast.inputs import Id
 from fieldcast.web.api import In, Out, text
 
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
@@ -95,7 +96,7 @@ class SkuOut(Out):
 
 
 class ProductIn(In):
-    supplier_id: int
+    supplier_id: Id
     title: text(2, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
     category: m.Category
@@ -104,7 +105,7 @@ class ProductIn(In):
 
 
 class ProductPatch(In):
-    supplier_id: int | None = None
+    supplier_id: Id | None = None
     title: text(2, m.TITLE_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) | None = None  # type: ignore[valid-type]
     category: m.Category | None = None

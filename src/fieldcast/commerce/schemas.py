@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from fieldcast.commerce import models as m
+from fieldcast.inputs import Id
 from fieldcast.web.api import In, text
 
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
@@ -50,9 +51,9 @@ class AddressOut(BaseModel):
 
 
 class CartLineIn(In):
-    sku_id: int
+    sku_id: Id
     quantity: Quantity = 1
-    session_id: int | None = Field(None, description="The live room it was added from: its live price while live.")
+    session_id: Id | None = Field(None, description="The live room it was added from: its live price while live.")
 
 
 class CartQuantityIn(In):
