@@ -262,6 +262,14 @@ async def test_a_request_head_past_the_size_limit_gets_431() -> None:
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
+async def test_a_large_body_sent_with_its_head_is_not_counted_as_head() -> None:
+    body = b"x" * 100_000
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\n\r\n"
+    async with guarded_server(head_max_bytes=4096) as port:
+        answer = await _closed_by_server(port, head + body)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
 async def test_a_prompt_client_is_served_and_kept_alive() -> None:
     async with guarded_server(head_timeout_s=0.5) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

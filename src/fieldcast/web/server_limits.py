@@ -39,6 +39,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._awaiting_head = True
         self._head_bytes = 0
+        self._tail = b""  # the last bytes of the previous chunk: a head's end may straddle two
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
@@ -64,7 +65,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_head:
-            self._head_bytes += len(data)
+            # Count the head only: a chunk may hold the end of the head and the start of the body.
+            end = (self._tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._tail = data[-3:]
             if self._head_bytes > self.head_max_bytes:
                 self._disarm()
                 self.transport.write(_TOO_LARGE)
@@ -75,6 +79,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
         self._head_bytes = 0
+        self._tail = b""
         self._arm(self.body_idle_timeout_s)
         super().on_headers_complete()
 
