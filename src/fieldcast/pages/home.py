@@ -90,7 +90,15 @@ class HealthServices(Protocol):
     bus: Bus
 
 
-@router.get("/healthz", tags=["operations"])
+# Not a page: none of the pages' dependencies (the bell reads the caller, and a revoked API token
+# would make the health check a 401).
+health = APIRouter(tags=["operations"])
+HEALTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    503: {"description": "The database or the bus is down; the body says which."}
+}
+
+
+@health.get("/healthz", responses=HEALTH_RESPONSES)
 async def healthz(request: Request) -> Response:
     """Database and bus status; 503 when either is down."""
     ctx: HealthServices = context_of(request)

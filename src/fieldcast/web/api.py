@@ -13,9 +13,12 @@ from fieldcast.web.problems import Problem
 
 T = TypeVar("T")
 
-# Error bodies every API router documents (RFC 9457 problem+json).
+# Error bodies every API router documents (RFC 9457 problem+json): 400 for a body that is not
+# JSON or form data at all, 413 for one past the size limit (web/middleware.py), 429 from a
+# throttle, 503 when no database connection came free in time (web/problems.py, busy).
 PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 PAGE_LIMIT_MAX = 200
