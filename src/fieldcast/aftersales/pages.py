@@ -31,7 +31,7 @@ from fieldcast.commerce.models import Order
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
-from fieldcast.inputs import INT_MAX, Id, parse_int
+from fieldcast.inputs import INT_MAX, Id, UnsafeText, clean_text, parse_int
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import ACCESS_ERRORS, Form, read_raw_form, read_upload, safe_next, see_other, submit
 from fieldcast.web.money import BadAmount, parse_yuan
@@ -121,6 +121,12 @@ def _asked(form: Form[Any], values: dict[str, str]) -> a.Asked | None:
     if quantity is None:
         form.errors["quantity"] = gettext(N_("Enter a whole number of units."))
     line = values.get("order_line_id", "").strip()
+    texts: dict[str, str] = {}
+    for name in ("note", "return_carrier", "return_tracking_no"):  # what the seller reads, as in the API
+        try:
+            texts[name] = clean_text(values.get(name, ""), one_line=name != "note")
+        except UnsafeText as exc:
+            form.errors[name] = gettext(exc.message)
     if form.errors or kind is None or reason is None or quantity is None:
         return None
     return a.Asked(
@@ -129,9 +135,9 @@ def _asked(form: Form[Any], values: dict[str, str]) -> a.Asked | None:
         amount_fen=amount_fen,
         quantity=quantity,
         order_line_id=parse_int(line),
-        note=values.get("note", ""),
-        return_carrier=values.get("return_carrier", ""),
-        return_tracking_no=values.get("return_tracking_no", ""),
+        note=texts["note"],
+        return_carrier=texts["return_carrier"],
+        return_tracking_no=texts["return_tracking_no"],
     )
 
 

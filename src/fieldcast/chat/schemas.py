@@ -17,7 +17,7 @@ BODY_INPUT_MAX = 2000
 
 
 class ChatIn(In):
-    body: Annotated[str, CLEAN_TEXT, Field(max_length=BODY_INPUT_MAX)]
+    body: Annotated[str, Field(max_length=BODY_INPUT_MAX), CLEAN_TEXT]
 
 
 class ClaimWarning(BaseModel):

@@ -31,8 +31,10 @@ def text(min_length: int, max_length: int, *, one_line: bool = False) -> type[st
     (inputs.clean_text: NFKC; no bidi or control characters; not invisible only)."""
     return Annotated[  # type: ignore[return-value]
         str,
-        CLEAN_LINE if one_line else CLEAN_TEXT,
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
+        # After the constraints in the list, so it runs before them and they keep their own
+        # error types (string_too_long, not the generic too_long).
+        CLEAN_LINE if one_line else CLEAN_TEXT,
     ]
 
 
