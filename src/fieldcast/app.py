@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         review_routes.api,
         aftersales_routes.api,
         gateway.router,
+        home_pages.health,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,

@@ -12,13 +12,26 @@ import uvicorn
 
 from fieldcast.config import Settings, load_settings
 from fieldcast.logs import configure_logging, log_config
+from fieldcast.web.server_limits import HEAD_MAX_BYTES, KEEP_ALIVE_S, GuardedHttpToolsProtocol
 
 cli = typer.Typer(help="Fieldcast: live commerce for public-welfare selling.", no_args_is_help=True)
 
 
 # How uvicorn serves the app, shared by `fieldcast serve` and the benchmarks. No per-message
-# deflate: it would compress every room frame again for every socket.
-UVICORN_OPTIONS: dict[str, object] = {"proxy_headers": True, "ws_per_message_deflate": False}
+# deflate: it would compress every room frame again for every socket. The limits (README,
+# "Server limits"): a deadline and a size for each request head and a deadline between two reads
+# of a body (web/server_limits.py), idle keep-alive connections closed after 5 s, and no
+# WebSocket message larger than the largest browser go-live chunk (media/ingest_ws.py); room
+# sockets close larger client messages than room_feed.CLIENT_MESSAGE_MAX themselves, with 1009.
+WS_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+UVICORN_OPTIONS: dict[str, object] = {
+    "proxy_headers": True,
+    "ws_per_message_deflate": False,
+    "http": GuardedHttpToolsProtocol,
+    "timeout_keep_alive": KEEP_ALIVE_S,
+    "h11_max_incomplete_event_size": HEAD_MAX_BYTES,  # the same head limit, should h11 be chosen
+    "ws_max_size": WS_MAX_MESSAGE_BYTES,
+}
 
 
 def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:

@@ -21,6 +21,7 @@ from fieldcast.chat.ratelimit import (
     RedisRateLimiter,
     make_rate_limiter,
 )
+from fieldcast.inputs import UnsafeText
 from fieldcast.realtime.events import event_model
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
 from tests.factories import LiveOrg, add_person, live_session, make_live_org
@@ -87,9 +88,34 @@ async def test_two_hundred_characters_pass(org: LiveOrg, room: int) -> None:
     assert len((await said(org["viewer"], room, "字" * 200))["body"]) == 200
 
 
-def test_clean_body_drops_controls_and_bidi_overrides_but_keeps_text() -> None:
-    assert clean_body("a\u202eb\x00c\td\r\n") == "abc d"
+def test_clean_body_flattens_line_breaks_and_keeps_text() -> None:
+    assert clean_body(" a\tb\r\nc ") == "a b  c"
     assert clean_body(XSS) == XSS
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("a\u202eb", "text_bidi_control"),
+        ("\u2066x\u2069", "text_bidi_control"),
+        ("a\x00b", "text_control_character"),
+        ("\u200b\u200b\u200b", "text_invisible"),
+        ("\u200b \ufeff\u2060", "text_invisible"),
+    ],
+)
+def test_clean_body_refuses_bidi_controls_nul_and_invisible_only_text(body: str, code: str) -> None:
+    with pytest.raises(UnsafeText) as refused:
+        clean_body(body)
+    assert refused.value.code == code
+
+
+@pytest.mark.parametrize("body", ["\u200b\u200b\u200b", "看\u202e这里", "a\x00"])
+async def test_invisible_or_bidi_chat_lines_are_refused_on_the_body_field(org: LiveOrg, room: int, body: str) -> None:
+    r = await say(org["viewer"], room, body)
+    assert r.status_code == 422, r.text
+    assert field_of(r) == "body"
+    history = (await org["outsider"].get(f"/api/v1/sessions/{room}/chat")).json()
+    assert history["items"] == []
 
 
 async def test_viewers_wait_for_the_show_but_the_host_may_warm_up(org: LiveOrg) -> None:

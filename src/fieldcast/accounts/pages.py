@@ -31,6 +31,7 @@ from fieldcast.db import audit as audit_queries
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form, safe_next, see_other, submit
@@ -159,7 +160,7 @@ async def account_sign_out_everywhere(request: Request, uow: Uow, user: CurrentU
 
 
 @pages.post("/account/tokens/{token_id}/revoke")
-async def account_revoke_token(token_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def account_revoke_token(token_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     await a.revoke_api_token(uow, user, token_id)
     return see_other("/account")
@@ -214,7 +215,7 @@ async def admin_queue(
 
 @pages.post("/admin/verifications/{request_id}/{decision}")
 async def admin_decide(
-    request_id: int, decision: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
+    request_id: Id, decision: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
 ) -> Response:
     _raw, values = await read_raw_form(request)
     reason = values.get("reason", "")  # the actions check it, as for the API
@@ -359,7 +360,7 @@ async def org_invite_submit(slug: str, request: Request, uow: Uow, ctx: Ctx, use
 
 @pages.post("/orgs/{slug}/invitations/{invitation_id}/revoke")
 async def org_revoke_invitation(
-    slug: str, invitation_id: int, request: Request, uow: Uow, user: CurrentUser
+    slug: str, invitation_id: Id, request: Request, uow: Uow, user: CurrentUser
 ) -> Response:
     await check_form_csrf(request)
     await a.revoke_invitation(uow, user, await org_or_404(uow, slug), invitation_id)
@@ -368,7 +369,7 @@ async def org_revoke_invitation(
 
 @pages.post("/orgs/{slug}/members/{user_id}/roles/{role}/remove")
 async def org_remove_role(
-    slug: str, user_id: int, role: Role, request: Request, uow: Uow, user: CurrentUser
+    slug: str, user_id: Id, role: Role, request: Request, uow: Uow, user: CurrentUser
 ) -> Response:
     await check_form_csrf(request)
     await a.remove_member_role(uow, user, await org_or_404(uow, slug), user_id, role)

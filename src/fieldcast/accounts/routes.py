@@ -28,6 +28,7 @@ from fieldcast.db import audit as audit_queries
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
 from fieldcast.web.deps import Ctx, Uow, csrf_token
 
@@ -121,7 +122,7 @@ async def api_create_token(data: s.TokenIn, uow: Uow, user: CurrentUser) -> s.To
 
 
 @api.delete("/me/tokens/{token_id}", response_model=s.TokenOut, tags=["me"])
-async def api_revoke_token(token_id: int, uow: Uow, user: CurrentUser) -> s.TokenOut:
+async def api_revoke_token(token_id: Id, uow: Uow, user: CurrentUser) -> s.TokenOut:
     return s.TokenOut.model_validate(await a.revoke_api_token(uow, user, token_id))
 
 
@@ -153,7 +154,7 @@ async def api_verification_queue(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-async def _decided(uow: UnitOfWork, request_id: int) -> s.VerificationOut:
+async def _decided(uow: UnitOfWork, request_id: Id) -> s.VerificationOut:
     row = await uow.session.get(HostVerification, request_id)
     if row is None:
         raise NotFound(N_("No such verification request."))
@@ -162,7 +163,7 @@ async def _decided(uow: UnitOfWork, request_id: int) -> s.VerificationOut:
 
 
 @api.post("/verifications/{request_id}/approve", response_model=s.VerificationOut, tags=["verification"])
-async def api_approve(request_id: int, data: s.DecisionIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.VerificationOut:
+async def api_approve(request_id: Id, data: s.DecisionIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.VerificationOut:
     await a.approve_verification(
         uow, user, request_id, reason=data.reason, valid_days=ctx.settings.verification_valid_days
     )
@@ -170,7 +171,7 @@ async def api_approve(request_id: int, data: s.DecisionIn, uow: Uow, ctx: Ctx, u
 
 
 @api.post("/verifications/{request_id}/reject", response_model=s.VerificationOut, tags=["verification"])
-async def api_reject(request_id: int, data: s.DecisionIn, uow: Uow, user: CurrentUser) -> s.VerificationOut:
+async def api_reject(request_id: Id, data: s.DecisionIn, uow: Uow, user: CurrentUser) -> s.VerificationOut:
     await a.reject_verification(uow, user, request_id, reason=data.reason)
     return await _decided(uow, request_id)
 
@@ -223,7 +224,7 @@ async def api_members(slug: str, uow: Uow) -> list[s.MemberOut]:
 
 
 @api.delete("/organisations/{slug}/members/{user_id}/roles/{role}", status_code=204, tags=["organisations"])
-async def api_remove_role(slug: str, user_id: int, role: Role, uow: Uow, user: CurrentUser) -> Response:
+async def api_remove_role(slug: str, user_id: Id, role: Role, uow: Uow, user: CurrentUser) -> Response:
     await a.remove_member_role(uow, user, await org_or_404(uow, slug), user_id, role)
     return Response(status_code=204)
 
@@ -253,7 +254,7 @@ async def api_invite(slug: str, data: s.InvitationIn, uow: Uow, ctx: Ctx, user: 
 
 
 @api.delete("/organisations/{slug}/invitations/{invitation_id}", response_model=s.InvitationOut, tags=["organisations"])
-async def api_revoke_invitation(slug: str, invitation_id: int, uow: Uow, user: CurrentUser) -> s.InvitationOut:
+async def api_revoke_invitation(slug: str, invitation_id: Id, uow: Uow, user: CurrentUser) -> s.InvitationOut:
     invitation = await a.revoke_invitation(uow, user, await org_or_404(uow, slug), invitation_id)
     return s.InvitationOut.model_validate(invitation)
 

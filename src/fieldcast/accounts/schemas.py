@@ -13,7 +13,7 @@ from fieldcast.web.api import In, Out, text
 
 Email = Annotated[EmailStr, StringConstraints(max_length=m.EMAIL_MAX)]
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
-DisplayName = text(1, m.DISPLAY_NAME_MAX)
+DisplayName = text(1, m.DISPLAY_NAME_MAX, one_line=True)
 Slug = Annotated[
     str,
     StringConstraints(
@@ -43,7 +43,7 @@ class PasswordChangeIn(In):
 
 
 class TokenSignInIn(SignInIn):
-    token_name: text(1, m.TOKEN_NAME_MAX) = "api"  # type: ignore[valid-type]  # noqa: S105
+    token_name: text(1, m.TOKEN_NAME_MAX, one_line=True) = "api"  # type: ignore[valid-type]  # noqa: S105
 
 
 class BadgesOut(BaseModel):
@@ -75,7 +75,7 @@ class HostOut(BaseModel):
 
 
 class TokenIn(In):
-    name: text(1, m.TOKEN_NAME_MAX)  # type: ignore[valid-type]
+    name: text(1, m.TOKEN_NAME_MAX, one_line=True)  # type: ignore[valid-type]
 
 
 class TokenOut(Out):
@@ -93,16 +93,16 @@ class TokenCreatedOut(TokenOut):
 
 class OrganisationIn(In):
     slug: Slug
-    name: text(2, m.ORG_NAME_MAX)  # type: ignore[valid-type]
+    name: text(2, m.ORG_NAME_MAX, one_line=True)  # type: ignore[valid-type]
     kind: m.OrgKind
-    region: text(0, m.REGION_MAX) = ""  # type: ignore[valid-type]
+    region: text(0, m.REGION_MAX, one_line=True) = ""  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
 
 
 class OrganisationPatch(In):
-    name: text(2, m.ORG_NAME_MAX) | None = None  # type: ignore[valid-type]
+    name: text(2, m.ORG_NAME_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     kind: m.OrgKind | None = None
-    region: text(0, m.REGION_MAX) | None = None  # type: ignore[valid-type]
+    region: text(0, m.REGION_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) | None = None  # type: ignore[valid-type]
 
 
@@ -171,11 +171,11 @@ class InvitationCreatedOut(InvitationOut):
 
 
 class VerificationIn(In):
-    legal_name: text(2, m.LEGAL_NAME_MAX)  # type: ignore[valid-type]
+    legal_name: text(2, m.LEGAL_NAME_MAX, one_line=True)  # type: ignore[valid-type]
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=18, max_length=18)]
     host_kind: m.HostKind
-    position_title: text(2, m.POSITION_MAX)  # type: ignore[valid-type]
-    jurisdiction: text(2, m.REGION_MAX)  # type: ignore[valid-type]
+    position_title: text(2, m.POSITION_MAX, one_line=True)  # type: ignore[valid-type]
+    jurisdiction: text(2, m.REGION_MAX, one_line=True)  # type: ignore[valid-type]
     evidence_note: text(10, m.EVIDENCE_MAX)  # type: ignore[valid-type]
 
 

@@ -31,6 +31,7 @@ from fieldcast.commerce.models import Order
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import INT_MAX, Id, UnsafeText, clean_text, parse_int
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import ACCESS_ERRORS, Form, read_raw_form, read_upload, safe_next, see_other, submit
 from fieldcast.web.money import BadAmount, parse_yuan
@@ -43,7 +44,7 @@ def _sign_in_first(request: Request) -> Response:
     return see_other(f"/signin?next={safe_next(request.url.path, '/')}")
 
 
-def after_sales_path(order_id: int) -> str:
+def after_sales_path(order_id: Id) -> str:
     return f"/orders/{order_id}/after-sales"
 
 
@@ -51,7 +52,7 @@ async def _order_view(
     request: Request,
     uow: UnitOfWork,
     user: User,
-    order_id: int,
+    order_id: Id,
     *,
     form: Form[Any] | None = None,
     status_code: int = 200,
@@ -95,7 +96,7 @@ def limits() -> dict[str, Any]:
 
 
 @pages.get("/orders/{order_id}/after-sales")
-async def order_after_sales(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_after_sales(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     return await _order_view(request, uow, user, order_id)
@@ -116,25 +117,32 @@ def _asked(form: Form[Any], values: dict[str, str]) -> a.Asked | None:
     except BadAmount:
         form.errors["amount"] = gettext(BadAmount.message)
     quantity_text = values.get("quantity", "").strip() or "0"
-    if not quantity_text.isdigit():
+    quantity = parse_int(quantity_text, low=0, high=INT_MAX)
+    if quantity is None:
         form.errors["quantity"] = gettext(N_("Enter a whole number of units."))
     line = values.get("order_line_id", "").strip()
-    if form.errors or kind is None or reason is None:
+    texts: dict[str, str] = {}
+    for name in ("note", "return_carrier", "return_tracking_no"):  # what the seller reads, as in the API
+        try:
+            texts[name] = clean_text(values.get(name, ""), one_line=name != "note")
+        except UnsafeText as exc:
+            form.errors[name] = gettext(exc.message)
+    if form.errors or kind is None or reason is None or quantity is None:
         return None
     return a.Asked(
         kind=kind,
         reason=reason,
         amount_fen=amount_fen,
-        quantity=int(quantity_text),
-        order_line_id=int(line) if line.isdigit() else None,
-        note=values.get("note", ""),
-        return_carrier=values.get("return_carrier", ""),
-        return_tracking_no=values.get("return_tracking_no", ""),
+        quantity=quantity,
+        order_line_id=parse_int(line),
+        note=texts["note"],
+        return_carrier=texts["return_carrier"],
+        return_tracking_no=texts["return_tracking_no"],
     )
 
 
 @pages.post("/orders/{order_id}/refund-requests")
-async def order_request_submit(order_id: int, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> Response:
+async def order_request_submit(order_id: Id, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> Response:
     raw, values = await read_raw_form(request)
     photo = await read_upload(raw, "photo", MAX_IMAGE_BYTES)
     if user is None:
@@ -155,7 +163,7 @@ async def order_request_submit(order_id: int, request: Request, uow: Uow, ctx: S
 
 @pages.post("/refund-requests/{request_id}/{step}")
 async def request_step(
-    request_id: int, step: str, request: Request, uow: Uow, ctx: Services, user: CurrentUser
+    request_id: Id, step: str, request: Request, uow: Uow, ctx: Services, user: CurrentUser
 ) -> Response:
     """The buttons of a request: photo, escalate, return (the buyer); approve, reject, received
     (the supplier); grant, uphold (the organiser)."""

@@ -17,6 +17,7 @@ from fieldcast.aftersales import schemas as s
 from fieldcast.catalog.images import MAX_IMAGE_BYTES
 from fieldcast.commerce.gate import StockGate
 from fieldcast.config import Settings
+from fieldcast.inputs import Id
 from fieldcast.web.api import PROBLEMS
 from fieldcast.web.context import context_of
 from fieldcast.web.deps import Uow
@@ -51,13 +52,13 @@ def asked_of(data: s.RefundRequestIn) -> a.Asked:
 
 
 @api.get("/orders/{order_id}/refund-requests", response_model=list[s.RefundRequestOut])
-async def api_order_requests(order_id: int, uow: Uow, user: CurrentUser) -> list[s.RefundRequestOut]:
+async def api_order_requests(order_id: Id, uow: Uow, user: CurrentUser) -> list[s.RefundRequestOut]:
     """An order's refund requests, oldest first (its buyer, and its organisation's deciders)."""
     return await q.order_requests(uow.session, user, order_id)
 
 
 @api.post("/orders/{order_id}/refund-requests", response_model=s.RefundRequestOut, status_code=201)
-async def api_open_request(order_id: int, data: s.RefundRequestIn, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
+async def api_open_request(order_id: Id, data: s.RefundRequestIn, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
     """The buyer asks for money back: `refund_only` while paid (units not shipped go back on
     sale) or shipped and never came; `return_and_refund` once delivered. One open request per
     order; `amount_fen` at most what is left to refund (of `order_line_id`'s line when given)."""
@@ -65,13 +66,13 @@ async def api_open_request(order_id: int, data: s.RefundRequestIn, uow: Uow, use
 
 
 @api.get("/refund-requests/{request_id}", response_model=s.RefundRequestOut)
-async def api_request(request_id: int, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
+async def api_request(request_id: Id, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
     return await q.request_out(uow.session, await q.viewable_request(uow.session, user, request_id))
 
 
 @api.post("/refund-requests/{request_id}/photos", response_model=s.RefundRequestOut, status_code=201)
 async def api_add_photo(
-    request_id: int,
+    request_id: Id,
     uow: Uow,
     ctx: Services,
     user: CurrentUser,
@@ -84,20 +85,20 @@ async def api_add_photo(
 
 
 @api.post("/refund-requests/{request_id}/approve", response_model=s.RefundRequestOut)
-async def api_approve(request_id: int, uow: Uow, ctx: Services, user: CurrentUser) -> s.RefundRequestOut:
+async def api_approve(request_id: Id, uow: Uow, ctx: Services, user: CurrentUser) -> s.RefundRequestOut:
     """The supplier agrees (supplier or owner role in the supplier's organisation)."""
     return await q.request_out(uow.session, await a.approve(uow, ctx.gate, user, request_id))
 
 
 @api.post("/refund-requests/{request_id}/reject", response_model=s.RefundRequestOut)
-async def api_reject(request_id: int, data: s.RejectIn, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
+async def api_reject(request_id: Id, data: s.RejectIn, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
     """The supplier refuses, saying why; the buyer may then escalate to the show's organiser."""
     return await q.request_out(uow.session, await a.reject(uow, user, request_id, data.reason))
 
 
 @api.post("/refund-requests/{request_id}/escalate", response_model=s.RefundRequestOut)
 async def api_escalate(
-    request_id: int, uow: Uow, user: CurrentUser, data: s.EscalateIn | None = None
+    request_id: Id, uow: Uow, user: CurrentUser, data: s.EscalateIn | None = None
 ) -> s.RefundRequestOut:
     """The buyer takes a rejected request to the organiser."""
     note = data.note if data is not None else ""
@@ -106,7 +107,7 @@ async def api_escalate(
 
 @api.post("/refund-requests/{request_id}/arbitrate", response_model=s.RefundRequestOut)
 async def api_arbitrate(
-    request_id: int, data: s.ArbitrateIn, uow: Uow, ctx: Services, user: CurrentUser
+    request_id: Id, data: s.ArbitrateIn, uow: Uow, ctx: Services, user: CurrentUser
 ) -> s.RefundRequestOut:
     """The organiser (or owner) of the show's organisation decides an escalated request."""
     req = await a.arbitrate(uow, ctx.gate, user, request_id, grant=data.grant, reason=data.reason)
@@ -114,14 +115,14 @@ async def api_arbitrate(
 
 
 @api.post("/refund-requests/{request_id}/return", response_model=s.RefundRequestOut)
-async def api_send_return(request_id: int, data: s.ReturnIn, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
+async def api_send_return(request_id: Id, data: s.ReturnIn, uow: Uow, user: CurrentUser) -> s.RefundRequestOut:
     """The buyer sent the goods back: the carrier and its tracking number."""
     req = await a.send_return(uow, user, request_id, data.return_carrier, data.return_tracking_no)
     return await q.request_out(uow.session, req)
 
 
 @api.post("/refund-requests/{request_id}/return-received", response_model=s.RefundRequestOut)
-async def api_return_received(request_id: int, uow: Uow, ctx: Services, user: CurrentUser) -> s.RefundRequestOut:
+async def api_return_received(request_id: Id, uow: Uow, ctx: Services, user: CurrentUser) -> s.RefundRequestOut:
     """The supplier received the goods back: they go back on sale, the money back to the buyer."""
     return await q.request_out(uow.session, await a.confirm_return(uow, ctx.gate, user, request_id))
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from fieldcast.aftersales import models as m
+from fieldcast.inputs import BIGINT_MAX, INT_MAX, Id
 from fieldcast.web.api import In, text
 
 
@@ -15,12 +16,16 @@ class RefundRequestIn(In):
         description="refund_only (paid, or shipped and never came) or return_and_refund (delivered)."
     )
     reason: m.RefundReason
-    amount_fen: int = Field(gt=0, description="At most what is left to refund on the order (or the line).")
-    quantity: int = Field(0, ge=0, description="Units not to be shipped, or sent back (return_and_refund: ≥ 1).")
-    order_line_id: int | None = Field(None, description="One line of the order; the whole order when absent.")
+    amount_fen: int = Field(
+        gt=0, le=BIGINT_MAX, description="At most what is left to refund on the order (or the line)."
+    )
+    quantity: int = Field(
+        0, ge=0, le=INT_MAX, description="Units not to be shipped, or sent back (return_and_refund: ≥ 1)."
+    )
+    order_line_id: Id | None = Field(None, description="One line of the order; the whole order when absent.")
     note: text(0, m.NOTE_MAX) = ""  # type: ignore[valid-type]
-    return_carrier: text(0, m.CARRIER_MAX) = ""  # type: ignore[valid-type]
-    return_tracking_no: text(0, m.TRACKING_MAX) = ""  # type: ignore[valid-type]
+    return_carrier: text(0, m.CARRIER_MAX, one_line=True) = ""  # type: ignore[valid-type]
+    return_tracking_no: text(0, m.TRACKING_MAX, one_line=True) = ""  # type: ignore[valid-type]
 
 
 class DecisionIn(In):
@@ -41,8 +46,8 @@ class EscalateIn(In):
 
 
 class ReturnIn(In):
-    return_carrier: text(1, m.CARRIER_MAX)  # type: ignore[valid-type]
-    return_tracking_no: text(6, m.TRACKING_MAX)  # type: ignore[valid-type]
+    return_carrier: text(1, m.CARRIER_MAX, one_line=True)  # type: ignore[valid-type]
+    return_tracking_no: text(6, m.TRACKING_MAX, one_line=True)  # type: ignore[valid-type]
 
 
 class PhotoOut(BaseModel):

@@ -14,7 +14,7 @@ from fieldcast.web.problems import Problem
 router = APIRouter(
     prefix="/api/v1",
     tags=["claims"],
-    responses={422: {"model": Problem, "content": {"application/problem+json": {}}}},
+    responses={code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (400, 413, 422)},
 )
 
 

@@ -24,6 +24,7 @@ from fieldcast.catalog.models import Category, InspectionResult, Product, Suppli
 from fieldcast.catalog.routes import visible_product
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import (
@@ -50,13 +51,13 @@ def _with_admin(user: User, roles: set[Role]) -> set[Role]:
     return roles | {Role.OWNER} if user.is_platform_admin else roles
 
 
-async def _roles(uow: UnitOfWork, user: User | None, org_id: int) -> set[Role]:
+async def _roles(uow: UnitOfWork, user: User | None, org_id: Id) -> set[Role]:
     if user is None:
         return set()
     return _with_admin(user, await roles_in_org(uow.session, user.id, org_id))
 
 
-async def _editor_roles(uow: UnitOfWork, user: User | None, org_id: int) -> set[Role]:
+async def _editor_roles(uow: UnitOfWork, user: User | None, org_id: Id) -> set[Role]:
     """Refuse all but the organisation's product editors; return the editor's roles."""
     roles = await require_org_role(uow.session, user, org_id, *a.EDITORS)
     return _with_admin(require_user(user), roles)
@@ -159,7 +160,7 @@ async def storefront_page(
 
 
 @pages.get("/p/{product_id}")
-async def product_page(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def product_page(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     out = await q.product_out(uow.session, product, user)
     roles = await _roles(uow, user, product.organisation_id)
@@ -391,14 +392,14 @@ async def _edit_view(
 
 
 @pages.get("/p/{product_id}/edit")
-async def product_edit_page(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def product_edit_page(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return see_other(f"/signin?next=/p/{product_id}/edit")
     return await _edit_view(request, uow, user, await visible_product(uow, product_id, user))
 
 
 @pages.post("/p/{product_id}/edit")
-async def product_edit_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def product_edit_submit(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     form = await read_form(request, s.ProductPatch)
     data = form.data
@@ -409,7 +410,7 @@ async def product_edit_submit(product_id: int, request: Request, uow: Uow, user:
 
 
 @pages.post("/p/{product_id}/skus")
-async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def product_sku_submit(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     _raw, values = await read_raw_form(request)
     form: Form[s.SkuIn] = Form(values=values)
@@ -425,7 +426,7 @@ async def product_sku_submit(product_id: int, request: Request, uow: Uow, user: 
 
 
 @pages.post("/p/{product_id}/images")
-async def product_image_submit(product_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def product_image_submit(product_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     raw, _values = await read_raw_form(request)
     form: Form[Any] = Form()
@@ -437,7 +438,7 @@ async def product_image_submit(product_id: int, request: Request, uow: Uow, ctx:
 
 
 @pages.post("/p/{product_id}/publish")
-async def product_publish_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def product_publish_submit(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     form = await read_form(request, s.PublishIn)
     data = form.data
@@ -447,7 +448,7 @@ async def product_publish_submit(product_id: int, request: Request, uow: Uow, us
 
 
 @pages.post("/p/{product_id}/withdraw")
-async def product_withdraw_submit(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def product_withdraw_submit(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     _raw, values = await read_raw_form(request)
     form: Form[Any] = Form(values=values)
@@ -499,7 +500,7 @@ async def _inspection_form(
 
 
 @pages.get("/p/{product_id}/inspections/new")
-async def inspection_new_page(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def inspection_new_page(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return see_other(f"/signin?next=/p/{product_id}/inspections/new")
     product = await visible_product(uow, product_id, user)
@@ -508,7 +509,7 @@ async def inspection_new_page(product_id: int, request: Request, uow: Uow, user:
 
 
 @pages.post("/p/{product_id}/inspections/new")
-async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def inspection_new_submit(product_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     if user is None:
         return see_other(f"/signin?next=/p/{product_id}/inspections/new")
     product = await visible_product(uow, product_id, user)
@@ -532,7 +533,7 @@ async def inspection_new_submit(product_id: int, request: Request, uow: Uow, ctx
 
 @pages.post("/p/{product_id}/images/{image_id}/remove")
 async def product_image_remove(
-    product_id: int, image_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
+    product_id: Id, image_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser
 ) -> Response:
     product = await visible_product(uow, product_id, user)
     await check_form_csrf(request)

@@ -21,6 +21,7 @@ from fieldcast.catalog.models import ALT_MAX, REASON_MAX, Category, Inspection, 
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page, text
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.etag import json_with_etag
@@ -32,7 +33,7 @@ api.include_router(authority_routes.api)  # organisation verification (authoriti
 INSIDERS = (Role.OWNER, Role.ORGANISER, Role.SUPPLIER, Role.INSPECTOR, Role.SUPERVISOR)
 
 
-async def visible_product(uow: UnitOfWork, product_id: int, viewer: User | None) -> Product:
+async def visible_product(uow: UnitOfWork, product_id: Id, viewer: User | None) -> Product:
     """A published product for anyone; a draft or withdrawn one only for the organisation's
     insiders, and for inspectors of an authority that may inspect it (sampling comes before listing)."""
     product = await q.load_product(uow.session, product_id)
@@ -72,7 +73,7 @@ async def api_create_supplier(slug: str, data: s.SupplierIn, uow: Uow, user: Cur
 
 
 @api.patch("/suppliers/{supplier_id}", response_model=s.SupplierOut)
-async def api_update_supplier(supplier_id: int, patch: s.SupplierPatch, uow: Uow, user: CurrentUser) -> s.SupplierOut:
+async def api_update_supplier(supplier_id: Id, patch: s.SupplierPatch, uow: Uow, user: CurrentUser) -> s.SupplierOut:
     supplier = await uow.session.get(Supplier, supplier_id)
     if supplier is None:
         raise NotFound(N_("No such supplier."))
@@ -121,27 +122,27 @@ async def api_create_product(slug: str, data: s.ProductIn, uow: Uow, user: Curre
 
 
 @api.get("/products/{product_id}", response_model=s.ProductOut)
-async def api_product(product_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def api_product(product_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     return json_with_etag(request, await q.product_out(uow.session, product, user))
 
 
 @api.patch("/products/{product_id}", response_model=s.ProductOut)
-async def api_update_product(product_id: int, patch: s.ProductPatch, uow: Uow, user: CurrentUser) -> s.ProductOut:
+async def api_update_product(product_id: Id, patch: s.ProductPatch, uow: Uow, user: CurrentUser) -> s.ProductOut:
     product = await visible_product(uow, product_id, user)
     await a.update_product(uow, user, product, patch)
     return await q.product_out(uow.session, product, user)
 
 
 @api.post("/products/{product_id}/skus", response_model=s.SkuOut, status_code=201)
-async def api_add_sku(product_id: int, data: s.SkuIn, uow: Uow, user: CurrentUser) -> s.SkuOut:
+async def api_add_sku(product_id: Id, data: s.SkuIn, uow: Uow, user: CurrentUser) -> s.SkuOut:
     product = await visible_product(uow, product_id, user)
     sku = await a.add_sku(uow, user, product, data)
     return q.sku_out_for(sku, await q.can_see_costs(uow.session, user, product.organisation_id))
 
 
 @api.patch("/products/{product_id}/skus/{sku_id}", response_model=s.SkuOut)
-async def api_update_sku(product_id: int, sku_id: int, patch: s.SkuPatch, uow: Uow, user: CurrentUser) -> s.SkuOut:
+async def api_update_sku(product_id: Id, sku_id: Id, patch: s.SkuPatch, uow: Uow, user: CurrentUser) -> s.SkuOut:
     product = await visible_product(uow, product_id, user)
     sku = await uow.session.get(Sku, sku_id)
     if sku is None:
@@ -151,7 +152,7 @@ async def api_update_sku(product_id: int, sku_id: int, patch: s.SkuPatch, uow: U
 
 
 @api.post("/products/{product_id}/publish", response_model=s.ProductOut)
-async def api_publish(product_id: int, data: s.PublishIn, uow: Uow, user: CurrentUser) -> s.ProductOut:
+async def api_publish(product_id: Id, data: s.PublishIn, uow: Uow, user: CurrentUser) -> s.ProductOut:
     """Publish on the storefront. With claim-checker hits, 409 unless an organiser gives override_reason."""
     product = await visible_product(uow, product_id, user)
     await a.publish_product(uow, user, product, data)
@@ -164,7 +165,7 @@ class WithdrawIn(BaseModel):
 
 
 @api.post("/products/{product_id}/withdraw", response_model=s.ProductOut)
-async def api_withdraw(product_id: int, data: WithdrawIn, uow: Uow, user: CurrentUser) -> s.ProductOut:
+async def api_withdraw(product_id: Id, data: WithdrawIn, uow: Uow, user: CurrentUser) -> s.ProductOut:
     product = await visible_product(uow, product_id, user)
     await a.withdraw_product(uow, user, product, data.reason)
     return await q.product_out(uow.session, product, user)
@@ -172,7 +173,7 @@ async def api_withdraw(product_id: int, data: WithdrawIn, uow: Uow, user: Curren
 
 @api.post("/products/{product_id}/images", response_model=s.ImageOut, status_code=201)
 async def api_add_image(
-    product_id: int,
+    product_id: Id,
     uow: Uow,
     ctx: Ctx,
     user: CurrentUser,
@@ -193,7 +194,7 @@ async def api_add_image(
 
 
 @api.delete("/products/{product_id}/images/{image_id}", status_code=204)
-async def api_remove_image(product_id: int, image_id: int, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def api_remove_image(product_id: Id, image_id: Id, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     product = await visible_product(uow, product_id, user)
     await a.remove_product_image(uow, user, product, image_id, ctx.settings.resolved_media_dir)
     return Response(status_code=204)
@@ -203,13 +204,13 @@ async def api_remove_image(product_id: int, image_id: int, uow: Uow, ctx: Ctx, u
 
 
 @api.get("/products/{product_id}/inspections", response_model=list[s.InspectionOut])
-async def api_inspections(product_id: int, uow: Uow, user: CurrentUser) -> list[s.InspectionOut]:
+async def api_inspections(product_id: Id, uow: Uow, user: CurrentUser) -> list[s.InspectionOut]:
     product = await visible_product(uow, product_id, user)
     return await q.list_inspections(uow.session, product.id)
 
 
 @api.post("/products/{product_id}/inspections", response_model=s.InspectionOut, status_code=201)
-async def api_record_inspection(product_id: int, data: s.InspectionIn, uow: Uow, user: CurrentUser) -> s.InspectionOut:
+async def api_record_inspection(product_id: Id, data: s.InspectionIn, uow: Uow, user: CurrentUser) -> s.InspectionOut:
     """Inspectors of a verified inspection authority whose jurisdiction covers the product's origin
     record a sampling inspection; never the seller's own people. `authority` names the authority
     (its slug) for inspectors of more than one."""
@@ -220,7 +221,7 @@ async def api_record_inspection(product_id: int, data: s.InspectionIn, uow: Uow,
 
 @api.post("/inspections/{inspection_id}/attachment", response_model=s.InspectionOut)
 async def api_attach_inspection(
-    inspection_id: int,
+    inspection_id: Id,
     uow: Uow,
     ctx: Ctx,
     user: CurrentUser,
@@ -235,7 +236,7 @@ async def api_attach_inspection(
 
 
 class GateIn(BaseModel):
-    sku_ids: list[int] = Field(min_length=1, max_length=200)
+    sku_ids: list[Id] = Field(min_length=1, max_length=200)
 
 
 @api.post("/catalog/public-welfare-gate", response_model=list[s.GateOut])

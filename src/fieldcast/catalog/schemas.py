@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from fieldcast.catalog import models as m
+from fieldcast.inputs import Id
 from fieldcast.web.api import In, Out, text
 
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
@@ -20,19 +21,19 @@ Phone = Annotated[
 
 
 class SupplierIn(In):
-    name: text(2, m.SUPPLIER_NAME_MAX)  # type: ignore[valid-type]
+    name: text(2, m.SUPPLIER_NAME_MAX, one_line=True)  # type: ignore[valid-type]
     kind: m.SupplierKind
     ship_from_region: RegionCode
-    contact_name: text(1, m.CONTACT_NAME_MAX)  # type: ignore[valid-type]
+    contact_name: text(1, m.CONTACT_NAME_MAX, one_line=True)  # type: ignore[valid-type]
     contact_phone: Phone
     address: text(0, m.ADDRESS_MAX) = ""  # type: ignore[valid-type]
 
 
 class SupplierPatch(In):
-    name: text(2, m.SUPPLIER_NAME_MAX) | None = None  # type: ignore[valid-type]
+    name: text(2, m.SUPPLIER_NAME_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     kind: m.SupplierKind | None = None
     ship_from_region: RegionCode | None = None
-    contact_name: text(1, m.CONTACT_NAME_MAX) | None = None  # type: ignore[valid-type]
+    contact_name: text(1, m.CONTACT_NAME_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     contact_phone: Phone | None = None
     address: text(0, m.ADDRESS_MAX) | None = None  # type: ignore[valid-type]
 
@@ -54,7 +55,7 @@ class SupplierOut(Out):
 
 
 class SkuIn(In):
-    spec_label: text(1, m.SPEC_LABEL_MAX)  # type: ignore[valid-type]
+    spec_label: text(1, m.SPEC_LABEL_MAX, one_line=True)  # type: ignore[valid-type]
     price_fen: int = Field(gt=0, le=m.MAX_PRICE_FEN, description="Unit price in fen (1 yuan = 100 fen).")
     unit_cost_fen: int | None = Field(
         None, ge=0, le=m.MAX_PRICE_FEN, description="Declared unit cost in fen; organisers only."
@@ -67,7 +68,7 @@ class SkuIn(In):
 
 
 class SkuPatch(In):
-    spec_label: text(1, m.SPEC_LABEL_MAX) | None = None  # type: ignore[valid-type]
+    spec_label: text(1, m.SPEC_LABEL_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     price_fen: int | None = Field(None, gt=0, le=m.MAX_PRICE_FEN)
     unit_cost_fen: int | None = Field(None, ge=0, le=m.MAX_PRICE_FEN)
     weight_g: int | None = Field(None, gt=0, le=m.MAX_WEIGHT_G)
@@ -95,8 +96,8 @@ class SkuOut(Out):
 
 
 class ProductIn(In):
-    supplier_id: int
-    title: text(2, m.TITLE_MAX)  # type: ignore[valid-type]
+    supplier_id: Id
+    title: text(2, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
     category: m.Category
     origin_region: RegionCode
@@ -104,8 +105,8 @@ class ProductIn(In):
 
 
 class ProductPatch(In):
-    supplier_id: int | None = None
-    title: text(2, m.TITLE_MAX) | None = None  # type: ignore[valid-type]
+    supplier_id: Id | None = None
+    title: text(2, m.TITLE_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) | None = None  # type: ignore[valid-type]
     category: m.Category | None = None
     origin_region: RegionCode | None = None
@@ -200,9 +201,9 @@ class InspectionIn(In):
     # inspector belongs to one authority only.
     authority: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=48)] | None = None
     sample_date: date
-    lab_name: text(2, m.LAB_MAX)  # type: ignore[valid-type]
-    certificate_no: text(2, m.CERTIFICATE_MAX)  # type: ignore[valid-type]
-    items_checked: list[text(1, m.ITEM_MAX)] = Field(min_length=1, max_length=m.ITEMS_MAX)  # type: ignore[valid-type]
+    lab_name: text(2, m.LAB_MAX, one_line=True)  # type: ignore[valid-type]
+    certificate_no: text(2, m.CERTIFICATE_MAX, one_line=True)  # type: ignore[valid-type]
+    items_checked: list[text(1, m.ITEM_MAX, one_line=True)] = Field(min_length=1, max_length=m.ITEMS_MAX)  # type: ignore[valid-type]
     result: m.InspectionResult
     valid_until: date
     notes: text(0, m.NOTE_MAX) = ""  # type: ignore[valid-type]
@@ -232,7 +233,7 @@ class InspectionOut(Out):
 
 
 class BrandIn(In):
-    brand_name: text(0, 40)  # type: ignore[valid-type]
+    brand_name: text(0, 40, one_line=True)  # type: ignore[valid-type]
 
 
 class GateOut(BaseModel):

@@ -27,38 +27,30 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.draws import actions as draws_actions
 from fieldcast.errors import Conflict, Invalid, NotFound, TooManyRequests
 from fieldcast.i18n import N_
+from fieldcast.inputs import INVISIBLE, UnsafeText, clean_text
 from fieldcast.live.actions import is_session_operator
 from fieldcast.live.models import LiveSession, SessionState
 
 WORD_LIST_MANAGERS = (Role.OWNER, Role.ORGANISER)
-# Bidirectional overrides and isolates reorder what readers see (spoofed text); drop them.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
 # -- text -----------------------------------------------------------------------------------------
 
 
 def clean_body(text: str) -> str:
-    """The comment as stored: line breaks and tabs become spaces, other control characters and
-    bidirectional overrides go, and the ends are stripped. It stays plain text: escaping is the
-    renderer's job (Jinja autoescape, `textContent`), so what was typed is what is shown."""
-    out = []
-    for ch in text:
-        if ch in "\r\n\t":
-            out.append(" ")
-        elif ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
-            continue
-        else:
-            out.append(ch)
-    return "".join(out).strip()
+    """The comment as stored: line breaks and tabs become spaces, then inputs.clean_text (NFKC;
+    UnsafeText for bidirectional controls, other control characters, or nothing visible), and the
+    ends are stripped. It stays plain text: escaping is the renderer's job (Jinja autoescape,
+    `textContent`), so what was typed is what is shown."""
+    flat = "".join(" " if ch in "\r\n\t" else ch for ch in text)
+    return clean_text(flat, one_line=True).strip()
 
 
 def normalise_word(text: str) -> str:
     """The form banned words are stored and matched in: NFKC (full-width to half-width), case
     folded, without spaces or zero-width characters, so "刷 单" and "ＶＸ" do not slip through."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if not ch.isspace() and ch not in _INVISIBLE)
+    return "".join(ch for ch in folded if not ch.isspace() and ch not in INVISIBLE)
 
 
 def _banned_word_in(text: str, words: list[str]) -> str | None:
@@ -124,7 +116,10 @@ async def send_message(
         raise e.ChatClosed(N_("This show has ended; its chat is closed."))
     if await q.active_mute(uow.session, user.id, live.id) is not None:
         raise e.Muted(N_("You have been muted in this room."))
-    body = clean_body(text)
+    try:
+        body = clean_body(text)
+    except UnsafeText as exc:
+        raise Invalid(exc.message, field="body") from None
     if not body:
         raise Invalid(N_("Write a message first."), field="body")
     if len(body) > BODY_MAX:

@@ -17,6 +17,7 @@ from fieldcast.chat.ratelimit import RateLimiter
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import BIGINT_MAX, Id
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.api import PROBLEMS, Limit, Offset
 from fieldcast.web.context import context_of
@@ -27,7 +28,7 @@ api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["chat"])
 pages = APIRouter(include_in_schema=False)
 
 HistoryLimit = Annotated[int, Query(ge=1, le=q.HISTORY_MAX)]
-AfterId = Annotated[int, Query(ge=0)]
+AfterId = Annotated[int, Query(ge=0, le=BIGINT_MAX)]
 
 
 def chat_limiter(request: Request) -> RateLimiter:
@@ -36,7 +37,7 @@ def chat_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def _message_or_404(uow: UnitOfWork, message_id: int) -> ChatMessage:
+async def _message_or_404(uow: UnitOfWork, message_id: Id) -> ChatMessage:
     message = await q.load_message(uow.session, message_id)
     if message is None:
         raise NotFound(N_("No such message."))
@@ -47,7 +48,7 @@ async def _message_or_404(uow: UnitOfWork, message_id: int) -> ChatMessage:
 
 
 @api.post("/sessions/{session_id}/chat", response_model=s.ChatPostedOut, status_code=201)
-async def api_post(session_id: int, data: s.ChatIn, request: Request, uow: Uow, user: CurrentUser) -> s.ChatPostedOut:
+async def api_post(session_id: Id, data: s.ChatIn, request: Request, uow: Uow, user: CurrentUser) -> s.ChatPostedOut:
     """Post a comment (signed in; at most 200 characters; a burst of 5, then one per 2 s).
     Hosts get Advertising-Law warnings on their own message in `warnings`."""
     live = await session_or_404(uow, session_id)
@@ -56,7 +57,7 @@ async def api_post(session_id: int, data: s.ChatIn, request: Request, uow: Uow, 
 
 @api.get("/sessions/{session_id}/chat", response_model=s.ChatHistory)
 async def api_history(
-    session_id: int, uow: Uow, user: CurrentUser, after_id: AfterId = 0, limit: HistoryLimit = 50
+    session_id: Id, uow: Uow, user: CurrentUser, after_id: AfterId = 0, limit: HistoryLimit = 50
 ) -> s.ChatHistory:
     """The room's comments in order, for the replay. Removed ones are marked removed; their text
     is shown to the room's moderators only."""
@@ -66,7 +67,7 @@ async def api_history(
 
 
 @api.post("/chat/{message_id}/remove", response_model=s.ChatMessageOut)
-async def api_remove(message_id: int, data: s.RemoveIn, uow: Uow, user: CurrentUser) -> s.ChatMessageOut:
+async def api_remove(message_id: Id, data: s.RemoveIn, uow: Uow, user: CurrentUser) -> s.ChatMessageOut:
     """Remove a comment with a reason (hosts, organisers, supervisors). Logged with its text."""
     message = await _message_or_404(uow, message_id)
     live = await session_or_404(uow, message.session_id)
@@ -78,14 +79,14 @@ async def api_remove(message_id: int, data: s.RemoveIn, uow: Uow, user: CurrentU
 
 
 @api.get("/sessions/{session_id}/mutes", response_model=list[s.MuteOut])
-async def api_mutes(session_id: int, uow: Uow, user: CurrentUser) -> list[s.MuteOut]:
+async def api_mutes(session_id: Id, uow: Uow, user: CurrentUser) -> list[s.MuteOut]:
     live = await session_or_404(uow, session_id)
     await a.require_moderator(uow, user, live)
     return [s.MuteOut.model_validate(m) for m in await q.active_mutes(uow.session, live.id)]
 
 
 @api.post("/sessions/{session_id}/mutes", response_model=s.MuteOut, status_code=201)
-async def api_mute(session_id: int, data: s.MuteIn, uow: Uow, user: CurrentUser) -> s.MuteOut:
+async def api_mute(session_id: Id, data: s.MuteIn, uow: Uow, user: CurrentUser) -> s.MuteOut:
     """Mute a user in this room for `minutes`, or for the rest of the show. Needs a reason."""
     live = await session_or_404(uow, session_id)
     mute = await a.mute_user(uow, user, live, data.user_id, data.reason, data.minutes)
@@ -93,7 +94,7 @@ async def api_mute(session_id: int, data: s.MuteIn, uow: Uow, user: CurrentUser)
 
 
 @api.delete("/sessions/{session_id}/mutes/{user_id}", status_code=204)
-async def api_unmute(session_id: int, user_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_unmute(session_id: Id, user_id: Id, uow: Uow, user: CurrentUser) -> Response:
     live = await session_or_404(uow, session_id)
     await a.unmute_user(uow, user, live, user_id)
     return Response(status_code=204)
@@ -107,14 +108,14 @@ async def api_mute_platform(data: s.MuteIn, uow: Uow, user: CurrentUser) -> s.Mu
 
 
 @api.delete("/chat/mutes/{user_id}", status_code=204)
-async def api_unmute_platform(user_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_unmute_platform(user_id: Id, uow: Uow, user: CurrentUser) -> Response:
     await a.unmute_platform_wide(uow, user, user_id)
     return Response(status_code=204)
 
 
 @api.get("/sessions/{session_id}/moderation-log", response_model=list[s.ModerationEntryOut])
 async def api_moderation_log(
-    session_id: int, uow: Uow, user: CurrentUser, limit: Limit = 50, offset: Offset = 0
+    session_id: Id, uow: Uow, user: CurrentUser, limit: Limit = 50, offset: Offset = 0
 ) -> list[s.ModerationEntryOut]:
     """Every removal and mute in this room, newest first, with who, when, why and the removed text."""
     live = await session_or_404(uow, session_id)
@@ -126,7 +127,7 @@ async def api_moderation_log(
 
 
 @api.get("/chat/banned-words", response_model=list[s.BannedWordOut])
-async def api_banned_words(uow: Uow, user: CurrentUser, organisation_id: int | None = None) -> list[s.BannedWordOut]:
+async def api_banned_words(uow: Uow, user: CurrentUser, organisation_id: Id | None = None) -> list[s.BannedWordOut]:
     """The platform list (no organisation_id; platform admins) or one organisation's list."""
     await a.require_word_list_manager(uow, user, organisation_id)
     return [s.BannedWordOut.model_validate(w) for w in await q.list_banned_words(uow.session, organisation_id)]
@@ -138,7 +139,7 @@ async def api_add_banned_word(data: s.BannedWordIn, uow: Uow, user: CurrentUser)
 
 
 @api.delete("/chat/banned-words/{word_id}", status_code=204)
-async def api_remove_banned_word(word_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_remove_banned_word(word_id: Id, uow: Uow, user: CurrentUser) -> Response:
     row = await uow.session.get(BannedWord, word_id)
     if row is None:
         raise NotFound(N_("No such word."))
@@ -151,7 +152,7 @@ async def api_remove_banned_word(word_id: int, uow: Uow, user: CurrentUser) -> R
 
 @pages.get("/live/{session_id}/chat")
 async def chat_page(
-    session_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser, after_id: AfterId = 0
+    session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser, after_id: AfterId = 0
 ) -> Response:
     """The comment transcript of a room (what the replay shows beside the video), server-rendered."""
     live = await session_or_404(uow, session_id)

@@ -8,15 +8,16 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from fieldcast.chat import models as m
+from fieldcast.inputs import CLEAN_TEXT, Id
 from fieldcast.web.api import In, Out, text
 
-# Chat bodies are cleaned and length-checked by the action (explicit limit, field "body"); the
-# schema only bounds what a request may carry.
+# Chat bodies are flattened to one line and length-checked by the action (explicit limit, field
+# "body"); the schema bounds what a request may carry and refuses unsafe text (inputs.clean_text).
 BODY_INPUT_MAX = 2000
 
 
 class ChatIn(In):
-    body: Annotated[str, Field(max_length=BODY_INPUT_MAX)]
+    body: Annotated[str, Field(max_length=BODY_INPUT_MAX), CLEAN_TEXT]
 
 
 class ClaimWarning(BaseModel):
@@ -62,7 +63,7 @@ class RemoveIn(In):
 
 
 class MuteIn(In):
-    user_id: int
+    user_id: Id
     reason: text(1, m.REASON_MAX)  # type: ignore[valid-type]
     # None: for the rest of the show (platform-wide: until lifted).
     minutes: Annotated[int, Field(ge=1, le=m.MUTE_MAX_MINUTES)] | None = None
@@ -82,7 +83,7 @@ class MuteOut(Out):
 class BannedWordIn(In):
     word: text(1, m.WORD_MAX)  # type: ignore[valid-type]
     # None: the platform list (platform admins only).
-    organisation_id: int | None = None
+    organisation_id: Id | None = None
 
 
 class BannedWordOut(Out):

@@ -24,6 +24,7 @@ from fieldcast.commerce.shipment_files import read_shipments_file
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import ACCESS_ERRORS, Form, read_raw_form, read_upload, safe_next, see_other, submit
@@ -134,7 +135,7 @@ async def shipping_page(
 
 
 @pages.post("/orgs/{slug}/shipping/orders/{order_id}/ship")
-async def shipping_ship(slug: str, order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def shipping_ship(slug: str, order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     _raw, values = await read_raw_form(request)
     org = await org_or_404(uow, slug)
     form: Form[Any] = Form(values={**values, "order_id": str(order_id)})
@@ -253,7 +254,7 @@ async def packing_list_page(
 
 
 @pages.post("/orders/{order_id}/shipment")
-async def order_ship_with_tracking(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_ship_with_tracking(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     _raw, values = await read_raw_form(request)
     form: Form[Any] = Form(values=values)
     if await submit(
@@ -274,7 +275,7 @@ async def order_ship_with_tracking(order_id: int, request: Request, uow: Uow, us
 
 
 @pages.post("/orders/{order_id}/tracking")
-async def order_tracking(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_tracking(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     _raw, values = await read_raw_form(request)
     status = next((s for s in TrackingStatus if s.value == values.get("status")), None)
     form: Form[Any] = Form(values=values)

@@ -23,6 +23,7 @@ from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
 from fieldcast.web.deps import Uow
 from fieldcast.web.problems import FieldError, problem_response
@@ -40,7 +41,7 @@ def file_problem(exc: e.BadShipmentFile) -> Response:
     return problem_response(exc.status, exc.code, gettext(exc.message, **exc.params), errors)
 
 
-async def fulfilment_order(uow: UnitOfWork, order_id: int, user: CurrentUser) -> fs.FulfilmentOrderOut:
+async def fulfilment_order(uow: UnitOfWork, order_id: Id, user: CurrentUser) -> fs.FulfilmentOrderOut:
     order, viewer = await q.viewable_order(uow.session, user, order_id)
     return fs.FulfilmentOrderOut(
         order=await q.order_detail(uow.session, order, viewer),
@@ -56,7 +57,7 @@ async def api_carriers() -> list[fs.CarrierOut]:
 
 
 @api.post("/orders/{order_id}/shipment", response_model=fs.FulfilmentOrderOut, status_code=201)
-async def api_ship(order_id: int, data: fs.ShipmentIn, uow: Uow, user: CurrentUser) -> fs.FulfilmentOrderOut:
+async def api_ship(order_id: Id, data: fs.ShipmentIn, uow: Uow, user: CurrentUser) -> fs.FulfilmentOrderOut:
     """The supplier ships a paid order with its carrier and tracking number (checked against the
     carrier's format). For the organisation's supplier-role members and owners."""
     await fulfilment.ship_with_tracking(uow, user, order_id, data.carrier, data.tracking_no, data.status, data.note)
@@ -64,13 +65,13 @@ async def api_ship(order_id: int, data: fs.ShipmentIn, uow: Uow, user: CurrentUs
 
 
 @api.get("/orders/{order_id}/shipment", response_model=fs.FulfilmentOrderOut)
-async def api_shipment(order_id: int, uow: Uow, user: CurrentUser) -> fs.FulfilmentOrderOut:
+async def api_shipment(order_id: Id, uow: Uow, user: CurrentUser) -> fs.FulfilmentOrderOut:
     """The order with its parcel and tracking history, for whoever may see the order."""
     return await fulfilment_order(uow, order_id, user)
 
 
 @api.post("/orders/{order_id}/tracking", response_model=fs.FulfilmentOrderOut)
-async def api_tracking(order_id: int, data: fs.TrackingIn, uow: Uow, user: CurrentUser) -> fs.FulfilmentOrderOut:
+async def api_tracking(order_id: Id, data: fs.TrackingIn, uow: Uow, user: CurrentUser) -> fs.FulfilmentOrderOut:
     """The supplier reports the parcel's latest status (the manual tracker)."""
     await fulfilment.update_tracking(uow, user, order_id, data.status, data.note)
     return await fulfilment_order(uow, order_id, user)
@@ -104,7 +105,7 @@ async def api_ship_queue(
     uow: Uow,
     user: CurrentUser,
     status: fs.QueueStatus = "to_ship",
-    session_id: Annotated[int | None, Query(ge=1)] = None,
+    session_id: Annotated[Id | None, Query()] = None,
     paid_on: Annotated[date | None, Query(description="A day of payment, Beijing time (YYYY-MM-DD).")] = None,
     limit: Limit = 20,
     offset: Offset = 0,

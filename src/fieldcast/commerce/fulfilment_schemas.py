@@ -19,8 +19,12 @@ QUEUE_STATUSES: tuple[QueueStatus, ...] = ("to_ship", "overdue", "shipped", "del
 
 
 class ShipmentIn(In):
-    carrier: text(1, 40) = Field(description="A carrier code from /api/v1/carriers (SF, JD, EMS, ...).")  # type: ignore[valid-type]
-    tracking_no: text(1, 60) = Field(description="Checked against the carrier's format; spaces and dashes dropped.")  # type: ignore[valid-type]
+    carrier: text(1, 40, one_line=True) = Field(  # type: ignore[valid-type]
+        description="A carrier code from /api/v1/carriers (SF, JD, EMS, ...)."
+    )
+    tracking_no: text(1, 60, one_line=True) = Field(  # type: ignore[valid-type]
+        description="Checked against the carrier's format; spaces and dashes dropped."
+    )
     status: m.TrackingStatus | None = Field(None, description="A first tracking status beside `shipped`, if known.")
     note: text(0, m.TRACKING_NOTE_MAX) = ""  # type: ignore[valid-type]
 

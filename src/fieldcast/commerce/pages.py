@@ -24,6 +24,7 @@ from fieldcast.commerce.models import QUANTITY_MAX, RECIPIENT_MAX, STREET_MAX, O
 from fieldcast.commerce.routes import Services, live_session_or_404
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError
+from fieldcast.inputs import Id
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import (
@@ -110,7 +111,7 @@ async def _address_edit_view(
     request: Request,
     uow: UnitOfWork,
     user: User,
-    address_id: int,
+    address_id: Id,
     form: Form[Any] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -136,14 +137,14 @@ async def _address_edit_view(
 
 
 @pages.get(ADDRESSES + "/{address_id}")
-async def address_edit_page(address_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def address_edit_page(address_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     return await _address_edit_view(request, uow, user, address_id)
 
 
 @pages.post(ADDRESSES + "/{address_id}")
-async def address_edit_submit(address_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def address_edit_submit(address_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     form = await read_form(request, s.AddressPatch)
     data = form.data
     if data is not None and await submit(
@@ -156,14 +157,14 @@ async def address_edit_submit(address_id: int, request: Request, uow: Uow, user:
 
 
 @pages.post(ADDRESSES + "/{address_id}/delete")
-async def address_delete(address_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def address_delete(address_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     await addr.delete_address(uow, user, address_id)
     return see_other(ADDRESSES)
 
 
 @pages.post(ADDRESSES + "/{address_id}/default")
-async def address_default(address_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def address_default(address_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     await addr.set_default_address(uow, user, address_id)
     return see_other(ADDRESSES)
@@ -239,7 +240,7 @@ async def cart_add(request: Request, uow: Uow, user: CurrentUser) -> Response:
 
 
 @pages.post("/cart/{line_id}")
-async def cart_quantity(line_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def cart_quantity(line_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     form = await read_form(request, s.CartQuantityIn)
     data = form.data
     if data is not None and await submit(
@@ -254,7 +255,7 @@ async def cart_quantity(line_id: int, request: Request, uow: Uow, user: CurrentU
 
 
 @pages.post("/cart/{line_id}/remove")
-async def cart_remove(line_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def cart_remove(line_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     await cart.remove_line(uow, user, line_id)
     return see_other("/cart")
@@ -285,7 +286,7 @@ async def orders_page(
 
 
 @pages.get("/orders/{order_id}")
-async def order_page(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_page(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     order, viewer = await q.viewable_order(uow.session, user, order_id)
@@ -302,7 +303,7 @@ async def order_page(order_id: int, request: Request, uow: Uow, user: CurrentUse
 
 
 @pages.post("/orders/{order_id}/cancel")
-async def order_cancel(order_id: int, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> Response:
+async def order_cancel(order_id: Id, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     order, _viewer = await q.viewable_order(uow.session, user, order_id)
     await order_actions.cancel_order(uow, ctx.gate, user, order)
@@ -310,7 +311,7 @@ async def order_cancel(order_id: int, request: Request, uow: Uow, ctx: Services,
 
 
 @pages.post("/orders/{order_id}/confirm")
-async def order_confirm(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_confirm(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     await check_form_csrf(request)
     order, _viewer = await q.viewable_order(uow.session, user, order_id)
     await order_actions.confirm_delivery(uow, user, order)
@@ -318,7 +319,7 @@ async def order_confirm(order_id: int, request: Request, uow: Uow, user: Current
 
 
 @pages.post("/orders/{order_id}/ship")
-async def order_ship(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_ship(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     _raw, values = await read_raw_form(request)
     order, _viewer = await q.viewable_order(uow.session, user, order_id)
     await order_actions.ship_order(uow, user, order)
@@ -354,7 +355,7 @@ async def organisation_orders_page(
 
 @pages.get("/live/{session_id:int}/orders")
 async def session_orders_page(
-    session_id: int, request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0
+    session_id: Id, request: Request, uow: Uow, user: CurrentUser, offset: Offset = 0
 ) -> Response:
     if user is None:
         return _sign_in_first(request)

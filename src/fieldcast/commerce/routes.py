@@ -25,6 +25,7 @@ from fieldcast.commerce.models import OrderState
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.live.models import LiveSession
 from fieldcast.live.queries import load_session
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
@@ -48,7 +49,7 @@ def commerce_services(request: Request) -> CommerceServices:
 Services = Annotated[CommerceServices, Depends(commerce_services)]
 
 
-async def live_session_or_404(uow: UnitOfWork, session_id: int) -> LiveSession:
+async def live_session_or_404(uow: UnitOfWork, session_id: Id) -> LiveSession:
     live = await load_session(uow.session, session_id)
     if live is None:
         raise NotFound(N_("No such session."))
@@ -76,19 +77,19 @@ async def api_add_address(data: s.AddressIn, uow: Uow, user: CurrentUser) -> s.A
 
 
 @api.patch("/me/addresses/{address_id}", response_model=s.AddressOut)
-async def api_update_address(address_id: int, patch: s.AddressPatch, uow: Uow, user: CurrentUser) -> s.AddressOut:
+async def api_update_address(address_id: Id, patch: s.AddressPatch, uow: Uow, user: CurrentUser) -> s.AddressOut:
     return addr.address_out(await addr.update_address(uow, user, address_id, patch))
 
 
 @api.delete("/me/addresses/{address_id}", status_code=204)
-async def api_delete_address(address_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_delete_address(address_id: Id, uow: Uow, user: CurrentUser) -> Response:
     """Deleting the default makes the newest remaining address the default."""
     await addr.delete_address(uow, user, address_id)
     return Response(status_code=204)
 
 
 @api.post("/me/addresses/{address_id}/default", response_model=s.AddressOut)
-async def api_default_address(address_id: int, uow: Uow, user: CurrentUser) -> s.AddressOut:
+async def api_default_address(address_id: Id, uow: Uow, user: CurrentUser) -> s.AddressOut:
     return addr.address_out(await addr.set_default_address(uow, user, address_id))
 
 
@@ -110,13 +111,13 @@ async def api_add_to_cart(data: s.CartLineIn, uow: Uow, user: CurrentUser) -> s.
 
 
 @api.patch("/me/cart/{line_id}", response_model=s.CartOut)
-async def api_cart_quantity(line_id: int, data: s.CartQuantityIn, uow: Uow, user: CurrentUser) -> s.CartOut:
+async def api_cart_quantity(line_id: Id, data: s.CartQuantityIn, uow: Uow, user: CurrentUser) -> s.CartOut:
     await cart.set_quantity(uow, user, line_id, data.quantity)
     return await cart_out(uow, user)
 
 
 @api.delete("/me/cart/{line_id}", status_code=204)
-async def api_remove_from_cart(line_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_remove_from_cart(line_id: Id, uow: Uow, user: CurrentUser) -> Response:
     await cart.remove_line(uow, user, line_id)
     return Response(status_code=204)
 
@@ -141,7 +142,7 @@ async def api_my_orders(
 
 
 @api.get("/orders/{order_id}", response_model=s.OrderOut)
-async def api_order(order_id: int, uow: Uow, user: CurrentUser) -> s.OrderOut:
+async def api_order(order_id: Id, uow: Uow, user: CurrentUser) -> s.OrderOut:
     """For its buyer, and its organisation's shippers and supervisors (phone masked for these)."""
     order, viewer = await q.viewable_order(uow.session, user, order_id)
     return await q.order_detail(uow.session, order, viewer)
@@ -149,7 +150,7 @@ async def api_order(order_id: int, uow: Uow, user: CurrentUser) -> s.OrderOut:
 
 @api.post("/orders/{order_id}/cancel", response_model=s.OrderOut)
 async def api_cancel_order(
-    order_id: int, uow: Uow, ctx: Services, user: CurrentUser, data: s.CancelIn | None = None
+    order_id: Id, uow: Uow, ctx: Services, user: CurrentUser, data: s.CancelIn | None = None
 ) -> s.OrderOut:
     """The buyer calls off an unpaid order; its units go back on sale."""
     order, viewer = await q.viewable_order(uow.session, user, order_id)
@@ -159,7 +160,7 @@ async def api_cancel_order(
 
 
 @api.post("/orders/{order_id}/confirm-delivery", response_model=s.OrderOut)
-async def api_confirm_delivery(order_id: int, uow: Uow, user: CurrentUser) -> s.OrderOut:
+async def api_confirm_delivery(order_id: Id, uow: Uow, user: CurrentUser) -> s.OrderOut:
     """The buyer says the goods arrived (a shipped order)."""
     order, viewer = await q.viewable_order(uow.session, user, order_id)
     order = await order_actions.confirm_delivery(uow, user, order)
@@ -167,7 +168,7 @@ async def api_confirm_delivery(order_id: int, uow: Uow, user: CurrentUser) -> s.
 
 
 @api.post("/orders/{order_id}/ship", response_model=s.OrderOut)
-async def api_ship_order(order_id: int, uow: Uow, user: CurrentUser) -> s.OrderOut:
+async def api_ship_order(order_id: Id, uow: Uow, user: CurrentUser) -> s.OrderOut:
     """The supplier hands a paid order to a carrier (tracking numbers come with fulfilment)."""
     order, viewer = await q.viewable_order(uow.session, user, order_id)
     order = await order_actions.ship_order(uow, user, order)
@@ -186,7 +187,7 @@ async def api_organisation_orders(
 
 @api.get("/sessions/{session_id}/orders", response_model=s.SessionOrdersOut)
 async def api_session_orders(
-    session_id: int, uow: Uow, user: CurrentUser, limit: Limit = 50, offset: Offset = 0
+    session_id: Id, uow: Uow, user: CurrentUser, limit: Limit = 50, offset: Offset = 0
 ) -> s.SessionOrdersOut:
     """A live room's orders (province only, no names) with its sales per explaining host, for
     the organisation's owners, organisers and supervisors (read-only; phones masked)."""

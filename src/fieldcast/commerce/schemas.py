@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from fieldcast.commerce import models as m
+from fieldcast.inputs import Id
 from fieldcast.web.api import In, text
 
 RegionCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
@@ -20,7 +21,7 @@ Quantity = Annotated[int, Field(ge=1, le=m.QUANTITY_MAX)]
 
 
 class AddressIn(In):
-    recipient: text(1, m.RECIPIENT_MAX)  # type: ignore[valid-type]
+    recipient: text(1, m.RECIPIENT_MAX, one_line=True)  # type: ignore[valid-type]
     phone: PhoneText = Field(description="A mainland mobile (13812341234) or a landline with area code (0439-1234567).")
     region_code: RegionCode = Field(description="County-level division code, e.g. 220622 (see /api/v1/regions).")
     street: text(1, m.STREET_MAX)  # type: ignore[valid-type]
@@ -28,7 +29,7 @@ class AddressIn(In):
 
 
 class AddressPatch(In):
-    recipient: text(1, m.RECIPIENT_MAX) | None = None  # type: ignore[valid-type]
+    recipient: text(1, m.RECIPIENT_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     phone: PhoneText | None = None
     region_code: RegionCode | None = None
     street: text(1, m.STREET_MAX) | None = None  # type: ignore[valid-type]
@@ -50,9 +51,9 @@ class AddressOut(BaseModel):
 
 
 class CartLineIn(In):
-    sku_id: int
+    sku_id: Id
     quantity: Quantity = 1
-    session_id: int | None = Field(None, description="The live room it was added from: its live price while live.")
+    session_id: Id | None = Field(None, description="The live room it was added from: its live price while live.")
 
 
 class CartQuantityIn(In):

@@ -8,17 +8,18 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from fieldcast.draws import models as m
+from fieldcast.inputs import BIGINT_MAX
 from fieldcast.web.api import In, text
 
 
 class DrawIn(In):
-    prize_title: text(2, m.PRIZE_TITLE_MAX)  # type: ignore[valid-type]
+    prize_title: text(2, m.PRIZE_TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     # Declared value in fen; the cap (50,000 yuan) is checked by the action with its own message.
-    prize_value_fen: Annotated[int, Field(ge=1)]
+    prize_value_fen: Annotated[int, Field(ge=1, le=BIGINT_MAX)]
     winners_count: Annotated[int, Field(ge=1, le=m.MAX_WINNERS)]
     entry_rule: m.EntryRule
     # Required for the keyword rule; ignored for presence draws.
-    keyword: text(0, m.KEYWORD_MAX) = ""  # type: ignore[valid-type]
+    keyword: text(0, m.KEYWORD_MAX, one_line=True) = ""  # type: ignore[valid-type]
     # How the prize reaches the winners, who pays postage, anything else the public should know.
     terms: text(0, m.TERMS_MAX) = ""  # type: ignore[valid-type]
 

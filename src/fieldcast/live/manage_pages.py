@@ -25,6 +25,7 @@ from fieldcast.catalog.schemas import InspectionBadge
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id, parse_int
 from fieldcast.live import actions as a
 from fieldcast.live import errors as e
 from fieldcast.live import queries as q
@@ -63,15 +64,15 @@ def from_local_input(text: str, tz: ZoneInfo = DISPLAY_TZ) -> datetime | None:
 
 @dataclass(frozen=True)
 class SkuChoice:
-    sku_id: int
-    product_id: int
+    sku_id: Id
+    product_id: Id
     title: str
     spec_label: str
     price_fen: int
     inspection: InspectionBadge
 
 
-async def sku_choices(uow: UnitOfWork, org_id: int) -> list[SkuChoice]:
+async def sku_choices(uow: UnitOfWork, org_id: Id) -> list[SkuChoice]:
     """The organisation's published, active SKUs with their inspection badge (what a shelf may hold)."""
     rows = (
         await uow.session.execute(
@@ -96,7 +97,7 @@ async def sku_choices(uow: UnitOfWork, org_id: int) -> list[SkuChoice]:
     ]
 
 
-async def host_choices(uow: UnitOfWork, org_id: int) -> list[Any]:
+async def host_choices(uow: UnitOfWork, org_id: Id) -> list[Any]:
     """Members who may host: verified, with the host, owner or organiser role."""
     allowed = {r.value for r in a.HOST_ROLES}
     return [
@@ -104,7 +105,7 @@ async def host_choices(uow: UnitOfWork, org_id: int) -> list[Any]:
     ]
 
 
-async def event_choices(uow: UnitOfWork, org_id: int) -> list[Any]:
+async def event_choices(uow: UnitOfWork, org_id: Id) -> list[Any]:
     return [x for x in await q.list_events(uow.session, limit=200) if x.organisation_id == org_id]
 
 
@@ -168,7 +169,8 @@ async def _org_from_query(uow: UnitOfWork, request: Request) -> Organisation:
 
 
 def _ids(raw: FormData, name: str) -> list[int]:
-    return [int(v) for v in raw.getlist(name) if isinstance(v, str) and v.isdigit()]
+    parsed = (parse_int(v) for v in raw.getlist(name) if isinstance(v, str))
+    return [v for v in parsed if v is not None]
 
 
 def _shelf_rows(raw: FormData, values: dict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
@@ -252,7 +254,7 @@ async def session_new_submit(request: Request, uow: Uow, user: CurrentUser) -> R
 
 
 @router.get("/live/{session_id:int}/edit")
-async def session_edit_page(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def session_edit_page(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     live = await session_or_404(uow, session_id)
@@ -276,7 +278,7 @@ async def session_edit_page(session_id: int, request: Request, uow: Uow, user: C
 
 
 @router.post("/live/{session_id:int}/edit")
-async def session_edit_submit(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def session_edit_submit(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     live = await session_or_404(uow, session_id)
     raw, values = await read_raw_form(request)
     await require_org_role(uow.session, user, live.organisation_id, *a.MANAGERS)
@@ -312,7 +314,7 @@ async def session_edit_submit(session_id: int, request: Request, uow: Uow, user:
 
 
 @router.post("/live/{session_id:int}/cover")
-async def session_cover_submit(session_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def session_cover_submit(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     """Upload the show's cover picture (shown on cards and as the player's poster)."""
     live = await session_or_404(uow, session_id)
     raw, _values = await read_raw_form(request)

@@ -14,6 +14,7 @@ from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.live import actions as a
 from fieldcast.live import costreams as co
 from fieldcast.live import follows as fo
@@ -43,14 +44,14 @@ def live_services(request: Request) -> LiveServices:
 LiveCtx = Annotated[LiveServices, Depends(live_services)]
 
 
-async def session_or_404(uow: UnitOfWork, session_id: int) -> LiveSession:
+async def session_or_404(uow: UnitOfWork, session_id: Id) -> LiveSession:
     live = await q.load_session(uow.session, session_id)
     if live is None:
         raise NotFound(N_("No such session."))
     return live
 
 
-async def _shelf_item(uow: UnitOfWork, live: LiveSession, item_id: int) -> ShelfItem:
+async def _shelf_item(uow: UnitOfWork, live: LiveSession, item_id: Id) -> ShelfItem:
     item = await uow.session.get(ShelfItem, item_id)
     if item is None or item.session_id != live.id:
         raise NotFound(N_("No such shelf item."))
@@ -76,9 +77,9 @@ async def api_sessions(
     uow: Uow,
     ctx: LiveCtx,
     state: SessionState | None = None,
-    event_id: int | None = None,
-    organisation_id: int | None = None,
-    host_id: int | None = None,
+    event_id: Id | None = None,
+    organisation_id: Id | None = None,
+    host_id: Id | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Response:
@@ -98,7 +99,7 @@ async def api_schedule(data: s.SessionIn, uow: Uow, ctx: LiveCtx, user: CurrentU
 
 
 @api.get("/sessions/{session_id}", response_model=s.SessionDetail)
-async def api_session(session_id: int, request: Request, uow: Uow, ctx: LiveCtx) -> Response:
+async def api_session(session_id: Id, request: Request, uow: Uow, ctx: LiveCtx) -> Response:
     live = await session_or_404(uow, session_id)
     detail = await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
     return json_with_etag(request, detail.model_dump(mode="json"))
@@ -106,7 +107,7 @@ async def api_session(session_id: int, request: Request, uow: Uow, ctx: LiveCtx)
 
 @api.patch("/sessions/{session_id}", response_model=s.SessionDetail)
 async def api_update(
-    session_id: int, patch: s.SessionPatch, uow: Uow, ctx: LiveCtx, user: CurrentUser
+    session_id: Id, patch: s.SessionPatch, uow: Uow, ctx: LiveCtx, user: CurrentUser
 ) -> s.SessionDetail:
     live = await a.update_session(uow, user, await session_or_404(uow, session_id), patch)
     return await _detail(uow, ctx, live)
@@ -114,7 +115,7 @@ async def api_update(
 
 @api.post("/sessions/{session_id}/cover", response_model=s.SessionOut)
 async def api_cover(
-    session_id: int,
+    session_id: Id,
     uow: Uow,
     ctx: LiveCtx,
     user: CurrentUser,
@@ -127,21 +128,21 @@ async def api_cover(
 
 
 @api.post("/sessions/{session_id}/start", response_model=s.SessionDetail)
-async def api_start(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
+async def api_start(session_id: Id, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     """Open the room now (ingest also does this when the stream arrives)."""
     live = await a.start_session(uow, user, await session_or_404(uow, session_id))
     return await _detail(uow, ctx, live)
 
 
 @api.post("/sessions/{session_id}/end", response_model=s.SessionDetail)
-async def api_end(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
+async def api_end(session_id: Id, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     """End the show: the key is revoked and the recording becomes the replay."""
     live = await a.end_session(uow, user, await session_or_404(uow, session_id), ctx.media)
     return await _detail(uow, ctx, live)
 
 
 @api.post("/sessions/{session_id}/cancel", response_model=s.SessionDetail)
-async def api_cancel(session_id: int, data: s.CancelIn, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
+async def api_cancel(session_id: Id, data: s.CancelIn, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.SessionDetail:
     live = await a.cancel_session(uow, user, await session_or_404(uow, session_id), data.reason)
     return await _detail(uow, ctx, live)
 
@@ -150,13 +151,13 @@ async def api_cancel(session_id: int, data: s.CancelIn, uow: Uow, ctx: LiveCtx, 
 
 
 @api.get("/sessions/{session_id}/shelf", response_model=list[s.ShelfItemOut])
-async def api_shelf(session_id: int, uow: Uow) -> list[s.ShelfItemOut]:
+async def api_shelf(session_id: Id, uow: Uow) -> list[s.ShelfItemOut]:
     live = await session_or_404(uow, session_id)
     return await q.shelf_of(uow.session, [live.id])
 
 
 @api.post("/sessions/{session_id}/shelf", response_model=s.ShelfItemOut, status_code=201)
-async def api_add_shelf(session_id: int, data: s.ShelfItemIn, uow: Uow, user: CurrentUser) -> s.ShelfItemOut:
+async def api_add_shelf(session_id: Id, data: s.ShelfItemIn, uow: Uow, user: CurrentUser) -> s.ShelfItemOut:
     live = await session_or_404(uow, session_id)
     item = await a.add_shelf_item(uow, user, live, data)
     return next(x for x in await q.shelf_of(uow.session, [live.id]) if x.id == item.id)
@@ -164,7 +165,7 @@ async def api_add_shelf(session_id: int, data: s.ShelfItemIn, uow: Uow, user: Cu
 
 @api.patch("/sessions/{session_id}/shelf/{item_id}", response_model=s.ShelfItemOut)
 async def api_update_shelf(
-    session_id: int, item_id: int, patch: s.ShelfItemPatch, uow: Uow, user: CurrentUser
+    session_id: Id, item_id: Id, patch: s.ShelfItemPatch, uow: Uow, user: CurrentUser
 ) -> s.ShelfItemOut:
     live = await session_or_404(uow, session_id)
     item = await a.update_shelf_item(uow, user, live, await _shelf_item(uow, live, item_id), patch)
@@ -173,7 +174,7 @@ async def api_update_shelf(
 
 
 @api.delete("/sessions/{session_id}/shelf/{item_id}", status_code=204)
-async def api_remove_shelf(session_id: int, item_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_remove_shelf(session_id: Id, item_id: Id, uow: Uow, user: CurrentUser) -> Response:
     live = await session_or_404(uow, session_id)
     await a.remove_shelf_item(uow, user, live, await _shelf_item(uow, live, item_id))
     return Response(status_code=204)
@@ -183,7 +184,7 @@ async def api_remove_shelf(session_id: int, item_id: int, uow: Uow, user: Curren
 
 
 @api.post("/sessions/{session_id}/pin", response_model=s.MarkOut, status_code=201)
-async def api_pin(session_id: int, data: s.PinIn, uow: Uow, user: CurrentUser) -> s.MarkOut:
+async def api_pin(session_id: Id, data: s.PinIn, uow: Uow, user: CurrentUser) -> s.MarkOut:
     """ "Explaining now": pins the card and marks the moment for the replay."""
     live = await session_or_404(uow, session_id)
     mark = await a.pin_product(uow, user, live, data.sku_id)
@@ -191,13 +192,13 @@ async def api_pin(session_id: int, data: s.PinIn, uow: Uow, user: CurrentUser) -
 
 
 @api.delete("/sessions/{session_id}/pin", status_code=204)
-async def api_unpin(session_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def api_unpin(session_id: Id, uow: Uow, user: CurrentUser) -> Response:
     await a.unpin_product(uow, user, await session_or_404(uow, session_id))
     return Response(status_code=204)
 
 
 @api.get("/sessions/{session_id}/marks", response_model=list[s.MarkOut])
-async def api_marks(session_id: int, uow: Uow) -> list[s.MarkOut]:
+async def api_marks(session_id: Id, uow: Uow) -> list[s.MarkOut]:
     live = await session_or_404(uow, session_id)
     return await q.marks_of(uow.session, live.id)
 
@@ -206,7 +207,7 @@ async def api_marks(session_id: int, uow: Uow) -> list[s.MarkOut]:
 
 
 @api.get("/sessions/{session_id}/stream-key", response_model=s.StreamKeyInfo)
-async def api_key_info(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.StreamKeyInfo:
+async def api_key_info(session_id: Id, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.StreamKeyInfo:
     """The RTMP URL and the prefix of the active key (the key itself is shown only when made)."""
     live = await session_or_404(uow, session_id)
     await a.require_session_operator(uow.session, user, live)
@@ -214,7 +215,7 @@ async def api_key_info(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUse
 
 
 @api.post("/sessions/{session_id}/stream-key", response_model=s.StreamKeyOut, status_code=201)
-async def api_new_key(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.StreamKeyOut:
+async def api_new_key(session_id: Id, uow: Uow, ctx: LiveCtx, user: CurrentUser) -> s.StreamKeyOut:
     """Make a key, or rotate: the previous key stops working at once. Shown this once."""
     live = await session_or_404(uow, session_id)
     key = await a.issue_stream_key(uow, user, live)
@@ -224,7 +225,7 @@ async def api_new_key(session_id: int, uow: Uow, ctx: LiveCtx, user: CurrentUser
 # -- co-streams -----------------------------------------------------------------------------------
 
 
-async def _link_or_404(uow: UnitOfWork, link_id: int) -> CoStream:
+async def _link_or_404(uow: UnitOfWork, link_id: Id) -> CoStream:
     link = await uow.session.get(CoStream, link_id)
     if link is None:
         raise NotFound(N_("No such co-stream."))
@@ -232,13 +233,13 @@ async def _link_or_404(uow: UnitOfWork, link_id: int) -> CoStream:
 
 
 @api.get("/sessions/{session_id}/co-streams", response_model=list[s.CoStreamOut])
-async def api_costreams(session_id: int, uow: Uow) -> list[s.CoStreamOut]:
+async def api_costreams(session_id: Id, uow: Uow) -> list[s.CoStreamOut]:
     live = await session_or_404(uow, session_id)
     return [s.CoStreamOut.model_validate(x) for x in await q.costreams_of(uow.session, live.id)]
 
 
 @api.post("/sessions/{session_id}/co-streams", response_model=s.CoStreamOut, status_code=201)
-async def api_invite(session_id: int, data: s.CoStreamIn, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
+async def api_invite(session_id: Id, data: s.CoStreamIn, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
     """Invite another room to co-stream (连麦); its hosts are notified."""
     link = await co.invite_costream(uow, user, await session_or_404(uow, session_id), data.invitee_session_id)
     await uow.session.flush()
@@ -246,7 +247,7 @@ async def api_invite(session_id: int, data: s.CoStreamIn, uow: Uow, user: Curren
     return s.CoStreamOut.model_validate(link)
 
 
-async def _answer(uow: UnitOfWork, user: CurrentUser, link_id: int, *, accept: bool) -> s.CoStreamOut:
+async def _answer(uow: UnitOfWork, user: CurrentUser, link_id: Id, *, accept: bool) -> s.CoStreamOut:
     link = await co.answer_costream(uow, user, await _link_or_404(uow, link_id), accept=accept)
     await uow.session.flush()
     await uow.session.refresh(link)
@@ -254,17 +255,17 @@ async def _answer(uow: UnitOfWork, user: CurrentUser, link_id: int, *, accept: b
 
 
 @api.post("/co-streams/{link_id}/accept", response_model=s.CoStreamOut)
-async def api_accept(link_id: int, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
+async def api_accept(link_id: Id, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
     return await _answer(uow, user, link_id, accept=True)
 
 
 @api.post("/co-streams/{link_id}/decline", response_model=s.CoStreamOut)
-async def api_decline(link_id: int, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
+async def api_decline(link_id: Id, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
     return await _answer(uow, user, link_id, accept=False)
 
 
 @api.post("/co-streams/{link_id}/end", response_model=s.CoStreamOut)
-async def api_end_link(link_id: int, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
+async def api_end_link(link_id: Id, uow: Uow, user: CurrentUser) -> s.CoStreamOut:
     link = await co.end_costream(uow, user, await _link_or_404(uow, link_id))
     await uow.session.flush()
     await uow.session.refresh(link)
@@ -313,8 +314,8 @@ async def api_follow(data: s.FollowIn, uow: Uow, user: CurrentUser) -> s.FollowO
 async def api_unfollow(
     uow: Uow,
     user: CurrentUser,
-    host_id: Annotated[int | None, Query()] = None,
-    organisation_id: Annotated[int | None, Query()] = None,
+    host_id: Annotated[Id | None, Query()] = None,
+    organisation_id: Annotated[Id | None, Query()] = None,
 ) -> Response:
     if (host_id is None) == (organisation_id is None):
         raise Invalid(N_("Give exactly one of host_id and organisation_id."), field="host_id")

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from fieldcast.accounts.schemas import BadgesOut
+from fieldcast.inputs import Id
 from fieldcast.live import models as m
 from fieldcast.web.api import In, Out, text
 
@@ -29,7 +30,7 @@ PerBuyer = Annotated[int, Field(gt=0, le=m.MAX_PER_BUYER)]
 
 
 class ShelfItemIn(In):
-    sku_id: int
+    sku_id: Id
     live_price_fen: PriceFen
     # Units set aside for the show (its pool); a flash sale's quantity.
     session_stock: SessionStock | None = None
@@ -47,12 +48,12 @@ class ShelfItemPatch(In):
 
 
 class SessionIn(In):
-    organisation_id: int
-    title: text(2, m.TITLE_MAX)  # type: ignore[valid-type]
+    organisation_id: Id
+    title: text(2, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
     scheduled_at: datetime
-    host_ids: Annotated[list[int], Field(min_length=1, max_length=m.MAX_HOSTS)]
-    event_id: int | None = None
+    host_ids: Annotated[list[Id], Field(min_length=1, max_length=m.MAX_HOSTS)]
+    event_id: Id | None = None
     # None: decided by the hosts (on when any host is an official, else off).
     is_public_welfare: bool | None = None
     shelf: Annotated[list[ShelfItemIn], Field(default_factory=list, max_length=m.MAX_SHELF_ITEMS)]
@@ -68,11 +69,11 @@ class SessionIn(In):
 
 
 class SessionPatch(In):
-    title: text(2, m.TITLE_MAX) | None = None  # type: ignore[valid-type]
+    title: text(2, m.TITLE_MAX, one_line=True) | None = None  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) | None = None  # type: ignore[valid-type]
     scheduled_at: datetime | None = None
-    host_ids: Annotated[list[int], Field(min_length=1, max_length=m.MAX_HOSTS)] | None = None
-    event_id: int | None = None
+    host_ids: Annotated[list[Id], Field(min_length=1, max_length=m.MAX_HOSTS)] | None = None
+    event_id: Id | None = None
     is_public_welfare: bool | None = None
     title_override_reason: text(0, m.REASON_MAX) | None = None  # type: ignore[valid-type]
 
@@ -188,7 +189,7 @@ class StreamKeyInfo(BaseModel):
 
 
 class PinIn(In):
-    sku_id: int
+    sku_id: Id
 
 
 class CancelIn(In):
@@ -197,9 +198,9 @@ class CancelIn(In):
 
 
 class EventIn(In):
-    organisation_id: int
+    organisation_id: Id
     slug: Slug
-    title: text(2, m.TITLE_MAX)  # type: ignore[valid-type]
+    title: text(2, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     description: text(0, m.DESCRIPTION_MAX) = ""  # type: ignore[valid-type]
     starts_at: datetime
     ends_at: datetime
@@ -239,12 +240,12 @@ class EventDetail(EventOut):
 
 
 class CoStreamIn(In):
-    invitee_session_id: int
+    invitee_session_id: Id
 
 
 class FollowIn(In):
-    host_id: int | None = None
-    organisation_id: int | None = None
+    host_id: Id | None = None
+    organisation_id: Id | None = None
 
     @model_validator(mode="after")
     def _one(self) -> FollowIn:
@@ -272,4 +273,4 @@ class NotificationOut(BaseModel):
 
 
 class NotificationsRead(In):
-    ids: Annotated[list[int], Field(max_length=500)] | None = None
+    ids: Annotated[list[Id], Field(max_length=500)] | None = None

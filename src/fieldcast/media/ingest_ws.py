@@ -28,6 +28,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from fieldcast.accounts.auth import session_cookie_user
 from fieldcast.errors import DomainError, NotAuthenticated, NotFound
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id
 from fieldcast.live import actions
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.paths import live_playlist_url
@@ -84,7 +85,7 @@ def same_origin(websocket: WebSocket, public_url: str) -> bool:
     return bool(netloc) and netloc in allowed
 
 
-async def _authorise(ctx: MediaServices, websocket: WebSocket, session_id: int) -> LiveSession:
+async def _authorise(ctx: MediaServices, websocket: WebSocket, session_id: Id) -> LiveSession:
     async with ctx.uow() as uow:
         user = await session_cookie_user(websocket, uow.session)
         live = await load_session(uow.session, session_id)
@@ -179,7 +180,7 @@ async def _close(websocket: WebSocket, code: int, detail: str | None = None) -> 
         await websocket.close(code=code)
 
 
-async def _stopped_reason(ctx: MediaServices, session_id: int) -> Refused:
+async def _stopped_reason(ctx: MediaServices, session_id: Id) -> Refused:
     async with ctx.uow() as uow:
         live = await load_session(uow.session, session_id)
     if live is None or live.state in (SessionState.ENDED, SessionState.CANCELLED):
@@ -188,7 +189,7 @@ async def _stopped_reason(ctx: MediaServices, session_id: int) -> Refused:
 
 
 @router.websocket("/ws/ingest/{session_id}")
-async def browser_ingest(websocket: WebSocket, session_id: int) -> None:
+async def browser_ingest(websocket: WebSocket, session_id: Id) -> None:
     ctx = media_services(websocket)
     if not same_origin(websocket, ctx.settings.public_url):
         await websocket.close(code=CLOSE_NOT_ALLOWED)  # before accept: the handshake is refused

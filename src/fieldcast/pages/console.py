@@ -21,6 +21,7 @@ from fieldcast.draws import schemas as draw_schemas
 from fieldcast.draws.models import LuckyDraw
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id, parse_int
 from fieldcast.live import actions as a
 from fieldcast.live import costreams as co
 from fieldcast.live import errors as e
@@ -116,7 +117,7 @@ async def _console_view(
 
 
 @router.get("/live/{session_id:int}/console")
-async def console_page(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_page(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return see_other(f"/signin?next=/live/{session_id}/console")
     return await _console_view(request, uow, user, await session_or_404(uow, session_id))
@@ -129,7 +130,7 @@ async def _console_post(
     request: Request,
     uow: UnitOfWork,
     user: User | None,
-    session_id: int,
+    session_id: Id,
     step: ConsoleStep,
     panel: str = "action",
     field_map: Mapping[str, str] | None = None,
@@ -149,14 +150,14 @@ async def _console_post(
 
 
 def _int(values: dict[str, str], name: str) -> int:
-    raw = values.get(name, "").strip()
-    if not raw.isdigit():
+    value = parse_int(values.get(name, ""))
+    if value is None:
         raise e.ShelfRefused(N_("Choose an item."), field=name)
-    return int(raw)
+    return value
 
 
 @router.post("/live/{session_id:int}/start")
-async def console_start(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_start(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, _v: dict[str, str], _f: ConsoleForms) -> None:
         await a.start_session(uow, user, live)
 
@@ -164,7 +165,7 @@ async def console_start(session_id: int, request: Request, uow: Uow, user: Curre
 
 
 @router.post("/live/{session_id:int}/end")
-async def console_end(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_end(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, _v: dict[str, str], _f: ConsoleForms) -> None:
         await a.end_session(uow, user, live, _services(request).media)
 
@@ -172,7 +173,7 @@ async def console_end(session_id: int, request: Request, uow: Uow, user: Current
 
 
 @router.post("/live/{session_id:int}/cancel")
-async def console_cancel(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_cancel(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, values: dict[str, str], _f: ConsoleForms) -> None:
         await a.cancel_session(uow, user, live, values.get("reason", ""))
 
@@ -180,7 +181,7 @@ async def console_cancel(session_id: int, request: Request, uow: Uow, user: Curr
 
 
 @router.post("/live/{session_id:int}/key")
-async def console_new_key(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_new_key(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     """A new stream key, shown on this response only (never in a URL, never again)."""
     live = await session_or_404(uow, session_id)
     await check_form_csrf(request)
@@ -191,7 +192,7 @@ async def console_new_key(session_id: int, request: Request, uow: Uow, user: Cur
 
 
 @router.post("/live/{session_id:int}/pin")
-async def console_pin(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_pin(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, values: dict[str, str], _f: ConsoleForms) -> None:
         await a.pin_product(uow, user, live, _int(values, "sku_id"))
 
@@ -199,7 +200,7 @@ async def console_pin(session_id: int, request: Request, uow: Uow, user: Current
 
 
 @router.post("/live/{session_id:int}/unpin")
-async def console_unpin(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_unpin(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, _v: dict[str, str], _f: ConsoleForms) -> None:
         await a.unpin_product(uow, user, live)
 
@@ -207,7 +208,7 @@ async def console_unpin(session_id: int, request: Request, uow: Uow, user: Curre
 
 
 @router.post("/live/{session_id:int}/shelf")
-async def console_shelf_add(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_shelf_add(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, values: dict[str, str], forms: ConsoleForms) -> None:
         form = forms.shelf
         form.values.update(values)
@@ -229,7 +230,7 @@ async def console_shelf_add(session_id: int, request: Request, uow: Uow, user: C
 
 @router.post("/live/{session_id:int}/shelf/{item_id:int}/remove")
 async def console_shelf_remove(
-    session_id: int, item_id: int, request: Request, uow: Uow, user: CurrentUser
+    session_id: Id, item_id: Id, request: Request, uow: Uow, user: CurrentUser
 ) -> Response:
     async def step(live: LiveSession, _v: dict[str, str], _f: ConsoleForms) -> None:
         item = await uow.session.get(ShelfItem, item_id)
@@ -241,19 +242,19 @@ async def console_shelf_remove(
 
 
 @router.post("/live/{session_id:int}/costreams")
-async def console_invite(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_invite(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     async def step(live: LiveSession, values: dict[str, str], forms: ConsoleForms) -> None:
         forms.invite.values.update(values)
-        raw = values.get("invitee_session_id", "").strip().removeprefix("#")
-        if not raw.isdigit():
+        invitee = parse_int(values.get("invitee_session_id", "").strip().removeprefix("#"))
+        if invitee is None:
             forms.invite.errors["invitee_session_id"] = gettext(N_("Enter the number of the other room."))
             return
-        await co.invite_costream(uow, user, live, int(raw))
+        await co.invite_costream(uow, user, live, invitee)
 
     return await _console_post(request, uow, user, session_id, step, panel="invite")
 
 
-async def _link(uow: UnitOfWork, live: LiveSession, link_id: int) -> CoStream:
+async def _link(uow: UnitOfWork, live: LiveSession, link_id: Id) -> CoStream:
     link = await uow.session.get(CoStream, link_id)
     if link is None or live.id not in (link.inviter_session_id, link.invitee_session_id):
         raise NotFound(N_("No such co-stream."))
@@ -262,7 +263,7 @@ async def _link(uow: UnitOfWork, live: LiveSession, link_id: int) -> CoStream:
 
 @router.post("/live/{session_id:int}/costreams/{link_id:int}/{answer}")
 async def console_link_answer(
-    session_id: int, link_id: int, answer: str, request: Request, uow: Uow, user: CurrentUser
+    session_id: Id, link_id: Id, answer: str, request: Request, uow: Uow, user: CurrentUser
 ) -> Response:
     if answer not in {"accept", "decline", "end"}:
         raise NotFound(N_("There is nothing at this address."))
@@ -284,7 +285,7 @@ DRAW_FIELDS = {"prize_value_fen": "prize_value_yuan"}
 
 
 @router.post("/live/{session_id:int}/draws")
-async def console_draw_create(session_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_draw_create(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     """Announce a draw from the console: the declared value is typed in yuan (at most 50,000)."""
 
     async def step(live: LiveSession, values: dict[str, str], forms: ConsoleForms) -> None:
@@ -312,7 +313,7 @@ async def console_draw_create(session_id: int, request: Request, uow: Uow, user:
     return await _console_post(request, uow, user, session_id, step, panel="draw", field_map=DRAW_FIELDS)
 
 
-async def _draw(uow: UnitOfWork, live: LiveSession, draw_id: int) -> LuckyDraw:
+async def _draw(uow: UnitOfWork, live: LiveSession, draw_id: Id) -> LuckyDraw:
     draw = await draw_queries.load_draw(uow.session, draw_id)
     if draw is None or draw.session_id != live.id:
         raise NotFound(N_("No such draw."))
@@ -321,7 +322,7 @@ async def _draw(uow: UnitOfWork, live: LiveSession, draw_id: int) -> LuckyDraw:
 
 @router.post("/live/{session_id:int}/draws/{draw_id:int}/{step_name}")
 async def console_draw_step(
-    session_id: int, draw_id: int, step_name: str, request: Request, uow: Uow, user: CurrentUser
+    session_id: Id, draw_id: Id, step_name: str, request: Request, uow: Uow, user: CurrentUser
 ) -> Response:
     """Open entries (optionally for a fixed window), draw the winners, or cancel with a reason."""
     if step_name not in {"open", "draw", "cancel"}:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from fieldcast import __version__
 from fieldcast.accounts import queries as account_queries
 from fieldcast.accounts.auth import CurrentUser
+from fieldcast.config import Language
 from fieldcast.db.engine import Database, database_status
 from fieldcast.i18n import coerce_language
 from fieldcast.live import queries as live_queries
@@ -19,7 +20,7 @@ from fieldcast.live.models import SessionState
 from fieldcast.realtime.bus import Bus
 from fieldcast.web.context import context_of
 from fieldcast.web.deps import Uow
-from fieldcast.web.forms import safe_next
+from fieldcast.web.forms import check_form_csrf, safe_next
 from fieldcast.web.middleware import LANG_COOKIE
 from fieldcast.web.templating import render
 
@@ -53,10 +54,7 @@ async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
     )
 
 
-@router.get("/lang/{code}", include_in_schema=False)
-async def switch_language(
-    code: str, request: Request, uow: Uow, user: CurrentUser, next: str | None = None
-) -> Response:
+def _language_switch(request: Request, code: str, next: str | None) -> tuple[Response, Language | None]:
     response = RedirectResponse(safe_next(next, "/"), status_code=303)
     language = coerce_language(code)
     if language is not None:
@@ -67,8 +65,25 @@ async def switch_language(
             samesite="lax",
             secure=request.app.state.ctx.settings.secure_cookies,
         )
-        if user is not None:
-            user.language = language
+    return response, language
+
+
+@router.get("/lang/{code}", include_in_schema=False)
+async def switch_language(code: str, request: Request, next: str | None = None) -> Response:
+    """The header's link for visitors: this browser's cookie only. A GET (a link, an <img> on
+    another site) never changes what is stored for an account."""
+    response, _language = _language_switch(request, code, next)
+    return response
+
+
+@router.post("/lang/{code}", include_in_schema=False)
+async def save_language(code: str, request: Request, uow: Uow, user: CurrentUser, next: str | None = None) -> Response:
+    """The header's button for signed-in people (a form with the CSRF token): the cookie, and the
+    account's stored language."""
+    await check_form_csrf(request)
+    response, language = _language_switch(request, code, next)
+    if language is not None and user is not None:
+        user.language = language
     return response
 
 
@@ -83,7 +98,15 @@ class HealthServices(Protocol):
     bus: Bus
 
 
-@router.get("/healthz", tags=["operations"])
+# Not a page: none of the pages' dependencies (the bell reads the caller, and a revoked API token
+# would make the health check a 401).
+health = APIRouter(tags=["operations"])
+HEALTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    503: {"description": "The database or the bus is down; the body says which."}
+}
+
+
+@health.get("/healthz", responses=HEALTH_RESPONSES)
 async def healthz(request: Request) -> Response:
     """Database and bus status; 503 when either is down."""
     ctx: HealthServices = context_of(request)

@@ -25,6 +25,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.draws import queries as draw_queries
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.live import actions as a
 from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
@@ -107,7 +108,7 @@ async def sessions_page(
 
 
 @pages.get("/live/{session_id:int}")
-async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     live = await session_or_404(uow, session_id)
     if user is None and "viewer" not in request.session:
         # Tells anonymous viewers apart in the honest counts (signed with the session cookie).

@@ -16,6 +16,7 @@ from fieldcast.commerce.cart import clear_lines
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.errors import DomainError, NotAuthenticated
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import INT_MAX, Id, parse_int
 from fieldcast.payments import actions as a
 from fieldcast.payments.models import PaymentState
 from fieldcast.payments.routes import Services, notify_url
@@ -33,9 +34,11 @@ def _wanted(form: dict[str, list[str]]) -> list[Wanted]:
     for index, raw_sku in enumerate(skus):
         raw_quantity = quantities[index] if index < len(quantities) else "1"
         raw_session = (sessions[index] if index < len(sessions) else "").strip()  # "" = not in a room
-        if not raw_sku.isdigit() or not raw_quantity.strip().isdigit() or (raw_session and not raw_session.isdigit()):
+        sku, quantity = parse_int(raw_sku), parse_int(raw_quantity, low=0, high=INT_MAX)
+        session = parse_int(raw_session) if raw_session else None
+        if sku is None or quantity is None or (raw_session and session is None):
             raise DomainError(N_("This order form is not valid; please start again from the product."))
-        lines.append(Wanted(int(raw_sku), int(raw_quantity), int(raw_session) if raw_session else None))
+        lines.append(Wanted(sku, quantity, session))
     return lines
 
 
@@ -63,9 +66,10 @@ async def checkout_submit(request: Request, uow: Uow, ctx: Services, user: Curre
             return see_other(f"/account/addresses?next={back}")
         address = str(default.id)
     try:
-        if not address.isdigit():
+        address_id, coupon_claim_id = parse_int(address), parse_int(coupon) if coupon else None
+        if address_id is None:
             raise DomainError(N_("Choose an address to send it to."), field="address_id")
-        if coupon and not coupon.isdigit():
+        if coupon and coupon_claim_id is None:
             raise DomainError(N_("Choose one of your coupons."), field="coupon_claim_id")
         wanted = _wanted(form)
         done = await a.checkout(
@@ -74,9 +78,9 @@ async def checkout_submit(request: Request, uow: Uow, ctx: Services, user: Curre
             ctx.payment_provider,
             user,
             wanted,
-            int(address),
+            address_id,
             pay_minutes=ctx.settings.order_pay_minutes,
-            coupon_claim_id=int(coupon) if coupon else None,
+            coupon_claim_id=coupon_claim_id,
         )
         await clear_lines(uow, user.id, [w.sku_id for w in wanted])
     except NotAuthenticated:
@@ -89,7 +93,7 @@ async def checkout_submit(request: Request, uow: Uow, ctx: Services, user: Curre
 
 
 @pages.get("/pay/{payment_id:int}")
-async def pay_page(payment_id: int, request: Request, ctx: Services, user: CurrentUser, uow: Uow) -> Response:
+async def pay_page(payment_id: Id, request: Request, ctx: Services, user: CurrentUser, uow: Uow) -> Response:
     if user is None:
         return see_other(f"/signin?next=/pay/{payment_id}")
     payment = await a.payment_of_buyer(uow, user, payment_id)
@@ -112,7 +116,7 @@ async def pay_page(payment_id: int, request: Request, ctx: Services, user: Curre
 
 
 @pages.get("/orders/{order_id:int}/pay")
-async def order_pay(order_id: int, uow: Uow, user: CurrentUser) -> Response:
+async def order_pay(order_id: Id, uow: Uow, user: CurrentUser) -> Response:
     """From an unpaid order to the payment that pays it (with the other orders of its checkout)."""
     if user is None:
         return see_other(f"/signin?next=/orders/{order_id}/pay")
@@ -121,7 +125,7 @@ async def order_pay(order_id: int, uow: Uow, user: CurrentUser) -> Response:
 
 
 @pages.post("/pay/{payment_id:int}/cancel")
-async def pay_cancel(payment_id: int, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> Response:
+async def pay_cancel(payment_id: Id, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> Response:
     await read_raw_form(request)
     await a.cancel_payment(uow, ctx.gate, user, payment_id)
     return see_other(f"/pay/{payment_id}")

@@ -15,6 +15,7 @@ from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import Id
 from fieldcast.payments import actions as a
 from fieldcast.payments import schemas as s
 from fieldcast.payments.models import Payment
@@ -90,12 +91,12 @@ async def api_checkout(data: s.CheckoutIn, uow: Uow, ctx: Services, user: Curren
 
 
 @api.get("/payments/{payment_id}", response_model=s.PaymentOut)
-async def api_payment(payment_id: int, uow: Uow, user: CurrentUser) -> s.PaymentOut:
+async def api_payment(payment_id: Id, uow: Uow, user: CurrentUser) -> s.PaymentOut:
     return await payment_out(uow, await a.payment_of_buyer(uow, user, payment_id))
 
 
 @api.post("/payments/{payment_id}/open", response_model=s.PaymentOut)
-async def api_open(payment_id: int, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
+async def api_open(payment_id: Id, request: Request, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
     """Ask the provider for what the buyer pays with (once; a repeat returns the same)."""
     # The request's own transaction (who is asking) ends before the provider is called: it must
     # not hold a lock (on SQLite: the database) while the provider answers.
@@ -109,7 +110,7 @@ async def api_open(payment_id: int, request: Request, uow: Uow, ctx: Services, u
 
 
 @api.post("/payments/{payment_id}/cancel", response_model=s.PaymentOut)
-async def api_cancel(payment_id: int, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
+async def api_cancel(payment_id: Id, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
     """Give up an unpaid checkout: its orders are cancelled and their units return."""
     return await payment_out(uow, await a.cancel_payment(uow, ctx.gate, user, payment_id))
 

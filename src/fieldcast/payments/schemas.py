@@ -8,22 +8,23 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from fieldcast.commerce.models import CART_LINES_MAX, QUANTITY_MAX
+from fieldcast.inputs import Id
 from fieldcast.web.api import In, Out
 
 
 class CheckoutLineIn(In):
-    sku_id: int
+    sku_id: Id
     quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)] = 1
     # The live room the line is bought in, at its live price (its flash sale, its show stock).
-    session_id: int | None = None
+    session_id: Id | None = None
 
 
 class CheckoutIn(In):
     items: Annotated[list[CheckoutLineIn], Field(min_length=1, max_length=CART_LINES_MAX)]
-    address_id: int
+    address_id: Id
     # One of the buyer's claimed coupons (GET /me/coupons, POST /me/coupons/quote): taken off the
     # order it saves the most on.
-    coupon_claim_id: int | None = None
+    coupon_claim_id: Id | None = None
 
 
 class OrderBriefOut(Out):

@@ -15,8 +15,10 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from fieldcast.inputs import BigCount, Id
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, write_frames
 from fieldcast.realtime.room_feed import (
+    CLIENT_MESSAGE_MAX,
     CLOSE_IDLE,
     CLOSE_NO_ROOM,
     CLOSE_TOO_BIG,
@@ -34,7 +36,7 @@ router = APIRouter()
 
 
 @router.websocket("/ws/rooms/{session_id}")
-async def room_socket(websocket: WebSocket, session_id: int, after: int | None = None) -> None:
+async def room_socket(websocket: WebSocket, session_id: Id, after: BigCount | None = None) -> None:
     ctx: RoomServices = websocket.app.state.ctx  # the composition root's context
     hub = ctx.room_hub
     viewer = viewer_key(websocket.scope.get("session") or {})
@@ -102,8 +104,13 @@ async def _read_until_closed(websocket: WebSocket, react: Callable[[int, int], N
             return
         if message["type"] == "websocket.disconnect":
             return
+        text, data = message.get("text"), message.get("bytes")
+        # Binary frames carry nothing for a room, but a large one is refused like a large text.
+        if text is None and data is not None and len(data) > CLIENT_MESSAGE_MAX:
+            await websocket.close(CLOSE_TOO_BIG)
+            return
         try:
-            reply = messages.handle(message.get("text") or "", loop.time())
+            reply = messages.handle(text or "", loop.time())
         except MessageTooBig:
             await websocket.close(CLOSE_TOO_BIG)
             return

@@ -21,6 +21,7 @@ from fieldcast.catalog.queries import load_product
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id, parse_int
 from fieldcast.reviews import actions as a
 from fieldcast.reviews import queries as q
 from fieldcast.reviews import schemas as s
@@ -88,10 +89,9 @@ async def product_reviews_section(request: Request, uow: Uow, user: CurrentUser)
     route = request.scope.get("route")
     if request.method != "GET" or getattr(route, "path", None) != PRODUCT_PAGE_ROUTE:
         return
-    try:
-        product = await load_product(uow.session, int(request.path_params["product_id"]))
-    except (KeyError, ValueError):
-        return
+    # Dependencies run before the route's own parameters are validated: parse the id here too.
+    product_id = parse_int(str(request.path_params.get("product_id", "")))
+    product = None if product_id is None else await load_product(uow.session, product_id)
     if product is None:
         return
     page = await q.reviews_page(uow.session, product.id, limit=PAGE_SIZE, offset=_offset(request))
@@ -122,10 +122,10 @@ async def _order_view(
     request: Request,
     uow: UnitOfWork,
     user: User,
-    order_id: int,
+    order_id: Id,
     *,
     form: Form[Any] | None = None,
-    line_id: int | None = None,
+    line_id: Id | None = None,
     status_code: int = 200,
 ) -> Response:
     order = await q.order_to_review(uow.session, user, order_id)
@@ -146,7 +146,7 @@ async def _order_view(
 
 
 @pages.get("/orders/{order_id}/review")
-async def order_review_page(order_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def order_review_page(order_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     return await _order_view(request, uow, user, order_id)
@@ -180,7 +180,7 @@ def _review_fields(values: dict[str, str]) -> dict[str, Any]:
 
 
 @pages.post("/orders/{order_id}/review")
-async def order_review_submit(order_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def order_review_submit(order_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     raw, values = await read_raw_form(request)
     photos = await _photos(raw)
     if user is None:
@@ -228,7 +228,7 @@ def _back(review: Review) -> str:
 
 
 @pages.get("/reviews/{review_id}/reply")
-async def reply_page(review_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def reply_page(review_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     review = await q.review_or_404(uow.session, review_id)
@@ -238,7 +238,7 @@ async def reply_page(review_id: int, request: Request, uow: Uow, user: CurrentUs
 
 
 @pages.post("/reviews/{review_id}/reply")
-async def reply_submit(review_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def reply_submit(review_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     form = await read_form(request, s.ReplyIn)
     review = await q.review_or_404(uow.session, review_id)
     data = form.data
@@ -250,7 +250,7 @@ async def reply_submit(review_id: int, request: Request, uow: Uow, user: Current
 
 
 @pages.get("/reviews/{review_id}/remove")
-async def remove_page(review_id: int, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def remove_page(review_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
     if user is None:
         return _sign_in_first(request)
     review = await q.review_or_404(uow.session, review_id)
@@ -260,7 +260,7 @@ async def remove_page(review_id: int, request: Request, uow: Uow, user: CurrentU
 
 
 @pages.post("/reviews/{review_id}/remove")
-async def remove_submit(review_id: int, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+async def remove_submit(review_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     form = await read_form(request, s.RemovalIn)
     review = await q.review_or_404(uow.session, review_id)
     data = form.data

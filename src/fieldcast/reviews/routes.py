@@ -16,6 +16,7 @@ from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.permissions import require_user
 from fieldcast.catalog.routes import visible_product
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.reviews import actions as a
 from fieldcast.reviews import errors as e
 from fieldcast.reviews import queries as q
@@ -33,7 +34,7 @@ PERMANENT = N_(
 
 @api.get("/products/{product_id}/reviews", response_model=s.ReviewsPage)
 async def api_product_reviews(
-    product_id: int, uow: Uow, user: CurrentUser, limit: Limit = 10, offset: Offset = 0
+    product_id: Id, uow: Uow, user: CurrentUser, limit: Limit = 10, offset: Offset = 0
 ) -> s.ReviewsPage:
     """A product's reviews, newest first, with the average, the count and the tag counts
     (removed reviews are listed as removed and counted apart)."""
@@ -67,7 +68,7 @@ async def api_post_review_with_photos(
 
 
 @api.get("/reviews/{review_id}", response_model=s.ReviewOut)
-async def api_review(review_id: int, uow: Uow, user: CurrentUser) -> s.ReviewOut:
+async def api_review(review_id: Id, uow: Uow, user: CurrentUser) -> s.ReviewOut:
     """A review as its product page shows it (to whoever may see the product)."""
     review = await q.review_or_404(uow.session, review_id)
     await visible_product(uow, review.product_id, user)
@@ -75,14 +76,14 @@ async def api_review(review_id: int, uow: Uow, user: CurrentUser) -> s.ReviewOut
 
 
 @api.post("/reviews/{review_id}/reply", response_model=s.ReviewOut)
-async def api_reply(review_id: int, data: s.ReplyIn, uow: Uow, user: CurrentUser) -> s.ReviewOut:
+async def api_reply(review_id: Id, data: s.ReplyIn, uow: Uow, user: CurrentUser) -> s.ReviewOut:
     """The seller (the organisation's owners, organisers and suppliers) replies once, in public."""
     review = await a.reply_to_review(uow, user, review_id, data)
     return await q.review_out(uow.session, review)
 
 
 @api.post("/reviews/{review_id}/removal", response_model=s.ReviewOut)
-async def api_remove(review_id: int, data: s.RemovalIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.ReviewOut:
+async def api_remove(review_id: Id, data: s.RemovalIn, uow: Uow, ctx: Ctx, user: CurrentUser) -> s.ReviewOut:
     """A platform administrator removes a review for unlawful content, with a ground and a reason
     (audited, and shown in the review's place)."""
     review = await a.remove_review(uow, user, review_id, data, media_dir=ctx.settings.resolved_media_dir)
@@ -92,7 +93,7 @@ async def api_remove(review_id: int, data: s.RemovalIn, uow: Uow, ctx: Ctx, user
 @api.patch("/reviews/{review_id}", status_code=204, operation_id="edit_review_refused")
 @api.put("/reviews/{review_id}", status_code=204, operation_id="replace_review_refused")
 @api.delete("/reviews/{review_id}", status_code=204, operation_id="hide_review_refused")
-async def api_change_review(review_id: int, uow: Uow, user: CurrentUser) -> None:
+async def api_change_review(review_id: Id, uow: Uow, user: CurrentUser) -> None:
     """Always refused (403 `review_is_permanent`): there is no way to edit or hide a review."""
     require_user(user)
     await q.review_or_404(uow.session, review_id)

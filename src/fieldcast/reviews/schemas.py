@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from fieldcast.inputs import Id
 from fieldcast.reviews import models as m
 from fieldcast.web.api import In, Out, text
 
@@ -21,7 +22,7 @@ class ReviewIn(In):
     """A buyer's review of one line of a delivered (or completed) order. With photos, send it as
     the `review` field of POST /reviews/with-photos (multipart)."""
 
-    order_line_id: int
+    order_line_id: Id
     rating: int = Field(ge=m.RATING_MIN, le=m.RATING_MAX, description="Stars, 1 to 5.")
     tags: list[TagIn] = Field(default_factory=list, max_length=len(m.ReviewTag))
     body: text(0, m.BODY_MAX) = ""  # type: ignore[valid-type]

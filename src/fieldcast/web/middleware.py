@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from http.cookies import SimpleCookie
 
+from fastapi.exceptions import WebSocketRequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,8 +95,13 @@ class BodyLimitMiddleware:
             await too_large(scope, receive, send)
 
 
-class RequestTooLarge(Exception):
-    pass
+class RequestTooLarge(StarletteHTTPException):
+    """A streamed (chunked) body went past the limit. An HTTPException, because FastAPI turns any
+    other exception raised while it reads a body into a 400; this one it re-raises, and the
+    problem handlers answer 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 class SecurityHeadersMiddleware:
@@ -145,10 +152,16 @@ def framable_by_site(response: Response) -> Response:
     return response
 
 
+# A socket whose path or query parameters are not valid (a room id past the bigint range,
+# ?after=abc): RFC 6455's policy violation, sent after accepting so the client sees the code.
+CLOSE_INVALID = 1008
+
+
 class SocketFastPath:
     """Room sockets skip the HTTP middleware stack: every frame sent to every viewer would
     otherwise pass through each middleware's send wrapper (a measurable share of the fan-out).
-    They need only the signed session cookie (who is watching)."""
+    They need only the signed session cookie (who is watching). Skipping the stack skips
+    FastAPI's exception handlers too, so invalid parameters are answered here: close with 1008."""
 
     def __init__(
         self, app: ASGIApp, router: ASGIApp, prefix: str, secret_key: str, session_cookie: str, max_age: int
@@ -164,4 +177,10 @@ class SocketFastPath:
             await self.app(scope, receive, send)
             return
         scope["session"] = self.cookie.read(HTTPConnection(scope).cookies.get(self.session_cookie))
-        await self.router(scope, receive, send)
+        try:
+            await self.router(scope, receive, send)
+        except WebSocketRequestValidationError:
+            # Raised before the endpoint ran: nothing was received or sent on this socket yet.
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_INVALID, "reason": "invalid parameters"})

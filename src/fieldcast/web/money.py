@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from fieldcast.i18n import N_
+from fieldcast.inputs import BIGINT_MAX
 
 
 class BadAmount(ValueError):
@@ -26,6 +27,7 @@ def parse_yuan(text: str) -> int:
         amount = Decimal(cleaned)
     except InvalidOperation as exc:
         raise BadAmount(cleaned) from exc
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+    # Past what a bigint of fen holds, quantize would overflow the decimal context (and the column).
+    if not amount.is_finite() or abs(amount) * 100 > BIGINT_MAX or amount != amount.quantize(Decimal("0.01")):
         raise BadAmount(cleaned)
     return int(amount * 100)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from fieldcast.errors import DomainError
 from fieldcast.i18n import N_, gettext
+from fieldcast.inputs import TEXT_MESSAGES
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -59,6 +60,7 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "dict_type": N_("The request body must be a JSON object."),
     "bool_parsing": N_("Enter true or false."),
     "string_type": N_("Enter text."),
+    **TEXT_MESSAGES,
 }
 _EMAIL_MESSAGE = N_("Enter a valid email address.")
 _ERROR_TITLE = N_("Error")

@@ -16,6 +16,7 @@ from fieldcast.commerce.coupons.models import CouponBatch, CouponClaim
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
 from fieldcast.web.deps import Uow
 
@@ -50,14 +51,14 @@ async def api_organisation_batches(
 
 
 @api.get("/sessions/{session_id}/coupons", response_model=list[s.RoomCouponOut])
-async def api_room_coupons(session_id: int, uow: Uow, user: CurrentUser) -> list[s.RoomCouponOut]:
+async def api_room_coupons(session_id: Id, uow: Uow, user: CurrentUser) -> list[s.RoomCouponOut]:
     """The coupons handed out in a live room that can still be claimed (or soon), with the
     viewer's claim of each."""
     return await q.room_coupons(uow.session, session_id, user.id if user else None)
 
 
 @api.post("/coupons/{batch_id}/claim", response_model=s.ClaimOut, status_code=201)
-async def api_claim(batch_id: int, uow: Uow, user: CurrentUser) -> s.ClaimOut:
+async def api_claim(batch_id: Id, uow: Uow, user: CurrentUser) -> s.ClaimOut:
     """Claim one coupon of the batch: one per buyer, within its claim window, while any are left."""
     return await claim_out(uow, await a.claim(uow, user, batch_id))
 

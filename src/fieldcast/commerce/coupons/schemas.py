@@ -10,13 +10,14 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from fieldcast.commerce.coupons import models as m
 from fieldcast.commerce.models import CART_LINES_MAX, QUANTITY_MAX
+from fieldcast.inputs import Id
 from fieldcast.web.api import In, Out, text
 
 Fen = Annotated[int, Field(ge=0, le=m.AMOUNT_MAX_FEN)]
 
 
 class CouponBatchIn(In):
-    title: text(1, m.TITLE_MAX)  # type: ignore[valid-type]
+    title: text(1, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
     kind: m.CouponKind = Field(
         description="fixed: amount off; percent: percent_off % off up to cap_fen; "
         "threshold (满减): spend at least min_spend_fen, get amount_off_fen off."
@@ -29,8 +30,8 @@ class CouponBatchIn(In):
         description="session: what is bought in that live room; store: the issuing "
         "organisation's orders; product: one product."
     )
-    session_id: int | None = Field(None, description="The live room it is handed out in (required for session).")
-    product_id: int | None = Field(None, description="The product (required for product).")
+    session_id: Id | None = Field(None, description="The live room it is handed out in (required for session).")
+    product_id: Id | None = Field(None, description="The product (required for product).")
     total: Annotated[int, Field(ge=1, le=m.TOTAL_MAX)]
     claim_starts_at: AwareDatetime | None = Field(None, description="Default: now.")
     claim_ends_at: AwareDatetime
@@ -65,9 +66,9 @@ class ClaimOut(BaseModel):
 
 
 class QuoteLineIn(In):
-    sku_id: int
+    sku_id: Id
     quantity: Annotated[int, Field(ge=1, le=QUANTITY_MAX)] = 1
-    session_id: int | None = None
+    session_id: Id | None = None
 
 
 class QuoteIn(In):
