@@ -122,6 +122,8 @@ NOT_SHOWN_TEXT = {
     "contact_phone",
     "phone",
     "region_code",
+    "jurisdiction_code",
+    "authority",  # an inspection authority's slug, looked up, never shown as typed
     "origin_region",
     "ship_from_region",
     "text",

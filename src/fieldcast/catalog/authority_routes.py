@@ -29,6 +29,7 @@ from fieldcast.catalog import regions
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.web.api import Limit, Offset, Page
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import ACCESS_ERRORS, Form, read_form, read_raw_form, see_other, submit
@@ -88,17 +89,17 @@ async def api_org_verification_queue(
 
 
 @api.post("/org-verifications/{request_id}/approve", response_model=acs.OrgVerificationOut)
-async def api_approve(request_id: int, data: acs.DecisionIn, uow: Uow, user: CurrentUser) -> acs.OrgVerificationOut:
+async def api_approve(request_id: Id, data: acs.DecisionIn, uow: Uow, user: CurrentUser) -> acs.OrgVerificationOut:
     return await _decided(uow, await ov.approve_org_verification(uow, user, request_id, reason=data.reason))
 
 
 @api.post("/org-verifications/{request_id}/reject", response_model=acs.OrgVerificationOut)
-async def api_reject(request_id: int, data: acs.DecisionIn, uow: Uow, user: CurrentUser) -> acs.OrgVerificationOut:
+async def api_reject(request_id: Id, data: acs.DecisionIn, uow: Uow, user: CurrentUser) -> acs.OrgVerificationOut:
     return await _decided(uow, await ov.reject_org_verification(uow, user, request_id, reason=data.reason))
 
 
 @api.post("/org-verifications/{request_id}/revoke", response_model=acs.OrgVerificationOut)
-async def api_revoke(request_id: int, data: acs.DecisionIn, uow: Uow, user: CurrentUser) -> acs.OrgVerificationOut:
+async def api_revoke(request_id: Id, data: acs.DecisionIn, uow: Uow, user: CurrentUser) -> acs.OrgVerificationOut:
     """Take an approval back: the organisation is unverified again and its inspections stop counting."""
     return await _decided(uow, await ov.revoke_org_verification(uow, user, request_id, reason=data.reason))
 
@@ -184,7 +185,7 @@ def _queue(
 
 
 @pages.post("/admin/org-verifications/{request_id}/{decision}")
-async def admin_decide(request_id: int, decision: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def admin_decide(request_id: Id, decision: str, request: Request, uow: Uow, user: CurrentUser) -> Response:
     _raw, values = await read_raw_form(request)
     reason = values.get("reason", "")  # the actions check it, as for the API
     acts = {

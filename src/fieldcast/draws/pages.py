@@ -12,6 +12,7 @@ from starlette.responses import Response
 from fieldcast.draws import queries as q
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
+from fieldcast.inputs import Id
 from fieldcast.web.deps import Uow
 from fieldcast.web.templating import render
 
@@ -19,7 +20,7 @@ pages = APIRouter(include_in_schema=False)
 
 
 @pages.get("/draws/{draw_id}/verify")
-async def verify_draw_page(draw_id: int, request: Request, uow: Uow) -> Response:
+async def verify_draw_page(draw_id: Id, request: Request, uow: Uow) -> Response:
     draw = await q.load_draw(uow.session, draw_id)
     if draw is None:
         raise NotFound(N_("No such draw."))

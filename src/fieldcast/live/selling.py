@@ -11,6 +11,7 @@ from fastapi import Request
 from fieldcast.accounts.queries import organisation_by_slug
 from fieldcast.catalog.models import ProductStatus
 from fieldcast.catalog.queries import load_product
+from fieldcast.inputs import parse_int
 from fieldcast.live import queries as q
 from fieldcast.web.context import services
 from fieldcast.web.deps import Uow
@@ -29,10 +30,8 @@ async def selling_rooms_section(request: Request, uow: Uow) -> None:
     if request.method != "GET" or path not in (PRODUCT_PAGE_ROUTE, STOREFRONT_ROUTE):
         return
     if path == PRODUCT_PAGE_ROUTE:
-        try:
-            product = await load_product(uow.session, int(request.path_params["product_id"]))
-        except (KeyError, ValueError):
-            return
+        product_id = parse_int(str(request.path_params.get("product_id", "")))
+        product = None if product_id is None else await load_product(uow.session, product_id)
         if product is None or product.status != ProductStatus.PUBLISHED:
             return
         lives = await q.sessions_selling(uow.session, product_id=product.id, limit=ROOMS_SHOWN)
