@@ -167,6 +167,7 @@ async def room_page(session_id: int, request: Request, uow: Uow, ctx: Ctx, user:
             "chat_open": live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
             "is_moderator": await chat_actions.is_moderator(uow, user, live),
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
+            "entered_draws": await draw_queries.entered_draw_ids(uow.session, user.id, live.id) if user else set(),
             "site_url": str(request.base_url).rstrip("/"),
             # The buy sheet: its address form (for a buyer without one) and the stepper's ceiling.
             "address_form": Form(),
