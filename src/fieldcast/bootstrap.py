@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import MetaData
 
 from fieldcast import offload
-from fieldcast.accounts.events import TOPIC_MEMBERSHIP
+from fieldcast.accounts.events import TOPIC_MEMBERSHIP, TOPIC_VERIFICATION
 from fieldcast.accounts.throttle import Throttles, make_throttles
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
@@ -33,6 +33,7 @@ from fieldcast.db.engine import Database
 from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.live.host_authority import membership_changes
+from fieldcast.live.verification_notices import verification_decisions
 from fieldcast.media.backend import MediaBackend, make_media
 from fieldcast.pages.snapshot import RoomSnapshots
 from fieldcast.payments import sandbox
@@ -214,6 +215,8 @@ def app_context(settings: Settings) -> AppContext:
             TOPIC_REFUND: refund_outcomes(core.db.uow),
             # A member lost a role: live withdraws a former host's keys and asks for a new host.
             TOPIC_MEMBERSHIP: membership_changes(core.db.uow),
+            # A host verification was decided: live tells the applicant in-app.
+            TOPIC_VERIFICATION: verification_decisions(core.db.uow),
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

@@ -638,6 +638,23 @@ async def test_print_logins_shows_every_role_and_the_site_url(
         assert person.email in out
 
 
+async def test_print_logins_names_the_host_of_each_demo_room(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo.print_logins(demo.demo_logins(), settings)
+
+    lines = capsys.readouterr().out.splitlines()
+    for room in demo_live.ROOMS:
+        host = _person(room.host).email
+        assert any(host in line and room.title in line and room.state.value in line for line in lines), room.title
+    # A host login in the table says which room it runs, or that it runs none.
+    for login in demo.demo_logins():
+        if login.role.startswith("host"):
+            row = next(line for line in lines if login.email in line and login.role in line)
+            hosted = [r.title for r in demo_live.ROOMS if _person(r.host).email == login.email]
+            assert all(title in row for title in hosted) and (hosted or "hosts no demo room" in row), row
+
+
 async def test_ensure_admin_creates_an_administrator_who_can_sign_in(
     app: FastAPI, settings: Settings, make_client: ClientFactory
 ) -> None:

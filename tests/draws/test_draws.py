@@ -159,6 +159,39 @@ async def test_anonymous_cannot_enter_and_entering_twice_is_a_no_op(
     assert entrants["count"] == 1 and len(entrants["entrants"]) == 1
 
 
+async def test_the_room_tells_an_entrant_they_are_in_and_the_winners_get_a_notification(
+    org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
+) -> None:
+    session_id = await live_session(org)
+    draw = await create_draw(org, session_id, winners_count=2)
+    assert (await org["host"].post(f"/api/v1/draws/{draw['id']}/open")).status_code == 200
+    people = await viewers(make_client, 3)
+    entered, bystander = people[:2], people[2]
+    for person in entered:
+        assert (await person.post(f"/api/v1/draws/{draw['id']}/enter")).status_code == 200
+
+    # The card says "you're in" to whoever entered (after a reload too), not to the others.
+    card = re.compile(rf'<li class="card draw-card"[^>]*data-draw-id="{draw["id"]}"[^>]*>')
+    page = (await entered[0].get(f"/live/{session_id}")).text
+    assert 'data-entered="y"' in card.search(page).group(0)  # type: ignore[union-attr]
+    assert "您已参加本次抽奖" in page or "You're in this draw" in page
+    for other in (bystander, make_client()):
+        page = (await other.get(f"/live/{session_id}")).text
+        assert 'data-entered="y"' not in card.search(page).group(0)  # type: ignore[union-attr]
+
+    r = await org["host"].post(f"/api/v1/draws/{draw['id']}/draw")
+    assert r.status_code == 200 and len(r.json()["winners"]) == 2
+    # Drawing again is refused, so nobody is told twice.
+    assert (await org["host"].post(f"/api/v1/draws/{draw['id']}/draw")).status_code == 409
+    for person in entered:
+        won = [n for n in (await person.get("/api/v1/me/notifications")).json()["items"] if n["kind"] == "draw_won"]
+        assert [(n["session_id"], n["url"]) for n in won] == [(session_id, f"/live/{session_id}")]
+        assert "靖宇蓝莓助农直播" in won[0]["text"]
+    for other in (bystander, org["host"], org["organiser"]):
+        items = (await other.get("/api/v1/me/notifications")).json()["items"]
+        assert all(n["kind"] != "draw_won" for n in items)
+
+
 # -- verifiability --------------------------------------------------------------------------------
 
 

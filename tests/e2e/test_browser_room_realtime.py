@@ -126,6 +126,10 @@ def test_two_phones_chat_like_see_the_pinned_card_and_follow_a_draw(
         expect(card_b.get_by_test_id("draw-signin")).to_be_visible()
         card_a.get_by_test_id("draw-enter").click()
         expect(card_a.get_by_test_id("draw-status")).not_to_be_empty()
+        # The card itself now says "you're in", and offers nothing more to press (issue #15).
+        expect(card_a.get_by_test_id("draw-entered")).to_be_visible()
+        expect(card_a.get_by_test_id("draw-enter")).to_be_hidden()
+        expect(card_b.get_by_test_id("draw-entered")).to_be_hidden()
         drawn = ok(host_api.post(f"/api/v1/draws/{draw['id']}/draw"))
         assert [w["label"] for w in drawn["winners"]] == [f"{room.viewer.display_name[0]}**"]
         entrants = f"/api/v1/draws/{draw['id']}/entrants"

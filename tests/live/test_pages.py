@@ -225,7 +225,14 @@ async def test_schedule_form_lists_eligible_hosts_and_skus_and_schedules(live_or
     assert count_testid(page, "sku-choice") == 2
     done = await post_form(organiser, f"/live/new?org={live_org.slug}", schedule_form(live_org))
     assert done.status_code == 303, done.text
-    sid = int(re.findall(r"/live/(\d+)/console$", done.headers["location"])[0])
+    sid = int(re.findall(r"/live/(\d+)/console\?done=scheduled$", done.headers["location"])[0])
+    # After the redirect the console confirms the show is scheduled (issue #15), in the reader's
+    # language; the console without the flag, or with one it does not know, says nothing.
+    confirmed = await organiser.get(done.headers["location"])
+    assert count_testid(confirmed, "notice") == 1
+    assert "直播已安排" in confirmed.text or "The show is scheduled" in confirmed.text
+    for plain in (f"/live/{sid}/console", f"/live/{sid}/console?done=%3Cscript%3E"):
+        assert count_testid(await organiser.get(plain), "notice") == 0
     detail = (await organiser.get(f"/api/v1/sessions/{sid}")).json()
     assert detail["title"] == "靖宇蓝莓助农直播" and detail["is_public_welfare"] is False
     assert [(x["live_price_fen"], x["session_stock"]) for x in detail["shelf"]] == [(7900, 30)]

@@ -71,7 +71,9 @@ async def test_a_room_selling_anothers_goods_is_listed_on_that_product(
     app: FastAPI, live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     """A room lists any product it holds on its shelf; the product page finds it by the SKU."""
-    product = await create_product(live_org, "owner", inspected_by="authority_inspector", publish=True, title="靖宇木耳")
+    product = await create_product(
+        live_org, "owner", inspected_by="authority_inspector", publish=True, title="靖宇木耳"
+    )
     sku = int(product["skus"][0]["id"])
     room = await live_session(
         live_org, shelf=[{"sku_id": sku, "live_price_fen": 5900, "session_stock": 10}], title="木耳专场"

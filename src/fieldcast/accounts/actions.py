@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fieldcast.accounts import errors as e
 from fieldcast.accounts import queries as q
 from fieldcast.accounts import schemas as s
-from fieldcast.accounts.events import TOPIC_MEMBERSHIP, MembershipRemoved
+from fieldcast.accounts.events import TOPIC_MEMBERSHIP, TOPIC_VERIFICATION, MembershipRemoved, VerificationDecided
 from fieldcast.accounts.models import (
     REASON_MAX,
     ApiToken,
@@ -575,6 +575,14 @@ async def _pending_verification(uow: UnitOfWork, verification_id: int) -> HostVe
     return request
 
 
+def _publish_decision(uow: UnitOfWork, request: HostVerification, decided_at: datetime) -> None:
+    """The applicant hears of the decision in-app: live writes the notification (it owns them)."""
+    event = VerificationDecided(
+        verification_id=request.id, user_id=request.user_id, status=request.status.value, decided_at=decided_at
+    )
+    uow.publish(TOPIC_VERIFICATION, str(request.user_id), event.event_type, event.model_dump(mode="json"))
+
+
 def _decision_reason(reason: str) -> str:
     """A decision's reason, kept with the request and in the audit log: trimmed, never cut short."""
     reason = reason.strip()
@@ -603,6 +611,7 @@ async def approve_verification(
     request.decided_at = now
     request.decision_reason = reason
     request.valid_until = now + timedelta(days=valid_days)
+    _publish_decision(uow, request, now)
     record_audit(
         uow,
         actor_id=admin.id,
@@ -629,6 +638,7 @@ async def reject_verification(
     request.decided_by_id = admin.id
     request.decided_at = utcnow()
     request.decision_reason = reason
+    _publish_decision(uow, request, request.decided_at)
     record_audit(
         uow,
         actor_id=admin.id,

@@ -28,6 +28,7 @@ from fieldcast.accounts.models import (
 from fieldcast.accounts.permissions import require_org_role, require_platform_admin
 from fieldcast.accounts.routes import org_or_404
 from fieldcast.db import audit as audit_queries
+from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
@@ -38,6 +39,9 @@ from fieldcast.web.forms import Form, check_form_csrf, read_form, read_raw_form,
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
+
+# The shows a host hosts (pages.room serves it; accounts only links there).
+MY_SHOWS = "/me/shows"
 
 
 def _sign_in_first(request: Request) -> Response:
@@ -66,18 +70,21 @@ async def signup_submit(request: Request, uow: Uow, throttle: Throttle) -> Respo
 
 @pages.get("/signin")
 async def signin_page(request: Request, user: CurrentUser, next: str | None = None) -> Response:
-    return render(request, "accounts/signin.html", {"form": Form(), "next": safe_next(next, "/account"), "user": user})
+    return render(request, "accounts/signin.html", {"form": Form(), "next": safe_next(next, ""), "user": user})
 
 
 @pages.post("/signin")
 async def signin_submit(request: Request, uow: Uow, throttle: Throttle, reader: Reader) -> Response:
     form = await read_form(request, s.SignInIn, secret_fields=("password",))
-    next_path = safe_next(form.values.get("next"), "/account")
+    # An explicit `next` wins; without one a host lands on their shows, anyone else on the account.
+    next_path = safe_next(form.values.get("next"), "")
     data, address = form.data, client_address(request)
     if data is not None and (
         done := await submit(uow, form, lambda: a.authenticate(uow, data, throttle, address, reader=reader))
     ):
         sign_in_session(request, done.value)
+        if not next_path:
+            next_path = MY_SHOWS if await q.is_host(uow.session, done.value.id) else "/account"
         return see_other(next_path)
     return render(request, "accounts/signin.html", {"form": form, "next": next_path}, status_code=422)
 
@@ -109,6 +116,7 @@ async def _account(
 ) -> Response:
     me = await q.user_out(uow.session, user)
     verifications, _ = await q.list_verifications(uow.session, user_id=user.id, limit=10)
+    valid_until = me.badges.valid_until if me.badges.verified else None
     return render(
         request,
         "accounts/account.html",
@@ -116,6 +124,9 @@ async def _account(
             "user": user,
             "me": me,
             "verifications": verifications,
+            # A verified host sees their verification, and a way to renew it only once they may.
+            "may_apply": valid_until is None or valid_until - a.RENEWAL_WINDOW <= utcnow(),
+            "is_host": await q.is_host(uow.session, user.id),
             "tokens": await q.list_tokens(uow.session, user.id),
             "memberships": await q.memberships_of(uow.session, user.id),
             "new_token": new_token,

@@ -235,6 +235,15 @@ async def member_ids_with_role(session: AsyncSession, organisation_id: int, *rol
     return list(rows)
 
 
+async def is_host(session: AsyncSession, user_id: int) -> bool:
+    """Whether the user hosts: holds the host role in some organisation, or is a verified host.
+    Decides where signing in lands (their shows, not the account page)."""
+    holds_role = await session.scalar(
+        sa.select(Membership.id).where(Membership.user_id == user_id, Membership.role == Role.HOST).limit(1)
+    )
+    return holds_role is not None or (await badges_for(session, [user_id]))[user_id].verified
+
+
 async def roles_in_org(session: AsyncSession, user_id: int, organisation_id: int) -> set[Role]:
     rows = await session.scalars(
         sa.select(Membership.role).where(Membership.user_id == user_id, Membership.organisation_id == organisation_id)

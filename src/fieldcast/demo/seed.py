@@ -25,7 +25,7 @@ from fieldcast.demo.authorities import AUTHORITY_SLUGS, create_authorities, veri
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
-from fieldcast.demo.live import is_live_seeded, seed_live
+from fieldcast.demo.live import ROOMS, is_live_seeded, seed_live
 from fieldcast.demo.reviews import seed_reviews
 from fieldcast.demo.shop import Shop, seed_buyer_orders
 from fieldcast.payments.providers import make_payment_provider
@@ -596,11 +596,33 @@ def site_url(settings: Settings) -> str:
     return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
 
 
+def _with_rooms(login: DemoLogin) -> str:
+    """A login's note, with the rooms it hosts; a host login without one says where to look."""
+    keys = {p.email: p.key for p in PEOPLE}
+    rooms = [r.title for r in ROOMS if r.host == keys.get(login.email)]
+    if rooms:
+        return " · ".join([login.note, *(f"hosts {title}" for title in rooms)])
+    if login.role.startswith("host"):
+        return f"{login.note} · hosts no demo room (the rooms' hosts are listed below)"
+    return login.note
+
+
+def room_host_lines() -> list[str]:
+    """One line per demo room: its state, its host's login and its title."""
+    people = {p.key: p for p in PEOPLE}
+    state_width = max(len(room.state.value) for room in ROOMS)
+    email_width = max(len(people[room.host].email) for room in ROOMS)
+    return [
+        f"{room.state.value.ljust(state_width)}  {people[room.host].email.ljust(email_width)}  {room.title}"
+        for room in ROOMS
+    ]
+
+
 def print_logins(logins: Sequence[DemoLogin], settings: Settings) -> None:
     """Print the demo accounts as a table, with where to sign in."""
     url = site_url(settings)
     headers = ("ROLE", "EMAIL", "PASSWORD", "NOTE")
-    rows = [(x.role, x.email, x.password, x.note) for x in logins]
+    rows = [(x.role, x.email, x.password, _with_rooms(x)) for x in logins]
     # The note goes last: it may hold Chinese text, whose terminal width would break padding.
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(3)]
 
@@ -620,6 +642,10 @@ def print_logins(logins: Sequence[DemoLogin], settings: Settings) -> None:
     print(line(("-" * widths[0], "-" * widths[1], "-" * widths[2], "----")))
     for row in rows:
         print(line(row))
+    print()
+    print(f"Live rooms and who hosts them (signed in, a host finds each console at {url}/me/shows):")
+    for line_text in room_host_lines():
+        print(f"  {line_text}")
     if others:
         print()
         print(f"More demo accounts (password {DEMO_PASSWORD}):")

@@ -50,7 +50,8 @@ from fieldcast.draws.verify import SEED_BYTES, pick_winners, seed_hash
 from fieldcast.errors import Conflict, Invalid, NotFound
 from fieldcast.i18n import N_
 from fieldcast.live.actions import host_ids_of, require_open, require_session_operator
-from fieldcast.live.models import LiveSession, SessionState
+from fieldcast.live.follows import notify
+from fieldcast.live.models import LiveSession, NotificationKind, SessionState
 from fieldcast.live.queries import load_session
 
 
@@ -219,6 +220,8 @@ async def draw_winners(uow: UnitOfWork, actor: User | None, draw: LuckyDraw) -> 
     draw.state = DrawState.DRAWN
     draw.drawn_at = now
     audit_draw(uow, user.id, "draw.draw", draw, live, entrant_count=len(labels), winner_ids=winner_ids)
+    # A winner who left the room still hears of the prize (the draw is drawn once: _require_state).
+    notify(uow, winner_ids, NotificationKind.DRAW_WON, live.id)
     uow.emit(
         live.id,
         ev.DrawDrawn(

@@ -87,3 +87,13 @@ async def entrants_of(session: AsyncSession, draw: LuckyDraw) -> s.EntrantList:
     )
     entrants = [s.EntrantOut(user_id=e.user_id, label=e.display_label, entered_at=e.entered_at) for e in rows]
     return s.EntrantList(draw_id=draw.id, state=draw.state, count=len(entrants), entrants=entrants)
+
+
+async def entered_draw_ids(session: AsyncSession, user_id: int, session_id: int) -> set[int]:
+    """The show's draws the user has entered (the room's cards say "you're in")."""
+    rows = await session.scalars(
+        sa.select(DrawEntrant.draw_id)
+        .join(LuckyDraw, LuckyDraw.id == DrawEntrant.draw_id)
+        .where(DrawEntrant.user_id == user_id, LuckyDraw.session_id == session_id)
+    )
+    return set(rows)

@@ -264,6 +264,13 @@ async def _notify_followers(uow: UnitOfWork, live: LiveSession, kind: Notificati
     )
 
 
+def _notify_hosts_assigned(uow: UnitOfWork, live: LiveSession, host_ids: list[int], actor_id: int) -> None:
+    """Tell each host newly put on the show (the organiser who put themself on it knows)."""
+    for host_id in dict.fromkeys(host_ids):
+        if host_id != actor_id:
+            uow.session.add(Notification(user_id=host_id, kind=NotificationKind.HOST_ASSIGNED, session_id=live.id))
+
+
 # -- scheduling -----------------------------------------------------------------------------------
 
 
@@ -300,6 +307,7 @@ async def schedule_session(
         await _add_to_shelf(uow, live, item)
     await uow.session.flush()
     await _notify_followers(uow, live, NotificationKind.SESSION_SCHEDULED, data.host_ids)
+    _notify_hosts_assigned(uow, live, data.host_ids, user.id)
     audit_session(
         uow,
         user.id,
@@ -343,9 +351,12 @@ async def update_session(uow: UnitOfWork, actor: User | None, live: LiveSession,
     if patch.description is not None:
         live.description = patch.description
     if patch.host_ids is not None:
+        before = set(await host_ids_of(uow.session, live.id))
         await uow.session.execute(sa.delete(SessionHost).where(SessionHost.session_id == live.id))
         for position, host_id in enumerate(patch.host_ids):
             uow.session.add(SessionHost(session_id=live.id, user_id=host_id, position=position))
+        # Only the hosts added now: one already on the show was told when they were put on it.
+        _notify_hosts_assigned(uow, live, [h for h in patch.host_ids if h not in before], user.id)
     audit_session(uow, user.id, "session.update", live, fields=sorted(changes))
     return live
 

@@ -1,4 +1,5 @@
-"""Follows of hosts and organisations, and the in-app notifications followers receive."""
+"""Follows of hosts and organisations, and the in-app notifications followers (and the people a
+capability above live has something to tell: a draw's winners) receive."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotFound
 from fieldcast.i18n import N_
 from fieldcast.live import schemas as s
-from fieldcast.live.models import Follow, Notification
+from fieldcast.live.models import Follow, Notification, NotificationKind
 
 
 async def follow(uow: UnitOfWork, actor: User | None, data: s.FollowIn) -> Follow:
@@ -62,3 +63,10 @@ async def mark_notifications_read(uow: UnitOfWork, actor: User | None, ids: list
         stmt = stmt.where(Notification.id.in_(ids))
     result = await uow.session.execute(stmt.values(read_at=utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def notify(uow: UnitOfWork, user_ids: list[int], kind: NotificationKind, session_id: int) -> None:
+    """One in-app notification per user about a show, in the caller's transaction (the caller's
+    state change happens once: a repeated call is refused before it gets here)."""
+    for user_id in dict.fromkeys(user_ids):
+        uow.session.add(Notification(user_id=user_id, kind=kind, session_id=session_id))

@@ -236,7 +236,7 @@ async def session_new_submit(request: Request, uow: Uow, user: CurrentUser) -> R
     if session_in is not None and not form.errors:
         done = await submit(uow, form, lambda: a.schedule_session(uow, user, session_in), field_map=SHELF_FIELDS)
         if done:
-            return see_other(f"/live/{done.value.id}/console")
+            return see_other(f"/live/{done.value.id}/console?done=scheduled")
         _offer_override(form)
     return await _session_form_view(
         request,
@@ -298,7 +298,7 @@ async def session_edit_submit(session_id: Id, request: Request, uow: Uow, user: 
     patch = form.data
     if patch is not None and not form.errors:
         if await submit(uow, form, lambda: a.update_session(uow, user, live, patch), field_map=SHELF_FIELDS):
-            return see_other(f"/live/{live.id}/console")
+            return see_other(f"/live/{live.id}/console?done=updated")
         _offer_override(form)
     return await _session_form_view(
         request,

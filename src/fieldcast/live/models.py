@@ -51,6 +51,13 @@ class NotificationKind(StrEnum):
     COSTREAM_INVITED = "costream_invited"
     # To the organisation's owners and organisers: the show's host lost the host role.
     HOST_NEEDED = "host_needed"
+    # To a host: an organiser put them on a show (scheduled, or added to its hosts).
+    HOST_ASSIGNED = "host_assigned"
+    # To the applicant: the platform decided their real-name host verification (no session).
+    HOST_VERIFIED = "host_verified"
+    HOST_VERIFICATION_REJECTED = "host_verification_rejected"
+    # To a viewer: they won a lucky draw in the show.
+    DRAW_WON = "draw_won"
 
 
 class LiveEvent(Timestamped, Base):

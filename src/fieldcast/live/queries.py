@@ -40,7 +40,23 @@ NOTIFICATION_TEXT = {
     NotificationKind.SESSION_LIVE: N_("Live now: %(title)s"),
     NotificationKind.COSTREAM_INVITED: N_("Your room %(title)s is invited to a co-stream"),
     NotificationKind.HOST_NEEDED: N_("%(title)s needs a new host: its host no longer hosts for your organisation"),
+    NotificationKind.HOST_ASSIGNED: N_("You host %(title)s: open its console to get ready"),
+    NotificationKind.HOST_VERIFIED: N_("Your real-name host verification is approved"),
+    NotificationKind.HOST_VERIFICATION_REJECTED: N_("Your real-name host verification was rejected: see why"),
+    NotificationKind.DRAW_WON: N_("You won the lucky draw in %(title)s"),
 }
+
+
+def notification_url(kind: NotificationKind, session_id: int | None) -> str | None:
+    """Where a notification leads: a host's to the show's console, a verification's to the
+    account page (its reason is there), the others to the room."""
+    if kind in (NotificationKind.HOST_VERIFIED, NotificationKind.HOST_VERIFICATION_REJECTED):
+        return "/account"
+    if session_id is None:
+        return None
+    if kind == NotificationKind.HOST_ASSIGNED:
+        return f"/live/{session_id}/console"
+    return f"/live/{session_id}"
 
 
 async def load_session(session: AsyncSession, session_id: int) -> LiveSession | None:
@@ -374,7 +390,7 @@ async def notifications_of(
             session_id=n.session_id,
             session_title=title,
             text=gettext(NOTIFICATION_TEXT[n.kind], title=title or ""),
-            url=f"/live/{n.session_id}" if n.session_id else None,
+            url=notification_url(n.kind, n.session_id),
             created_at=n.created_at,
             read_at=n.read_at,
         )

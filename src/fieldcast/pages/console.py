@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from fieldcast.accounts.auth import CurrentUser
@@ -76,6 +76,7 @@ async def _console_view(
     *,
     forms: ConsoleForms | None = None,
     new_key: str | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
     operator = await a.require_session_operator(uow.session, user, live)
@@ -103,6 +104,7 @@ async def _console_view(
             "d": detail,
             "forms": forms or ConsoleForms.empty(),
             "new_key": new_key,
+            "notice": notice,
             "key_info": await q.stream_key_info(uow.session, live, rtmp_url),
             "rtmp_url": rtmp_url,
             "links": links,
@@ -116,11 +118,22 @@ async def _console_view(
     )
 
 
+# What the form that led here did, named in the redirect's query (`?done=scheduled`): the console
+# shows the translated sentence. Only these keys: the query never carries text of its own.
+DONE_NOTICES = {
+    "scheduled": N_("The show is scheduled. Its hosts have been notified."),
+    "updated": N_("Your changes to the show are saved."),
+}
+
+
 @router.get("/live/{session_id:int}/console")
-async def console_page(session_id: Id, request: Request, uow: Uow, user: CurrentUser) -> Response:
+async def console_page(
+    session_id: Id, request: Request, uow: Uow, user: CurrentUser, done: Annotated[str, Query(max_length=16)] = ""
+) -> Response:
     if user is None:
         return see_other(f"/signin?next=/live/{session_id}/console")
-    return await _console_view(request, uow, user, await session_or_404(uow, session_id))
+    notice = gettext(DONE_NOTICES[done]) if done in DONE_NOTICES else None
+    return await _console_view(request, uow, user, await session_or_404(uow, session_id), notice=notice)
 
 
 ConsoleStep = Callable[[LiveSession, dict[str, str], ConsoleForms], Awaitable[None]]

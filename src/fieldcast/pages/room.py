@@ -104,6 +104,31 @@ async def sessions_page(
     )
 
 
+# -- the shows a host hosts ------------------------------------------------------------------------
+
+
+@pages.get("/me/shows")
+async def my_shows_page(request: Request, uow: Uow, ctx: Ctx, user: CurrentUser, offset: Offset = 0) -> Response:
+    """Where a host lands after signing in: the shows they host, live, upcoming and ended, each
+    with its console."""
+    if user is None:
+        return see_other("/signin?next=/me/shows")
+    own, total = await q.list_sessions(uow.session, q.SessionFilter(host_id=user.id), limit=PAGE_SIZE, offset=offset)
+    items = await q.sessions_out(uow.session, own, ctx.settings.hls_base_url)
+    return render(
+        request,
+        "live/my_shows.html",
+        {
+            "user": user,
+            "groups": group_by_state(items),
+            "total": total,
+            "offset": offset,
+            "page_size": PAGE_SIZE,
+            "managed": await managed_orgs(uow, user),
+        },
+    )
+
+
 # -- a room ----------------------------------------------------------------------------------------
 
 
@@ -143,6 +168,7 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
             "chat_open": live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
             "is_moderator": await chat_actions.is_moderator(uow, user, live),
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
+            "entered_draws": await draw_queries.entered_draw_ids(uow.session, user.id, live.id) if user else set(),
             "site_url": str(request.base_url).rstrip("/"),
             # The buy sheet: its address form (for a buyer without one) and the stepper's ceiling.
             "address_form": Form(),

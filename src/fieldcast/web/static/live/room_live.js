@@ -282,7 +282,8 @@ function bindDraws(section) {
     try {
       const { ok, body } = await postJson(`/api/v1/draws/${card.dataset.drawId}/enter`, {});
       status.textContent = ok ? t.tEntered.replace("%s", body.label) : body.detail || t.tFailed;
-      if (!ok) button.disabled = false;
+      if (ok) card.dataset.entered = "y";
+      else button.disabled = false;
     } catch {
       status.textContent = t.tFailed;
       button.disabled = false;
