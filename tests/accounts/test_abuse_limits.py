@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fieldcast.accounts.throttle import memory_throttles
 from fieldcast.config import Settings
 from fieldcast.session_cookie import SESSION_COOKIE
+from tests.conftest import RELAXED_LIMITS
 from tests.factories import PASSWORD, sign_up
 
 ATTACKER, OWNER, NEIGHBOUR = "203.0.113.66", "198.51.100.7", "192.0.2.20"
@@ -32,7 +33,8 @@ class Clock:
 def clock(app: FastAPI, database_url: str, tmp_path: Path) -> Clock:
     """The production limits (not the test suite's relaxed ones), on a clock the test moves."""
     fake = Clock()
-    production = Settings(database_url=database_url, data_dir=tmp_path, redis_url="")
+    defaults = {name: Settings.model_fields[name].default for name in RELAXED_LIMITS}
+    production = Settings(database_url=database_url, data_dir=tmp_path, redis_url="", **defaults)
     app.state.ctx.throttles = memory_throttles(production, fake)
     return fake
 

@@ -11,7 +11,17 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import ADMIN, NewContext
-from tests.e2e.shows import Offer, ScheduledShow, api, ok, person, schedule_show, sign_up, with_csrf
+from tests.e2e.shows import (
+    Offer,
+    ScheduledShow,
+    api,
+    inspection_authority,
+    ok,
+    person,
+    schedule_show,
+    sign_up,
+    with_csrf,
+)
 from tests.factories import inspection_body
 
 pytestmark = pytest.mark.e2e
@@ -167,11 +177,12 @@ def test_the_inspection_table_scrolls_on_a_phone_instead_of_crushing_its_words(
 ) -> None:
     suffix = secrets.token_hex(3)
     _live_show(live_server, suffix)
-    with api(live_server) as admin_api:
-        ok(admin_api.post("/api/v1/auth/signin", json={"email": ADMIN.email, "password": ADMIN.password}))
-        with_csrf(admin_api)
-        product = ok(admin_api.get("/api/v1/products", params={"organisation": f"words-{suffix}"}))["items"][0]
-        ok(admin_api.post(f"/api/v1/products/{product['id']}/inspections", json=inspection_body()), 201)
+    inspector = person("words", "inspector", suffix, "检验员")
+    with api(live_server) as inspector_api:
+        sign_up(inspector_api, inspector)
+        inspection_authority(live_server, inspector_api, inspector.email, suffix)  # the county's office
+        product = ok(inspector_api.get("/api/v1/products", params={"organisation": f"words-{suffix}"}))["items"][0]
+        ok(inspector_api.post(f"/api/v1/products/{product['id']}/inspections", json=inspection_body()), 201)
     page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
     page.goto(f"/p/{product['id']}")
     table = page.get_by_test_id("inspections")
