@@ -34,7 +34,7 @@ help:
 	@echo "make install      venv + pip install -e '.[dev]' + npm ci + vendor assets (alias: venv)"
 	@echo "make vendor       copy pico.min.css and hls.min.js into $(VENDOR_DIR)/"
 	@echo "make messages     extract strings and update the zh_CN/en catalogues"
-	@echo "make system-deps  apt-get install chromium, fonts-noto-cjk, nginx, libnginx-mod-rtmp (root only)"
+	@echo "make system-deps  apt-get install chromium, fonts-noto-cjk, nginx, libnginx-mod-rtmp, wrk (root only)"
 	@echo "make clean        remove .venv, node_modules, vendored assets and data/"
 
 install venv: $(STAMP)
@@ -72,7 +72,7 @@ test: lint
 
 # Browser tests drive Debian's chromium; CJK fonts so zh-CN pages render (and screenshot) legibly;
 # nginx with the RTMP module for the production ingest test and the latency benchmark.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk nginx libnginx-mod-rtmp
+SYSTEM_PACKAGES := chromium fonts-noto-cjk nginx libnginx-mod-rtmp wrk
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

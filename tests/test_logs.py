@@ -136,6 +136,7 @@ def test_fieldcast_serve_writes_uvicorn_and_access_lines_as_json(database_url: s
         "FIELDCAST_HOST": "127.0.0.1",
         "FIELDCAST_PORT": str(port),
         "FIELDCAST_LOG_FORMAT": "json",
+        "FIELDCAST_ACCESS_LOG": "true",  # off by default (#16: it costs more than a cached page)
     }
     stderr_path = tmp_path / "serve.log"
     with stderr_path.open("wb") as stderr:

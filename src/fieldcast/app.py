@@ -61,6 +61,7 @@ from fieldcast.web.middleware import (
     SecurityHeadersMiddleware,
     SocketFastPath,
 )
+from fieldcast.web.page_cache import PageCache
 from fieldcast.web.problems import install_problem_handlers
 from fieldcast.web.templating import render
 
@@ -154,6 +155,17 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_request_bytes, upload_max_bytes=settings.max_upload_bytes
     )
+    if settings.page_cache:  # anonymous GETs of public pages and APIs, from memory
+        app.add_middleware(
+            PageCache,
+            version=ctx.data_version,
+            secret_key=settings.resolved_secret_key,
+            session_cookie=SESSION_COOKIE,
+            max_age=settings.session_max_age_s,
+            https_only=settings.secure_cookies,
+            ttl_s=settings.page_cache_ttl_s,
+            max_bytes=settings.page_cache_max_mb * 1024 * 1024,
+        )
     app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))
     app.add_middleware(LanguageMiddleware, default=settings.default_language)
     app.add_middleware(
@@ -163,6 +175,9 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         secret_key=settings.resolved_secret_key,
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
+    )
+    app.add_middleware(
+        home_pages.HealthFastPath, check=home_pages.HealthCheck(ctx.db, ctx.bus, settings.health_interval_s)
     )
     if settings.metrics_enabled:  # request timing around all of the above, and GET /metrics
         metrics_pages.install(app, ctx)

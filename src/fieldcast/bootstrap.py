@@ -32,6 +32,7 @@ from fieldcast.db import idempotency, outbox
 from fieldcast.db.engine import Database
 from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.db.written import Written
 from fieldcast.live.host_authority import membership_changes
 from fieldcast.live.verification_notices import verification_decisions
 from fieldcast.media.backend import MediaBackend, make_media
@@ -45,7 +46,9 @@ from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_feed import RoomState
 from fieldcast.realtime.room_log import RoomLog, make_room_log
+from fieldcast.realtime.versions import DataVersion, make_data_version
 from fieldcast.reviews.events import TOPIC_REVIEW
+from fieldcast.web.page_cache import changes_public_data
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +162,11 @@ class AppContext(CoreContext):
     payment_provider: PaymentProvider
     # Where parcels' tracking statuses come from (manual: typed in or uploaded by suppliers).
     tracker: Tracker
+    # Moves after each commit that changed public data; the page cache keys by it.
+    data_version: DataVersion
 
     async def close(self) -> None:
+        await self.data_version.close()
         await self.media.close()
         await self.gate.close()
         await self.chat_limiter.close()
@@ -223,6 +229,13 @@ def app_context(settings: Settings) -> AppContext:
         },
     )
     core.db.outbox_wake = relay.wake
+    data_version = make_data_version(settings.redis_url)
+
+    async def written(tables: Written) -> None:
+        if changes_public_data(tables):
+            await data_version.bump()
+
+    core.db.on_written = written
     throttles = make_throttles(settings)
     # Password hashes and image decodes run in this pool, never on the event loop.
     offload.configure(settings.worker_threads, settings.image_memory_budget_mb * 1024 * 1024)
@@ -238,6 +251,7 @@ def app_context(settings: Settings) -> AppContext:
         gate=gate,
         payment_provider=payment_provider,
         tracker=make_tracker(settings.tracking_provider),
+        data_version=data_version,
     )
 
 

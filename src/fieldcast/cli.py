@@ -46,6 +46,7 @@ def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
             port=settings.port,
             workers=workers,
             log_config=log_config(settings.log_format, settings.log_level),
+            access_log=settings.access_log,
             **UVICORN_OPTIONS,  # type: ignore[arg-type]
         )
         return
@@ -59,6 +60,7 @@ def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
         host=settings.host,
         port=settings.port,
         log_config=log_config(settings.log_format, settings.log_level),
+        access_log=settings.access_log,
         **UVICORN_OPTIONS,  # type: ignore[arg-type]
     )
 

@@ -162,9 +162,7 @@ class Settings(BaseSettings):
         default=None,
         description="PEM file of the WeChat Pay platform certificate (instead of the public key and its id).",
     )
-    wechatpay_gateway_url: str = Field(
-        default="https://api.mch.weixin.qq.com", description="WeChat Pay API base URL."
-    )
+    wechatpay_gateway_url: str = Field(default="https://api.mch.weixin.qq.com", description="WeChat Pay API base URL.")
     alipay_app_id: str = Field(default="", description="Alipay application id (APPID).")
     alipay_private_key_path: Path | None = Field(
         default=None, description="PEM file of the application's RSA2 private key."
@@ -185,6 +183,23 @@ class Settings(BaseSettings):
         description="Log lines of `fieldcast serve` and `fieldcast fanout`: text, or one JSON object a line.",
     )
     log_level: LogLevel = "info"
+    access_log: bool = Field(
+        default=False,
+        description="Log every HTTP request (uvicorn's access log). Off by default: at show scale the line "
+        "costs more than a cached page; nginx keeps its own.",
+    )
+    page_cache: bool = Field(
+        default=True,
+        description="Serve anonymous GETs of public pages and APIs from memory, rebuilt after each commit "
+        "that changes public data (web/page_cache.py).",
+    )
+    page_cache_ttl_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest a cached page is kept even if no commit moved the data."
+    )
+    page_cache_max_mb: int = Field(default=64, ge=1, le=4096, description="Memory for cached pages, per process.")
+    health_interval_s: float = Field(
+        default=1.0, ge=0, le=60, description="/healthz checks the database and the bus at most this often."
+    )
     metrics_enabled: bool = Field(default=False, description="Serve GET /metrics (Prometheus) to allowed callers.")
     metrics_token: str = Field(
         default="", description="Bearer token /metrics asks of every caller; empty = loopback callers only."

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from fieldcast.db.uow import OutboxWake, UnitOfWork
+from fieldcast.db.uow import OnWritten, OutboxWake, UnitOfWork
 
 WRITE = "fieldcast_write"  # execution option and session info key of write transactions
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
@@ -77,13 +77,15 @@ class Database:
         self.writer = make_sessionmaker(self.engine, write=True)
         self.reader = make_sessionmaker(self.engine, write=False)
         self.outbox_wake: OutboxWake | None = None
+        # Told what each committed transaction wrote (bootstrap: the public data version).
+        self.on_written: OnWritten | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.writer if write else self.reader, on_outbox=self.outbox_wake)
+        return UnitOfWork(self.writer if write else self.reader, on_outbox=self.outbox_wake, on_written=self.on_written)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

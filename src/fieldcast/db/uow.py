@@ -20,11 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from fieldcast.db.outbox import TOPIC_ROOM, OutboxMessage
+from fieldcast.db.written import Written, take_written
 
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
 OutboxWake = Callable[[], None]
+# Told what a committed transaction wrote (db/written.py), before the request that made it answers.
+OnWritten = Callable[[Written], Awaitable[None]]
 
 
 class OutboxEvent(Protocol):
@@ -39,9 +42,16 @@ class UnitOfWork:
     """Wraps an AsyncSession. Actions write outbox messages (`emit`, `publish`) and add
     after-commit hooks; both are dropped on rollback."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, on_outbox: OutboxWake | None = None) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        on_outbox: OutboxWake | None = None,
+        on_written: OnWritten | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._on_outbox = on_outbox
+        self._on_written = on_written
         self._outboxed = False
         self._after_commit: list[AfterCommit] = []
         self._after_rollback: list[AfterCommit] = []
@@ -124,6 +134,12 @@ class UnitOfWork:
             raise
         self._on_rollback.clear()
         self._after_rollback.clear()
+        written = take_written(self.session.sync_session)
+        if written and self._on_written is not None:
+            try:
+                await self._on_written(written)
+            except Exception:  # committed: report, never fail the request
+                log.exception("on_written hook failed")
         if self._outboxed:
             self._outboxed = False
             if self._on_outbox is not None:
@@ -137,6 +153,7 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        take_written(self.session.sync_session)
         await self._reload_survivors()
         self._outboxed = False
         self._after_commit.clear()

@@ -35,6 +35,7 @@ from fieldcast.live.routes import session_or_404
 from fieldcast.web.api import Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, safe_next, see_other
+from fieldcast.web.page_cache import server_now_text, valid_until
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -144,6 +145,10 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
     event = await q.load_event(uow.session, live.event_id) if live.event_id else None
     is_operator = await a.is_session_operator(uow.session, user, live)
     now = datetime.now(UTC)
+    # A flash sale not yet started shows a countdown and a disabled Buy: right until it starts.
+    for item in shelf:
+        if item.flash_starts_at and item.flash_starts_at > now:
+            valid_until(request, item.flash_starts_at)
     return render(
         request,
         "live/room.html",
@@ -161,6 +166,7 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
             # The server's clock as the page was made: flash-sale countdowns run from it, never
             # from the device's clock alone.
             "server_now": now,
+            "server_now_text": server_now_text(request, now),
             "event": event,
             "api_url": f"/api/v1/sessions/{live.id}",
             # The real-time panel: the last chat lines, who may moderate, the show's lucky draws.

@@ -14,6 +14,7 @@ from fieldcast.errors import NotAllowed
 from fieldcast.i18n import N_
 from fieldcast.session_cookie import SESSION_CSRF
 from fieldcast.web.context import Services, services
+from fieldcast.web.page_cache import BUILD, CSRF_MARKER
 
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -47,7 +48,10 @@ Ctx = Annotated[Services, Depends(services)]
 
 
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, created on first use."""
+    """The session's CSRF token, created on first use. A page built for the page cache gets a
+    marker instead, replaced by each visitor's own token when served (web/page_cache.py)."""
+    if BUILD in request.scope:
+        return CSRF_MARKER
     token = request.session.get(SESSION_CSRF)
     if not token:
         token = secrets.token_urlsafe(24)

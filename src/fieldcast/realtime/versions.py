@@ -1,0 +1,86 @@
+"""The public data version: one number that moves after every commit that changed what anonymous
+pages and APIs show (the page cache keys its entries by it, web/page_cache.py).
+
+In-process it is a counter in this process. On Redis it is one key that every process increments
+after such a commit and reads before serving from its cache, so a change committed by any process
+is seen by the next request to any other (no window while a message travels).
+
+When Redis cannot be reached, `current()` answers None (the cache is bypassed, pages are built
+fresh) and a bump that could not be made is remembered and made before the next read succeeds:
+no process may go on serving a version that a committed change has moved past."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = "fc:public-data-version"
+
+
+class DataVersion(Protocol):
+    backend: str
+
+    async def current(self) -> int | None:
+        """The version now; None when it cannot be known (serve without the cache)."""
+        ...
+
+    async def bump(self) -> None:
+        """Move the version on, after a commit that changed public data."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryVersion:
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._value = 0
+
+    async def current(self) -> int | None:
+        return self._value
+
+    async def bump(self) -> None:
+        self._value += 1
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisVersion:
+    backend = "redis"
+
+    def __init__(self, url: str, *, timeout_s: float = 0.5) -> None:
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self._owed = 0  # bumps that could not be made while Redis was away
+
+    async def current(self) -> int | None:
+        try:
+            if self._owed:
+                await self._redis.incrby(VERSION_KEY, self._owed)
+                self._owed = 0
+            raw = await self._redis.get(VERSION_KEY)
+        except (RedisError, OSError) as exc:
+            log.debug("public data version unreadable: %r", exc)
+            return None
+        return int(raw or 0)
+
+    async def bump(self) -> None:
+        try:
+            await self._redis.incrby(VERSION_KEY, 1 + self._owed)
+            self._owed = 0
+        except (RedisError, OSError) as exc:
+            self._owed += 1
+            log.warning("public data version not moved (Redis): %r; retried before the next read", exc)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def make_data_version(redis_url: str) -> DataVersion:
+    return RedisVersion(redis_url) if redis_url else MemoryVersion()

@@ -1,0 +1,167 @@
+"""Issue #16: anonymous GETs of public pages and APIs come from memory, and a committed change is
+visible on the next request: a price change, a pin, a session going live and a product sold out.
+Each on one app process, and on two app instances sharing PostgreSQL or SQLite and Redis, as two
+`fieldcast serve` processes do (each has its own cache; the data version is in Redis)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from fieldcast.app import create_app
+from fieldcast.config import Settings
+from fieldcast.session_cookie import SESSION_COOKIE
+from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
+from tests.factories import LiveOrg, make_live_org, schedule_session
+
+
+@dataclasses.dataclass
+class Site:
+    """Where writes go (`writer`: the first app) and where anonymous visitors read (`reader`)."""
+
+    writer: FastAPI
+    reader: FastAPI
+    make_client: Callable[[], httpx.AsyncClient]
+    anon: httpx.AsyncClient
+
+
+@pytest.fixture(params=["one process", "two processes on Redis"])
+async def site(request: pytest.FixtureRequest, app: FastAPI, settings: Settings) -> AsyncIterator[Site]:
+    async with AsyncExitStack() as stack:
+        if request.param == "one process":
+            writer = reader = app
+        else:
+            await redis_or_skip()
+            shared = settings.model_copy(update={"redis_url": REDIS_URL})
+            # `app` (the fixture) wiped the database; these two share it, and Redis.
+            writer, reader = create_app(shared), create_app(shared)
+            for instance in (writer, reader):
+                await stack.enter_async_context(instance.router.lifespan_context(instance))
+
+        def make_client() -> httpx.AsyncClient:
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=writer), base_url="http://testserver")
+            stack.push_async_callback(client.aclose)
+            return client
+
+        anon = httpx.AsyncClient(transport=httpx.ASGITransport(app=reader), base_url="http://testserver")
+        stack.push_async_callback(anon.aclose)
+        yield Site(writer, reader, make_client, anon)
+
+
+async def cached_read(site: Site, path: str) -> httpx.Response:
+    """An anonymous GET that the reader serves from its cache: the second one sends no query."""
+    await site.anon.get(path)
+    counter = QueryCounter(site.reader)
+    async with counter.counting() as statements:
+        r = await site.anon.get(path)
+    assert r.status_code == 200, r.text
+    assert statements == [], f"{path} was not served from the cache: {statements}"
+    return r
+
+
+async def test_committed_changes_are_visible_on_the_next_anonymous_request(site: Site) -> None:
+    org: LiveOrg = await make_live_org(site.writer, site.make_client, "jingyu")
+    show = await schedule_session(org, host_ids=[org.ids["official"]])
+    sid, item = show["id"], show["shelf"][0]
+    pid, sku = item["product_id"], item["sku_id"]
+    room, product, session_api, products_api = f"/live/{sid}", f"/p/{pid}", f"/api/v1/sessions/{sid}", "/api/v1/products"
+
+    # Warm: each is served from the cache before anything changes.
+    page = await cached_read(site, room)
+    assert 'data-state="scheduled"' in page.text and "¥79.00" in page.text
+    assert "¥99.00" in (await cached_read(site, product)).text
+    assert (await cached_read(site, session_api)).json()["state"] == "scheduled"
+    listed = {p["id"]: p for p in (await cached_read(site, products_api)).json()["items"]}
+    assert listed[pid]["min_price_fen"] == 9900
+
+    # A price change: the list price on the product page and API, the live price in the room.
+    r = await org["owner"].patch(f"/api/v1/products/{pid}/skus/{sku}", json={"price_fen": 12300})
+    assert r.status_code == 200, r.text
+    assert "¥123.00" in (await site.anon.get(product)).text
+    listed = {p["id"]: p for p in (await site.anon.get(products_api)).json()["items"]}
+    assert listed[pid]["min_price_fen"] == 12300
+    await cached_read(site, product)  # and cached again
+    r = await org["organiser"].patch(f"/api/v1/sessions/{sid}/shelf/{item['id']}", json={"live_price_fen": 6600})
+    assert r.status_code == 200, r.text
+    assert "¥66.00" in (await site.anon.get(room)).text
+    assert (await site.anon.get(session_api)).json()["shelf"][0]["live_price_fen"] == 6600
+
+    # Going live.
+    await cached_read(site, room)
+    assert (await org["official"].post(f"/api/v1/sessions/{sid}/start")).status_code == 200
+    assert 'data-state="live"' in (await site.anon.get(room)).text
+    assert (await site.anon.get(session_api)).json()["state"] == "live"
+
+    # A pin: "explaining now" in the room.
+    await cached_read(site, room)
+    assert (await org["official"].post(f"/api/v1/sessions/{sid}/pin", json={"sku_id": sku})).status_code == 201
+    assert f'data-pinned-sku="{sku}"' in (await site.anon.get(room)).text
+    assert (await site.anon.get(session_api)).json()["pinned_sku_id"] == sku
+
+    # Sold out.
+    await cached_read(site, room)
+    await cached_read(site, product)
+    # (the units set aside for the show are gone: the pool is what the room sells from)
+    r = await org["organiser"].patch(f"/api/v1/sessions/{sid}/shelf/{item['id']}", json={"session_stock": 0})
+    assert r.status_code == 200, r.text
+    page = await site.anon.get(room)
+    assert 'data-available="0"' in page.text and 'data-testid="sold-out" hidden' not in page.text
+    assert (await site.anon.get(session_api)).json()["shelf"][0]["available"] == 0
+
+
+async def test_each_visitor_gets_their_own_session_and_csrf_token_from_a_cached_page(
+    app: FastAPI, live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
+) -> None:
+    show = await schedule_session(live_org)
+    room = f"/live/{show['id']}"
+    first, second = make_client(), make_client()
+    a1, b1 = await first.get(room), await second.get(room)
+    a2 = await first.get(room)
+    tokens = [re.findall(r'name="csrf-token" content="([^"]+)"', r.text) for r in (a1, b1, a2)]
+    assert all(tokens) and all(len(set(t)) == 1 for t in tokens)
+    assert tokens[0] == tokens[2] != tokens[1]  # one visitor keeps theirs; the other has another
+    assert "fc-csrf-" not in a1.text and "fc-now-" not in a1.text  # no marker reaches anyone
+    assert first.cookies.get(SESSION_COOKIE) and second.cookies.get(SESSION_COOKIE)
+    assert a1.headers["cache-control"] == "private, no-cache"
+    server_now = re.search(r'data-server-now="([^"]+)"', a2.text)
+    assert server_now and server_now.group(1).startswith("20")
+    # The token served is the session's own: a form posted with it goes through, with the other
+    # visitor's it does not.
+    refused = await first.post("/lang/en", data={"csrf_token": tokens[1][0], "next": room})
+    assert refused.status_code == 403, refused.text
+    r = await first.post("/lang/en", data={"csrf_token": tokens[0][0], "next": room})
+    assert r.status_code == 303, r.text
+
+
+async def test_signed_in_and_token_requests_are_never_served_from_the_cache(
+    app: FastAPI, live_org: LiveOrg, queries: QueryCounter
+) -> None:
+    show = await schedule_session(live_org)
+    room = f"/live/{show['id']}"
+    host = live_org["official"]
+    await host.get(room)
+    async with queries.counting() as statements:
+        page = await host.get(room)
+    assert statements, "a signed-in page was served from the anonymous cache"
+    assert 'data-testid="follow' in page.text or "console" in page.text
+
+
+async def test_etag_and_304_on_cached_api_reads(client: httpx.AsyncClient, live_org: LiveOrg) -> None:
+    show = await schedule_session(live_org)
+    path = f"/api/v1/sessions/{show['id']}"
+    anon = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")  # noqa: SLF001
+    first = await anon.get(path)
+    tag = first.headers["etag"]
+    again = await anon.get(path, headers={"if-none-match": tag})
+    assert again.status_code == 304 and again.content == b""
+    r = await live_org["organiser"].patch(path, json={"title": "秋收专场 第二场"})
+    assert r.status_code == 200, r.text
+    changed = await anon.get(path, headers={"if-none-match": tag})
+    assert changed.status_code == 200 and changed.json()["title"] == "秋收专场 第二场"
+    await anon.aclose()
