@@ -16,6 +16,7 @@ from fieldcast.config import Language
 from fieldcast.db.engine import Database, database_status
 from fieldcast.i18n import coerce_language, current_language, gettext
 from fieldcast.live import queries as live_queries
+from fieldcast.live.cards import room_cards
 from fieldcast.live.models import SessionState
 from fieldcast.realtime.bus import Bus
 from fieldcast.web.context import context_of
@@ -49,8 +50,8 @@ async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
         "home.html",
         {
             "user": user,
-            "live_sessions": await live_queries.sessions_out(uow.session, live, hls),
-            "upcoming_sessions": await live_queries.sessions_out(uow.session, soon, hls),
+            "live_sessions": await room_cards(request, await live_queries.sessions_out(uow.session, live, hls)),
+            "upcoming_sessions": await room_cards(request, await live_queries.sessions_out(uow.session, soon, hls)),
             "hosts": hosts,
             "hosts_total": hosts_total,
             "organisations": orgs,
