@@ -225,6 +225,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # The periodic chores are tested by calling them; in the background of every test's app
         # they would only race the test (and cost its start a reconcile and five queries).
         upkeep=False,
+        live_still_interval_s=0,
     )
 
 

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         default=30.0, ge=0, le=3600, description="How long a dropped stream may reconnect before the show ends."
     )
     ffmpeg_path: str = Field(default="", description="ffmpeg binary; empty = the one imageio-ffmpeg ships.")
+    live_still_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How often a live room's card picture is grabbed from its HLS (one ffmpeg at a time); 0 = never.",
+    )
     upkeep: bool = Field(
         default=True,
         description="Run the periodic upkeep in this process (expiry, reconciler, deliveries, refund deadlines, "

@@ -260,8 +260,9 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     assert counts[0] == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
     assert counts[1] == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
     assert counts[tables.index(Product)] == len(demo_catalog.PRODUCTS)
-    # A picture and its thumbnail per product, a logo and its thumbnail per brand.
-    assert len(files) == 2 * (len(demo_catalog.PRODUCTS) + len(demo_catalog.BRANDS))
+    # A picture and its thumbnail per product, a logo and its thumbnail per brand, a cover and its
+    # thumbnail per live room.
+    assert len(files) == 2 * (len(demo_catalog.PRODUCTS) + len(demo_catalog.BRANDS) + len(demo_live.ROOMS))
 
 
 async def test_a_database_seeded_before_the_demo_catalog_gets_it_on_the_next_run(
@@ -375,6 +376,7 @@ async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seed
     assert actions.count("product.publish") == len(PUBLISHED)
     assert actions.count("product.publish_with_override") == 0  # the published texts are clean
     assert actions.count("organisation.brand") == len(demo_catalog.BRANDS)
+    assert actions.count("session.cover") == len(demo_live.ROOMS)
 
 
 async def test_every_demo_account_signs_in_and_hosts_show_their_badges(
@@ -616,6 +618,33 @@ def test_demo_pictures_are_800_by_600_pngs_drawn_without_fonts() -> None:
         with Image.open(io.BytesIO(data)) as image:
             assert (image.format, image.size) == ("PNG", (800, 600))
         assert demo_pictures.draw_picture(kind, seed=1) == data  # reproducible
+
+
+def test_demo_room_covers_are_16_by_9_pngs_of_their_product_the_same_every_time() -> None:
+    covers = set()
+    for number, room in enumerate(demo_live.ROOMS, start=1):
+        data = demo_pictures.draw_cover(room.cover, seed=number)
+        with Image.open(io.BytesIO(data)) as image:
+            assert (image.format, image.size) == ("PNG", demo_pictures.COVER_SIZE)
+        assert demo_pictures.draw_cover(room.cover, seed=number) == data
+        covers.add(data)
+    assert len(covers) == len(demo_live.ROOMS)
+
+
+async def test_every_demo_product_and_room_has_a_picture(seeded: Seeded, seeded_clients: ClientFactory) -> None:
+    client = seeded_clients()
+    async with seeded.app.state.ctx.uow(write=False) as uow:
+        products = (await uow.session.scalars(sa.select(Product))).all()
+        with_image = set((await uow.session.scalars(sa.select(ProductImage.product_id))).all())
+        rooms = (await uow.session.scalars(sa.select(LiveSession))).all()
+    assert len(products) == len(demo_catalog.PRODUCTS) and {p.id for p in products} <= with_image
+    assert len(rooms) == len(demo_live.ROOMS) and all(room.cover_path for room in rooms)
+    home = (await client.get("/")).text
+    pictures = re.findall(r'<img src="(/media/sessions/[^"]+)"[^>]*data-picture="cover"', home)
+    assert len(pictures) == 3  # the two live rooms and the upcoming one, each with its cover
+    for url in pictures:
+        served = await client.get(url)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("image/")
 
 
 async def test_print_logins_shows_every_role_and_the_site_url(

@@ -129,6 +129,20 @@ async def test_presence_sums_processes_and_forgets_a_silent_one(counters: RoomCo
         assert (await counters.totals(r)).viewers == 3
 
 
+async def test_viewers_of_many_rooms_at_once_match_each_rooms_totals(counters: RoomCounters) -> None:
+    busy, quiet, empty = room(), room(), room()
+    await counters.report_presence(busy, "proc-a", 3, 0)
+    await counters.report_presence(busy, "proc-b", 4, 0)
+    await counters.report_presence(quiet, "proc-a", 1, 0)
+    if isinstance(counters, RedisCounters):  # a process that died counts in neither
+        await counters._redis.hset(f"fc:room:{quiet}:presence", "proc-x", f"9:{time.time() - PRESENCE_FRESH_S - 1}")
+    found = await counters.viewers([busy, quiet, empty])
+    assert found == {busy: 7, quiet: 1, empty: 0}
+    for r in (busy, quiet, empty):
+        assert (await counters.totals(r)).viewers == found[r]
+    assert await counters.viewers([]) == {}
+
+
 async def test_a_silent_process_is_forgotten_in_memory() -> None:
     clock = Clock()
     counters = MemoryCounters(clock)

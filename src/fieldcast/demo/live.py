@@ -2,9 +2,10 @@
 officials in the stories did), one upcoming with a countdown and one ended with a replay; one
 live room has a flash sale (秒杀) that opens a minute after the demo starts serving.
 
-Seeded through the real live actions and marked as demo. The test video of the live rooms is
-started by the app at start-up (see start_demo_streams), and so is the flash sale's countdown
-(open_flash_sales); the replay is rendered here once."""
+Seeded through the real live actions and marked as demo, each room with a cover drawn like the
+catalog's pictures. The test video of the live rooms is started by the app at start-up (see
+start_demo_streams), and so is the flash sale's countdown (open_flash_sales); the replay is
+rendered here once."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from fieldcast.catalog.models import Product, Sku
 from fieldcast.config import Settings
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.demo.pictures import draw_cover
 from fieldcast.live import actions, costreams
 from fieldcast.live import schemas as s
 from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState, ShelfItem
@@ -56,6 +58,7 @@ class _Room:
     state: SessionState
     starts_in: timedelta
     description: str
+    cover: str  # the demo picture (demo/pictures.py) of the room's cover
     flash: _Flash | None = None
 
 
@@ -63,23 +66,23 @@ ROOMS: tuple[_Room, ...] = (
     _Room(
         "fengcheng-city", "host-fengcheng", "丰城富硒大米 产地直播间", ("丰城富硒大米 当季新米",),
         SessionState.LIVE, timedelta(minutes=-20),
-        "在丰城市的稻田边开播：讲富硒土壤、看碾米车间，检验报告逐项念给大家听。",
+        "在丰城市的稻田边开播：讲富硒土壤、看碾米车间，检验报告逐项念给大家听。", "rice",
     ),
     _Room(
         "zigui-county", "host-zigui", "秭归脐橙 长江边果园直播", ("秭归脐橙 当季鲜果 按斤装",),
         SessionState.LIVE, timedelta(minutes=-15),
-        "从秭归县的江边果园开播，现场剥橙子、讲分拣，和丰城直播间连麦互推。5斤装限时秒杀，每人限购两件。",
+        "从秭归县的江边果园开播，现场剥橙子、讲分拣，和丰城直播间连麦互推。5斤装限时秒杀，每人限购两件。", "oranges",
         flash=_Flash("5斤装", live_price_fen=2_990, session_stock=30, per_buyer_limit=2),  # list price 3,990
     ),
     _Room(
         "qinyuan-county", "host-qinyuan", "沁源党参 腐竹 山货专场", ("沁源党参 切段 干货", "沁源腐竹 黄豆制 干货"),
         SessionState.SCHEDULED, timedelta(hours=2),
-        "沁源县的党参和腐竹专场：讲怎么煲汤、怎么泡发，开播前可以先关注。",
+        "沁源县的党参和腐竹专场：讲怎么煲汤、怎么泡发，开播前可以先关注。", "codonopsis",
     ),
     _Room(
         "zhenping-county", "farmer-xiangzhai", "镇平锦鲤 鱼塘边直播（回放）", ("镇平观赏锦鲤 单尾发货",),
         SessionState.ENDED, timedelta(hours=-20),
-        "在镇平县向寨村的鱼塘边开播，讲怎么挑鱼、怎么打包，回放里可以直接跳到每个讲解。",
+        "在镇平县向寨村的鱼塘边开播，讲怎么挑鱼、怎么打包，回放里可以直接跳到每个讲解。", "koi",
     ),
 )  # fmt: skip
 
@@ -130,7 +133,7 @@ async def seed_live(
         is_demo=True,
     )
     rooms: list[LiveSession] = []
-    for room in ROOMS:
+    for number, room in enumerate(ROOMS, start=1):
         org = orgs[room.org]
         skus = await _skus(uow.session, org.id, room.products)
         live = await actions.schedule_session(
@@ -147,6 +150,8 @@ async def seed_live(
             ),
             is_demo=True,
         )
+        cover = draw_cover(room.cover, seed=number)
+        await actions.set_cover(uow, organiser, live, cover, settings.resolved_media_dir)
         host = users[room.host]
         if room.state in (SessionState.LIVE, SessionState.ENDED):
             await actions.start_session(uow, host, live)

@@ -1,5 +1,6 @@
-"""Pictures for the demo catalog: simple shapes suggesting each product, and two storefront logos,
-drawn with Pillow at seed time (no network, no fonts) and the same for the same seed."""
+"""Pictures for the demo: simple shapes suggesting each product, two storefront logos and the
+live rooms' covers, drawn with Pillow at seed time (no network, no fonts) and the same for the same
+seed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PIL import Image, ImageDraw
 
 PICTURE_SIZE = (800, 600)
 LOGO_SIZE = (400, 400)
+COVER_SIZE = (960, 540)  # 16:9, as the room cards show it
 
 Colour = tuple[int, int, int]
 Painter = Callable[[ImageDraw.ImageDraw, random.Random, int, int], None]
@@ -205,6 +207,45 @@ def draw_picture(kind: str, *, seed: int, size: tuple[int, int] = PICTURE_SIZE) 
     image = Image.new("RGB", size, background)
     rng = random.Random(f"{kind}-{seed}")  # noqa: S311 -- layout of a picture, not a secret
     painter(ImageDraw.Draw(image), rng, *size)
+    out = BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def draw_cover(kind: str, *, seed: int, size: tuple[int, int] = COVER_SIZE) -> bytes:
+    """A live room's cover: the room's product on a table in the open, under the sky of the place
+    it comes from, with a phone on a stand filming it. A PNG, the same for the same seed."""
+    w, h = size
+    rng = random.Random(f"cover-{kind}-{seed}")  # noqa: S311 -- layout of a picture, not a secret
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    sky_top, sky_low = (120, 170, 220), (214, 232, 244)
+    horizon = int(h * 0.55)
+    for y in range(horizon):  # the sky, lighter towards the horizon
+        t = y / horizon
+        draw.line((0, y, w, y), fill=tuple(round(a + (b - a) * t) for a, b in zip(sky_top, sky_low, strict=True)))
+    for k in range(3):  # far hills, then nearer and greener ones
+        green = _shade((96, 150, 88), 30 - k * 25)
+        peaks = [(x, horizon - rng.uniform(30, 110) + k * 25) for x in range(-100, w + 200, 160)]
+        draw.polygon([(-100, h), *peaks, (w + 200, h)], fill=green)
+    draw.rectangle((0, int(h * 0.72), w, h), fill=(156, 112, 72))  # the table
+    draw.rectangle((0, int(h * 0.72), w, int(h * 0.74)), fill=(120, 84, 52))
+    # The product's own picture, framed like a board standing on the table.
+    background, painter = PAINTERS[kind]
+    board = Image.new("RGB", PICTURE_SIZE, background)
+    painter(ImageDraw.Draw(board), random.Random(f"{kind}-{seed}"), *PICTURE_SIZE)  # noqa: S311
+    bw, bh = int(w * 0.42), int(w * 0.42 * PICTURE_SIZE[1] / PICTURE_SIZE[0])
+    bx, by = int(w * 0.5), int(h * 0.78) - bh
+    draw.rounded_rectangle((bx - 10, by - 10, bx + bw + 10, by + bh + 10), radius=14, fill=(250, 250, 248))
+    image.paste(board.resize((bw, bh), Image.Resampling.LANCZOS), (bx, by))
+    # A phone on a stand at the left, its red dot on: the show is filmed.
+    px, py = int(w * 0.16), int(h * 0.3)
+    draw.line((px + 40, py + 150, px + 40, int(h * 0.74)), fill=(60, 60, 66), width=8)
+    draw.line((px + 40, int(h * 0.74), px - 10, int(h * 0.8)), fill=(60, 60, 66), width=6)
+    draw.line((px + 40, int(h * 0.74), px + 90, int(h * 0.8)), fill=(60, 60, 66), width=6)
+    draw.rounded_rectangle((px, py, px + 80, py + 150), radius=12, fill=(35, 35, 40))
+    draw.rounded_rectangle((px + 6, py + 10, px + 74, py + 140), radius=8, fill=(70, 110, 150))
+    _dot(draw, px + 62, py + 24, 7, (220, 40, 40))
     out = BytesIO()
     image.save(out, "PNG")
     return out.getvalue()

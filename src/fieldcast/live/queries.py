@@ -82,6 +82,16 @@ async def dropped_live_sessions(session: AsyncSession) -> list[tuple[int, dateti
     return [(sid, stopped) for sid, stopped in rows if stopped is not None]
 
 
+async def streaming_sessions(session: AsyncSession) -> list[tuple[int, str]]:
+    """Live sessions whose ingest is up: (id, stream name), the rooms whose HLS is being made."""
+    rows = await session.execute(
+        sa.select(LiveSession.id, LiveSession.stream_name)
+        .where(LiveSession.state == SessionState.LIVE, LiveSession.ingest_stopped_at.is_(None))
+        .order_by(LiveSession.id)
+    )
+    return [(sid, name) for sid, name in rows]
+
+
 async def load_event(session: AsyncSession, key: int | str) -> LiveEvent | None:
     if isinstance(key, int) or str(key).isdigit():
         return await session.get(LiveEvent, int(key))

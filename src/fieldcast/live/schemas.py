@@ -164,6 +164,14 @@ class SessionOut(BaseModel):
     page_url: str
 
 
+class SessionCard(SessionOut):
+    """A room in a list of rooms (home, /live, an event, a storefront): while it is live, its
+    newest still (cache-busted) and how many watch it now."""
+
+    still_url: str | None = None
+    viewers: int | None = None
+
+
 class SessionDetail(SessionOut):
     shelf: list[ShelfItemOut]
     marks: list[MarkOut]

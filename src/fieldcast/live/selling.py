@@ -13,6 +13,7 @@ from fieldcast.catalog.models import ProductStatus
 from fieldcast.catalog.queries import load_product
 from fieldcast.inputs import parse_int
 from fieldcast.live import queries as q
+from fieldcast.live.cards import room_cards
 from fieldcast.web.context import services
 from fieldcast.web.deps import Uow
 
@@ -41,4 +42,4 @@ async def selling_rooms_section(request: Request, uow: Uow) -> None:
             return
         lives = await q.sessions_selling(uow.session, organisation_id=org.id, limit=ROOMS_SHOWN)
     hls = services(request).settings.hls_base_url
-    setattr(request.state, STATE_KEY, await q.sessions_out(uow.session, lives, hls))
+    setattr(request.state, STATE_KEY, await room_cards(request, await q.sessions_out(uow.session, lives, hls)))

@@ -5,7 +5,8 @@ encoded straight to HLS in FIELDCAST_HLS_DIR plus a recording, and the app serve
 NginxMedia relays the same two sources to nginx-rtmp under a signed internal name; nginx writes
 HLS and recordings and tells the app about publishes through the hooks (media/hooks.py).
 
-Both build the replay when a show ends and run the reconnect grace period after ingest drops.
+Both build the replay when a show ends, run the reconnect grace period after ingest drops, and
+grab the live rooms' card pictures from their HLS (media/stills.py).
 Child processes and background tasks belong to the backend and end with close()."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +38,7 @@ from fieldcast.media.ffmpeg import (
 )
 from fieldcast.media.nginx_config import UPDATE_INTERVAL_S
 from fieldcast.media.replay import build_replay, recording_path, wait_until_settled
+from fieldcast.media.stills import LiveStills
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,11 @@ PLAYLIST_POLL_S = 0.1
 NGINX_SETTLE_QUIET_S = 3.0
 NGINX_SETTLE_MAX_S = UPDATE_INTERVAL_S + 20.0
 
-# A new write unit of work (the composition root's Database.uow).
-UowFactory = Callable[[], UnitOfWork]
+
+class UowFactory(Protocol):
+    """A new unit of work, a write one unless asked (the composition root's Database.uow)."""
+
+    def __call__(self, *, write: bool = True) -> UnitOfWork: ...
 
 
 class UnsupportedInput(ValueError):
@@ -153,6 +158,15 @@ class _FfmpegMedia:
         # Replays are CPU work; one at a time keeps a burst of ended shows from starving live ones.
         self._replay_slots = asyncio.Semaphore(1)
         self._closing = False
+        # The live rooms' card pictures: a loop of its own, not in _tasks (drain() waits for those).
+        self.stills = LiveStills(
+            lambda: self.ffmpeg,
+            uow,
+            hls_dir=self.hls_dir,
+            media_dir=settings.resolved_media_dir,
+            every_s=settings.live_still_interval_s,
+        )
+        self._stills_task: asyncio.Task[None] | None = None
 
     @property
     def running_pipelines(self) -> int:
@@ -172,10 +186,16 @@ class _FfmpegMedia:
     async def start(self) -> None:
         for folder in (self.hls_dir / "live", self.hls_dir / "replay", self.recordings_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        if self.stills.every_s > 0 and self._stills_task is None:
+            self._stills_task = asyncio.create_task(self.stills.run(), name="live-stills")
 
     async def close(self) -> None:
         """Stop every pipeline (recordings get their trailer), cancel timers and replay builds."""
         self._closing = True
+        if self._stills_task is not None:
+            self._stills_task.cancel()
+            await asyncio.gather(self._stills_task, return_exceptions=True)
+            self._stills_task = None
         await asyncio.gather(*(p.stop_quietly() for p in list(self._pipelines.values())), return_exceptions=True)
         self._pipelines.clear()
         for task in list(self._tasks):

@@ -329,3 +329,31 @@ def replay_args(concat_list: Path, out_dir: Path, *, copy: bool) -> list[str]:
         str(out_dir / "%d.ts"),
         str(out_dir / "index.m3u8"),
     ]
+
+
+def still_args(playlist: Path, out: Path, *, width: int) -> list[str]:
+    """One frame of a live HLS (its newest segment) as a JPEG no wider than `width`: a room card's
+    picture. One thread, no audio: cheap enough to run beside the live encodes."""
+    return [
+        "-threads",
+        "1",
+        "-live_start_index",
+        "-1",
+        "-i",
+        str(playlist),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-frames:v",
+        "1",
+        "-vf",
+        f"scale='min({width},iw)':-2",
+        "-q:v",
+        "5",
+        "-update",
+        "1",
+        "-y",
+        "-f",
+        "image2",
+        str(out),
+    ]

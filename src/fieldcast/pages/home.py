@@ -19,8 +19,9 @@ from fieldcast.accounts import queries as account_queries
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.config import Language
 from fieldcast.db.engine import Database, database_status
-from fieldcast.i18n import coerce_language
+from fieldcast.i18n import coerce_language, current_language, gettext
 from fieldcast.live import queries as live_queries
+from fieldcast.live.cards import room_cards
 from fieldcast.live.models import SessionState
 from fieldcast.realtime.bus import Bus
 from fieldcast.web.context import context_of
@@ -30,7 +31,12 @@ from fieldcast.web.middleware import LANG_COOKIE
 from fieldcast.web.templating import render
 
 router = APIRouter()
-FAVICON = Path(__file__).resolve().parents[1] / "web" / "static" / "favicon.ico"
+STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
+FAVICON = STATIC / "favicon.ico"
+# Drawn from the brand mark by scripts/build_icons.py; base.html links them.
+APPLE_TOUCH_ICON = STATIC / "apple-touch-icon.png"
+APP_ICONS = (("/static/icon-192.png", "192x192"), ("/static/icon-512.png", "512x512"))
+ICON_CACHE = {"Cache-Control": "public, max-age=604800"}
 
 
 @router.get("/", include_in_schema=False)
@@ -49,8 +55,8 @@ async def home(request: Request, uow: Uow, user: CurrentUser) -> Response:
         "home.html",
         {
             "user": user,
-            "live_sessions": await live_queries.sessions_out(uow.session, live, hls),
-            "upcoming_sessions": await live_queries.sessions_out(uow.session, soon, hls),
+            "live_sessions": await room_cards(request, await live_queries.sessions_out(uow.session, live, hls)),
+            "upcoming_sessions": await room_cards(request, await live_queries.sessions_out(uow.session, soon, hls)),
             "hosts": hosts,
             "hosts_total": hosts_total,
             "organisations": orgs,
@@ -95,7 +101,31 @@ async def save_language(code: str, request: Request, uow: Uow, user: CurrentUser
 @router.get("/favicon.ico", include_in_schema=False)
 async def favicon() -> Response:
     """Browsers ask for /favicon.ico whatever the page says; the same icon base.html links."""
-    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=604800"})
+    return FileResponse(FAVICON, media_type="image/x-icon", headers=ICON_CACHE)
+
+
+@router.get("/apple-touch-icon.png", include_in_schema=False)
+async def apple_touch_icon() -> Response:
+    """iOS asks the site's root for its home-screen icon when a page links none."""
+    return FileResponse(APPLE_TOUCH_ICON, media_type="image/png", headers=ICON_CACHE)
+
+
+@router.get("/manifest.webmanifest", include_in_schema=False)
+async def web_app_manifest() -> Response:
+    """The web app manifest (name and icons for "add to home screen"), in the visitor's language."""
+    body = {
+        "name": gettext("Fieldcast"),
+        "short_name": gettext("Fieldcast"),
+        "description": gettext("Live selling for public welfare"),
+        "lang": current_language.get(),
+        "start_url": "/",
+        "display": "minimal-ui",
+        "background_color": "#ffffff",
+        "theme_color": "#ffffff",
+        "icons": [{"src": src, "sizes": sizes, "type": "image/png"} for src, sizes in APP_ICONS],
+    }
+    headers = {"Cache-Control": "no-cache", "Vary": "Cookie, Accept-Language"}
+    return JSONResponse(body, media_type="application/manifest+json", headers=headers)
 
 
 class HealthServices(Protocol):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -30,6 +30,7 @@ from fieldcast.live import actions as a
 from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
+from fieldcast.live.cards import room_cards
 from fieldcast.live.models import SessionState
 from fieldcast.live.routes import session_or_404
 from fieldcast.web.api import Offset
@@ -44,11 +45,12 @@ PAGE_SIZE = 24
 BUY_QUANTITY_MAX = 99  # the sheet's stepper when the item sets no per-buyer limit
 CHAT_LINES = 50  # chat lines a room page renders; newer ones arrive over the room socket
 STATE_FILTERS = {"live": SessionState.LIVE, "upcoming": SessionState.SCHEDULED, "replay": SessionState.ENDED}
+Listed = TypeVar("Listed", bound=s.SessionOut)
 
 
-def group_by_state(items: list[s.SessionOut]) -> dict[str, list[s.SessionOut]]:
+def group_by_state(items: list[Listed]) -> dict[str, list[Listed]]:
     """Live now, upcoming (soonest first) and ended (replays), in the order list_sessions gives."""
-    groups: dict[str, list[s.SessionOut]] = {"live": [], "upcoming": [], "replay": []}
+    groups: dict[str, list[Listed]] = {"live": [], "upcoming": [], "replay": []}
     for item in items:
         if item.state == SessionState.LIVE:
             groups["live"].append(item)
@@ -94,7 +96,7 @@ async def sessions_page(
         "live/sessions.html",
         {
             "user": user,
-            "groups": group_by_state(items),
+            "groups": group_by_state(await room_cards(request, items)),
             "total": total,
             "state": chosen,
             "offset": offset,
@@ -240,7 +242,7 @@ async def event_page(key: str, request: Request, uow: Uow, ctx: Ctx, user: Curre
     return render(
         request,
         "live/event.html",
-        {"user": user, "e": detail, "groups": group_by_state(detail.sessions)},
+        {"user": user, "e": detail, "groups": group_by_state(await room_cards(request, detail.sessions))},
     )
 
 

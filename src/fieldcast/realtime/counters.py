@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -84,6 +84,11 @@ class RoomCounters(Protocol):
     async def report_presence(self, room_id: int, process: str, sockets: int, watch_s: float) -> None: ...
 
     async def totals(self, room_id: int) -> RoomTotals: ...
+
+    async def viewers(self, room_ids: Sequence[int]) -> dict[int, int]:
+        """Viewers now (open sockets, all processes) of each room, in one call for a whole list of
+        rooms (the room cards): the same number `totals` gives."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -165,6 +170,13 @@ class MemoryCounters:
             watch_s=self._watch.get(room_id, 0.0),
             unissued_connections=self._unissued.get(room_id, 0),
         )
+
+    async def viewers(self, room_ids: Sequence[int]) -> dict[int, int]:
+        now = self._now()
+        return {
+            room_id: sum(n for n, at in self._presence.get(room_id, {}).values() if now - at <= PRESENCE_FRESH_S)
+            for room_id in room_ids
+        }
 
     async def close(self) -> None:
         return None
@@ -285,24 +297,40 @@ class RedisCounters:
         pipe.scard(self._k(room_id, "uv"))
         pipe.hgetall(self._k(room_id, "presence"))
         likes, flowers, views, watch_s, unissued, unique, presence = await pipe.execute()
-        now = time.time()
-        viewers = 0
-        for raw in presence.values():
-            count, _, at = raw.decode().partition(":")
-            if now - float(at) <= PRESENCE_FRESH_S:
-                viewers += int(count)
         return RoomTotals(
             likes=int(likes or 0),
             flowers=int(flowers or 0),
-            viewers=viewers,
+            viewers=_fresh_sockets(presence, time.time()),
             unique_viewers=int(unique or 0),
             views=int(views or 0),
             watch_s=float(watch_s or 0.0),
             unissued_connections=int(unissued or 0),
         )
 
+    @counts_errors
+    async def viewers(self, room_ids: Sequence[int]) -> dict[int, int]:
+        if not room_ids:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for room_id in room_ids:
+            pipe.hgetall(self._k(room_id, "presence"))
+        tables = await pipe.execute()
+        now = time.time()
+        return {room_id: _fresh_sockets(table, now) for room_id, table in zip(room_ids, tables, strict=True)}
+
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _fresh_sockets(presence: Mapping[bytes, bytes], now: float) -> int:
+    """The open sockets of a room's presence table (process -> "sockets:reported at"), counting
+    only the processes that reported lately."""
+    viewers = 0
+    for raw in presence.values():
+        count, _, at = raw.decode().partition(":")
+        if now - float(at) <= PRESENCE_FRESH_S:
+            viewers += int(count)
+    return viewers
 
 
 def make_counters(redis_url: str) -> RoomCounters:
