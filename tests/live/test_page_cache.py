@@ -70,7 +70,8 @@ async def test_committed_changes_are_visible_on_the_next_anonymous_request(site:
     show = await schedule_session(org, host_ids=[org.ids["official"]])
     sid, item = show["id"], show["shelf"][0]
     pid, sku = item["product_id"], item["sku_id"]
-    room, product, session_api, products_api = f"/live/{sid}", f"/p/{pid}", f"/api/v1/sessions/{sid}", "/api/v1/products"
+    room, product = f"/live/{sid}", f"/p/{pid}"
+    session_api, products_api = f"/api/v1/sessions/{sid}", "/api/v1/products"
 
     # Warm: each is served from the cache before anything changes.
     page = await cached_read(site, room)
@@ -152,10 +153,12 @@ async def test_signed_in_and_token_requests_are_never_served_from_the_cache(
     assert 'data-testid="follow' in page.text or "console" in page.text
 
 
-async def test_etag_and_304_on_cached_api_reads(client: httpx.AsyncClient, live_org: LiveOrg) -> None:
+async def test_etag_and_304_on_cached_api_reads(
+    live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
+) -> None:
     show = await schedule_session(live_org)
     path = f"/api/v1/sessions/{show['id']}"
-    anon = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")  # noqa: SLF001
+    anon = make_client()
     first = await anon.get(path)
     tag = first.headers["etag"]
     again = await anon.get(path, headers={"if-none-match": tag})
@@ -164,4 +167,3 @@ async def test_etag_and_304_on_cached_api_reads(client: httpx.AsyncClient, live_
     assert r.status_code == 200, r.text
     changed = await anon.get(path, headers={"if-none-match": tag})
     assert changed.status_code == 200 and changed.json()["title"] == "秋收专场 第二场"
-    await anon.aclose()

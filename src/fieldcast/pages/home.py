@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
