@@ -167,3 +167,43 @@ async def test_etag_and_304_on_cached_api_reads(
     assert r.status_code == 200, r.text
     changed = await anon.get(path, headers={"if-none-match": tag})
     assert changed.status_code == 200 and changed.json()["title"] == "秋收专场 第二场"
+
+
+# What building each page costs in queries, pinned: a change here is a change to the read path's
+# cost and must be deliberate (issue #16). Each built once per data version; served from memory after.
+BUILD_QUERIES = {
+    "home": 12,
+    "room": 11,
+    "product_page": 17,
+    "products_api": 5,
+    "session_api": 8,
+    "room_signed_in": 18,  # never cached: the session, the bell, follows, draws entered, coupons
+}
+
+
+async def test_the_read_path_query_counts_are_pinned(
+    live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient], queries: QueryCounter
+) -> None:
+    show = await schedule_session(live_org, host_ids=[live_org.ids["official"]])
+    pid = show["shelf"][0]["product_id"]
+    assert (await live_org["official"].post(f"/api/v1/sessions/{show['id']}/start")).status_code == 200
+    paths = {
+        "home": "/",
+        "room": f"/live/{show['id']}",
+        "product_page": f"/p/{pid}",
+        "products_api": "/api/v1/products",
+        "session_api": f"/api/v1/sessions/{show['id']}",
+    }
+    counted: dict[str, int] = {}
+    anon = make_client()
+    for name, path in paths.items():
+        async with queries.counting() as statements:
+            r = await anon.get(path)
+        assert r.status_code == 200, r.text
+        counted[name] = len(statements)
+    viewer = live_org["outsider"]
+    await viewer.get(paths["room"])
+    async with queries.counting() as statements:
+        assert (await viewer.get(paths["room"])).status_code == 200
+    counted["room_signed_in"] = len(statements)
+    assert counted == BUILD_QUERIES
