@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from fieldcast.app import create_app
 from fieldcast.config import Settings
-from fieldcast.session_cookie import SESSION_COOKIE
+from fieldcast.session_cookie import SESSION_COOKIE, SessionCookie
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
 from tests.factories import LiveOrg, make_live_org, schedule_session
 
@@ -116,28 +116,54 @@ async def test_committed_changes_are_visible_on_the_next_anonymous_request(site:
     assert (await site.anon.get(session_api)).json()["shelf"][0]["available"] == 0
 
 
-async def test_each_visitor_gets_their_own_session_and_csrf_token_from_a_cached_page(
+async def test_a_cached_page_is_the_same_for_every_new_visitor_and_each_session_gets_its_own_token(
     app: FastAPI, live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
 ) -> None:
     show = await schedule_session(live_org)
     room = f"/live/{show['id']}"
+
+    def token(page: httpx.Response) -> str:
+        found = re.search(r'name="csrf-token" content="([^"]*)"', page.text)
+        assert found is not None
+        return found.group(1)
+
+    # A visitor without a session: no token, no cookie, public for a second (nginx may hold it).
     first, second = make_client(), make_client()
     a1, b1 = await first.get(room), await second.get(room)
+    for page in (a1, b1):
+        assert token(page) == "" and "set-cookie" not in page.headers
+        assert page.headers["cache-control"] == "public, max-age=1"
+        assert "fc-csrf-" not in page.text and "fc-now-" not in page.text  # no marker reaches anyone
+    assert re.search(r'data-server-now="20[^"]+"', a1.text)
+    # The page's script asks for a session (static/session.js); from then on the page carries it.
+    issued = (await first.get("/api/v1/auth/csrf")).json()["csrf_token"]
+    assert first.cookies.get(SESSION_COOKIE)
     a2 = await first.get(room)
-    tokens = [re.findall(r'name="csrf-token" content="([^"]+)"', r.text) for r in (a1, b1, a2)]
-    assert all(tokens) and all(len(set(t)) == 1 for t in tokens)
-    assert tokens[0] == tokens[2] != tokens[1]  # one visitor keeps theirs; the other has another
-    assert "fc-csrf-" not in a1.text and "fc-now-" not in a1.text  # no marker reaches anyone
-    assert first.cookies.get(SESSION_COOKIE) and second.cookies.get(SESSION_COOKIE)
-    assert a1.headers["cache-control"] == "private, no-cache"
-    server_now = re.search(r'data-server-now="([^"]+)"', a2.text)
-    assert server_now and server_now.group(1).startswith("20")
-    # The token served is the session's own: a form posted with it goes through, with the other
-    # visitor's it does not.
-    refused = await first.post("/lang/en", data={"csrf_token": tokens[1][0], "next": room})
+    assert token(a2) == issued and a2.headers["cache-control"] == "private, no-cache"
+    assert (await second.get("/api/v1/auth/csrf")).json()["csrf_token"] not in ("", issued)
+    assert token(await second.get(room)) not in ("", issued)
+    # The token served is the session's own: a form posted with it goes through; with none, not.
+    refused = await first.post("/lang/en", data={"csrf_token": "", "next": room})
     assert refused.status_code == 403, refused.text
-    r = await first.post("/lang/en", data={"csrf_token": tokens[0][0], "next": room})
+    r = await first.post("/lang/en", data={"csrf_token": issued, "next": room})
     assert r.status_code == 303, r.text
+
+
+async def test_the_session_a_cached_room_page_starts_counts_its_viewer_once(
+    app: FastAPI, live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
+) -> None:
+    """The anonymous viewer id (the honest counts) comes with the session: set by /auth/csrf for a
+    page from the cache, kept when the room page is loaded again."""
+    show = await schedule_session(live_org)
+    visitor = make_client()
+    await visitor.get(f"/live/{show['id']}")
+    await visitor.get("/api/v1/auth/csrf")
+    settings = app.state.ctx.settings  # the cookie as the room socket reads it
+    cookie = SessionCookie(settings.resolved_secret_key, settings.session_max_age_s)
+    viewer = cookie.read(visitor.cookies.get(SESSION_COOKIE)).get("viewer")
+    assert viewer
+    await visitor.get(f"/live/{show['id']}")
+    assert cookie.read(visitor.cookies.get(SESSION_COOKIE)).get("viewer") == viewer
 
 
 async def test_signed_in_and_token_requests_are_never_served_from_the_cache(

@@ -14,6 +14,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from fieldcast.realtime.fanout import serve_fanout
 from fieldcast.realtime.hub import RoomHub
 from tests.conftest import free_port, unavailable
-from tests.factories import live_session, make_live_org, sign_up
+from tests.factories import live_session, make_live_org, schedule_session, sign_up
 from tests.media.conftest import NGINX, Served, fresh_app, media_settings, nginx_serving, serve
 from tests.realtime.test_gateway import counters_until, frames
 
@@ -54,6 +55,7 @@ def proxy_config(prefix: Path, port: int, app_port: int, fanout_port: int, cert:
         block, "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n", f"    server 127.0.0.1:{app_port};\n"
     )
     block = replace_once(block, "server 127.0.0.1:8100;", f"server 127.0.0.1:{fanout_port};")
+    block = replace_once(block, "proxy_cache_path /var/cache/nginx/fieldcast ", f"proxy_cache_path {prefix / 'cache'} ")
     block = replace_once(block, "listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;")
     block = re.sub(r"ssl_certificate +\S+;", f"ssl_certificate {cert};", block)
     block = re.sub(r"ssl_certificate_key +\S+;", f"ssl_certificate_key {key};", block)
@@ -165,3 +167,36 @@ async def test_the_readme_proxy_sends_room_sockets_to_the_fanout_and_the_rest_to
                 while True:
                     await asyncio.wait_for(ingest.recv(), 10)
         assert ingest.close_code is not None and ingest.close_code >= 4000, ingest.close_code
+
+
+async def test_the_readme_proxy_holds_anonymous_reads_a_second_and_a_price_change_shows_within_it(
+    proxied: Proxied,
+) -> None:
+    """Micro-caching: nginx serves repeated anonymous reads itself (X-Cache-Status: HIT), a
+    visitor with a session always reaches the app, and a changed price is on the page and in the
+    API within the one-second window (plus the time of a request)."""
+    served = proxied.served
+    org = await make_live_org(served.app, served.client, "cached")
+    show = await schedule_session(org)
+    pid, sku = show["shelf"][0]["product_id"], show["shelf"][0]["sku_id"]
+    paths = (f"/p/{pid}", "/api/v1/products")
+    async with httpx.AsyncClient(base_url=proxied.base, verify=proxied.tls, timeout=10) as anon:
+        for path in paths:
+            await anon.get(path)
+            again = await anon.get(path)
+            assert again.status_code == 200 and again.headers["x-cache-status"] == "HIT", path
+        assert not anon.cookies  # pages for visitors without a session set none
+        await anon.get("/api/v1/auth/csrf")  # now this visitor has a session: never from nginx
+        assert (await anon.get(paths[0])).headers["x-cache-status"] == "BYPASS"
+    async with httpx.AsyncClient(base_url=proxied.base, verify=proxied.tls, timeout=10) as anon:
+        assert "¥99.00" in (await anon.get(paths[0])).text
+        changed_at = time.monotonic()
+        r = await org["owner"].patch(f"/api/v1/products/{pid}/skus/{sku}", json={"price_fen": 12300})
+        assert r.status_code == 200, r.text
+        while True:
+            page = await anon.get(paths[0])
+            listed = {p["id"]: p for p in (await anon.get(paths[1])).json()["items"]}
+            if "¥123.00" in page.text and listed[pid]["min_price_fen"] == 12300:
+                break
+            assert time.monotonic() - changed_at < 2.5, "the old price outlived the micro-cache window"
+            await asyncio.sleep(0.05)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -29,6 +31,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
 from fieldcast.inputs import Id
+from fieldcast.session_cookie import SESSION_USER, SESSION_VIEWER
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
 from fieldcast.web.deps import Ctx, Uow, csrf_token
 
@@ -97,7 +100,11 @@ async def api_change_password(data: s.PasswordChangeIn, request: Request, uow: U
 
 @api.get("/auth/csrf", tags=["auth"])
 async def api_csrf(request: Request) -> dict[str, str]:
-    """The CSRF token cookie-authenticated writes must send as X-CSRF-Token."""
+    """The CSRF token cookie-authenticated writes must send as X-CSRF-Token. It also starts the
+    session of a visitor whose page came from a shared cache (no cookie in it): an anonymous
+    visitor gets their viewer id here, which tells them apart in a room's honest counts."""
+    if SESSION_USER not in request.session and not request.session.get(SESSION_VIEWER):
+        request.session[SESSION_VIEWER] = secrets.token_urlsafe(12)
     return {"csrf_token": csrf_token(request)}
 
 

@@ -59,6 +59,11 @@ CACHEABLE = re.compile(
 )
 CACHED_STATUSES = frozenset({200, 404})
 BODY_MAX = 1024 * 1024  # a bigger response is served but not kept
+# What a shared cache in front (nginx's micro-cache, a CDN) may do with an answer: hold one for a
+# visitor without a session for a second; never one that carries a visitor's session.
+PUBLIC = b"public, max-age=1"
+PRIVATE = b"private, no-cache"
+VARY = b"Accept-Language, Cookie, Authorization"
 
 # Tables whose writes never change what an anonymous visitor is shown: private to a user or an
 # order, or bookkeeping. A write to any other table moves the public data version.
@@ -255,16 +260,13 @@ class PageCache:
         kept: list[tuple[bytes, bytes]] = []
         for name, value in start.get("headers", []):
             lowered = name.lower()
-            if lowered in (b"set-cookie", b"content-length", b"etag", b"cache-control"):
+            if lowered in (b"set-cookie", b"content-length", b"etag", b"cache-control", b"vary"):
                 continue
-            if lowered == b"vary" and b"cookie" not in value.lower():
-                value = value + b", Cookie"
             kept.append((lowered, value))
+        kept.append((b"vary", VARY))  # the language is negotiated; sessions and tokens bypass
         personal = CSRF_MARKER.encode() in body or NOW_MARKER.encode() in body
         if CSRF_MARKER.encode() in body:
             session_keys |= {SESSION_CSRF}
-        if not any(name == b"vary" for name, _ in kept):
-            kept.append((b"vary", b"Cookie, Authorization"))
         etag = None if personal else b'W/"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
         until = min(learned.get("until", float("inf")), time.monotonic() + self.ttl_s)
         return Entry(
@@ -282,22 +284,25 @@ class PageCache:
             self.bytes -= dropped.size
 
     async def _serve(self, entry: Entry, session: dict[str, Any], if_none_match: bytes, send: Send) -> None:
+        """A visitor with a session gets its CSRF token (and any session value the page sets) in
+        the page, privately. A visitor without one gets the page with no token and no cookie, the
+        same bytes for everyone: public for a second, so nginx or a CDN may hold it (static/session.js
+        asks for a session when the page first needs one)."""
         headers = list(entry.headers)
-        if entry.session_keys:
+        body = entry.body
+        shared = not session
+        if entry.session_keys and not shared:
             missing = [k for k in entry.session_keys if not session.get(k)]
             if missing:
                 session = {**session, **{k: SESSION_VALUES[k]() for k in missing}}
                 headers.append((b"set-cookie", self._cookie(session)))
-        body = entry.body
         if entry.personal:
-            if SESSION_CSRF in entry.session_keys:
-                body = body.replace(CSRF_MARKER.encode(), str(session[SESSION_CSRF]).encode())
+            token = b"" if shared or SESSION_CSRF not in entry.session_keys else str(session[SESSION_CSRF]).encode()
+            body = body.replace(CSRF_MARKER.encode(), token)
             body = body.replace(NOW_MARKER.encode(), datetime.now(UTC).isoformat().encode())
-            headers.append((b"cache-control", b"private, no-cache"))
-        else:
-            assert entry.etag is not None
+        headers.append((b"cache-control", PUBLIC if shared else PRIVATE))
+        if entry.etag is not None:
             headers.append((b"etag", entry.etag))
-            headers.append((b"cache-control", b"public, max-age=0, must-revalidate"))
             if if_none_match and _matches(if_none_match, entry.etag):
                 await send({"type": "http.response.start", "status": 304, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})

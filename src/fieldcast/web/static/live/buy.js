@@ -13,7 +13,7 @@
 //
 // Strings come from the sheet's data-t-* attributes ({name} placeholders); anything from a user
 // or the server is set with textContent.
-import { csrfToken } from "./chat.js";
+import { ensureSession, refreshSession } from "../session.js";
 import { cardsOf, fill, serverNow, setStock, yuan } from "./shelf.js";
 
 const POLL_MS = 2000;
@@ -35,7 +35,7 @@ function newKey() {
 async function call(method, url, payload, key) {
   const headers = { accept: "application/json" };
   if (payload !== undefined) headers["content-type"] = "application/json";
-  if (method !== "GET") headers["x-csrf-token"] = csrfToken();
+  if (method !== "GET") headers["x-csrf-token"] = await ensureSession();
   if (key) headers["idempotency-key"] = key;
   const response = await fetch(url, {
     method,
@@ -48,8 +48,7 @@ async function call(method, url, payload, key) {
 }
 
 async function refreshCsrf() {
-  const { ok, body } = await call("GET", "/api/v1/auth/csrf");
-  if (ok && body.csrf_token) document.querySelector('meta[name="csrf-token"]')?.setAttribute("content", body.csrf_token);
+  await refreshSession();
 }
 
 // -- the sheet -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 // Use: `import { applyChatFrame, bindChatForm } from "/static/live/chat.js";` then call
 // applyChatFrame(list, frame, labels) for every frame whose type starts with "chat.". Labels are
 // the translated strings of the page (data-t-* attributes: tHost, tRemoved with a "%s").
+import { csrfToken, ensureSession } from "../session.js";
 
 const MAX_SHOWN = 300; // older messages scroll off the page (the replay transcript keeps them)
 const BOTTOM_SLACK_PX = 24;
@@ -84,15 +85,14 @@ export function applyChatFrame(list, frame, labels = list.dataset) {
   }
 }
 
-export function csrfToken() {
-  return document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") || "";
-}
+export { csrfToken };
 
 /** POST JSON with the session's CSRF token; resolves to {ok, status, body} (body {} if none). */
 export async function postJson(url, payload) {
+  const token = await ensureSession();
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrfToken() },
+    headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": token },
     credentials: "same-origin",
     body: JSON.stringify(payload || {}),
   });

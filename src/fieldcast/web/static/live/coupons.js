@@ -4,7 +4,7 @@
 // when none are left. Anonymous viewers sign in in the buy sheet (buy.js) and stay in the room;
 // where there is no sheet (the show is not live) they go to the sign-in page and come back.
 // Strings come from the section's data-t-* attributes ({name} placeholders).
-import { csrfToken } from "./chat.js";
+import { ensureSession } from "../session.js";
 import { signInThen } from "./buy.js";
 import { fill } from "./shelf.js";
 
@@ -52,10 +52,11 @@ async function claim(card, button) {
   status(card, "");
   let response;
   try {
+    const token = await ensureSession();
     response = await fetch(`/api/v1/coupons/${batchId}/claim`, {
       method: "POST",
       credentials: "same-origin",
-      headers: { accept: "application/json", "x-csrf-token": csrfToken(), "idempotency-key": keys.get(batchId) },
+      headers: { accept: "application/json", "x-csrf-token": token, "idempotency-key": keys.get(batchId) },
     });
   } catch {
     status(card, t.tFailed); // no answer: Claim again sends the same key, so it never claims twice

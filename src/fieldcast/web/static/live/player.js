@@ -4,6 +4,7 @@
 // chat, draw and counter frames go to the real-time panel (room_live.js), whose likes and flowers
 // go back over the same socket. The shelf's live stock, flash sales, purchase toasts and the buy
 // sheet are shelf.js's and buy.js's. Strings come from data-t-* attributes.
+import { ensureSession } from "../session.js";
 import "./countdown.js";
 import { afterTheSheet } from "./buy.js";
 import { startRoomLive } from "./room_live.js";
@@ -289,6 +290,7 @@ function connect() {
 }
 
 if (t.state === "scheduled" || t.state === "live" || (t.state === "ended" && t.replayState === "processing")) {
-  if (t.sessionId && "WebSocket" in window) connect();
+  // A page from the shared cache has no session yet: start one first, so this viewer is counted.
+  if (t.sessionId && "WebSocket" in window) ensureSession().finally(connect);
   else setInterval(poll, POLL_MS);
 }
