@@ -31,7 +31,7 @@ help:
 	@echo "make demo         install, migrate the SQLite DB, seed demo data, serve on http://127.0.0.1:8000"
 	@echo "make test         install, then ruff, mypy, lint-imports and pytest (PYTEST_ARGS='-k ...' passes through)"
 	@echo "make lint         ruff, mypy and the import layers (lint-imports) only"
-	@echo "make install      venv + pip install -e '.[dev]' + npm ci + vendor assets (alias: venv)"
+	@echo "make install      venv + pip install -e '.[dev]' + npm ci (axe-core for the tests) + vendor assets (alias: venv)"
 	@echo "make vendor       copy pico.min.css and hls.min.js into $(VENDOR_DIR)/"
 	@echo "make messages     extract strings and update the zh_CN/en catalogues"
 	@echo "make system-deps  apt-get install chromium, fonts-noto-cjk, nginx, libnginx-mod-rtmp, wrk (root only)"
@@ -39,14 +39,15 @@ help:
 
 install venv: $(STAMP)
 
-# Vendored assets are order-only: refreshing them must not force a pip reinstall.
-$(STAMP): pyproject.toml package-lock.json | $(VENDOR_FILES)
+# Vendored assets are order-only: refreshing them must not force a pip reinstall. node_modules is
+# named too: the browser tests inject node_modules/axe-core/axe.min.js, which is not vendored.
+$(STAMP): pyproject.toml package-lock.json | $(VENDOR_FILES) $(NODE_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --include=dev --no-audit --no-fund
 	touch $@
 
 vendor: $(VENDOR_FILES)

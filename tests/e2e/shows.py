@@ -99,6 +99,9 @@ class ScheduledShow:
     host: Credentials
     product_title: str
     sku_id: int
+    owner: Credentials
+    org_slug: str
+    product_id: int
 
 
 def schedule_show(base_url: str, prefix: str, suffix: str, offer: Offer) -> ScheduledShow:
@@ -131,4 +134,4 @@ def schedule_show(base_url: str, prefix: str, suffix: str, offer: Offer) -> Sche
             "shelf": [{"sku_id": sku_id, "live_price_fen": offer.live_price_fen, "session_stock": 50}],
         }
         session_id = ok(owner_api.post("/api/v1/sessions", json=session), 201)["id"]
-    return ScheduledShow(session_id, host, offer.title, sku_id)
+    return ScheduledShow(session_id, host, offer.title, sku_id, owner, slug, int(made["id"]))
