@@ -203,7 +203,7 @@ BUILD_QUERIES = {
     "product_page": 17,
     "products_api": 5,
     "session_api": 8,
-    "room_signed_in": 18,  # never cached: the session, the bell, follows, draws entered, coupons
+    "room_signed_in": 19,  # never cached: the session, the bell, follows, draws entered, coupons, a mute
 }
 
 

@@ -175,6 +175,12 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
             "chat_messages": await chat_queries.recent(uow.session, live.id, CHAT_LINES),
             "chat_open": live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
             "is_moderator": await chat_actions.is_moderator(uow, user, live),
+            # A muted viewer's input stays disabled after a reload (the socket tells only of changes).
+            "muted": bool(
+                user
+                and live.state == SessionState.LIVE
+                and await chat_queries.active_mute(uow.session, user.id, live.id)
+            ),
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
             "entered_draws": await draw_queries.entered_draw_ids(uow.session, user.id, live.id) if user else set(),
             "site_url": str(request.base_url).rstrip("/"),
