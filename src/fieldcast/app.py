@@ -206,6 +206,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         payment_routes.api,
         review_routes.api,
         aftersales_routes.api,
+        room_pages.api,
         gateway.router,
         home_pages.health,
     ]

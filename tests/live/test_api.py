@@ -11,12 +11,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from fieldcast.commerce.checkout import Wanted
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
 from fieldcast.live import keys
 from fieldcast.live.models import LiveSession
+from tests.commerce.buyers import buy, make_buyer, pay
 from tests.conftest import QueryCounter
-from tests.factories import LiveOrg, make_live_org, schedule_session, session_body, sign_up
+from tests.factories import LiveOrg, MakeClient, make_live_org, schedule_session, session_body, sign_up
 
 
 @pytest.fixture
@@ -207,7 +209,7 @@ async def test_followers_hear_of_scheduled_and_live_shows(
     assert len((await fan.get("/api/v1/me/follows")).json()) == 1
 
 
-async def test_event_page_lists_rooms_and_totals(org: LiveOrg) -> None:
+async def test_event_page_lists_rooms_and_totals(org: LiveOrg, app: FastAPI, make_client: MakeClient) -> None:
     r = await org["organiser"].post(
         "/api/v1/events",
         json={
@@ -228,7 +230,17 @@ async def test_event_page_lists_rooms_and_totals(org: LiveOrg) -> None:
     assert [x["state"] for x in detail["sessions"]] == ["live", "scheduled"]
     assert detail["totals"]["rooms"] == 2 and detail["totals"]["live_rooms"] == 1
     assert detail["totals"]["products_on_shelves"] == 1
-    assert detail["totals"]["gmv_fen"] is None  # not invented before commerce lands
+    assert detail["totals"]["viewers"] == 0 and detail["totals"]["orders"] == 0 and detail["totals"]["gmv_fen"] == 0
+    # Views are the rooms' own counts; orders and sales the paid orders placed in the rooms.
+    counters = app.state.ctx.room_hub.counters
+    for viewer in ("a:one", "a:two", "u:3"):
+        await counters.viewer_joined(a["id"], viewer)
+    buyer = await make_buyer(make_client)
+    (paid,) = await buy(app, buyer, Wanted(org.inspected_sku, 2, session_id=a["id"]))
+    await pay(app, [paid])
+    await buy(app, buyer, Wanted(org.inspected_sku, 1, session_id=a["id"]))  # unpaid: not a sale
+    totals = (await org["outsider"].get("/api/v1/events/jingyu-618")).json()["totals"]
+    assert totals["viewers"] == 3 and totals["orders"] == 1 and totals["gmv_fen"] == 2 * 7900
     by_event = (await org["outsider"].get("/api/v1/sessions", params={"event_id": event_id})).json()
     assert by_event["total"] == 2 and all(x["event_id"] == event_id for x in by_event["items"])
 

@@ -328,7 +328,9 @@ async def test_event_form_creates_an_event_whose_page_groups_rooms(
     assert re.search(r'data-testid="total-rooms">2<', page.text)
     assert re.search(r'data-testid="total-live">1<', page.text)
     assert re.search(r'data-testid="total-products">1<', page.text)
-    assert "—" in page.text  # views, orders and sales are not invented
+    # Views, orders and sales: counted, none yet (the API test adds some)
+    assert re.search(r'data-testid="total-views">0<', page.text)
+    assert re.search(r'data-testid="total-orders">0<', page.text)
     assert "靖宇618主会场" in page.text.split('data-testid="group-live"')[1].split('data-testid="group-upcoming"')[0]
     events = await make_client().get("/events")
     assert count_testid(events, "event-card") == 1

@@ -271,3 +271,17 @@ async def session_orders(
     return s.SessionOrdersOut(
         session_id=live.id, summary=summary, by_host=by_host, items=items, total=total, limit=limit, offset=offset
     )
+
+
+async def sales_of_sessions(session: AsyncSession, session_ids: Sequence[int]) -> tuple[int, int]:
+    """Orders paid (and on from there) in these rooms, and their money in fen: an event's totals."""
+    if not session_ids:
+        return 0, 0
+    orders, gmv = (
+        await session.execute(
+            sa.select(sa.func.count(Order.id), sa.func.coalesce(sa.func.sum(Order.total_fen), 0)).where(
+                Order.session_id.in_(session_ids), Order.state.in_(SOLD_STATES)
+            )
+        )
+    ).one()
+    return int(orders or 0), int(gmv or 0)

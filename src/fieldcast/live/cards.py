@@ -75,3 +75,14 @@ async def room_cards(conn: HTTPConnection, items: Sequence[s.SessionOut]) -> lis
     """The cards of a page's rooms, from this process's media folder and room counters."""
     ctx: CardServices = context_of(conn)
     return await cards_of(items, ctx.settings.resolved_media_dir, ctx.room_hub.counters)
+
+
+async def views_of(conn: HTTPConnection, room_ids: Sequence[int]) -> int | None:
+    """All views of these rooms, as their counters hold them (the number each room page shows);
+    None when the counters cannot be read (never an estimate)."""
+    counters = context_of(conn).room_hub.counters
+    try:
+        return sum([int((await counters.totals(room_id)).views) for room_id in room_ids])
+    except Exception:  # Redis away: the page shows "—" rather than a wrong total
+        log.warning("room counters unreadable for an event's views", exc_info=True)
+        return None

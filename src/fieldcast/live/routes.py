@@ -285,16 +285,6 @@ async def api_create_event(data: s.EventIn, uow: Uow, user: CurrentUser) -> s.Ev
     return s.EventOut.model_validate(await a.create_event(uow, user, data))
 
 
-@api.get("/events/{key}", response_model=s.EventDetail)
-async def api_event(key: str, request: Request, uow: Uow, ctx: LiveCtx) -> Response:
-    """An event (by id or slug) with its rooms and totals."""
-    event = await q.load_event(uow.session, key)
-    if event is None:
-        raise NotFound(N_("No such event."))
-    detail = await q.event_detail(uow.session, event, ctx.settings.hls_base_url)
-    return json_with_etag(request, detail.model_dump(mode="json"))
-
-
 # -- follows and notifications --------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from fieldcast.accounts.queries import memberships_of
 from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
+from fieldcast.commerce import queries as commerce_queries
 from fieldcast.commerce.addresses import PHONE_INPUT_MAX
 from fieldcast.commerce.coupons.queries import room_coupons
 from fieldcast.commerce.models import QUANTITY_MAX, RECIPIENT_MAX, STREET_MAX
@@ -30,16 +31,19 @@ from fieldcast.live import actions as a
 from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
-from fieldcast.live.cards import room_cards
-from fieldcast.live.models import SessionState
+from fieldcast.live.cards import room_cards, views_of
+from fieldcast.live.models import LiveEvent, SessionState
 from fieldcast.live.routes import session_or_404
-from fieldcast.web.api import Offset
+from fieldcast.web.api import PROBLEMS, Offset
 from fieldcast.web.deps import Ctx, Uow
+from fieldcast.web.etag import json_with_etag
 from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, safe_next, see_other
 from fieldcast.web.page_cache import server_now_text, valid_until
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
+# The one API route composed here: an event's totals need live (rooms, views) and commerce (sales).
+api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["live"])
 
 PAGE_SIZE = 24
 BUY_QUANTITY_MAX = 99  # the sheet's stepper when the item sets no per-buyer limit
@@ -239,12 +243,33 @@ async def events_page(request: Request, uow: Uow, user: CurrentUser) -> Response
     )
 
 
+async def event_with_totals(request: Request, uow: UnitOfWork, ctx: Ctx, event: LiveEvent) -> s.EventDetail:
+    """An event with its rooms and every total: views from the rooms' counters, orders and sales
+    from commerce (a page-layer composition: live does not read orders)."""
+    detail = await q.event_detail(uow.session, event, ctx.settings.hls_base_url)
+    ids = [x.id for x in detail.sessions]
+    detail.totals.viewers = await views_of(request, ids)
+    detail.totals.orders, detail.totals.gmv_fen = await commerce_queries.sales_of_sessions(uow.session, ids)
+    return detail
+
+
+@api.get("/events/{key}", response_model=s.EventDetail)
+async def api_event(key: str, request: Request, uow: Uow, ctx: Ctx) -> Response:
+    """An event (by id or slug) with its rooms and totals: rooms, live rooms, products on the
+    shelves, views (the rooms' counters), paid orders and their sales."""
+    event = await q.load_event(uow.session, key)
+    if event is None:
+        raise NotFound(N_("No such event."))
+    detail = await event_with_totals(request, uow, ctx, event)
+    return json_with_etag(request, detail.model_dump(mode="json"))
+
+
 @pages.get("/events/{key}")
 async def event_page(key: str, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
     event = await q.load_event(uow.session, key)
     if event is None:
         raise NotFound(N_("No such event."))
-    detail = await q.event_detail(uow.session, event, ctx.settings.hls_base_url)
+    detail = await event_with_totals(request, uow, ctx, event)
     return render(
         request,
         "live/event.html",
