@@ -95,6 +95,12 @@ async def redis_or_skip() -> None:
     probe = aioredis.Redis.from_url(REDIS_URL)
     try:
         await probe.ping()
+        # Show stock pools are keyed by session and SKU ids, which start from 1 again in every
+        # test's wiped database: a pool an earlier test (or run) left behind would stand for this
+        # test's show (sold out before it starts). Each test starts without them.
+        stale = [key async for key in probe.scan_iter(match="fc:pool:*", count=1000)]
+        if stale:
+            await probe.delete(*stale)
     except (OSError, aioredis.ConnectionError) as exc:
         unavailable(f"Redis at {REDIS_URL} is not reachable: {exc!r}")
     finally:
