@@ -57,11 +57,14 @@ async def room(served: Served) -> tuple[LiveOrg, int]:
 
 
 async def page_viewer(served: Served, session_id: int) -> dict[str, str]:
-    """An anonymous viewer as a browser makes one: load the room page, keep the cookie it issues;
-    the headers a socket of that viewer sends."""
+    """An anonymous viewer as a browser makes one: load the room page (for a visitor without a
+    session it may come from the shared cache, with no cookie), then start the session as the
+    page's script does before opening the socket (static/session.js); the headers a socket of
+    that viewer sends."""
     browser = served.client()
     r = await browser.get(f"/live/{session_id}")
     assert r.status_code == 200, r.text
+    assert (await browser.get("/api/v1/auth/csrf")).status_code == 200
     cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
     assert cookie, "the room page issued no viewer cookie"
     return {"Cookie": cookie}

@@ -114,13 +114,15 @@ class DemoAudience:
 
     async def _watch(self, room_id: int) -> list[ClientConnection]:
         """Keep a few viewers' sockets open in the room (they read and drop what they receive).
-        Each loads the room page first, as a person's browser does: the page issues the viewer
-        cookie without which a socket is a connection, not a viewer (realtime/counters.py)."""
+        Each loads the room page first, then starts its session as the page's script does
+        (static/session.js): the viewer cookie without which a socket is a connection, not a
+        viewer (realtime/counters.py)."""
         open_ = [ws for ws in self.sockets.get(room_id, []) if ws.state.name == "OPEN"]
         while len(open_) < SOCKETS_PER_ROOM:
             page_base = "http" + self.base_ws_url.removeprefix("ws")
             async with httpx.AsyncClient(base_url=page_base, timeout=15) as browser:
                 await browser.get(f"/live/{room_id}")
+                await browser.get("/api/v1/auth/csrf")
                 cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
             headers = {"Cookie": cookie} if cookie else None
             ws = await connect(f"{self.base_ws_url}/ws/rooms/{room_id}", open_timeout=5, additional_headers=headers)
