@@ -8,10 +8,13 @@ Why it stays correct:
   rebuilds. A page is built with the version read *before* building, so one built from data that
   changed meanwhile is stored under a version already gone.
 - Only anonymous requests are served from here: no Authorization header and no signed-in session.
-  The page is built for a visitor with an empty session, and what differs per visitor is put in
-  when serving: the session's CSRF token (templates get `CSRF_MARKER` while building), the
-  server's clock (`NOW_MARKER`) and the session values the page would have set (the room page's
+  The page is built for a visitor with an empty session. A visitor without a session cookie gets
+  it as it is, with no CSRF token and no cookie: the same bytes for everyone, public for a second
+  (nginx or a CDN may hold it), and static/session.js asks for the session when the page first
+  needs one. A visitor with a session gets its own CSRF token in the page (templates get
+  `CSRF_MARKER` while building) and the session values the page would have set (the room page's
   anonymous viewer id), signed into the session cookie as Starlette's SessionMiddleware does.
+  The server's clock (`NOW_MARKER`) is put in for everyone when served.
 - A page that depends on the clock says until when it holds (`valid_until`: a flash sale that has
   not started); every entry also expires after `ttl_s`, a bound for changes made outside any app
   process (a restore from backup, a hand edit in psql).
