@@ -6,7 +6,8 @@ The web layer writes it (Starlette's SessionMiddleware); room sockets, served by
 from __future__ import annotations
 
 import json
-from base64 import b64decode
+import secrets
+from base64 import b64decode, b64encode
 
 import itsdangerous
 
@@ -16,6 +17,11 @@ SESSION_ID = "sid"  # the session's random id (sign-out revokes it on the server
 SESSION_EPOCH = "ep"  # the user's session epoch when signing in (sign-out-everywhere bumps it)
 SESSION_CSRF = "csrf"  # the session's CSRF token
 SESSION_VIEWER = "viewer"  # the anonymous viewer id (set by the room page, for unique viewers)
+
+
+def new_viewer_id() -> str:
+    """An anonymous viewer's id (SESSION_VIEWER): tells anonymous viewers apart in the counts."""
+    return secrets.token_urlsafe(12)
 
 
 class SessionCookie:
@@ -36,3 +42,8 @@ class SessionCookie:
         except (itsdangerous.BadSignature, ValueError):
             return {}
         return session if isinstance(session, dict) else {}
+
+    def sign(self, session: dict[str, object]) -> bytes:
+        """The cookie value for `session`, exactly as Starlette's SessionMiddleware writes it (the
+        page cache sets the session of a page it serves without running that middleware)."""
+        return self.signer.sign(b64encode(json.dumps(session).encode()))

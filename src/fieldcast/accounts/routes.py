@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -31,7 +29,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
 from fieldcast.inputs import Id
-from fieldcast.session_cookie import SESSION_USER, SESSION_VIEWER
+from fieldcast.session_cookie import SESSION_USER, SESSION_VIEWER, new_viewer_id
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
 from fieldcast.web.deps import Ctx, Uow, csrf_token
 
@@ -104,7 +102,7 @@ async def api_csrf(request: Request) -> dict[str, str]:
     session of a visitor whose page came from a shared cache (no cookie in it): an anonymous
     visitor gets their viewer id here, which tells them apart in a room's honest counts."""
     if SESSION_USER not in request.session and not request.session.get(SESSION_VIEWER):
-        request.session[SESSION_VIEWER] = secrets.token_urlsafe(12)
+        request.session[SESSION_VIEWER] = new_viewer_id()
     return {"csrf_token": csrf_token(request)}
 
 

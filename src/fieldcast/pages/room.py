@@ -5,7 +5,6 @@ schedule and change shows are `live.manage_pages`."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -34,6 +33,7 @@ from fieldcast.live import schemas as s
 from fieldcast.live.cards import room_cards, views_of
 from fieldcast.live.models import LiveEvent, SessionState
 from fieldcast.live.routes import session_or_404
+from fieldcast.session_cookie import SESSION_VIEWER, new_viewer_id
 from fieldcast.web.api import PROBLEMS, Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.etag import json_with_etag
@@ -144,7 +144,7 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
     live = await session_or_404(uow, session_id)
     if user is None and "viewer" not in request.session:
         # Tells anonymous viewers apart in the honest counts (signed with the session cookie).
-        request.session["viewer"] = secrets.token_urlsafe(12)
+        request.session[SESSION_VIEWER] = new_viewer_id()
     detail = await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
     shelf = [*detail.shelf, *detail.partner_shelf]
     follows = await q.follows_of(uow.session, user.id) if user else []

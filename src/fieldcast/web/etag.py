@@ -19,10 +19,14 @@ def _encode(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-def etag_matches(request: Request, tag: str) -> bool:
-    header = request.headers.get("if-none-match", "")
+def if_none_match_hits(header: str, tag: str) -> bool:
+    """Whether an If-None-Match header names `tag` (weakly: W/"x" and "x" are the same) or *."""
     candidates = {c.strip() for c in header.split(",")}
     return "*" in candidates or tag in candidates or tag.removeprefix("W/") in candidates
+
+
+def etag_matches(request: Request, tag: str) -> bool:
+    return if_none_match_hits(request.headers.get("if-none-match", ""), tag)
 
 
 def json_with_etag(request: Request, payload: Any, *, cache_control: str = "private, no-cache") -> Response:

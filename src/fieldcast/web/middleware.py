@@ -18,8 +18,8 @@ from fieldcast.web.problems import problem_response
 LANG_COOKIE = "fc_lang"
 
 
-def _cookie(headers: dict[bytes, bytes], name: str) -> str | None:
-    raw = headers.get(b"cookie")
+def cookie_value(raw: bytes | None, name: str) -> str | None:
+    """One cookie's value from a raw Cookie header; None when absent or the header is malformed."""
     if not raw:
         return None
     jar: SimpleCookie = SimpleCookie()
@@ -44,7 +44,7 @@ class LanguageMiddleware:
             return
         headers = dict(scope["headers"])
         language = (
-            coerce_language(_cookie(headers, LANG_COOKIE))
+            coerce_language(cookie_value(headers.get(b"cookie"), LANG_COOKIE))
             or negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
             or self.default
         )

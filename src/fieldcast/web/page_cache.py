@@ -27,22 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import secrets
 import time
-from base64 import b64encode
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fieldcast.session_cookie import SESSION_CSRF, SESSION_USER, SESSION_VIEWER, SessionCookie
+from fieldcast.session_cookie import SESSION_CSRF, SESSION_USER, SESSION_VIEWER, SessionCookie, new_viewer_id
+from fieldcast.web.etag import if_none_match_hits
+from fieldcast.web.middleware import cookie_value
 
 # Stand-ins written while a page is built for the cache, replaced per request when served.
 CSRF_MARKER = "fc-csrf-" + secrets.token_hex(12)
@@ -52,7 +51,7 @@ BUILD = "fc_page_build"  # scope key: this request builds a cache entry (a dict 
 # Session values a page may set for an anonymous visitor, and how each is made when serving.
 SESSION_VALUES: dict[str, Callable[[], str]] = {
     SESSION_CSRF: lambda: secrets.token_urlsafe(24),
-    SESSION_VIEWER: lambda: secrets.token_urlsafe(12),
+    SESSION_VIEWER: new_viewer_id,
 }
 
 # The public pages and APIs whose anonymous GETs are cached.
@@ -189,7 +188,7 @@ class PageCache:
                 if_none_match = value
         session: dict[str, Any] = {}
         if raw_cookie and self.session_cookie.encode() in raw_cookie:
-            session = self.cookie.read(_cookie_value(raw_cookie, self.session_cookie))
+            session = self.cookie.read(cookie_value(raw_cookie, self.session_cookie))
             if session.get(SESSION_USER) is not None:
                 await self.app(scope, receive, send)
                 return
@@ -306,7 +305,7 @@ class PageCache:
         headers.append((b"cache-control", PUBLIC if shared else PRIVATE))
         if entry.etag is not None:
             headers.append((b"etag", entry.etag))
-            if if_none_match and _matches(if_none_match, entry.etag):
+            if if_none_match and if_none_match_hits(if_none_match.decode("latin-1"), entry.etag.decode()):
                 await send({"type": "http.response.start", "status": 304, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})
                 return
@@ -315,20 +314,4 @@ class PageCache:
         await send({"type": "http.response.body", "body": body})
 
     def _cookie(self, session: dict[str, Any]) -> bytes:
-        data = self.cookie.signer.sign(b64encode(json.dumps(session).encode()))
-        return self.session_cookie.encode() + b"=" + data + self.cookie_tail.encode()
-
-
-def _cookie_value(raw: bytes, name: str) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except Exception:  # a malformed Cookie header: as if there were none
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
-
-
-def _matches(header: bytes, etag: bytes) -> bool:
-    candidates = {c.strip() for c in header.split(b",")}
-    return b"*" in candidates or etag in candidates or etag.removeprefix(b"W/") in candidates
+        return self.session_cookie.encode() + b"=" + self.cookie.sign(session) + self.cookie_tail.encode()
