@@ -7,6 +7,7 @@
 import { ensureSession } from "../session.js";
 import "./countdown.js";
 import { afterTheSheet } from "./buy.js";
+import { roomMe } from "./me.js";
 import { startRoomLive } from "./room_live.js";
 import { startShelf } from "./shelf.js";
 
@@ -220,6 +221,8 @@ function send(message) {
   return true;
 }
 
+// The chat's moderator tools and a mute are the viewer's own: applied before the panel starts.
+await roomMe;
 const panel = startRoomLive(send);
 
 function handleEvent(frame) {
