@@ -7,7 +7,6 @@
 // Strings come from data-t-* attributes of the page.
 
 const room = document.getElementById("room");
-const WAIT_MS = 4000; // the room does not wait longer than this for it
 const RELOADED = "fc-room-me-reloaded";
 
 function applyFollows(me) {
@@ -85,6 +84,7 @@ export function applyMe(me) {
   applyDraws(me);
   applyCoupons(me);
   applyHeader(me);
+  document.dispatchEvent(new CustomEvent("room:me", { detail: me }));
 }
 
 async function load() {
@@ -114,5 +114,6 @@ async function load() {
   return me;
 }
 
-/** Resolves to the viewer's own state once applied (null: not signed in, or not known in time). */
-export const roomMe = Promise.race([load(), new Promise((resolve) => setTimeout(() => resolve(null), WAIT_MS))]);
+/** Resolves to the viewer's own state once applied (null: not signed in, or not known). The room
+ * does not wait for it: forms work at once, and "room:me" (on document) tells who moderates. */
+export const roomMe = load();

@@ -7,9 +7,10 @@
 import { ensureSession } from "../session.js";
 import "./countdown.js";
 import { afterTheSheet } from "./buy.js";
-import { roomMe } from "./me.js";
+import "./me.js"; // the viewer's own state in the room (follows, moderator tools, a mute, ...)
 import { startRoomLive } from "./room_live.js";
 import { startShelf } from "./shelf.js";
+import "./stage.js";
 
 const POLL_MS = 4000;
 const HEARTBEAT_MS = 25000; // the server closes sockets silent for 75 s
@@ -221,8 +222,6 @@ function send(message) {
   return true;
 }
 
-// The chat's moderator tools and a mute are the viewer's own: applied before the panel starts.
-await roomMe;
 const panel = startRoomLive(send);
 
 function handleEvent(frame) {
