@@ -2,7 +2,8 @@
 
 EmbeddedMedia (no FIELDCAST_RTMP_URL) runs ffmpeg itself: browser go-live and demo streams are
 encoded straight to HLS in FIELDCAST_HLS_DIR plus a recording, and the app serves that folder.
-NginxMedia relays the same two sources to nginx-rtmp under a signed internal name; nginx writes
+NginxMedia relays the same two sources to nginx-rtmp under the session's stream name, with a
+signed internal name as its key; nginx writes
 HLS and recordings and tells the app about publishes through the hooks (media/hooks.py).
 
 Both build the replay when a show ends, run the reconnect grace period after ingest drops, and
@@ -24,7 +25,7 @@ from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError, NotFound
 from fieldcast.live import actions, paths
-from fieldcast.live.keys import internal_publish_name
+from fieldcast.live.keys import internal_publish_name, publish_url
 from fieldcast.live.queries import dropped_live_sessions, load_session
 from fieldcast.media.ffmpeg import (
     FfmpegProcess,
@@ -387,8 +388,8 @@ class NginxMedia(_FfmpegMedia):
         return self.settings.rtmp_public_url or self.settings.rtmp_url
 
     def _output_args(self, session_id: int, stream_name: str) -> list[str]:
-        name = internal_publish_name(self.settings.resolved_secret_key, session_id)
-        return rtmp_output(f"{self.settings.rtmp_url.rstrip('/')}/{name}")
+        key = internal_publish_name(self.settings.resolved_secret_key, session_id)
+        return rtmp_output(publish_url(self.settings.rtmp_url, stream_name, key))
 
     async def _watch(self, pipeline: Pipeline) -> None:
         # ffmpeg writes frames only after nginx accepted the publish (the hook made it live).
