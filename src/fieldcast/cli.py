@@ -244,6 +244,29 @@ def media_config(
         typer.echo(f"then set FIELDCAST_RTMP_URL=rtmp://127.0.0.1:{rtmp_port}/live for the app", err=True)
 
 
+@cli.command("media-gc")
+def media_gc() -> None:
+    """Delete recordings whose replay is verified playable (after FIELDCAST_RECORDING_KEEP_DAYS) and
+    the live HLS folders of ended shows. Every app process also runs this periodically."""
+    from fieldcast.bootstrap import table_metadata
+    from fieldcast.db.engine import Database
+    from fieldcast.media.ffmpeg import ffmpeg_executable
+    from fieldcast.media.retention import GcReport, collect
+
+    settings = load_settings()
+
+    async def run() -> GcReport:
+        table_metadata()
+        db = Database(settings.sqlalchemy_url)
+        try:
+            async with db.uow(write=False) as uow:
+                return await collect(uow.session, settings, ffmpeg_executable(settings.ffmpeg_path))
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(run()).summary())
+
+
 @cli.command()
 def backup(
     out: Annotated[Path, typer.Option(help="Archive to write (tar.gz, mode 0600: it holds the secret key).")],
