@@ -342,19 +342,21 @@ class _FfmpegMedia:
                 log.exception("%s failed", getattr(step, "__name__", "media chore"))
 
     def last_video_at(self, stream_name: str) -> datetime | None:
-        """When the stream's live HLS was last written (its newest file), or None when it has none."""
+        """When the stream's live HLS was last written (its newest file, or the folder itself: nginx
+        deletes old fragments, and a finished stream's whole playlist, in it), or None when the
+        stream never had a folder."""
         folder = self.hls_dir / "live" / stream_name
-        newest: float | None = None
         try:
+            newest = folder.stat().st_mtime
             for entry in os.scandir(folder):
                 try:
                     mtime = entry.stat().st_mtime
                 except FileNotFoundError:
                     continue
-                newest = mtime if newest is None else max(newest, mtime)
+                newest = max(newest, mtime)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return datetime.fromtimestamp(newest, UTC) if newest is not None else None
+        return datetime.fromtimestamp(newest, UTC)
 
     async def watch_ingest(self) -> int:
         """One watchdog pass in this process (every one runs it; the row lock lets one act):
