@@ -200,7 +200,14 @@ async def test_publish_with_key_goes_live_serves_hls_and_leaves_a_replay(
         # The key never reached a public path: HLS folders and recordings use the stream name.
         data = served.settings.data_dir
         assert not [p for p in data.rglob("*") if key in p.name or old_key in p.name]
-        assert any(served.settings.resolved_recordings_dir.glob(f"{show.stream_name}-*.flv"))
+        # The replay was built from recordings under the stream name; verified, they are deleted
+        # (FIELDCAST_RECORDING_KEEP_DAYS=0).
+        recordings = served.settings.resolved_recordings_dir
+
+        def recordings_gone() -> bool:
+            return not any(recordings.glob(f"{show.stream_name}-*"))
+
+        await wait_for(recordings_gone, within_s=30, what="the verified replay's recordings to be deleted")
         # A revoked key (ended show) cannot publish again.
         await refused(ffmpeg, publish_url(ngx.rtmp_url, show.stream_name, key))
         # Neither nginx's logs nor the app's callbacks' URLs held a key or the callback secret.
