@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.db.audit import AuditEntry
-from fieldcast.live.models import REASON_MAX
+from fieldcast.live.models import REASON_MAX, LiveSession
 from tests.factories import LiveOrg, png_bytes, schedule_session, sign_up
 from tests.live.conftest import post_form
 
@@ -112,12 +112,18 @@ async def test_console_is_for_operators_only(live_org: LiveOrg, make_client: Cal
     assert count_testid(organiser, "cancel") == 1 and count_testid(organiser, "add-item") == 1
 
 
-async def test_new_stream_key_is_shown_once_on_the_response(live_org: LiveOrg) -> None:
+async def test_new_stream_key_is_shown_once_on_the_response(app: FastAPI, live_org: LiveOrg) -> None:
     sid = (await schedule_session(live_org))["id"]
     made = await post_form(live_org["host"], f"/live/{sid}/key")
     assert made.status_code == 200
     assert made.headers["cache-control"] == "no-store"
-    key = re.search(r'data-testid="stream-key">(fck_[^<]+)<', made.text)
+    # What OBS takes as its stream key: the session's public stream name, the key as an argument.
+    shown = re.search(r'data-testid="stream-key">([a-z0-9-]+)\?key=(fck_[^<]+)<', made.text)
+    assert shown
+    async with app.state.ctx.uow() as uow:
+        live = await uow.session.get(LiveSession, sid)
+        assert live is not None and shown.group(1) == live.stream_name
+    key = re.search("(fck_.+)", shown.group(2))
     assert key
     again = await live_org["host"].get(f"/live/{sid}/console")
     assert key.group(1) not in again.text and key.group(1)[:8] in again.text
