@@ -11,6 +11,7 @@ which has the fake-media flags)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -34,6 +35,10 @@ pytestmark = pytest.mark.e2e
 
 PIN_WITHIN_MS = 2_000
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+
+
+def re_digits() -> re.Pattern[str]:
+    return re.compile(r"^\d+$")
 
 
 def _box(locator: Locator) -> dict[str, float]:
@@ -120,3 +125,60 @@ def test_the_phone_room_is_a_screen_of_video_with_chat_like_bag_and_pinned_card_
         _on_screen(wide.get_by_test_id(part))
     expect(wide.get_by_test_id("shelf-open")).to_be_hidden()
     _screenshot(wide, "room-desktop.png")
+
+
+def test_the_cockpit_holds_preview_counters_chat_and_shelf_in_one_screen_at_1280x800(
+    new_context: NewContext, live_server: str
+) -> None:
+    """Issue #15, item 2: the host goes live from the console; one screen holds the camera, the
+    counters with their chart, the chat (a viewer's line arrives, with remove and mute inline) and
+    the shelf with a pin toggle per item and its stock left. Reloaded, the preview is what viewers
+    see (the show's HLS)."""
+    shop = open_shop(live_server, "cockpit-")
+    console_path = f"/live/{shop.session_id}/console"
+    host = new_context(**DESKTOP).new_page()
+    _sign_in(host, shop.host, then=console_path)
+    host.get_by_test_id("golive-start").click()
+    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+    _screenshot(host, "cockpit-live.png")
+    for part in ("golive-preview", "count-viewers", "viewers-chart", "chat-input", "chat-list"):
+        _on_screen(host.get_by_test_id(part))
+    items = host.get_by_test_id("console-item")
+    expect(items).to_have_count(2)
+    for i in range(2):
+        _on_screen(items.nth(i).get_by_test_id("pin"))
+        expect(items.nth(i).get_by_test_id("console-left")).to_contain_text("剩")
+
+    # A viewer's line reaches the cockpit, with the moderation tools inline.
+    viewer = new_context(**PHONE).new_page()
+    _sign_in(viewer, shop.buyer, then=f"/live/{shop.session_id}")
+    _connected(viewer)
+    viewer.get_by_test_id("chat-input").fill("蓝莓甜不甜？")
+    viewer.get_by_test_id("chat-send").click()
+    line = host.get_by_test_id("chat-message").filter(has_text="蓝莓甜不甜")
+    expect(line).to_have_count(1, timeout=20_000)
+    expect(line.get_by_test_id("chat-remove")).to_be_visible()
+    expect(line.get_by_test_id("chat-mute")).to_be_visible()
+    expect(host.get_by_test_id("count-viewers")).to_have_text(re_digits(), timeout=20_000)
+
+    # One toggle per item: explain it, then stop.
+    items.nth(0).get_by_test_id("pin").click()
+    expect(items.nth(0).get_by_test_id("unpin")).to_be_visible()
+    expect(viewer.get_by_test_id("pinned").get_by_test_id("shelf-item")).to_be_visible(timeout=PIN_WITHIN_MS)
+    _screenshot(host, "cockpit-live.png")
+    items.nth(0).get_by_test_id("unpin").click()
+    expect(items.nth(0).get_by_test_id("pin")).to_be_visible()
+
+    # Reloaded while live: the preview is the programme viewers get.
+    host.reload()
+    program = host.get_by_test_id("program-preview")
+    _on_screen(program)
+    host.wait_for_function(
+        "() => { const v = document.getElementById('program-video');"
+        " return v && v.readyState >= 2 && v.currentTime > 0; }",
+        timeout=VIDEO_TIMEOUT_MS,
+    )
+    for part in ("count-viewers", "chat-input"):
+        _on_screen(host.get_by_test_id(part))
+    _on_screen(host.get_by_test_id("console-item").nth(1))
+    _screenshot(host, "cockpit-program.png")

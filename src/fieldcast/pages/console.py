@@ -13,6 +13,8 @@ from starlette.responses import Response
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import User
 from fieldcast.accounts.queries import roles_in_org
+from fieldcast.chat import actions as chat_actions
+from fieldcast.chat import queries as chat_queries
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.draws import actions as draw_actions
@@ -38,6 +40,7 @@ from fieldcast.web.money import BadAmount, parse_yuan
 from fieldcast.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+CHAT_LINES = 50  # chat lines the cockpit renders; newer ones arrive over the room socket
 
 
 # -- the host console ------------------------------------------------------------------------------
@@ -114,6 +117,9 @@ async def _console_view(
             "sku_choices": [c for c in choices if c.sku_id not in on_shelf],
             "is_open": live.state in a.OPEN_STATES,
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
+            # The cockpit's chat: the last lines, with the operator's moderation tools.
+            "chat_messages": await chat_queries.recent(uow.session, live.id, CHAT_LINES),
+            "is_moderator": await chat_actions.is_moderator(uow, operator, live),
         },
         status_code=status_code,
     )

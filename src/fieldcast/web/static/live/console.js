@@ -9,6 +9,7 @@ function swapParts(html) {
     const next = fresh.getElementById(part.id);
     if (next) part.replaceWith(document.importNode(next, true));
   }
+  document.dispatchEvent(new CustomEvent("console:swapped"));
 }
 
 function fail(text) {

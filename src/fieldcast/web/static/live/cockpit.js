@@ -1,0 +1,148 @@
+// The host's cockpit (live/console.html): what viewers see (the show's HLS, muted), the room's
+// counters with a small chart of viewers, the chat with remove and mute inline (room_live.js, the
+// same panel as the room's), each shelf item's stock left, and tabs for draws, co-streams and the
+// stream key. It follows the room socket as a viewer's page does; nothing here writes but the
+// chat and moderation forms, which go through the room's API.
+import { ensureSession } from "../session.js";
+import { startRoomLive } from "./room_live.js";
+import { fill } from "./shelf.js";
+
+const root = document.getElementById("console");
+const CHART_POINTS = 60;
+const RETRY_MS = 3000;
+
+// -- what viewers see ----------------------------------------------------------------------------
+
+function program() {
+  const video = document.getElementById("program-video");
+  if (!video || !video.dataset.src) return;
+  const url = video.dataset.src;
+  const Hls = window.Hls;
+  video.muted = true;
+  if (Hls && Hls.isSupported()) {
+    const hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 2, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 });
+    hls.on(Hls.Events.ERROR, (_event, data) => {
+      if (!data.fatal) return;
+      hls.destroy();
+      setTimeout(program, RETRY_MS); // the playlist may not be there yet
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    video.play()?.catch(() => {});
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+    video.play()?.catch(() => {});
+  }
+}
+
+// -- counters and their chart --------------------------------------------------------------------
+
+const viewers = [];
+function chart(count) {
+  const line = document.querySelector("[data-testid=viewers-chart] polyline");
+  if (!line) return;
+  viewers.push(Number(count) || 0);
+  if (viewers.length > CHART_POINTS) viewers.shift();
+  const top = Math.max(1, ...viewers);
+  const step = 120 / Math.max(1, CHART_POINTS - 1);
+  line.setAttribute("points", viewers.map((v, i) => `${(i * step).toFixed(1)},${(29 - (v / top) * 28).toFixed(1)}`).join(" "));
+}
+
+function stockLeft(skuId, available) {
+  for (const slot of document.querySelectorAll(`[data-console-left][data-sku-id="${Number(skuId)}"]`)) {
+    slot.textContent = available > 0 ? fill(slot.dataset.tLeft, { n: available }) : slot.dataset.tSoldOut;
+  }
+}
+
+// -- the room socket -----------------------------------------------------------------------------
+
+function follow() {
+  if (!root || !("WebSocket" in window)) return;
+  let socket = null;
+  let lastId = null;
+  let backoff = 1000;
+  const send = (message) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(message));
+    return true;
+  };
+  const panel = startRoomLive(send);
+  const handle = (frame) => {
+    if (!frame || typeof frame !== "object") return;
+    if (frame.type === "room.counters") chart((frame.data || {}).viewers);
+    if (frame.type === "snapshot") {
+      lastId = frame.last_id;
+      for (const item of (frame.data && frame.data.shelf) || []) stockLeft(item.sku_id, item.available);
+    } else if (frame.id) {
+      if (lastId !== null && frame.id <= lastId) return;
+      lastId = frame.id;
+    }
+    if (frame.type === "shelf.stock") {
+      const data = frame.data || {};
+      stockLeft(data.sku_id, data.sold_out ? 0 : data.available);
+      return;
+    }
+    panel(frame);
+  };
+  const connect = () => {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const after = lastId === null ? "" : `?after=${lastId}`;
+    const mine = new WebSocket(`${scheme}${location.host}/ws/rooms/${Number(root.dataset.sessionId)}${after}`);
+    socket = mine;
+    let heartbeat = null;
+    mine.addEventListener("open", () => {
+      backoff = 1000;
+      heartbeat = setInterval(() => mine.readyState === WebSocket.OPEN && mine.send('"ping"'), 25000);
+    });
+    mine.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      for (const frame of Array.isArray(message) ? message : [message]) handle(frame);
+    });
+    mine.addEventListener("close", (event) => {
+      clearInterval(heartbeat);
+      if (socket === mine) socket = null;
+      if (event.code === 4404) return;
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 30000);
+    });
+  };
+  ensureSession().finally(connect);
+}
+
+// -- tabs ------------------------------------------------------------------------------------------
+
+const tabs = document.querySelector("[data-cockpit-tabs]");
+let chosen = null;
+function showTab(id) {
+  if (!tabs) return;
+  chosen = id;
+  for (const tab of tabs.querySelectorAll("[role=tab]")) {
+    const on = tab.getAttribute("aria-controls") === id;
+    tab.setAttribute("aria-selected", String(on));
+    tab.classList.toggle("secondary", !on);
+    const panel = document.getElementById(tab.getAttribute("aria-controls"));
+    if (panel) panel.hidden = !on;
+  }
+}
+if (tabs) {
+  tabs.hidden = false;
+  tabs.addEventListener("click", (event) => {
+    const tab = event.target instanceof Element ? event.target.closest("[role=tab]") : null;
+    if (tab) showTab(tab.getAttribute("aria-controls"));
+  });
+  // A panel with a message or an error (a form sent from it) is the one to show.
+  const flagged = [...document.querySelectorAll("[role=tabpanel]")].find((p) => p.querySelector(".form-message, .field-error, [aria-invalid=true]"));
+  showTab(flagged ? flagged.id : tabs.querySelector("[role=tab]").getAttribute("aria-controls"));
+  // console.js swaps panels in from the server's answer: keep the chosen one showing.
+  document.addEventListener("console:swapped", () => showTab(chosen));
+}
+
+if (root && (root.dataset.state === "live" || root.dataset.state === "scheduled")) {
+  program();
+  follow();
+}
