@@ -174,6 +174,7 @@ LABELS: dict[str, dict[str, str]] = {
         "state_endorsement": N_("State organ or official used as endorsement"),
         "medical_claim": N_("Medical or disease claim"),
         "health_food_efficacy": N_("Health-food efficacy promise"),
+        "medicine_comparison": N_("Comparison with medicine, or doctors used as recommendation"),
     },
     "verification_status": {
         "pending": N_("Waiting for review"),
