@@ -115,6 +115,7 @@ LABELS: dict[str, dict[str, str]] = {
         "draw.draw": N_("Drew the winners"),
         "draw.cancel": N_("Cancelled a lucky draw"),
         "product.publish_with_override": N_("Published a product despite claim warnings"),
+        "chat.claims_sent": N_("Sent a chat line despite claim warnings"),
         "product.withdraw": N_("Withdrew a product"),
         "product.add_image": N_("Added a product image"),
         "product.remove_image": N_("Removed a product image"),

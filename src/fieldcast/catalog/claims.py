@@ -37,6 +37,8 @@ __all__ = [
     "build_lexicon",
     "build_rules",
     "check_claims",
+    "check_fields",
+    "hits_for_log",
     "lexicon",
     "warm_up",
 ]
@@ -479,3 +481,19 @@ def check_claims(text: str, *, category: str | None = None) -> list[ClaimHit]:
         )
     hits.sort(key=lambda h: h.start)
     return hits
+
+
+def check_fields(fields: Mapping[str, str], *, category: str | None = None) -> dict[str, list[ClaimHit]]:
+    """The hits in each of several published texts (a coupon's title, a draw's prize and terms),
+    only for the fields that have any, in the order given."""
+    found = {name: check_claims(value, category=category) for name, value in fields.items()}
+    return {name: hits for name, hits in found.items() if hits}
+
+
+def hits_for_log(hits_by_field: Mapping[str, list[ClaimHit]]) -> list[dict[str, object]]:
+    """Hits as plain data for an audit entry: which field, where, what and under which rule."""
+    return [
+        {"field": name, "start": h.start, "end": h.end, "term": h.term, "rule": h.rule, "article": h.article}
+        for name, hits in hits_by_field.items()
+        for h in hits
+    ]
