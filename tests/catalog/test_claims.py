@@ -5,6 +5,7 @@ medicine, endorsement, absolute and price terms, time and negation contexts), wo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
@@ -31,6 +32,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 LABELLED = DATA / "claims_labelled.jsonl"
 # Written and committed in a commit of its own before any rule was tuned; never edited since.
 HELDOUT = DATA / "claims_heldout.jsonl"
+# Its SHA-256 as committed (6afe952). A new held-out split is a new file, never an edit of this one.
+HELDOUT_SHA256 = "9ae9d5210112965a999ec23d0416344988f97ddc70a86af4dd6bd1a8ae24556a"
 PACKAGE_DATA = Path(claims.__file__).parent / "data"
 LEXICON_FILE = PACKAGE_DATA / "claims_lexicon.json"
 RULES_FILE = PACKAGE_DATA / "claims_rules.json"
@@ -122,6 +125,7 @@ def test_labelled_set_is_big_mixed_and_well_formed() -> None:
 
 
 def test_heldout_split_is_mixed_and_well_formed() -> None:
+    assert hashlib.sha256(HELDOUT.read_bytes()).hexdigest() == HELDOUT_SHA256, "the held-out split was edited"
     rows = heldout_rows()
     assert len(rows) == 100
     for row in rows:
