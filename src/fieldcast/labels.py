@@ -115,6 +115,7 @@ LABELS: dict[str, dict[str, str]] = {
         "draw.draw": N_("Drew the winners"),
         "draw.cancel": N_("Cancelled a lucky draw"),
         "product.publish_with_override": N_("Published a product despite claim warnings"),
+        "chat.claims_sent": N_("Sent a chat line despite claim warnings"),
         "product.withdraw": N_("Withdrew a product"),
         "product.add_image": N_("Added a product image"),
         "product.remove_image": N_("Removed a product image"),
@@ -174,6 +175,7 @@ LABELS: dict[str, dict[str, str]] = {
         "state_endorsement": N_("State organ or official used as endorsement"),
         "medical_claim": N_("Medical or disease claim"),
         "health_food_efficacy": N_("Health-food efficacy promise"),
+        "medicine_comparison": N_("Comparison with medicine, or doctors used as recommendation"),
     },
     "verification_status": {
         "pending": N_("Waiting for review"),

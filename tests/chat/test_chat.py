@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.accounts.models import Role
@@ -21,6 +22,7 @@ from fieldcast.chat.ratelimit import (
     RedisRateLimiter,
     make_rate_limiter,
 )
+from fieldcast.db.audit import AuditEntry
 from fieldcast.inputs import UnsafeText
 from fieldcast.realtime.events import event_model
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
@@ -251,13 +253,35 @@ async def test_platform_and_organisation_banned_words_refuse_with_the_word(org: 
     await said(org["viewer"], room, "加我vx聊")
 
 
-async def test_host_gets_claim_warnings_and_the_message_still_posts(org: LiveOrg, room: int) -> None:
+async def test_host_gets_claim_warnings_and_the_message_still_posts(org: LiveOrg, room: int, app: FastAPI) -> None:
     posted = await said(org["host"], room, "全国最好的蓝莓")
     assert posted["is_host"] is True and posted["body"] == "全国最好的蓝莓"
     assert "最好" in [w["term"] for w in posted["warnings"]]
     assert posted["warnings"][0]["article"]
     viewer = await said(org["viewer"], room, "全国最好的蓝莓")
     assert viewer["warnings"] == []
+    await said(org["host"], room, "欢迎大家，今晚八点抽奖")
+    # A host's line sent past the warnings is logged; viewers' lines and clean lines are not.
+    async with app.state.ctx.uow(write=False) as uow:
+        entries = list(await uow.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "chat.claims_sent")))
+    assert [(e.actor_id, e.target_id, e.details["message_id"]) for e in entries] == [
+        (org.ids["host"], str(room), posted["id"])
+    ]
+    assert entries[0].details["body"] == "全国最好的蓝莓"
+    assert [(c["term"], c["rule"]) for c in entries[0].details["claims"]] == [("最好", "absolute_term")]
+
+
+async def test_the_room_page_checks_a_hosts_line_before_sending(org: LiveOrg, room: int) -> None:
+    """The host's chat form asks for the pre-send check (the script posts to /claims/check); a
+    viewer's form does not. The room page is every viewer's: the room's /me says who operates
+    (me.js marks the form); the host's cockpit has it in its own chat form."""
+    host_page = await org["host"].get(f"/live/{room}")
+    assert host_page.status_code == 200 and "data-t-check-first" in host_page.text
+    assert 'data-testid="chat-form"' in host_page.text and "data-claims-check" not in host_page.text
+    assert (await org["host"].get(f"/api/v1/sessions/{room}/me")).json()["operator"] is True
+    assert (await org["viewer"].get(f"/api/v1/sessions/{room}/me")).json()["operator"] is False
+    cockpit = await org["host"].get(f"/live/{room}/console")
+    assert cockpit.status_code == 200 and "data-claims-check" in cockpit.text
 
 
 # -- moderation -----------------------------------------------------------------------------------

@@ -111,6 +111,20 @@ async def test_the_page_shows_a_refused_form_again_with_the_message(shop: LiveOr
     assert r.status_code == 422 and 'data-testid="error-amount_off_yuan"' in r.text
 
 
+async def test_a_flagged_title_is_shown_again_and_passes_with_a_written_reason(shop: LiveOrg) -> None:
+    room = await live_session(shop)
+    organiser = shop["organiser"]
+    flagged = form_of(room, title="史上最低价券")
+    r = await organiser.post(f"/orgs/{shop.slug}/coupons", data={"csrf_token": csrf(organiser), **flagged})
+    assert r.status_code == 422 and 'data-testid="error-title"' in r.text, r.text
+    assert "史上最低价" in r.text
+    r = await organiser.post(
+        f"/orgs/{shop.slug}/coupons",
+        data={"csrf_token": csrf(organiser), **flagged, "claims_override_reason": "价格监测记录可查"},
+    )
+    assert r.status_code == 303, r.text
+
+
 async def test_those_who_may_not_issue_get_no_page_and_no_batch(app: FastAPI, shop: LiveOrg) -> None:
     room = await live_session(shop)
     for who in ("host", "outsider", "supervisor"):

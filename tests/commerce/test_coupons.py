@@ -85,6 +85,40 @@ async def test_organisers_issue_room_coupons_and_suppliers_store_coupons(shop: L
     assert store["session_id"] is None
 
 
+async def test_a_coupon_title_with_a_forbidden_claim_needs_a_written_reason(shop: LiveOrg, app: FastAPI) -> None:
+    room = await live_session(shop)
+    url = f"/api/v1/organisations/{shop.slug}/coupons"
+    r = await shop["organiser"].post(url, json=batch_body(room, title="全网最低价券"))
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "claims_need_override" and r.json()["errors"][0]["field"] == "title"
+    assert "全网最低价" in r.json()["detail"]
+    created = await issue(
+        shop["organiser"],
+        shop.slug,
+        batch_body(room, title="全网最低价券", claims_override_reason="与平台比价截图为证"),
+    )
+    async with app.state.ctx.uow(write=False) as uow:
+        entry = await uow.session.scalar(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "coupon.batch_create", AuditEntry.target_id == str(created["id"])
+            )
+        )
+    assert entry is not None
+    assert entry.details["claims_override_reason"] == "与平台比价截图为证"
+    assert [(c["field"], c["term"], c["rule"]) for c in entry.details["claims"]] == [
+        ("title", "全网最低价", "absolute_term")
+    ]
+    # A clean title needs no reason and logs no claims.
+    clean = await issue(shop["organiser"], shop.slug, batch_body(room, title="直播间满50减10"))
+    async with app.state.ctx.uow(write=False) as uow:
+        entry = await uow.session.scalar(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "coupon.batch_create", AuditEntry.target_id == str(clean["id"])
+            )
+        )
+    assert entry is not None and "claims" not in entry.details
+
+
 @pytest.mark.parametrize("who", ["host", "official", "supplier", "supervisor", "outsider"])
 async def test_who_may_not_issue_room_coupons(shop: LiveOrg, who: str) -> None:
     room = await live_session(shop)

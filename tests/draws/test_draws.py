@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -357,6 +358,40 @@ async def test_cancel_needs_a_reason_is_audited_and_reveals_an_opened_seed(org: 
     assert [e.action for e in entries] == ["draw.create", "draw.open", "draw.cancel"]
     assert entries[-1].reason == "奖品库存不足，改日再抽"
     assert entries[-1].actor_id == org.ids["organiser"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "term"),
+    [
+        ({"prize_title": "特供茶礼盒"}, "prize_title", "特供茶"),
+        ({"terms": "奖品蜂蜜能治好咳嗽，包邮到家。"}, "terms", "治好咳嗽"),
+        ({"entry_rule": "keyword", "keyword": "最好吃"}, "keyword", "最好吃"),
+    ],
+)
+async def test_draw_texts_with_a_forbidden_claim_need_a_written_reason(
+    org: LiveOrg, app: FastAPI, overrides: dict[str, Any], field: str, term: str
+) -> None:
+    session_id = await live_session(org)
+    r = await org["host"].post(f"/api/v1/sessions/{session_id}/draws", json=draw_body(**overrides))
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "claims_need_override" and r.json()["errors"][0]["field"] == field
+    assert term in r.json()["detail"]
+    draw = await create_draw(org, session_id, **overrides, claims_override_reason="主办方审核通过的原文")
+    async with app.state.ctx.uow(write=False) as uow:
+        entry = await uow.session.scalar(
+            sa.select(AuditEntry).where(AuditEntry.action == "draw.create", AuditEntry.target_id == str(draw["id"]))
+        )
+    assert entry is not None and entry.reason == "主办方审核通过的原文"
+    assert [(c["field"], c["term"]) for c in entry.details["claims"]] == [(field, term)]
+
+
+async def test_a_clean_draw_logs_no_claims(org: LiveOrg, app: FastAPI) -> None:
+    draw = await create_draw(org, await live_session(org))
+    async with app.state.ctx.uow(write=False) as uow:
+        entry = await uow.session.scalar(
+            sa.select(AuditEntry).where(AuditEntry.action == "draw.create", AuditEntry.target_id == str(draw["id"]))
+        )
+    assert entry is not None and entry.details["claims"] == [] and entry.reason == ""
 
 
 async def test_one_rule_for_a_cancel_reason_through_the_api_and_the_console(org: LiveOrg, app: FastAPI) -> None:

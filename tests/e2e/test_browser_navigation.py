@@ -123,6 +123,15 @@ def test_a_hosts_claim_warning_names_the_rule_not_its_code(
     warnings = page.get_by_test_id("chat-warnings")
     expect(warnings).to_contain_text(name)
     assert "absolute_term" not in (warnings.text_content() or "")
+    # Checked before sending: the line is held back until the host presses Send again.
+    expect(warnings).to_contain_text("尚未发送" if locale == "zh-CN" else "Not sent yet")
+    mine = page.get_by_test_id("chat-list").get_by_test_id("chat-message").filter(has_text="全网最好的蓝莓")
+    expect(page.get_by_test_id("chat-input")).to_have_value("全网最好的蓝莓")
+    expect(mine).to_have_count(0)
+    page.get_by_test_id("chat-send").click()
+    expect(mine).to_have_count(1)
+    expect(page.get_by_test_id("chat-input")).to_have_value("")
+    expect(warnings).to_contain_text(name)  # the warnings after posting
 
 
 def _drawn_draw(base_url: str) -> dict[str, Any]:

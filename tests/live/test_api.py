@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from fieldcast.catalog.models import Product, Sku
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
@@ -125,6 +126,37 @@ async def test_title_claims_need_a_written_override(org: LiveOrg, app: FastAPI) 
     async with app.state.ctx.uow() as uow:
         actions = await uow.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.target_id == str(ok["id"])))
         assert "session.schedule_with_override" in set(actions)
+
+
+async def test_shelf_item_names_are_checked_and_their_claims_logged(org: LiveOrg, app: FastAPI) -> None:
+    """A product reaches a shelf only once published, past any claim warnings with a written
+    override; the shelf entry records what its name still claims."""
+    async with app.state.ctx.uow() as uow:
+        sku = await uow.session.get(Sku, org.inspected_sku)
+        assert sku is not None
+        product = await uow.session.get(Product, sku.product_id)
+        assert product is not None
+        product.title = "靖宇蓝莓 提高免疫力"
+    created = await schedule_session(org, shelf=[])
+    r = await org["organiser"].post(
+        f"/api/v1/sessions/{created['id']}/shelf", json={"sku_id": org.inspected_sku, "live_price_fen": 6900}
+    )
+    assert r.status_code == 201, r.text
+    scheduled = await schedule_session(org)  # the factory's show carries the same SKU on its shelf
+    async with app.state.ctx.uow(write=False) as uow:
+        added = await uow.session.scalar(
+            sa.select(AuditEntry).where(AuditEntry.action == "shelf.add", AuditEntry.target_id == str(created["id"]))
+        )
+        schedule = await uow.session.scalar(
+            sa.select(AuditEntry).where(
+                AuditEntry.action == "session.schedule", AuditEntry.target_id == str(scheduled["id"])
+            )
+        )
+    assert added is not None and schedule is not None
+    assert [(c["field"], c["term"], c["rule"]) for c in added.details["claims"]] == [
+        ("product_title", "提高免疫力", "health_food_efficacy")
+    ]
+    assert [(c["sku_id"], c["term"]) for c in schedule.details["shelf_claims"]] == [(org.inspected_sku, "提高免疫力")]
 
 
 async def test_stream_key_is_shown_once_rotates_and_is_operator_only(org: LiveOrg, app: FastAPI) -> None:

@@ -173,6 +173,13 @@ async def test_console_draw_form_creates_a_draw_and_refuses_a_value_above_the_ca
     no_keyword = await post_form(host, f"/live/{room}/draws", keywordless)
     assert no_keyword.status_code == 422 and count_testid(no_keyword, "error-keyword") == 1
 
+    # Wording the Advertising Law forbids is shown on its field; a written reason lets it through.
+    flagged = {**too_much, "prize_value_yuan": "50", "terms": "奖品蜂蜜能治好咳嗽"}
+    claimed = await post_form(host, f"/live/{room}/draws", flagged)
+    assert claimed.status_code == 422 and count_testid(claimed, "error-terms") == 1
+    assert "治好咳嗽" in claimed.text
+    assert (await host.get(f"/api/v1/sessions/{room}/draws")).json() == []
+
     ok = {
         "prize_title": "蓝莓 2 斤",
         "prize_value_yuan": "68",

@@ -1,9 +1,15 @@
 """Advertising-Law claim checker: finds absolute terms, officials used as endorsement, medical and
-health-efficacy claims in any text (titles, descriptions, host scripts) and says what to write instead.
+health-efficacy claims and comparison with medicine in any text (titles, descriptions, host chat,
+coupon and draw texts) and says what to write instead.
 
-The words live in data/claims_lexicon.json, versioned data reviewed like code (docs/claims.md);
-this module only matches them. Chinese terms match on jieba word boundaries, so 第一 fires in
-全县第一 but not in 第一书记; English terms match whole words, case-insensitively."""
+Two layers of versioned data, reviewed like code (docs/claims.md); this module only matches them:
+- data/claims_lexicon.json, the listed words. Chinese terms match on jieba word boundaries, so 第一
+  fires in 全县第一 but not in 第一书记; English terms match whole words, case-insensitively.
+- data/claims_rules.json, structured rules: a disease or symptom (data/claims_diseases.json) with
+  an outcome or treatment word near it in the same clause, a function word with its target, a
+  title or state organ with an endorsement word, comparison with medicine or doctors, absolute and
+  price-superlative variants. Their regexes are compiled once, at import.
+A hit in the negative (不能治病, "does not treat any illness") is not a claim."""
 
 from __future__ import annotations
 
@@ -23,12 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "LEXICON_VERSION",
+    "RULES_VERSION",
     "TEXT_MAX_CHARS",
     "ClaimHit",
     "Lexicon",
     "Rule",
     "build_lexicon",
+    "build_rules",
     "check_claims",
+    "check_fields",
+    "hits_for_log",
     "lexicon",
     "warm_up",
 ]
@@ -36,7 +46,7 @@ __all__ = [
 TEXT_MAX_CHARS: Final = 20_000
 """The most a caller may send over HTTP. `check_claims` itself takes any length."""
 
-Rule = Literal["absolute_term", "state_endorsement", "medical_claim", "health_food_efficacy"]
+Rule = Literal["absolute_term", "state_endorsement", "medical_claim", "health_food_efficacy", "medicine_comparison"]
 MatchMode = Literal["token", "prefix", "word"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -68,6 +78,7 @@ class RuleSpec(_Strict):
     article: str = Field(min_length=1)
     article_en: str = Field(min_length=1)
     summary: str = Field(min_length=1)
+    article_live: str = ""
     exempt_categories: frozenset[str] = frozenset()
 
 
@@ -172,6 +183,135 @@ def lexicon() -> Lexicon:
 
 
 LEXICON_VERSION: Final[str] = lexicon().version
+
+
+# == Structured rules =============================================================================
+
+# Inside one clause: a window never crosses sentence or clause punctuation (folded: ，→, ！→! …).
+_CLAUSE_CHARS = r"[^。，,！!？?；;：:\n]"
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::(\d+))?\}")
+
+
+class PatternSpec(_Strict):
+    name: str = Field(min_length=1)
+    rule: Rule
+    lang: Literal["zh", "en"]
+    pattern: str = Field(min_length=1)
+    suggestion: str = Field(min_length=1)
+    article: str | None = None
+
+
+class NegationSpec(_Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class RulesFile(_Strict):
+    version: str = Field(min_length=1)
+    about: str = ""
+    vocab: dict[str, list[str]]
+    patterns: list[PatternSpec] = Field(min_length=1)
+    negation: NegationSpec
+
+
+class DiseasesFile(_Strict):
+    version: str = Field(min_length=1)
+    about: str = ""
+    source: str = Field(min_length=1)
+    licence: str = Field(min_length=1)
+    zh: list[str] = Field(min_length=1)
+    en: list[str] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    spec: PatternSpec
+    regex: re.Pattern[str]
+    article: str
+    exempt_categories: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    version: str
+    patterns: tuple[Pattern, ...]
+    negation_zh: re.Pattern[str]
+    negation_en: re.Pattern[str]
+
+
+def _alternation(words: list[str], regex_items: bool) -> str:
+    """Longest first, so that 高血压 wins over 血压 and the span covers the whole word."""
+    items = sorted(set(words), key=lambda w: (-len(w), w))
+    return "|".join(w if regex_items else re.escape(w).replace(r"\ ", r"\s+") for w in items)
+
+
+def build_rules(raw: Mapping[str, Any], diseases: Mapping[str, Any], lex: Lexicon) -> Rules:
+    """Validate the structured rules and the disease dictionary and compile every pattern once
+    (ValueError on any mistake: an unknown vocabulary name or rule, a pattern matching empty text)."""
+    spec = RulesFile.model_validate(raw)
+    dis = DiseasesFile.model_validate(diseases)
+    vocab = {name: _alternation(items, regex_items=True) for name, items in spec.vocab.items()}
+    # A disease word right before 药/片/冲剂 names a medicine (感冒药): that is for the comparison rules.
+    vocab["disease_zh"] = "(?:" + _alternation(dis.zh, regex_items=False) + ")(?!药|片|冲剂|胶囊|灵)"
+    vocab["disease_en"] = "(?:" + _alternation(dis.en, regex_items=False) + ")"
+
+    def expand(where: str, found: re.Match[str]) -> str:
+        name, gap = found.group(1), found.group(2)
+        if name == "gap" and gap is not None:
+            return f"{_CLAUSE_CHARS}{{0,{int(gap)}}}?"
+        if name not in vocab:
+            raise ValueError(f"{where}: no vocabulary named {name!r}")
+        return f"(?:{vocab[name]})"
+
+    patterns: list[Pattern] = []
+    for index, p in enumerate(spec.patterns):
+        where = f"patterns[{index}] {p.name!r}"
+        rule = lex.rules.get(p.rule)
+        if rule is None:
+            raise ValueError(f"{where}: rule {p.rule!r} is not defined in the lexicon's 'rules'")
+        body = _PLACEHOLDER.sub(lambda m, w=where: expand(w, m), p.pattern)  # type: ignore[misc]
+        if p.lang == "en":
+            regex = re.compile(f"{_WORD_BEFORE}(?:{body}){_WORD_AFTER}", re.IGNORECASE)
+        else:
+            regex = re.compile(body)
+        if regex.fullmatch("") is not None:
+            raise ValueError(f"{where}: the pattern matches empty text")
+        patterns.append(
+            Pattern(spec=p, regex=regex, article=p.article or rule.article, exempt_categories=rule.exempt_categories)
+        )
+    return Rules(
+        version=spec.version,
+        patterns=tuple(patterns),
+        negation_zh=re.compile(f"(?:{spec.negation.zh})"),
+        negation_en=re.compile(f"(?:{spec.negation.en})", re.IGNORECASE),
+    )
+
+
+def _data(name: str) -> Any:
+    return json.loads((files("fieldcast.catalog") / "data" / name).read_text("utf-8"))
+
+
+@cache
+def rules() -> Rules:
+    """The packaged structured rules, read and compiled once per process."""
+    return build_rules(_data("claims_rules.json"), _data("claims_diseases.json"), lexicon())
+
+
+RULES_VERSION: Final[str] = rules().version
+# The clause a hit stands in starts after the last of these (for the negation look-behind).
+_CLAUSE_START = re.compile(r".*[。，,！!？?；;：:\n]", re.DOTALL)
+_NEGATION_LOOKBACK = 40
+
+
+def _negated(text: str, start: int, rules_: Rules) -> bool:
+    """Whether the clause before `start` ends in a negation (不能治病, "does not treat")."""
+    before = text[max(0, start - _NEGATION_LOOKBACK) : start]
+    if (clause := _CLAUSE_START.match(before)) is not None:
+        before = before[clause.end() :]
+    if not before:
+        return False
+    regex = rules_.negation_zh if _CJK.match(text[start]) else rules_.negation_en
+    return regex.search(before) is not None
 
 
 # == Segmentation =================================================================================
@@ -291,35 +431,69 @@ def check_claims(text: str, *, category: str | None = None) -> list[ClaimHit]:
     if not text:
         return []
     lex = lexicon()
+    structured = rules()
     folded = _fold(text)
-    seg = _segment(folded) if _CJK.search(folded) else None
-    language = "zh" if seg is not None else "en"
-    allowed = _Allowed([span for m in lex.allow for span in _spans(m, folded, seg)])
+    chinese = _CJK.search(folded) is not None
+    language = "zh" if chinese else "en"
+    # Most lines match few entries: search each once and segment (the costly part) only when a
+    # Chinese entry matched somewhere, since only those need word boundaries.
+    matching = [(i, t) for i, t in enumerate(lex.terms) if t.matcher.regex.search(folded) is not None]
+    allow = [m for m in lex.allow if m.regex.search(folded) is not None]
+    needs_seg = chinese and any(m.mode != "word" for m in [*(t.matcher for _i, t in matching), *allow])
+    seg = _segment(folded) if needs_seg else None
+    allowed = _Allowed([span for m in allow for span in _spans(m, folded, seg)])
 
-    candidates: list[tuple[int, int, int, int, Term]] = []
-    for index, term in enumerate(lex.terms):
+    # (start, end, language rank, order, rule, article, suggestion)
+    candidates: list[tuple[int, int, int, int, Rule, str, str]] = []
+    for index, term in matching:
         if category is not None and category in term.exempt_categories:
             continue
         for start, end in _spans(term.matcher, folded, seg):
             if not allowed.suppresses(start, end):
-                candidates.append((start, end, 0 if term.spec.lang == language else 1, index, term))
+                rank = 0 if term.spec.lang == language else 1
+                candidates.append((start, end, rank, index, term.spec.rule, term.article, term.spec.suggestion))
+    order = len(lex.terms)
+    for pattern in structured.patterns:
+        order += 1
+        if category is not None and category in pattern.exempt_categories:
+            continue
+        if pattern.spec.lang == "zh" and not chinese:
+            continue
+        for found in pattern.regex.finditer(folded):
+            start, end = found.span()
+            if not allowed.suppresses(start, end):
+                rank = 0 if pattern.spec.lang == language else 1
+                candidates.append(
+                    (start, end, rank, order, pattern.spec.rule, pattern.article, pattern.spec.suggestion)
+                )
     candidates.sort(key=lambda c: (c[0] - c[1], c[0], c[2], c[3]))
 
     taken = bytearray(len(text))
     hits: list[ClaimHit] = []
-    for start, end, _lang_rank, _index, term in candidates:
+    for start, end, _rank, _order, rule, article, suggestion in candidates:
         if any(taken[start:end]):
             continue
         taken[start:end] = b"\x01" * (end - start)
+        if _negated(folded, start, structured):
+            continue
         hits.append(
-            ClaimHit(
-                start=start,
-                end=end,
-                term=text[start:end],
-                rule=term.spec.rule,
-                article=term.article,
-                suggestion=term.spec.suggestion,
-            )
+            ClaimHit(start=start, end=end, term=text[start:end], rule=rule, article=article, suggestion=suggestion)
         )
     hits.sort(key=lambda h: h.start)
     return hits
+
+
+def check_fields(fields: Mapping[str, str], *, category: str | None = None) -> dict[str, list[ClaimHit]]:
+    """The hits in each of several published texts (a coupon's title, a draw's prize and terms),
+    only for the fields that have any, in the order given."""
+    found = {name: check_claims(value, category=category) for name, value in fields.items()}
+    return {name: hits for name, hits in found.items() if hits}
+
+
+def hits_for_log(hits_by_field: Mapping[str, list[ClaimHit]]) -> list[dict[str, object]]:
+    """Hits as plain data for an audit entry: which field, where, what and under which rule."""
+    return [
+        {"field": name, "start": h.start, "end": h.end, "term": h.term, "rule": h.rule, "article": h.article}
+        for name, hits in hits_by_field.items()
+        for h in hits
+    ]

@@ -27,9 +27,13 @@ class ClaimCheckIn(BaseModel):
 
 class ClaimHitOut(BaseModel):
     start: int = Field(description="Offset of the first character (Python str index, code points).")
-    end: int = Field(description="Offset after the last character: text[start:end] == term.")
+    end: int = Field(
+        description="Offset after the last character: text[start:end] == term, the words that carry the claim."
+    )
     term: str
-    rule: str = Field(description="absolute_term | state_endorsement | medical_claim | health_food_efficacy")
+    rule: str = Field(
+        description="absolute_term | state_endorsement | medical_claim | health_food_efficacy | medicine_comparison"
+    )
     article: str = Field(description="Chinese legal citation, e.g. 《广告法》第九条第三项.")
     suggestion: str = Field(description="Rewrite hint, in the language of the matched term.")
 

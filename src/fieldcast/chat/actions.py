@@ -14,7 +14,7 @@ from datetime import timedelta
 from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.permissions import require_org_role, require_platform_admin, require_user
 from fieldcast.accounts.queries import roles_in_org
-from fieldcast.catalog.claims import check_claims
+from fieldcast.catalog.claims import check_claims, hits_for_log
 from fieldcast.chat import errors as e
 from fieldcast.chat import queries as q
 from fieldcast.chat import schemas as s
@@ -155,15 +155,14 @@ async def send_message(
         live.id,
         ChatPosted(id=message.id, user_id=user.id, display_name=user.display_name, body=body, is_host=operator, at=now),
     )
-    # Hosts' words are checked against the Advertising Law; the comment stands, the host is warned.
-    warnings = (
-        [
-            s.ClaimWarning(term=h.term, rule=h.rule, article=h.article, suggestion=h.suggestion)
-            for h in check_claims(body)
-        ]
-        if operator
-        else []
-    )
+    # Hosts' words are checked against the Advertising Law. The room page checks a host's line
+    # before sending it (POST /claims/check) and asks again; a line sent anyway stands, the host
+    # sees the warnings, and the audit log keeps what was said and which rules it broke.
+    hits = check_claims(body) if operator else []
+    warnings = [s.ClaimWarning(term=h.term, rule=h.rule, article=h.article, suggestion=h.suggestion) for h in hits]
+    if hits:
+        claims = hits_for_log({"body": hits})
+        _audit(uow, user, "chat.claims_sent", live, "", message_id=message.id, body=body, claims=claims)
     out = q.message_out(message, user.display_name, show_removed_text=False)
     return s.ChatPostedOut(**out.model_dump(), warnings=warnings)
 

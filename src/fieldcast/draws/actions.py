@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fieldcast.accounts.models import User
 from fieldcast.accounts.permissions import require_user
 from fieldcast.accounts.queries import roles_in_org
+from fieldcast.catalog.claims import check_fields, hits_for_log
+from fieldcast.catalog.errors import ClaimsNeedOverride
 from fieldcast.db.audit import record_audit
 from fieldcast.db.base import utcnow
 from fieldcast.db.locks import lock_row
@@ -130,6 +132,18 @@ async def create_draw(uow: UnitOfWork, actor: User | None, live: LiveSession, da
     keyword = data.keyword if data.entry_rule is EntryRule.KEYWORD else ""
     if data.entry_rule is EntryRule.KEYWORD and not keyword:
         raise Invalid(N_("A keyword draw needs the keyword viewers comment to enter."), field="keyword")
+    claims = check_fields({"prize_title": data.prize_title, "keyword": keyword, "terms": data.terms})
+    override = data.claims_override_reason.strip() if claims else ""
+    if claims and not override:
+        field = next(iter(claims))
+        raise ClaimsNeedOverride(
+            N_(
+                "This text has wording the Advertising Law forbids (%(terms)s). Fix it, or give a reason to use it "
+                "anyway."
+            ),
+            field=field,
+            terms="、".join(h.term for hits in claims.values() for h in hits),
+        )
     count = await uow.session.scalar(sa.select(sa.func.count()).where(LuckyDraw.session_id == live.id))
     if (count or 0) >= MAX_DRAWS_PER_SESSION:
         raise Conflict(N_("A session may hold at most %(n)s draws."), n=MAX_DRAWS_PER_SESSION)
@@ -146,17 +160,20 @@ async def create_draw(uow: UnitOfWork, actor: User | None, live: LiveSession, da
     )
     uow.session.add(draw)
     await uow.session.flush()
+    # Wording published past the claim checker: the reason is the entry's reason, the hits its details.
     audit_draw(
         uow,
         user.id,
         "draw.create",
         draw,
         live,
+        override,
         prize_title=draw.prize_title,
         prize_value_fen=draw.prize_value_fen,
         winners_count=draw.winners_count,
         entry_rule=draw.entry_rule.value,
         keyword=draw.keyword,
+        claims=hits_for_log(claims),
     )
     uow.emit(
         live.id,

@@ -22,6 +22,8 @@ class DrawIn(In):
     keyword: text(0, m.KEYWORD_MAX, one_line=True) = ""  # type: ignore[valid-type]
     # How the prize reaches the winners, who pays postage, anything else the public should know.
     terms: text(0, m.TERMS_MAX) = ""  # type: ignore[valid-type]
+    # Prize, keyword and terms go through the claim checker; flagged wording needs a written reason (audited).
+    claims_override_reason: text(0, m.REASON_MAX) = ""  # type: ignore[valid-type]
 
 
 class OpenIn(In):

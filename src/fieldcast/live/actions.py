@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fieldcast.accounts.models import Organisation, Role, User
 from fieldcast.accounts.permissions import require_org_role, require_user
 from fieldcast.accounts.queries import badges_for, roles_in_org
-from fieldcast.catalog.claims import check_claims
+from fieldcast.catalog.claims import check_claims, check_fields, hits_for_log
 from fieldcast.catalog.images import remove_stored, store_image
 from fieldcast.catalog.models import Product, ProductStatus, Sku
 from fieldcast.catalog.queries import require_public_welfare_eligible
@@ -303,8 +303,10 @@ async def schedule_session(
     await uow.session.flush()
     for position, host_id in enumerate(data.host_ids):
         uow.session.add(SessionHost(session_id=live.id, user_id=host_id, position=position))
+    shelf_claims: list[dict[str, object]] = []
     for item in data.shelf:
         await _add_to_shelf(uow, live, item)
+        shelf_claims += [{"sku_id": item.sku_id, **hit} for hit in await _shelf_claims(uow, item.sku_id)]
     await uow.session.flush()
     await _notify_followers(uow, live, NotificationKind.SESSION_SCHEDULED, data.host_ids)
     _notify_hosts_assigned(uow, live, data.host_ids, user.id)
@@ -316,6 +318,7 @@ async def schedule_session(
         hosts=data.host_ids,
         public_welfare=live.is_public_welfare,
         reason=override,
+        **({"shelf_claims": shelf_claims} if shelf_claims else {}),
     )
     return live
 
@@ -410,6 +413,18 @@ async def cancel_session(uow: UnitOfWork, actor: User | None, live: LiveSession,
 # -- shelf ----------------------------------------------------------------------------------------
 
 
+async def _shelf_claims(uow: UnitOfWork, sku_id: int) -> list[dict[str, object]]:
+    """Claim-checker hits in the name an item shows on the shelf (product title, SKU label). The
+    product was published past them only with an organiser's written override, so they are not
+    refused here; they are recorded with the shelf entry, for the audit log."""
+    sku = await uow.session.get(Sku, sku_id)
+    product = await uow.session.get(Product, sku.product_id) if sku is not None else None
+    if sku is None or product is None:
+        return []
+    fields = {"product_title": product.title, "spec_label": sku.spec_label}
+    return hits_for_log(check_fields(fields, category=product.category.value))
+
+
 async def _add_to_shelf(uow: UnitOfWork, live: LiveSession, data: s.ShelfItemIn) -> ShelfItem:
     sku = await uow.session.get(Sku, data.sku_id)
     product = await uow.session.get(Product, sku.product_id) if sku else None
@@ -448,7 +463,16 @@ async def add_shelf_item(uow: UnitOfWork, actor: User | None, live: LiveSession,
     user = await _require_manager(uow, actor, live.organisation_id)
     require_open(live)
     item = await _add_to_shelf(uow, live, data)
-    audit_session(uow, user.id, "shelf.add", live, sku_id=item.sku_id, live_price_fen=item.live_price_fen)
+    claims = await _shelf_claims(uow, item.sku_id)
+    audit_session(
+        uow,
+        user.id,
+        "shelf.add",
+        live,
+        sku_id=item.sku_id,
+        live_price_fen=item.live_price_fen,
+        **({"claims": claims} if claims else {}),
+    )
     await _emit_shelf(uow, live, item.sku_id, item)
     return item
 

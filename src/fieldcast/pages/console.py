@@ -324,6 +324,7 @@ async def console_draw_create(session_id: Id, request: Request, uow: Uow, user: 
             "entry_rule": values.get("entry_rule", ""),
             "keyword": values.get("keyword", ""),
             "terms": values.get("terms", ""),
+            "claims_override_reason": values.get("claims_override_reason", ""),
         }
         validate_into(form, draw_schemas.DrawIn, data, DRAW_FIELDS)
         if form.data is None or form.errors:

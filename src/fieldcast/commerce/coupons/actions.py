@@ -27,6 +27,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from fieldcast.accounts.models import Organisation, Role, User
 from fieldcast.accounts.permissions import require_org_role, require_user
+from fieldcast.catalog.claims import check_fields, hits_for_log
+from fieldcast.catalog.errors import ClaimsNeedOverride
 from fieldcast.catalog.models import Product
 from fieldcast.commerce.coupons import errors as e
 from fieldcast.commerce.coupons import schemas as s
@@ -116,6 +118,17 @@ async def create_batch(
     issuers = SESSION_ISSUERS if data.scope is CouponScope.SESSION else STORE_ISSUERS
     await require_org_role(uow.session, user, org.id, *issuers)
     _check_terms(data)
+    claims = check_fields({"title": data.title})
+    override = data.claims_override_reason.strip() if claims else ""
+    if claims and not override:
+        raise ClaimsNeedOverride(
+            N_(
+                "This text has wording the Advertising Law forbids (%(terms)s). Fix it, or give a reason to use it "
+                "anyway."
+            ),
+            field="title",
+            terms="、".join(h.term for h in claims["title"]),
+        )
     if data.scope is CouponScope.SESSION and data.session_id is None:
         raise e.BadCoupon(N_("Choose the show the coupon is for."), field="session_id")
     if data.session_id is not None:
@@ -168,6 +181,7 @@ async def create_batch(
         percent_off=batch.percent_off,
         cap_fen=batch.cap_fen,
         min_spend_fen=batch.min_spend_fen,
+        **({"claims": hits_for_log(claims), "claims_override_reason": override} if claims else {}),
     )
     _emit_left(uow, batch, batch.coupons_left)
     return batch

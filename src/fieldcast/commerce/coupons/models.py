@@ -14,6 +14,7 @@ from fieldcast.db.base import Base, IdType, Timestamped
 from fieldcast.db.types import str_enum
 
 TITLE_MAX = 40
+CLAIMS_REASON_MAX = 500
 TOTAL_MAX = 1_000_000  # coupons in one batch
 AMOUNT_MAX_FEN = 10_000_000  # 100,000 yuan
 

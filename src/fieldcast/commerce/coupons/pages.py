@@ -83,7 +83,7 @@ async def coupons_page(slug: str, request: Request, uow: Uow, user: CurrentUser)
 
 def _parse(values: dict[str, str], form: Form[Any]) -> dict[str, Any]:
     """The form's yuan, numbers and Beijing times as the API's fen, integers and UTC."""
-    out: dict[str, Any] = {k: values.get(k, "").strip() for k in ("title", "kind", "scope")}
+    out: dict[str, Any] = {k: values.get(k, "").strip() for k in ("title", "kind", "scope", "claims_override_reason")}
     for name, field in (
         ("amount_off_yuan", "amount_off_fen"),
         ("cap_yuan", "cap_fen"),

@@ -18,6 +18,8 @@ Fen = Annotated[int, Field(ge=0, le=m.AMOUNT_MAX_FEN)]
 
 class CouponBatchIn(In):
     title: text(1, m.TITLE_MAX, one_line=True)  # type: ignore[valid-type]
+    # The title goes through the claim checker; wording it flags needs a written reason (audited).
+    claims_override_reason: text(0, m.CLAIMS_REASON_MAX) = ""  # type: ignore[valid-type]
     kind: m.CouponKind = Field(
         description="fixed: amount off; percent: percent_off % off up to cap_fen; "
         "threshold (满减): spend at least min_spend_fen, get amount_off_fen off."

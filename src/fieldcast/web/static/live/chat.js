@@ -101,8 +101,10 @@ export async function postJson(url, payload) {
 }
 
 /** Post the chat form with fetch; show the problem's detail (too fast, banned word, muted) as
- * text. `onPosted(message)` gets the posted message (with `warnings` for hosts). */
-export function bindChatForm(form, onPosted, labels = {}) {
+ * text. `onPosted(message)` gets the posted message (with `warnings` for hosts). When given,
+ * `beforeSend(text)` runs first and the line is sent only if it resolves true (a host's claim
+ * check). */
+export function bindChatForm(form, onPosted, labels = {}, beforeSend = null) {
   const status = form.querySelector("[data-chat-status]");
   const say = (text) => {
     if (status) status.textContent = text;
@@ -114,6 +116,7 @@ export function bindChatForm(form, onPosted, labels = {}) {
     if (!input.value.trim()) return;
     if (button) button.disabled = true;
     try {
+      if (beforeSend && !(await beforeSend(input.value))) return;
       const { ok, status: code, body } = await postJson(form.action, { body: input.value });
       if (!ok) {
         say(body.detail || labels.tFailed || String(code));

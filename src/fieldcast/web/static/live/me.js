@@ -31,6 +31,8 @@ function applyChat(me) {
   if (!section) return;
   section.dataset.userId = String(me.user_id);
   section.dataset.moderator = me.moderator ? "y" : "";
+  // The show's operators are hosts: their lines are checked for claims before sending.
+  if (me.operator) section.querySelector(".chat-form")?.setAttribute("data-claims-check", "");
   const input = section.querySelector('.chat-form [name="body"]');
   const status = section.querySelector(".chat-form [data-chat-status]");
   if (me.muted && input) {

@@ -169,30 +169,53 @@ function bindChat(section) {
     const status = form.querySelector("[data-chat-status]");
     const warnings = form.querySelector("[data-chat-warnings]");
     const input = form.elements.namedItem("body");
+    const showWarnings = (introText, hits) => {
+      warnings.replaceChildren();
+      warnings.hidden = !(hits && hits.length);
+      if (warnings.hidden) return;
+      const intro = document.createElement("p");
+      intro.textContent = introText;
+      const ul = document.createElement("ul");
+      for (const w of hits) {
+        const li = document.createElement("li");
+        li.textContent = t.tWarning
+          .replace("{term}", w.term)
+          .replace("{rule}", ruleNames[w.rule] ?? t.tRuleOther)
+          .replace("{article}", w.article)
+          .replace("{suggestion}", w.suggestion);
+        ul.append(li);
+      }
+      warnings.append(intro, ul);
+    };
+    // A host's line is checked before it is sent. With hits it is held back and the warnings
+    // shown; pressing Send again on the same text sends it as it is (the server records that).
+    let sendAnyway = null;
+    // Whether this viewer is a host is their own (me.js sets data-claims-check on the form).
+    const checkFirst = async (text) => {
+      if (!form.hasAttribute("data-claims-check") || text === sendAnyway) return true;
+      let hits = [];
+      try {
+        const { ok, body } = await postJson("/api/v1/claims/check", { text });
+        if (ok) hits = body.hits || [];
+      } catch {
+        return true; // the server checks again and warns after posting
+      }
+      if (!hits.length) return true;
+      sendAnyway = text;
+      showWarnings(t.tCheckFirst, hits);
+      return false;
+    };
     bindChatForm(
       form,
       (message) => {
         // Our own line shows at once; the chat.posted frame for it is then skipped by its id.
         applyChatFrame(list, { type: "chat.posted", data: message }, t);
         scrollToBottom(list);
-        warnings.replaceChildren();
-        warnings.hidden = !(message.warnings && message.warnings.length);
-        if (warnings.hidden) return;
-        const intro = document.createElement("p");
-        intro.textContent = t.tWarnings;
-        const ul = document.createElement("ul");
-        for (const w of message.warnings) {
-          const li = document.createElement("li");
-          li.textContent = t.tWarning
-            .replace("{term}", w.term)
-            .replace("{rule}", ruleNames[w.rule] ?? t.tRuleOther)
-            .replace("{article}", w.article)
-            .replace("{suggestion}", w.suggestion);
-          ul.append(li);
-        }
-        warnings.append(intro, ul);
+        sendAnyway = null;
+        showWarnings(t.tWarnings, message.warnings);
       },
       t,
+      checkFirst,
     );
     list.addEventListener("chat.muted", (event) => {
       if (String(event.detail.user_id) !== t.userId) return;
