@@ -50,6 +50,7 @@ from fieldcast.payments import routes as payment_routes
 from fieldcast.payments import sandbox_pages
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
+from fieldcast.realtime.health import HealthCheck
 from fieldcast.reviews import pages as review_pages
 from fieldcast.reviews import routes as review_routes
 from fieldcast.session_cookie import SESSION_COOKIE
@@ -176,9 +177,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
     )
-    app.add_middleware(
-        home_pages.HealthFastPath, check=home_pages.HealthCheck(ctx.db, ctx.bus, settings.health_interval_s)
-    )
+    app.add_middleware(home_pages.HealthFastPath, check=HealthCheck(ctx.db, ctx.bus, settings.health_interval_s))
     if settings.metrics_enabled:  # request timing around all of the above, and GET /metrics
         metrics_pages.install(app, ctx)
 

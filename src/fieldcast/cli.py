@@ -6,6 +6,7 @@ import asyncio
 import getpass
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -32,6 +33,41 @@ UVICORN_OPTIONS: dict[str, object] = {
     "h11_max_incomplete_event_size": HEAD_MAX_BYTES,  # the same head limit, should h11 be chosen
     "ws_max_size": WS_MAX_MESSAGE_BYTES,
 }
+
+
+REDIS_START_TIMEOUT_S = 3.0
+
+
+def _redacted_url(url: str) -> str:
+    """`url` without its password (redis://:secret@host/0 → redis://:***@host/0)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
+
+
+def require_redis(command: str, settings: Settings) -> None:
+    """With Redis configured, refuse to start while it does not answer: one line on stderr and
+    exit code 1, so the supervisor (systemd `Restart=`) tries again rather than a process serving
+    rooms it cannot hear."""
+    if not settings.redis_url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_START_TIMEOUT_S, socket_timeout=REDIS_START_TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        where = _redacted_url(settings.redis_url)
+        typer.echo(f"fieldcast {command}: Redis at {where} is unreachable ({reason}); not starting", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
 
 
 def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
@@ -86,6 +122,7 @@ def serve(
     except ProviderConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    require_redis("serve", settings)
     _serve(settings, workers)
 
 
@@ -111,6 +148,7 @@ def fanout(
     if not settings.redis_url:
         typer.echo("fieldcast fanout needs FIELDCAST_REDIS_URL: it hears the rooms through Redis.", err=True)
         raise typer.Exit(2)
+    require_redis("fanout", settings)
     configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # no line per connection
     try:

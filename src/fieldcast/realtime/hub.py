@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -300,6 +301,7 @@ class RoomHub:
             last = asyncio.create_task(self._flush(room_id, room, sockets=0))
             self._background.add(last)
             last.add_done_callback(self._background.discard)
+            last.add_done_callback(functools.partial(_log_failed_flush, room_id))
 
     async def _flush(self, room_id: int, room: _Room, sockets: int) -> None:
         now = time.monotonic()
@@ -371,6 +373,13 @@ class RoomHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._rooms.clear()
+
+
+def _log_failed_flush(room_id: int, task: asyncio.Task[None]) -> None:
+    """The last flush of a room nobody here watches any more: its exception is retrieved and
+    logged in one line (Redis away: the presence key expires by itself, likes are lost)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("room %s: last counters flush failed (%r)", room_id, exc)
 
 
 async def write_frames(
