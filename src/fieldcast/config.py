@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     health_interval_s: float = Field(
         default=1.0, ge=0, le=60, description="/healthz checks the database and the bus at most this often."
     )
+    api_docs: bool = Field(
+        default=True, description="Serve the API's description (/openapi.json) and its docs page (/api/docs)."
+    )
     metrics_enabled: bool = Field(default=False, description="Serve GET /metrics (Prometheus) to allowed callers.")
     metrics_token: str = Field(
         default="", description="Bearer token /metrics asks of every caller; empty = loopback callers only."
