@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -194,14 +196,47 @@ async def ensure_admin(settings: Settings, *, email: str, display_name: str, pas
         await db.dispose()
 
 
+def read_password(password_file: Path | None, password_env: str | None) -> str:
+    """The new administrator's password, never from the command line (`ps` would show it): from a
+    file (its first line), from the environment variable named, or typed at a prompt without echo
+    (twice). Raises typer.BadParameter with a readable message."""
+    if password_file is not None and password_env is not None:
+        raise typer.BadParameter("give --password-file or --password-env, not both")
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {password_file}: {exc.strerror}") from None
+        return lines[0] if lines else ""
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise typer.BadParameter(f"the environment variable {password_env} is not set")
+        return value
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("no terminal to ask for the password on: use --password-file or --password-env")
+    first = getpass.getpass("Password (10+ characters): ")
+    if getpass.getpass("Password again: ") != first:
+        raise typer.BadParameter("the two passwords differ")
+    return first
+
+
 @cli.command("create-admin")
 def create_admin(
     email: str,
     display_name: Annotated[str, typer.Option(help="Name shown on the site.")] = "Administrator",
-    password: Annotated[str | None, typer.Option(help="Prompted for when omitted.")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password from this file's first line (mode 0600, then delete it).")
+    ] = None,
+    password_env: Annotated[
+        str | None, typer.Option(help="Read the password from the environment variable of this name.")
+    ] = None,
 ) -> None:
-    """Create a platform administrator account, or make an existing account one."""
-    secret = password or getpass.getpass("Password (10+ characters): ")
+    """Create a platform administrator account, or make an existing account one.
+
+    The password is asked for without echo, or read from --password-file or --password-env; it
+    is never an argument, where `ps` and the shell history would show it."""
+    secret = read_password(password_file, password_env)
     settings = load_settings()
     try:
         created = asyncio.run(ensure_admin(settings, email=email, display_name=display_name, password=secret))
