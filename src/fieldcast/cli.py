@@ -75,6 +75,9 @@ def require_redis(command: str, settings: Settings) -> None:
 def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
     from fieldcast.app import create_app
 
+    # The same set-up uvicorn applies below (log_config), already for what building the app logs.
+    configure_logging(settings.log_format, settings.log_level)
+
     if workers > 1:
         # Several processes need a factory import string; each builds its own app from the env.
         uvicorn.run(

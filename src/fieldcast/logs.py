@@ -154,3 +154,6 @@ def log_config(log_format: str, level: str, stream: TextIO | None = None) -> dic
 
 def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> None:
     logging.config.dictConfig(log_config(log_format, level, stream))
+    # Python's warnings (deprecations, unclosed resources) as log lines in the same format, not
+    # bare text on stderr.
+    logging.captureWarnings(True)

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from fieldcast.errors import CLOSE_TRY_AGAIN
 from fieldcast.realtime.fanout import serve_fanout
+from fieldcast.realtime.hub import TICK_S
 from tests.conftest import TEST_SECRET, free_port, unavailable
 from tests.factories import make_live_org, session_body
 from tests.media.conftest import fresh_app, media_settings, serve
@@ -157,6 +158,10 @@ async def test_healthz_and_sockets_tell_the_truth_when_redis_goes_away(
                 assert await _close_code(app_ws) is None  # a snapshot: the room works
                 assert await _close_code(fanout_ws) is None
 
+                # A socket that stays open through the outage: its room's counters tick meets it.
+                held = await connect(app_ws, open_timeout=10)
+                await asyncio.wait_for(held.recv(), 10)
+
                 throwaway_redis.kill()
 
                 for base in (served.base_url, f"http://127.0.0.1:{fanout_port}"):
@@ -172,7 +177,9 @@ async def test_healthz_and_sockets_tell_the_truth_when_redis_goes_away(
             assert said.status_code in (201, 503), said.text
             if said.status_code == 503:
                 assert said.headers["content-type"].startswith("application/problem+json")
-            await asyncio.sleep(0.5)  # the last flush of the rooms the sockets left
+            await asyncio.sleep(2 * TICK_S)  # ticks of the held socket's room while Redis is away
+            await held.close()
+            await asyncio.sleep(0.5)  # the last flush of the room the socket left
         finally:
             fanout.close()
             await fanout.wait_closed()

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from websockets.frames import Frame, Opcode
 
+from fieldcast.errors import backend_unavailable
 from fieldcast.realtime.counters import UNISSUED, MemoryCounters, RoomCounters
 from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
 
@@ -243,6 +244,7 @@ class RoomHub:
         self.snapshot_builds: dict[int, tuple[int, asyncio.Future[tuple[int, str] | None]]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._tick_failing = False  # the last tick met an unreachable backend (logged once)
 
     def react(self, room_id: int, likes: int = 0, flowers: int = 0, viewer: str | None = None) -> None:
         """Count a viewer's likes or flowers locally; the next tick adds them to the totals, each
@@ -320,9 +322,14 @@ class RoomHub:
                 people = sum(1 for listener in room.listeners if listener.viewer is not None)
                 await self._flush(room_id, room, sockets=people)
                 data = (await self.counters.totals(room_id)).as_data()
-            except Exception:
-                log.exception("room %s: counters tick failed", room_id)
+            except Exception as exc:
+                if not backend_unavailable(exc):
+                    log.exception("room %s: counters tick failed", room_id)
+                elif not self._tick_failing:  # one line per outage, not a traceback a second
+                    log.warning("room %s: counters tick failed, a backend is unavailable (%r)", room_id, exc)
+                self._tick_failing = backend_unavailable(exc)
                 continue
+            self._tick_failing = False
             if data == room.last_counters:
                 continue
             room.last_counters = data
