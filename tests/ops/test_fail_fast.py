@@ -154,6 +154,7 @@ async def test_healthz_and_sockets_tell_the_truth_when_redis_goes_away(
                 for base in (served.base_url, f"http://127.0.0.1:{fanout_port}"):
                     health = await plain.get(base + "/healthz")
                     assert health.status_code == 200, (base, health.text)
+                    assert health.headers.get_list("content-type") == ["application/json"]
                     assert orjson.loads(health.content)["bus"]["status"] == "ok"
                 assert await _close_code(app_ws) is None  # a snapshot: the room works
                 assert await _close_code(fanout_ws) is None

@@ -93,6 +93,7 @@ class FanoutServer:
         if request.path == "/healthz":
             status, body = await self.health.answer()
             response = connection.respond(HTTPStatus(status), body.decode() + "\n")
+            del response.headers["Content-Type"]  # respond() wrote text/plain
             response.headers["Content-Type"] = "application/json"
             response.headers["Cache-Control"] = "no-store"
             return response
