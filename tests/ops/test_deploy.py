@@ -122,6 +122,10 @@ async def test_the_proxy_block_serves_hls_from_the_media_server_over_tls(tmp_pat
                 assert r.status_code == 200, r.text
                 assert r.text == playlist
                 assert (await client.get(f"https://127.0.0.1:{port}/hls/live/s1/none.ts")).status_code == 404
+                # What is never for the public: refused by nginx itself (no app behind it here).
+                for path in ("/hooks/media/on_publish", "/hooks/", "/metrics"):
+                    r = await client.post(f"https://127.0.0.1:{port}{path}")
+                    assert r.status_code == 404, path
     finally:
         media.terminate()
         await media.wait()
