@@ -4,7 +4,7 @@ A publisher draws frames whose top band encodes the wall-clock time (32 black/wh
 milliseconds plus an 8-bit checksum, large enough to survive compression), and publishes them:
   embedded: VP8/Opus webm chunks every 250 ms over the app's browser go-live WebSocket, exactly
             as MediaRecorder in the host console does;
-  nginx:    H.264/AAC over RTMP with the session's stream key, as OBS does (keyframe every 1 s).
+  nginx:    H.264/AAC over RTMP with the session's stream name and key, as OBS does (keyframe every 1 s).
 A reader polls the HLS playlist, fetches each new segment as soon as it is listed, decodes it
 and reads the stamps. The delay of a segment is (when it became fetchable) − (stamp of its last
 frame); the first frame's delay is shown too (it waited a whole segment). The player estimate
@@ -260,8 +260,9 @@ async def nginx_server(data_dir: Path, settings: Settings, rtmp_port: int, http_
     conf = write_config(
         settings,
         NginxOptions(
-            rtmp_port=rtmp_port, http_port=http_port, app_url=f"http://127.0.0.1:{settings.port}", prefix=prefix,
-            bind="127.0.0.1", user=getpass.getuser() if os.geteuid() == 0 else None,
+            rtmp_port=rtmp_port, http_port=http_port, hook_port=free_port(),
+            app_urls=(f"http://127.0.0.1:{settings.port}",), prefix=prefix,
+            user=getpass.getuser() if os.geteuid() == 0 else None,
         ),
         data_dir / "nginx.conf",
     )  # fmt: skip
@@ -369,7 +370,7 @@ async def run_nginx(ffmpeg: str, root: Path, seconds: float) -> PathResult:
             ffmpeg, "-hide_banner", "-loglevel", "error", *raw_input_args(),
             "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
             "-g", str(FPS), "-b:v", "1500k", "-c:a", "aac", "-b:a", "96k",
-            "-f", "flv", f"{settings.rtmp_url}/{bench.key}",
+            "-f", "flv", keys.publish_url(settings.rtmp_url, bench.stream_name, bench.key),
             stdin=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert encoder.stdin is not None

@@ -270,36 +270,77 @@ def demo(
 
 @cli.command("media-config")
 def media_config(
-    out: Annotated[Path, typer.Option(help="Where to write nginx.conf.")],
+    out: Annotated[Path, typer.Option(help="Where to write nginx.conf (mode 0600: it holds the callback secret).")],
+    app_url: Annotated[
+        list[str] | None,
+        typer.Option(help="An app process's base URL, e.g. http://127.0.0.1:8001; repeat for every process."),
+    ] = None,
     rtmp_port: Annotated[int, typer.Option(min=1, max=65535, help="RTMP port OBS publishes to.")] = 1935,
     http_port: Annotated[int, typer.Option(min=1, max=65535, help="Port nginx serves HLS on.")] = 8080,
-    app_url: Annotated[str, typer.Option(help="Where nginx reaches the app's hooks.")] = "http://127.0.0.1:8000",
+    hook_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Loopback port of the server that forwards callbacks to the apps.")
+    ] = 8089,
+    bind: Annotated[str, typer.Option(help="Address RTMP and HLS listen on; 0.0.0.0 = every interface.")] = "127.0.0.1",
     prefix: Annotated[Path, typer.Option(help="nginx prefix: pid, logs and temp files.")] = Path(
         "/var/lib/fieldcast/nginx"
     ),
     module_path: Annotated[
         str, typer.Option(help="ngx_rtmp_module.so to load; empty if nginx loads it already (modules-enabled).")
     ] = "/usr/lib/nginx/modules/ngx_rtmp_module.so",
-    bind: Annotated[str, typer.Option(help="Listen address; empty = every interface.")] = "",
-    user: Annotated[str, typer.Option(help="Worker user when nginx starts as root (must write HLS folders).")] = "",
+    user: Annotated[
+        str, typer.Option(help="nginx's worker user (must exist); it gets the HLS and recordings folders.")
+    ] = "",
 ) -> None:
-    """Write the nginx-rtmp configuration for production ingest (RTMP in, HLS out, hooks to the app)."""
-    from fieldcast.media.nginx_config import NginxOptions, write_config
+    """Write the nginx-rtmp configuration for production ingest (RTMP in, HLS out, callbacks to every app)."""
+    from fieldcast.media.nginx_config import ConfigError, NginxOptions, write_config
 
     settings = load_settings()
     options = NginxOptions(
         rtmp_port=rtmp_port,
         http_port=http_port,
-        app_url=app_url,
+        hook_port=hook_port,
+        app_urls=tuple(app_url or ["http://127.0.0.1:8000"]),
         prefix=prefix,
         module_path=Path(module_path) if module_path else None,
         bind=bind,
         user=user or None,
     )
-    path = write_config(settings, options, out)
-    typer.echo(f"wrote {path}; run: nginx -p {prefix} -e {prefix / 'error.log'} -c {path.resolve()}")
+    if len({rtmp_port, http_port, hook_port}) < 3:
+        typer.echo("fieldcast media-config: --rtmp-port, --http-port and --hook-port must differ", err=True)
+        raise typer.Exit(2)
+    try:
+        path = write_config(settings, options, out)
+    except (ConfigError, PermissionError) as exc:
+        typer.echo(f"fieldcast media-config: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {path} (mode 0600); run: nginx -p {prefix} -e {prefix / 'error.log'} -c {path.resolve()}")
+    if not settings.media_hook_secret:
+        typer.echo("no FIELDCAST_MEDIA_HOOK_SECRET: the apps accept callbacks from loopback only", err=True)
     if not settings.rtmp_url:
         typer.echo(f"then set FIELDCAST_RTMP_URL=rtmp://127.0.0.1:{rtmp_port}/live for the app", err=True)
+
+
+@cli.command("media-gc")
+def media_gc() -> None:
+    """Delete recordings whose replay is verified playable (after FIELDCAST_RECORDING_KEEP_DAYS) and
+    the live HLS folders of ended shows. Every app process also runs this periodically."""
+    from fieldcast.bootstrap import table_metadata
+    from fieldcast.db.engine import Database
+    from fieldcast.media.ffmpeg import ffmpeg_executable
+    from fieldcast.media.retention import GcReport, collect
+
+    settings = load_settings()
+
+    async def run() -> GcReport:
+        table_metadata()
+        db = Database(settings.sqlalchemy_url)
+        try:
+            async with db.uow(write=False) as uow:
+                return await collect(uow.session, settings, ffmpeg_executable(settings.ffmpeg_path))
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(run()).summary())
 
 
 @cli.command()

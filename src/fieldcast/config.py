@@ -103,6 +103,32 @@ class Settings(BaseSettings):
     reconnect_grace_s: float = Field(
         default=30.0, ge=0, le=3600, description="How long a dropped stream may reconnect before the show ends."
     )
+    ingest_watchdog_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="How often each app process checks the live shows' ingest (their newest HLS file) "
+        "and ends a show whose stream is gone even if no callback said so; 0 = never.",
+    )
+    ingest_stale_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        description="A live show whose newest HLS file is older than this has lost its stream "
+        "(the reconnect grace period then runs).",
+    )
+    recording_keep_days: float = Field(
+        default=0.0,
+        ge=0,
+        le=3650,
+        description="Days raw recordings are kept after their replay was verified playable; 0 = deleted then.",
+    )
+    media_gc_interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86400,
+        description="How often each app process runs the media clean-up (`fieldcast media-gc`); 0 = never.",
+    )
     ffmpeg_path: str = Field(default="", description="ffmpeg binary; empty = the one imageio-ffmpeg ships.")
     live_still_interval_s: float = Field(
         default=60.0,

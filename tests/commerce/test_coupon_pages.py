@@ -32,8 +32,10 @@ async def test_the_room_shows_its_coupons_to_claim(make_client: MakeClient, shop
     assert 'data-signed-in=""' in page  # coupons.js asks anonymous viewers to sign in first
     await claim(buyer.client, batch["id"])
     mine = (await buyer.client.get(f"/live/{room}")).text
-    assert 'data-testid="coupon-claimed"' in mine and 'data-testid="coupon-claim"' not in mine
-    assert 'data-left="4"' in mine
+    assert 'data-left="4"' in mine and 'data-signed-in="y"' in mine
+    # The page is every signed-in viewer's; the room's /me names the batches this one claimed.
+    assert (await buyer.client.get(f"/api/v1/sessions/{room}/me")).json()["claimed_coupon_batch_ids"] == [batch["id"]]
+    assert (await shop["organiser"].get(f"/api/v1/sessions/{room}/me")).json()["claimed_coupon_batch_ids"] == []
 
 
 async def test_the_cart_chooses_the_best_coupon_and_its_checkout_takes_it_off(

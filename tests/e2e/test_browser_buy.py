@@ -203,6 +203,10 @@ def _screenshot(page: Page, name: str) -> None:
 
 
 def _card(page: Page, sku_id: int, where: str = "#shelf") -> Locator:
+    """A shelf card; on a phone the shelf is a sheet the bag opens (opened here if it is closed)."""
+    bag = page.get_by_test_id("shelf-open")
+    if where == "#shelf" and bag.is_visible() and bag.get_attribute("aria-expanded") != "true":
+        bag.click()
     return page.locator(f"{where} [data-testid=shelf-item][data-sku-id='{sku_id}']")
 
 

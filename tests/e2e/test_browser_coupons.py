@@ -54,6 +54,8 @@ def test_a_viewer_claims_a_coupon_in_the_room_and_buys_with_it(new_context: NewC
     page.goto(room_path)
     _connected(page)
     _mark_document(page)
+    # On the phone's stage a banner says there are coupons; it opens the shelf sheet that holds them.
+    page.get_by_test_id("banner-coupons").click()
     page.get_by_test_id("coupon-claim").click()
     sheet = page.get_by_test_id("buy-sheet")
     expect(sheet.get_by_test_id("sheet-email")).to_be_focused()

@@ -130,6 +130,10 @@ def test_two_phones_chat_like_see_the_pinned_card_and_follow_a_draw(
         expect(card_a.get_by_test_id("draw-entered")).to_be_visible()
         expect(card_a.get_by_test_id("draw-enter")).to_be_hidden()
         expect(card_b.get_by_test_id("draw-entered")).to_be_hidden()
+        # After a reload too: the page is every signed-in viewer's, the room's /me says A entered.
+        a.reload()
+        expect(card_a.get_by_test_id("draw-entered")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        expect(card_a.get_by_test_id("draw-enter")).to_be_hidden()
         drawn = ok(host_api.post(f"/api/v1/draws/{draw['id']}/draw"))
         assert [w["label"] for w in drawn["winners"]] == [f"{room.viewer.display_name[0]}**"]
         entrants = f"/api/v1/draws/{draw['id']}/entrants"
@@ -145,6 +149,10 @@ def test_two_phones_chat_like_see_the_pinned_card_and_follow_a_draw(
         # The host moderates from the room: remove A's line with a reason given in the inline form.
         h = new_context(**PHONE).new_page()
         _sign_in(h, room.host, then=path)
+        # The page is the same for every signed-in viewer; what is one's own comes from the room's
+        # /me (static/live/me.js): the host's console link and no Enter on the show's own draw.
+        expect(h.get_by_test_id("console-link")).to_be_visible()
+        expect(a.get_by_test_id("console-link")).to_be_hidden()
         on_h = h.get_by_test_id("chat-message").filter(has_text="木耳怎么泡发")
         on_h.get_by_test_id("chat-remove").click()
         h.get_by_test_id("chat-mod-reason").fill("测试删除")

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fieldcast.db.audit import AuditEntry
 from fieldcast.live import keys
 from fieldcast.live.host_authority import host_role_lost
-from fieldcast.live.models import Notification, NotificationKind
+from fieldcast.live.models import LiveSession, Notification, NotificationKind, StreamKey
 from tests.factories import LiveOrg, create_draw, draw_body, live_session, make_live_org, schedule_session
 
 LOOPBACK = ("127.0.0.1", 40000)
@@ -40,8 +40,16 @@ def assert_forbidden(r: httpx.Response, what: str) -> None:
 
 
 async def publish(app: FastAPI, key: str) -> int:
-    """What nginx-rtmp's on_publish hook is answered when OBS publishes with `key`."""
-    form = {"app": "live", "call": "publish", "name": key, "type": "live", "addr": "198.51.100.7"}
+    """What nginx-rtmp's on_publish hook is answered when OBS publishes the key's session (its
+    stream name, revoked keys included) with `?key=<key>`."""
+    async with app.state.ctx.uow(write=False) as uow:
+        session_id = await uow.session.scalar(
+            sa.select(StreamKey.session_id).where(StreamKey.key_hash == keys.hash_key(key))
+        )
+        live = await uow.session.get(LiveSession, session_id)
+        assert live is not None
+        name = live.stream_name
+    form = {"app": "live", "call": "publish", "name": name, "type": "live", "addr": "198.51.100.7", "key": key}
     transport = httpx.ASGITransport(app=app, client=LOOPBACK)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as nginx:
         return (await nginx.post("/hooks/media/on_publish", data=form)).status_code
@@ -157,9 +165,9 @@ async def test_removing_the_role_revokes_the_key_and_asks_the_organisers_for_a_n
     # The organiser makes a new key; it publishes. The other host's key was never affected.
     fresh = await org["organiser"].post(f"/api/v1/sessions/{sid}/stream-key")
     assert fresh.status_code == 201, fresh.text
-    assert await publish(app, fresh.json()["stream_key"]) == 302
+    assert await publish(app, fresh.json()["stream_key"]) == 200
     assert await publish(app, key) == 403
-    assert await publish(app, other_key) == 302
+    assert await publish(app, other_key) == 200
 
 
 async def test_a_host_who_keeps_another_hosting_role_keeps_the_show(
@@ -179,4 +187,4 @@ async def test_a_host_who_keeps_another_hosting_role_keeps_the_show(
     await remove_host_role(org)
     await app.state.ctx.relay.drain()
     assert (await org["host"].post(f"/api/v1/sessions/{sid}/start")).status_code == 200
-    assert await publish(app, key) == 302
+    assert await publish(app, key) == 200

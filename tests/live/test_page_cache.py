@@ -166,17 +166,57 @@ async def test_the_session_a_cached_room_page_starts_counts_its_viewer_once(
     assert cookie.read(visitor.cookies.get(SESSION_COOKIE)).get("viewer") == viewer
 
 
-async def test_signed_in_and_token_requests_are_never_served_from_the_cache(
-    app: FastAPI, live_org: LiveOrg, queries: QueryCounter
+async def test_signed_in_room_viewers_share_one_shell_and_other_signed_in_pages_are_not_cached(
+    app: FastAPI, live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient], queries: QueryCounter
 ) -> None:
     show = await schedule_session(live_org)
     room = f"/live/{show['id']}"
-    host = live_org["official"]
+    host, viewer = live_org["host"], live_org["outsider"]
     await host.get(room)
+    # The room: every signed-in viewer gets the same shell from memory, with their own CSRF token,
+    # privately; nothing of theirs is in it (their own state comes from the room's /me).
     async with queries.counting() as statements:
-        page = await host.get(room)
-    assert statements, "a signed-in page was served from the anonymous cache"
-    assert 'data-testid="follow' in page.text or "console" in page.text
+        mine, theirs = await host.get(room), await viewer.get(room)
+    assert statements == [], f"the signed-in room page was not served from the cache: {statements}"
+    tokens = [re.search(r'name="csrf-token" content="([^"]+)"', p.text) for p in (mine, theirs)]
+    assert tokens[0] and tokens[1] and tokens[0].group(1) != tokens[1].group(1)
+    bodies = [
+        re.sub(r'data-server-now="[^"]*"', "", p.text.replace(t.group(1), ""))
+        for p, t in zip((mine, theirs), tokens, strict=True)
+    ]
+    assert bodies[0] == bodies[1]
+    assert mine.headers["cache-control"] == "private, no-cache" and 'data-signed-in="y"' in mine.text
+    assert 'data-testid="nav-cart"' in mine.text and 'data-testid="nav-signin"' not in mine.text
+    anonymous = await make_client().get(room)
+    assert 'data-testid="nav-signin"' in anonymous.text and 'data-signed-in=""' in anonymous.text
+    me = (await host.get(f"/api/v1/sessions/{show['id']}/me")).json()
+    assert me["operator"] is True and me["user_id"] == live_org.ids["host"]
+    # Other pages carry the signed-in visitor's header (the bell's count): built per request.
+    await host.get("/")
+    async with queries.counting() as statements:
+        await host.get("/")
+    assert statements, "a signed-in page other than the room was served from the cache"
+    # An API token is never served from the cache.
+    async with queries.counting() as statements:
+        r = await make_client().get(f"/api/v1/sessions/{show['id']}", headers={"authorization": "Bearer fct_x"})
+    assert r.status_code == 200 and statements, "a request with a token was served from the cache"
+
+
+async def test_a_signed_out_session_gets_the_anonymous_room_after_its_me_is_refused(
+    live_org: LiveOrg, make_client: Callable[[], httpx.AsyncClient]
+) -> None:
+    """A session signed out elsewhere still holds the user in its cookie: the shell is served, /me
+    answers 401 and drops the user from the cookie, and the reload (me.js) is the anonymous page."""
+    show = await schedule_session(live_org)
+    room = f"/live/{show['id']}"
+    viewer = live_org["outsider"]
+    stale = make_client()
+    stale.cookies.set(SESSION_COOKIE, viewer.cookies.get(SESSION_COOKIE) or "")
+    assert (await viewer.post("/api/v1/auth/signout-everywhere")).status_code in (200, 204)
+    assert 'data-signed-in="y"' in (await stale.get(room)).text
+    refused = await stale.get(f"/api/v1/sessions/{show['id']}/me")
+    assert refused.status_code == 401
+    assert 'data-signed-in=""' in (await stale.get(room)).text
 
 
 async def test_etag_and_304_on_cached_api_reads(
@@ -203,7 +243,8 @@ BUILD_QUERIES = {
     "product_page": 17,
     "products_api": 5,
     "session_api": 8,
-    "room_signed_in": 19,  # never cached: the session, the bell, follows, draws entered, coupons, a mute
+    "room_signed_in": 0,  # the signed-in viewers' shell, from memory: nothing of the viewer's own
+    "room_me": 10,  # the viewer's own: user, show, roles, hosts, moderator, follows, mute, draws, coupons, bell
 }
 
 
@@ -232,4 +273,7 @@ async def test_the_read_path_query_counts_are_pinned(
     async with queries.counting() as statements:
         assert (await viewer.get(paths["room"])).status_code == 200
     counted["room_signed_in"] = len(statements)
+    async with queries.counting() as statements:
+        assert (await viewer.get(f"/api/v1/sessions/{show['id']}/me")).status_code == 200
+    counted["room_me"] = len(statements)
     assert counted == BUILD_QUERIES

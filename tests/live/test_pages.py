@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.db.audit import AuditEntry
-from fieldcast.live.models import REASON_MAX
+from fieldcast.live.models import REASON_MAX, LiveSession
 from tests.factories import LiveOrg, png_bytes, schedule_session, sign_up
 from tests.live.conftest import post_form
 
@@ -84,7 +84,9 @@ async def test_live_room_has_hls_and_pinned_card_then_replay_lists_marks(live_or
     assert f'data-pinned-sku="{sku}"' in room.text
     pinned = room.text.split('data-testid="pinned"')[1].split("</section>")[0]
     assert "靖宇蓝莓" in pinned
-    assert count_testid(room, "console-link") == 1
+    # The page is the same for everyone: the console link waits hidden for the operator's /me.
+    assert re.search(r'data-testid="console-link" hidden data-me-show="operator"', room.text)
+    assert (await host.get(f"/api/v1/sessions/{sid}/me")).json()["operator"] is True
 
     assert (await post_form(host, f"/live/{sid}/end")).status_code == 303
     replay = await host.get(f"/live/{sid}")
@@ -110,12 +112,18 @@ async def test_console_is_for_operators_only(live_org: LiveOrg, make_client: Cal
     assert count_testid(organiser, "cancel") == 1 and count_testid(organiser, "add-item") == 1
 
 
-async def test_new_stream_key_is_shown_once_on_the_response(live_org: LiveOrg) -> None:
+async def test_new_stream_key_is_shown_once_on_the_response(app: FastAPI, live_org: LiveOrg) -> None:
     sid = (await schedule_session(live_org))["id"]
     made = await post_form(live_org["host"], f"/live/{sid}/key")
     assert made.status_code == 200
     assert made.headers["cache-control"] == "no-store"
-    key = re.search(r'data-testid="stream-key">(fck_[^<]+)<', made.text)
+    # What OBS takes as its stream key: the session's public stream name, the key as an argument.
+    shown = re.search(r'data-testid="stream-key">([a-z0-9-]+)\?key=(fck_[^<]+)<', made.text)
+    assert shown
+    async with app.state.ctx.uow() as uow:
+        live = await uow.session.get(LiveSession, sid)
+        assert live is not None and shown.group(1) == live.stream_name
+    key = re.search("(fck_.+)", shown.group(2))
     assert key
     again = await live_org["host"].get(f"/live/{sid}/console")
     assert key.group(1) not in again.text and key.group(1)[:8] in again.text
@@ -354,8 +362,13 @@ async def test_follow_and_unfollow_from_the_room(
     follows = (await viewer.get("/api/v1/me/follows")).json()
     assert {(f["host_id"], f["organisation_id"]) for f in follows} == {(host_id, None), (None, live_org.org_id)}
     room = await viewer.get(f"/live/{sid}")
-    assert re.search(rf'action="/unfollow".*?value="{host_id}"', room.text, re.S)
+    # One page for every signed-in viewer: the forms say Follow; the room's /me says what is followed.
+    assert re.search(rf'data-follow="host" data-follow-id="{host_id}"', room.text)
+    me = (await viewer.get(f"/api/v1/sessions/{sid}/me")).json()
+    assert me["followed_host_ids"] == [host_id] and me["follows_organisation"] is True
     assert (await post_form(viewer, "/unfollow", {"host_id": host_id, "next": f"/live/{sid}"})).status_code == 303
+    me = (await viewer.get(f"/api/v1/sessions/{sid}/me")).json()
+    assert me["followed_host_ids"] == [] and me["follows_organisation"] is True
     assert [f["organisation_id"] for f in (await viewer.get("/api/v1/me/follows")).json()] == [live_org.org_id]
     anon = await post_form(make_client(), "/follow", {"host_id": host_id, "next": f"/live/{sid}"})
     assert anon.status_code == 303 and anon.headers["location"] == f"/signin?next=/live/{sid}"

@@ -44,9 +44,14 @@ def nginx_form(name: str, call: str = "publish", app: str = "live", **extra: str
             "clientid": "1", "call": call, "name": name, "type": "live", **extra}  # fmt: skip
 
 
+def keyed(show: Show, key: str, call: str = "publish") -> dict[str, str]:
+    """`rtmp://host/live/<stream name>?key=<key>`: the key arrives as the publisher's argument."""
+    return nginx_form(show.stream_name, call=call, key=key)
+
+
 async def hook(client: httpx.AsyncClient, path: str, form: dict[str, str], secret: str | None = None) -> httpx.Response:
-    query = f"?{urlencode({'secret': secret})}" if secret is not None else ""
-    return await client.post(f"/hooks/media/{path}{query}", data=form)
+    headers = {"X-Fieldcast-Hook-Secret": secret} if secret is not None else {}
+    return await client.post(f"/hooks/media/{path}", data=form, headers=headers)
 
 
 async def new_show(app: FastAPI, slug: str) -> tuple[Show, str, list[httpx.AsyncClient]]:
@@ -68,24 +73,30 @@ async def close_all(clients: list[httpx.AsyncClient]) -> None:
         await c.aclose()
 
 
-async def test_publish_with_key_goes_live_and_renames_to_the_stream_name(database_url: str, tmp_path: Path) -> None:
+async def test_publish_of_the_stream_name_with_its_key_goes_live(database_url: str, tmp_path: Path) -> None:
     async with running(database_url, tmp_path) as app, caller(app) as nginx:
         show, key, clients = await new_show(app, "hookkey")
-        r = await hook(nginx, "on_publish", nginx_form(key))
-        assert r.status_code == 302
-        assert r.headers["location"] == show.stream_name
-        assert key not in r.headers["location"]
+        other, other_key, more = await new_show(app, "hookother")
+        clients += more
+        # Another show's key does not open this show's name, nor this key another name.
+        assert (await hook(nginx, "on_publish", keyed(show, other_key))).status_code == 403
+        assert (await hook(nginx, "on_publish", keyed(other, key))).status_code == 403
+        # The key as the stream name (the old way) is refused: nginx would log it.
+        assert (await hook(nginx, "on_publish", nginx_form(key))).status_code == 403
+        r = await hook(nginx, "on_publish", keyed(show, key))
+        assert r.status_code == 200
         live = await session_state(app, show.session_id)
         assert live.state == SessionState.LIVE
 
         # While publishing, on_update keeps it going; rotating the key cuts the old one off.
-        assert (await hook(nginx, "on_update", nginx_form(key, call="update_publish"))).status_code == 200
+        assert (await hook(nginx, "on_update", keyed(show, key, call="update_publish"))).status_code == 200
         r = await show.org["host"].post(f"/api/v1/sessions/{show.session_id}/stream-key")
         assert r.status_code == 201
-        assert (await hook(nginx, "on_update", nginx_form(key, call="update_publish"))).status_code == 403
-        assert (await hook(nginx, "on_publish", nginx_form(key))).status_code == 403
+        assert r.json()["obs_stream_key"] == f"{show.stream_name}?key={r.json()['stream_key']}"
+        assert (await hook(nginx, "on_update", keyed(show, key, call="update_publish"))).status_code == 403
+        assert (await hook(nginx, "on_publish", keyed(show, key))).status_code == 403
         new_key = r.json()["stream_key"]
-        assert (await hook(nginx, "on_publish", nginx_form(new_key))).status_code == 302
+        assert (await hook(nginx, "on_publish", keyed(show, new_key))).status_code == 200
         # The relay's play-side updates are not a publisher to judge.
         assert (await hook(nginx, "on_update", nginx_form(show.stream_name, call="update_play"))).status_code == 200
         await close_all(clients)
@@ -96,14 +107,14 @@ async def test_stream_names_and_forged_names_are_not_keys(database_url: str, tmp
         show, _key, clients = await new_show(app, "hookname")
         # The stream name is public (every HLS URL has it): it must not work as a key.
         assert (await hook(nginx, "on_publish", nginx_form(show.stream_name))).status_code == 403
+        assert (await hook(nginx, "on_publish", keyed(show, show.stream_name))).status_code == 403
         forged = f"app-{show.session_id}-{'0' * 32}"
-        assert (await hook(nginx, "on_publish", nginx_form(forged))).status_code == 403
-        assert (await hook(nginx, "on_publish", nginx_form("fck_not-a-real-key"))).status_code == 403
+        assert (await hook(nginx, "on_publish", keyed(show, forged))).status_code == 403
+        assert (await hook(nginx, "on_publish", keyed(show, "fck_not-a-real-key"))).status_code == 403
         assert (await session_state(app, show.session_id)).state == SessionState.SCHEDULED
         # The app's own relay name is accepted like a key.
         internal = internal_publish_name(TEST_SECRET, show.session_id)
-        r = await hook(nginx, "on_publish", nginx_form(internal))
-        assert (r.status_code, r.headers["location"]) == (302, show.stream_name)
+        assert (await hook(nginx, "on_publish", keyed(show, internal))).status_code == 200
         await close_all(clients)
 
 
@@ -111,7 +122,7 @@ async def test_loopback_only_without_a_secret(database_url: str, tmp_path: Path)
     async with running(database_url, tmp_path) as app, caller(app, REMOTE) as stranger:
         show, key, clients = await new_show(app, "hookremote")
         for path in ("on_publish", "on_update", "on_relay_publish", "on_publish_done", "on_record_done"):
-            assert (await hook(stranger, path, nginx_form(key))).status_code == 403, path
+            assert (await hook(stranger, path, keyed(show, key))).status_code == 403, path
         assert (await session_state(app, show.session_id)).state == SessionState.SCHEDULED
         await close_all(clients)
 
@@ -122,17 +133,22 @@ async def test_with_a_secret_it_is_required_even_from_loopback(database_url: str
         caller(app) as local,
         caller(app, REMOTE) as remote,
     ):
-        _show, key, clients = await new_show(app, "hooksecret")
-        assert (await hook(local, "on_publish", nginx_form(key))).status_code == 403
-        assert (await hook(local, "on_publish", nginx_form(key), secret="wrong")).status_code == 403
-        assert (await hook(remote, "on_publish", nginx_form(key), secret=HOOK_SECRET)).status_code == 302
+        show, key, clients = await new_show(app, "hooksecret")
+        assert (await hook(local, "on_publish", keyed(show, key))).status_code == 403
+        assert (await hook(local, "on_publish", keyed(show, key), secret="wrong")).status_code == 403
+        # In the URL (where access logs would keep it) the secret counts for nothing.
+        in_url = await local.post(
+            f"/hooks/media/on_publish?{urlencode({'secret': HOOK_SECRET})}", data=keyed(show, key)
+        )
+        assert in_url.status_code == 403
+        assert (await hook(remote, "on_publish", keyed(show, key), secret=HOOK_SECRET)).status_code == 200
         await close_all(clients)
 
 
 async def test_publish_done_ends_the_show_after_the_grace_period(database_url: str, tmp_path: Path) -> None:
     async with running(database_url, tmp_path) as app, caller(app) as nginx:
         show, key, clients = await new_show(app, "hookdone")
-        assert (await hook(nginx, "on_publish", nginx_form(key))).status_code == 302
+        assert (await hook(nginx, "on_publish", keyed(show, key))).status_code == 200
         relay = nginx_form(show.stream_name, app="show")
         assert (await hook(nginx, "on_relay_publish", relay)).status_code == 200
         done = nginx_form(show.stream_name, call="publish_done", app="show")
@@ -148,7 +164,7 @@ async def test_publish_done_ends_the_show_after_the_grace_period(database_url: s
         # No recording was ever written (no ffmpeg here): the replay is marked failed, not hung.
         assert (await session_state(app, show.session_id)).replay_state == ReplayState.FAILED
         # Once ended, neither the key nor the relay may bring it back.
-        assert (await hook(nginx, "on_publish", nginx_form(key))).status_code == 403
+        assert (await hook(nginx, "on_publish", keyed(show, key))).status_code == 403
         assert (await hook(nginx, "on_relay_publish", relay)).status_code == 403
         await close_all(clients)
 
@@ -156,10 +172,10 @@ async def test_publish_done_ends_the_show_after_the_grace_period(database_url: s
 async def test_reconnect_within_the_grace_period_keeps_the_show(database_url: str, tmp_path: Path) -> None:
     async with running(database_url, tmp_path, reconnect_grace_s=0.5) as app, caller(app) as nginx:
         show, key, clients = await new_show(app, "hookagain")
-        assert (await hook(nginx, "on_publish", nginx_form(key))).status_code == 302
+        assert (await hook(nginx, "on_publish", keyed(show, key))).status_code == 200
         done = nginx_form(show.stream_name, call="publish_done", app="show")
         assert (await hook(nginx, "on_publish_done", done)).status_code == 200
-        assert (await hook(nginx, "on_publish", nginx_form(key))).status_code == 302
+        assert (await hook(nginx, "on_publish", keyed(show, key))).status_code == 200
         await app.state.ctx.media.drain(within_s=5)
         live = await session_state(app, show.session_id)
         assert live.state == SessionState.LIVE
@@ -194,10 +210,10 @@ async def test_junk_gets_4xx_never_500(database_url: str, tmp_path: Path, send: 
 
 
 async def test_duplicate_fields_from_publish_arguments_cannot_override_nginx(database_url: str, tmp_path: Path) -> None:
-    """`rtmp://host/live/junk?name=<key>`: nginx sends name=junk first, then the argument."""
+    """`rtmp://host/live/junk?name=<name>&key=<key>`: nginx sends name=junk first, then the arguments."""
     async with running(database_url, tmp_path) as app, caller(app) as nginx:
         show, key, clients = await new_show(app, "hookdup")
-        body = urlencode([*nginx_form("junk").items(), ("name", key)])
+        body = urlencode([*nginx_form("junk").items(), ("name", show.stream_name), ("key", key)])
         r = await nginx.post(
             "/hooks/media/on_publish", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
         )

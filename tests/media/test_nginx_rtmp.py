@@ -1,8 +1,9 @@
 """Production ingest, end to end: nginx with libnginx-mod-rtmp on free ports runs the generated
 configuration, the app (real uvicorn) answers its callbacks, and ffmpeg publishes a test stream
-with the session's key. The session turns live, nginx serves playable HLS under the public stream
-name, wrong and rotated-away keys are refused, and stopping the stream ends the show after the
-grace period with a replay playlist. Nothing is mocked."""
+under the session's stream name with its key as an argument. The session turns live, nginx
+serves playable HLS under the public stream name, wrong and rotated-away keys are refused, and
+stopping the stream ends the show after the grace period with a replay playlist. Nothing is
+mocked."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fieldcast.live.keys import publish_url
 from fieldcast.live.models import ReplayState, SessionState
 from fieldcast.media.nginx_config import NginxOptions, write_config
 from tests.conftest import free_port, unavailable
@@ -85,9 +87,9 @@ async def nginx_and_app(
         NginxOptions(
             rtmp_port=rtmp_port,
             http_port=http_port,
-            app_url=f"http://127.0.0.1:{app_port}",
+            hook_port=free_port(),
+            app_urls=(f"http://127.0.0.1:{app_port}",),
             prefix=ngx.prefix,
-            bind="127.0.0.1",
             # As root, nginx's workers would drop to nobody, who cannot write into pytest's tmp dirs.
             user=getpass.getuser() if os.geteuid() == 0 else None,
         ),
@@ -144,12 +146,15 @@ async def test_publish_with_key_goes_live_serves_hls_and_leaves_a_replay(
         key = r.json()["stream_key"]
         assert r.json()["rtmp_url"] == ngx.rtmp_url
 
-        await refused(ffmpeg, f"{ngx.rtmp_url}/fck_wrong-key")
-        await refused(ffmpeg, f"{ngx.rtmp_url}/{old_key}")
-        await refused(ffmpeg, f"{ngx.rtmp_url}/{show.stream_name}")  # the public name is no key
+        assert r.json()["publish_url"] == publish_url(ngx.rtmp_url, show.stream_name, key)
+
+        await refused(ffmpeg, publish_url(ngx.rtmp_url, show.stream_name, "fck_wrong-key"))
+        await refused(ffmpeg, publish_url(ngx.rtmp_url, show.stream_name, old_key))
+        await refused(ffmpeg, f"{ngx.rtmp_url}/{show.stream_name}")  # the public name alone
+        await refused(ffmpeg, f"{ngx.rtmp_url}/{key}")  # the key as the name (nginx would log it)
         assert (await session_state(served.app, show.session_id)).state == SessionState.SCHEDULED
 
-        publisher = await publish(ffmpeg, f"{ngx.rtmp_url}/{key}")
+        publisher = await publish(ffmpeg, r.json()["publish_url"])
         try:
 
             async def is_live() -> bool:
@@ -195,9 +200,19 @@ async def test_publish_with_key_goes_live_serves_hls_and_leaves_a_replay(
         # The key never reached a public path: HLS folders and recordings use the stream name.
         data = served.settings.data_dir
         assert not [p for p in data.rglob("*") if key in p.name or old_key in p.name]
-        assert any(served.settings.resolved_recordings_dir.glob(f"{show.stream_name}-*.flv"))
+        # The replay was built from recordings under the stream name; verified, they are deleted
+        # (FIELDCAST_RECORDING_KEEP_DAYS=0).
+        recordings = served.settings.resolved_recordings_dir
+
+        def recordings_gone() -> bool:
+            return not any(recordings.glob(f"{show.stream_name}-*"))
+
+        await wait_for(recordings_gone, within_s=30, what="the verified replay's recordings to be deleted")
         # A revoked key (ended show) cannot publish again.
-        await refused(ffmpeg, f"{ngx.rtmp_url}/{key}")
+        await refused(ffmpeg, publish_url(ngx.rtmp_url, show.stream_name, key))
+        # Neither nginx's logs nor the app's callbacks' URLs held a key or the callback secret.
+        logs = "".join(p.read_text(errors="replace") for p in ngx.prefix.glob("*.log"))
+        assert key not in logs and old_key not in logs and HOOK_SECRET not in logs
 
 
 async def test_app_relays_demo_video_under_its_internal_name(

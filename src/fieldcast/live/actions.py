@@ -586,6 +586,17 @@ async def ingest_stopped(uow: UnitOfWork, live: LiveSession) -> datetime:
     return stopped
 
 
+async def ingest_lost(uow: UnitOfWork, session_id: int, last_seen: datetime) -> datetime | None:
+    """The ingest watchdog found no fresh video since `last_seen` and no callback said the stream
+    stopped: note it as stopped then (under the row lock, only if nothing else did meanwhile), so
+    the reconnect grace period runs from the last sign of video. The time noted, or None."""
+    live = await lock_row(uow.session, LiveSession, session_id)
+    if live is None or live.state != SessionState.LIVE or live.ingest_stopped_at is not None:
+        return None
+    live.ingest_stopped_at = min(last_seen, utcnow())
+    return live.ingest_stopped_at
+
+
 async def _end_links(uow: UnitOfWork, session_id: int, actor_id: int | None) -> None:
     links = await uow.session.scalars(
         sa.select(CoStream).where(

@@ -1,12 +1,15 @@
 """Stream keys: one active key per session, shown once, kept only as a SHA-256, rotatable and
 revoked when the show ends. The app's own relays (browser go-live, demo video) publish under a
-signed internal name instead, so the app never needs to keep a host's key."""
+signed internal name instead, so the app never needs to keep a host's key. A publisher sends the
+session's public stream name with the key as a query argument (obs_stream_key), so the key is
+never a stream name that nginx logs or writes into a path."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,3 +81,13 @@ def session_id_for_internal_name(secret: str, name: str) -> int | None:
         return None
     session_id = int(raw_id)
     return session_id if hmac.compare_digest(internal_publish_name(secret, session_id), name) else None
+
+
+def obs_stream_key(stream_name: str, key: str) -> str:
+    """What a host types into OBS's "Stream key" field (OBS appends it to the server URL)."""
+    return f"{stream_name}?{urlencode({'key': key})}"
+
+
+def publish_url(rtmp_url: str, stream_name: str, key: str) -> str:
+    """The full RTMP URL a publisher uses for a session: its public name, the key as an argument."""
+    return f"{rtmp_url.rstrip('/')}/{obs_stream_key(stream_name, key)}"

@@ -82,6 +82,24 @@ async def dropped_live_sessions(session: AsyncSession) -> list[tuple[int, dateti
     return [(sid, stopped) for sid, stopped in rows if stopped is not None]
 
 
+async def live_ingest_states(session: AsyncSession) -> list[tuple[int, str, datetime | None]]:
+    """Every live session: (id, stream name, when its ingest dropped or None), for the ingest watchdog."""
+    rows = await session.execute(
+        sa.select(LiveSession.id, LiveSession.stream_name, LiveSession.ingest_stopped_at)
+        .where(LiveSession.state == SessionState.LIVE)
+        .order_by(LiveSession.id)
+    )
+    return [(sid, name, stopped) for sid, name, stopped in rows]
+
+
+async def sessions_by_stream_name(session: AsyncSession, names: Sequence[str]) -> dict[str, LiveSession]:
+    """The sessions with these stream names (for the media clean-up), by name."""
+    if not names:
+        return {}
+    found = await session.scalars(sa.select(LiveSession).where(LiveSession.stream_name.in_(list(names))))
+    return {live.stream_name: live for live in found}
+
+
 async def streaming_sessions(session: AsyncSession) -> list[tuple[int, str]]:
     """Live sessions whose ingest is up: (id, stream name), the rooms whose HLS is being made."""
     rows = await session.execute(

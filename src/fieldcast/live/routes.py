@@ -20,6 +20,7 @@ from fieldcast.live import costreams as co
 from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
+from fieldcast.live.keys import obs_stream_key, publish_url
 from fieldcast.live.models import CoStream, LiveSession, SessionState, ShelfItem
 from fieldcast.web.api import PROBLEMS, Limit, Offset, Page
 from fieldcast.web.context import context_of
@@ -219,7 +220,15 @@ async def api_new_key(session_id: Id, uow: Uow, ctx: LiveCtx, user: CurrentUser)
     """Make a key, or rotate: the previous key stops working at once. Shown this once."""
     live = await session_or_404(uow, session_id)
     key = await a.issue_stream_key(uow, user, live)
-    return s.StreamKeyOut(session_id=live.id, stream_key=key, rtmp_url=_rtmp_url(ctx), prefix=key[:8])
+    rtmp_url = _rtmp_url(ctx)
+    return s.StreamKeyOut(
+        session_id=live.id,
+        stream_key=key,
+        rtmp_url=rtmp_url,
+        prefix=key[:8],
+        obs_stream_key=obs_stream_key(live.stream_name, key),
+        publish_url=publish_url(rtmp_url, live.stream_name, key) if rtmp_url else None,
+    )
 
 
 # -- co-streams -----------------------------------------------------------------------------------

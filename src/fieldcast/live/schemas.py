@@ -187,6 +187,10 @@ class StreamKeyOut(BaseModel):
     stream_key: str
     rtmp_url: str | None
     prefix: str
+    # What to type into OBS's "Stream key" field: the session's stream name with ?key=<stream_key>.
+    obs_stream_key: str
+    # The whole RTMP URL to publish to (rtmp_url + "/" + obs_stream_key), when RTMP ingest runs.
+    publish_url: str | None
 
 
 class StreamKeyInfo(BaseModel):

@@ -2,20 +2,24 @@
 
 EmbeddedMedia (no FIELDCAST_RTMP_URL) runs ffmpeg itself: browser go-live and demo streams are
 encoded straight to HLS in FIELDCAST_HLS_DIR plus a recording, and the app serves that folder.
-NginxMedia relays the same two sources to nginx-rtmp under a signed internal name; nginx writes
+NginxMedia relays the same two sources to nginx-rtmp under the session's stream name, with a
+signed internal name as its key; nginx writes
 HLS and recordings and tells the app about publishes through the hooks (media/hooks.py).
 
 Both build the replay when a show ends, run the reconnect grace period after ingest drops, and
-grab the live rooms' card pictures from their HLS (media/stills.py).
+grab the live rooms' card pictures from their HLS (media/stills.py). Every process also runs an
+ingest watchdog (a show whose HLS stopped being written loses its stream even when no callback
+said so, and is ended after the grace period) and the media clean-up (media/retention.py).
 Child processes and background tasks belong to the backend and end with close()."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Coroutine
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,8 +28,8 @@ from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import DomainError, NotFound
 from fieldcast.live import actions, paths
-from fieldcast.live.keys import internal_publish_name
-from fieldcast.live.queries import dropped_live_sessions, load_session
+from fieldcast.live.keys import internal_publish_name, publish_url
+from fieldcast.live.queries import dropped_live_sessions, live_ingest_states, load_session
 from fieldcast.media.ffmpeg import (
     FfmpegProcess,
     browser_input_args,
@@ -37,7 +41,8 @@ from fieldcast.media.ffmpeg import (
     rtmp_output,
 )
 from fieldcast.media.nginx_config import UPDATE_INTERVAL_S
-from fieldcast.media.replay import build_replay, recording_path, wait_until_settled
+from fieldcast.media.replay import build_replay, recording_path, recordings_of, wait_until_settled
+from fieldcast.media.retention import GcReport, collect, prune_recordings
 from fieldcast.media.stills import LiveStills
 
 log = logging.getLogger(__name__)
@@ -100,6 +105,10 @@ class MediaBackend(Protocol):
     def schedule_end_check(self, session_id: int, stopped_at: datetime) -> None: ...
 
     async def resume_end_checks(self) -> int: ...
+
+    async def watch_ingest(self) -> int: ...
+
+    async def collect(self) -> GcReport: ...
 
 
 class Pipeline:
@@ -167,6 +176,7 @@ class _FfmpegMedia:
             every_s=settings.live_still_interval_s,
         )
         self._stills_task: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     @property
     def running_pipelines(self) -> int:
@@ -188,6 +198,14 @@ class _FfmpegMedia:
             folder.mkdir(parents=True, exist_ok=True)
         if self.stills.every_s > 0 and self._stills_task is None:
             self._stills_task = asyncio.create_task(self.stills.run(), name="live-stills")
+        if not self._loops:
+            chores = (
+                ("ingest-watchdog", self.settings.ingest_watchdog_s, self.watch_ingest),
+                ("media-gc", self.settings.media_gc_interval_s, self.collect),
+            )
+            for name, every_s, step in chores:
+                if every_s > 0:
+                    self._loops.append(asyncio.create_task(self._every(every_s, step), name=name))
 
     async def close(self) -> None:
         """Stop every pipeline (recordings get their trailer), cancel timers and replay builds."""
@@ -196,6 +214,10 @@ class _FfmpegMedia:
             self._stills_task.cancel()
             await asyncio.gather(self._stills_task, return_exceptions=True)
             self._stills_task = None
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
         await asyncio.gather(*(p.stop_quietly() for p in list(self._pipelines.values())), return_exceptions=True)
         self._pipelines.clear()
         for task in list(self._tasks):
@@ -291,6 +313,9 @@ class _FfmpegMedia:
             log.exception("replay of session %s failed", session_id)
         async with self._uow() as uow:
             await actions.replay_finished(uow, session_id, duration)
+        if duration is not None and self.settings.recording_keep_days == 0:
+            files = recordings_of(self.recordings_dir, stream_name)
+            await prune_recordings(self.ffmpeg, self.settings, stream_name, files, GcReport())
 
     def schedule_end_check(self, session_id: int, stopped_at: datetime) -> None:
         """After the grace period, end the show unless the stream came back meanwhile."""
@@ -304,6 +329,70 @@ class _FfmpegMedia:
         for session_id, stopped_at in dropped:
             self.schedule_end_check(session_id, stopped_at)
         return len(dropped)
+
+    # -- the ingest watchdog and the clean-up --------------------------------------------------------
+
+    async def _every(self, interval_s: float, step: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Run `step` every `interval_s` until closed; a failed pass is logged and the next one runs."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await step()
+            except Exception:  # the database or a folder is away for a moment: try again next time
+                log.exception("%s failed", getattr(step, "__name__", "media chore"))
+
+    def last_video_at(self, stream_name: str) -> datetime | None:
+        """When the stream's live HLS was last written (its newest file, or the folder itself: nginx
+        deletes old fragments, and a finished stream's whole playlist, in it), or None when the
+        stream never had a folder."""
+        folder = self.hls_dir / "live" / stream_name
+        try:
+            newest = folder.stat().st_mtime
+            for entry in os.scandir(folder):
+                try:
+                    mtime = entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                newest = max(newest, mtime)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return datetime.fromtimestamp(newest, UTC)
+
+    async def watch_ingest(self) -> int:
+        """One watchdog pass in this process (every one runs it; the row lock lets one act):
+        a live show whose HLS is older than FIELDCAST_INGEST_STALE_S, with no drop noted, has its
+        drop noted as of its last video; a show whose drop is older than the grace period, with no
+        newer video, ends. A show that never had video (started in the console, OBS still
+        connecting) is left alone. Returns how many shows it ended."""
+        async with self._new_uow(write=False) as uow:
+            shows = await live_ingest_states(uow.session)
+        now = datetime.now(UTC)
+        stale = timedelta(seconds=self.settings.ingest_stale_s)
+        grace = timedelta(seconds=self.settings.reconnect_grace_s)
+        ended = 0
+        for session_id, stream_name, stopped_at in shows:
+            seen = self.last_video_at(stream_name)
+            if stopped_at is None:
+                if seen is None or now - seen < stale:
+                    continue
+                async with self._uow() as uow:
+                    noted = await actions.ingest_lost(uow, session_id, seen)
+                if noted is not None:
+                    log.info("session %s: no video since %s and no callback; grace period runs", session_id, seen)
+                    self.schedule_end_check(session_id, noted)
+                continue
+            if now - stopped_at < grace or (seen is not None and seen > stopped_at and now - seen < stale):
+                continue  # still in its grace period, or video is flowing again
+            async with self._uow() as uow:
+                if await actions.end_if_still_stopped(uow, session_id, stopped_at, self):
+                    ended += 1
+                    log.info("session %s ended by the ingest watchdog: no video since %s", session_id, stopped_at)
+        return ended
+
+    async def collect(self) -> GcReport:
+        """One media clean-up pass (media/retention.py), as `fieldcast media-gc` runs it."""
+        async with self._new_uow(write=False) as uow:
+            return await collect(uow.session, self.settings, self.ffmpeg)
 
     async def _end_check(self, session_id: int, stopped_at: datetime) -> None:
         elapsed = (datetime.now(UTC) - stopped_at).total_seconds()
@@ -387,8 +476,8 @@ class NginxMedia(_FfmpegMedia):
         return self.settings.rtmp_public_url or self.settings.rtmp_url
 
     def _output_args(self, session_id: int, stream_name: str) -> list[str]:
-        name = internal_publish_name(self.settings.resolved_secret_key, session_id)
-        return rtmp_output(f"{self.settings.rtmp_url.rstrip('/')}/{name}")
+        key = internal_publish_name(self.settings.resolved_secret_key, session_id)
+        return rtmp_output(publish_url(self.settings.rtmp_url, stream_name, key))
 
     async def _watch(self, pipeline: Pipeline) -> None:
         # ffmpeg writes frames only after nginx accepted the publish (the hook made it live).

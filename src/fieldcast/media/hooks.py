@@ -1,15 +1,18 @@
 """nginx-rtmp callbacks (see media/nginx_config.py for where each one is configured).
 
-The ingest application (`live`) asks `on_publish` with the stream key as the name: a valid key,
-or the app's signed internal name, of a scheduled or live session is answered with a 302 whose
-Location is the session's public stream name, which nginx-rtmp adopts for the relay into the
-public application (`show`); anything else gets 403 and nginx drops the publisher. `on_update`
+Publishers use `rtmp://host/live/<session stream name>?key=<stream key>`: the name is the
+session's public one (it appears in logs and HLS paths), the key a query argument that nginx-rtmp
+forwards in its callback body and nothing logs. `on_publish` in the ingest application (`live`)
+accepts a valid key (or the app's signed internal name) of a scheduled or live session whose
+stream name the publisher used; anything else gets 403 and nginx drops the publisher. `on_update`
 repeats the check while the stream runs, so a rotated key or an ended show loses its stream.
-The public application reports `on_relay_publish` / `on_publish_done` under the stream name:
-the show is live, or ingest stopped and the reconnect grace period starts.
+The public application (`show`), fed only by nginx's loopback push, reports `on_relay_publish` /
+`on_publish_done` under the stream name: the show is live, or ingest stopped and the reconnect
+grace period starts.
 
-Callers: with FIELDCAST_MEDIA_HOOK_SECRET set, only requests carrying it (nginx sends it as a
-query argument); without it, only loopback. nginx-rtmp reads nothing but the status code."""
+Callers: with FIELDCAST_MEDIA_HOOK_SECRET set, only requests carrying it in the
+X-Fieldcast-Hook-Secret header (nginx's hook server adds it; see nginx_config); without it, only
+loopback. nginx-rtmp reads nothing but the status code."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from fieldcast.live.keys import session_id_for_internal_name, session_id_for_key
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.live.queries import load_session, load_session_by_stream_name
 from fieldcast.media.backend import MediaBackend
-from fieldcast.media.nginx_config import HOOK_PREFIX
+from fieldcast.media.nginx_config import HOOK_PREFIX, HOOK_SECRET_HEADER
 from fieldcast.web.context import context_of
 
 log = logging.getLogger(__name__)
@@ -69,10 +72,11 @@ def _refuse() -> Response:
 
 def authorised(request: Request, settings: Settings) -> bool:
     """The shared secret when one is configured (a reverse proxy on the same host would make
-    every caller look like loopback); otherwise loopback callers only."""
+    every caller look like loopback), in its header (never the URL, which access logs keep);
+    otherwise loopback callers only."""
     secret = settings.media_hook_secret
     if secret:
-        given = request.query_params.get("secret", "")
+        given = request.headers.get(HOOK_SECRET_HEADER, "")
         return hmac.compare_digest(given.encode(), secret.encode())
     host = request.client.host if request.client else ""
     try:
@@ -98,25 +102,28 @@ async def hook_fields(request: Request) -> dict[str, str]:
     return fields
 
 
-async def _session_for_key(session: AsyncSession, settings: Settings, name: str) -> LiveSession | None:
+async def _session_for_key(session: AsyncSession, settings: Settings, key: str) -> LiveSession | None:
     """A stream key or the app's internal name → its session (never a bare stream name: those
     are public, in every HLS URL)."""
-    if not name:
+    if not key:
         return None
-    session_id = session_id_for_internal_name(settings.resolved_secret_key, name)
+    session_id = session_id_for_internal_name(settings.resolved_secret_key, key)
     if session_id is None:
-        session_id = await session_id_for_key(session, name)
+        session_id = await session_id_for_key(session, key)
     return await load_session(session, session_id) if session_id is not None else None
 
 
-async def _session_to_publish(session: AsyncSession, settings: Settings, name: str) -> LiveSession | None:
-    """As _session_for_key, and a stream key must still be backed by its maker's authority: a key
-    made by a host who has since lost the role publishes nothing (live.host_authority)."""
-    live = await _session_for_key(session, settings, name)
-    if live is None:
+async def _session_to_publish(session: AsyncSession, settings: Settings, fields: dict[str, str]) -> LiveSession | None:
+    """The session a publish is for: the key (query argument `key`) must belong to the session
+    whose stream name was published, and a stream key must still be backed by its maker's
+    authority: a key made by a host who has since lost the role publishes nothing
+    (live.host_authority)."""
+    key = fields.get("key", "")
+    live = await _session_for_key(session, settings, key)
+    if live is None or not hmac.compare_digest(live.stream_name.encode(), fields.get("name", "").encode()):
         return None
-    key = await unrevoked_key(session, name)
-    if key is not None and not await key_may_publish(session, key, live):
+    row = await unrevoked_key(session, key)
+    if row is not None and not await key_may_publish(session, row, live):
         log.info("publish for session %s refused: the key's maker no longer runs the show", live.id)
         return None
     return live
@@ -137,7 +144,7 @@ async def _start(uow: UnitOfWork, live: LiveSession | None) -> str | None:
 
 @router.post("/on_publish")
 async def on_publish(request: Request) -> Response:
-    """OBS, a phone or the app's relay starts publishing with a key: accept and rename, or refuse."""
+    """OBS, a phone or the app's relay starts publishing the session's name with its key: accept or refuse."""
     ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
@@ -145,11 +152,8 @@ async def on_publish(request: Request) -> Response:
     if fields.get("call", "publish") != "publish":
         return _refuse()
     async with ctx.uow() as uow:
-        stream_name = await _start(uow, await _session_to_publish(uow.session, ctx.settings, fields.get("name", "")))
-    if stream_name is None:
-        return _refuse()
-    # A bare name (no rtmp://) makes nginx-rtmp rename the stream locally.
-    return Response(status_code=302, headers={"Location": stream_name})
+        stream_name = await _start(uow, await _session_to_publish(uow.session, ctx.settings, fields))
+    return _refuse() if stream_name is None else _ok()
 
 
 @router.post("/on_update")
@@ -163,7 +167,7 @@ async def on_update(request: Request) -> Response:
         return _ok()  # the relay's own (play-side) updates: nothing to decide
     try:
         async with ctx.uow() as uow:
-            live = await _session_to_publish(uow.session, ctx.settings, fields.get("name", ""))
+            live = await _session_to_publish(uow.session, ctx.settings, fields)
             still_on = live is not None and live.state in OPEN_STATES
     except Exception:  # a database hiccup must not cut a stream that was authorised at start
         log.exception("on_update check failed; keeping the stream")
@@ -173,13 +177,13 @@ async def on_update(request: Request) -> Response:
 
 @router.post("/on_relay_publish")
 async def on_relay_publish(request: Request) -> Response:
-    """The renamed stream arrives in the public application (also after a relay reconnect)."""
+    """The accepted stream arrives in the public application (also after a relay reconnect)."""
     ctx = media_services(request)
     if not authorised(request, ctx.settings):
         return _refuse()
     fields = await hook_fields(request)
     async with ctx.uow() as uow:
-        # Only nginx's loopback application calls this, with the renamed (public) stream name.
+        # Only nginx's loopback push reaches this application, with the (public) stream name.
         stream_name = await _start(uow, await load_session_by_stream_name(uow.session, fields.get("name", "")))
     return _ok() if stream_name else _refuse()
 
@@ -193,9 +197,7 @@ async def on_publish_done(request: Request) -> Response:
     fields = await hook_fields(request)
     name = fields.get("name", "")
     async with ctx.uow() as uow:
-        live = await load_session_by_stream_name(uow.session, name) or await _session_for_key(
-            uow.session, ctx.settings, name
-        )
+        live = await load_session_by_stream_name(uow.session, name)
         if live is None or live.state != SessionState.LIVE:
             return _ok()
         session_id = live.id

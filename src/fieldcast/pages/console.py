@@ -27,6 +27,7 @@ from fieldcast.live import costreams as co
 from fieldcast.live import errors as e
 from fieldcast.live import queries as q
 from fieldcast.live import schemas as s
+from fieldcast.live.keys import obs_stream_key
 from fieldcast.live.manage_pages import sku_choices
 from fieldcast.live.models import CoStream, LiveSession, ShelfItem
 from fieldcast.live.routes import session_or_404
@@ -199,7 +200,7 @@ async def console_new_key(session_id: Id, request: Request, uow: Uow, user: Curr
     live = await session_or_404(uow, session_id)
     await check_form_csrf(request)
     key = await a.issue_stream_key(uow, user, live)
-    response = await _console_view(request, uow, user, live, new_key=key)
+    response = await _console_view(request, uow, user, live, new_key=obs_stream_key(live.stream_name, key))
     response.headers["Cache-Control"] = "no-store"
     return response
 

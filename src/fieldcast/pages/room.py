@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
+import orjson
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Role, User
+from fieldcast.accounts.permissions import require_user
 from fieldcast.accounts.queries import memberships_of
 from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
@@ -38,7 +41,7 @@ from fieldcast.web.api import PROBLEMS, Offset
 from fieldcast.web.deps import Ctx, Uow
 from fieldcast.web.etag import json_with_etag
 from fieldcast.web.forms import Form, check_form_csrf, read_raw_form, safe_next, see_other
-from fieldcast.web.page_cache import server_now_text, valid_until
+from fieldcast.web.page_cache import server_now_text, signed_in_shell, valid_until
 from fieldcast.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -141,15 +144,17 @@ async def my_shows_page(request: Request, uow: Uow, ctx: Ctx, user: CurrentUser,
 
 @pages.get("/live/{session_id:int}")
 async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: CurrentUser) -> Response:
+    """The room: one page for every viewer. Nothing here is one viewer's own (follows, operator and
+    moderator tools, a mute, draws entered, coupons claimed): the page's script fetches that from
+    `/api/v1/sessions/<id>/me`, so that the page cache serves signed-in viewers the same shell."""
     live = await session_or_404(uow, session_id)
-    if user is None and "viewer" not in request.session:
+    signed_in = user is not None or signed_in_shell(request)
+    if not signed_in and SESSION_VIEWER not in request.session:
         # Tells anonymous viewers apart in the honest counts (signed with the session cookie).
         request.session[SESSION_VIEWER] = new_viewer_id()
     detail = await q.session_detail(uow.session, live, ctx.settings.hls_base_url)
     shelf = [*detail.shelf, *detail.partner_shelf]
-    follows = await q.follows_of(uow.session, user.id) if user else []
     event = await q.load_event(uow.session, live.event_id) if live.event_id else None
-    is_operator = await a.is_session_operator(uow.session, user, live)
     now = datetime.now(UTC)
     # A flash sale not yet started shows a countdown and a disabled Buy: right until it starts.
     for item in shelf:
@@ -159,15 +164,14 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
         request,
         "live/room.html",
         {
-            "user": user,
+            # The header and forms of any signed-in viewer, and nothing of this one's own.
+            "user": None,
+            "signed_in": signed_in,
             "d": detail,
             # "Explaining now" belongs to the live show; a replay jumps through the marks instead.
             "pinned": next((x for x in shelf if x.sku_id == detail.pinned_sku_id), None)
             if live.state == SessionState.LIVE
             else None,
-            "followed_hosts": {f.host_id for f in follows if f.host_id},
-            "follows_org": any(f.organisation_id == live.organisation_id for f in follows),
-            "is_operator": is_operator,
             "countdown_s": q.countdown_s(live, now),
             # The server's clock as the page was made: flash-sale countdowns run from it, never
             # from the device's clock alone.
@@ -175,29 +179,70 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
             "server_now_text": server_now_text(request, now),
             "event": event,
             "api_url": f"/api/v1/sessions/{live.id}",
-            # The real-time panel: the last chat lines, who may moderate, the show's lucky draws.
+            # The real-time panel: the last chat lines and the show's lucky draws.
             "chat_messages": await chat_queries.recent(uow.session, live.id, CHAT_LINES),
-            "chat_open": live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
-            "is_moderator": await chat_actions.is_moderator(uow, user, live),
-            # A muted viewer's input stays disabled after a reload (the socket tells only of changes).
-            "muted": bool(
-                user
-                and live.state == SessionState.LIVE
-                and await chat_queries.active_mute(uow.session, user.id, live.id)
-            ),
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
-            "entered_draws": await draw_queries.entered_draw_ids(uow.session, user.id, live.id) if user else set(),
             "site_url": str(request.base_url).rstrip("/"),
             # The buy sheet: its address form (for a buyer without one) and the stepper's ceiling.
             "address_form": Form(),
             "provinces": regions.children(None),
             "address_limits": {"recipient": RECIPIENT_MAX, "phone": PHONE_INPUT_MAX, "street": STREET_MAX},
             "buy_quantity_max": min(BUY_QUANTITY_MAX, QUANTITY_MAX),
-            # Coupons handed out in the room (commerce/coupons), with the viewer's claim of each.
-            "room_coupons": await room_coupons(uow.session, live.id, user.id if user else None)
+            # Coupons handed out in the room (commerce/coupons); the viewer's claims come from /me.
+            "room_coupons": await room_coupons(uow.session, live.id, None)
             if live.state in (SessionState.SCHEDULED, SessionState.LIVE)
             else [],
         },
+    )
+
+
+class RoomViewerOut(BaseModel):
+    """What of a room is the signed-in viewer's own, for the room page's script to apply."""
+
+    user_id: int
+    is_platform_admin: bool
+    unread_notifications: int
+    operator: bool = Field(description="A host or organiser of the show: the console link, no draw entry.")
+    moderator: bool
+    muted: bool
+    chat_open: bool = Field(description="The viewer may chat now (operators before the show goes live too).")
+    followed_host_ids: list[int]
+    follows_organisation: bool
+    entered_draw_ids: list[int]
+    claimed_coupon_batch_ids: list[int]
+
+
+@api.get("/sessions/{session_id}/me", response_model=RoomViewerOut)
+async def api_room_viewer(session_id: Id, uow: Uow, user: CurrentUser) -> Response:
+    """The signed-in viewer's own state in a room: what the room page, the same for everyone,
+    shows only to them. 401 when not signed in."""
+    viewer = require_user(user)
+    live = await session_or_404(uow, session_id)
+    is_operator = await a.is_session_operator(uow.session, viewer, live)
+    follows = await q.follows_of(uow.session, viewer.id)
+    coupons = (
+        await room_coupons(uow.session, live.id, viewer.id)
+        if live.state in (SessionState.SCHEDULED, SessionState.LIVE)
+        else []
+    )
+    out = RoomViewerOut(
+        user_id=viewer.id,
+        is_platform_admin=viewer.is_platform_admin,
+        unread_notifications=await q.unread_count(uow.session, viewer.id),
+        operator=is_operator,
+        moderator=await chat_actions.is_moderator(uow, viewer, live),
+        muted=live.state == SessionState.LIVE
+        and await chat_queries.active_mute(uow.session, viewer.id, live.id) is not None,
+        chat_open=live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
+        followed_host_ids=sorted({f.host_id for f in follows if f.host_id}),
+        follows_organisation=any(f.organisation_id == live.organisation_id for f in follows),
+        entered_draw_ids=sorted(await draw_queries.entered_draw_ids(uow.session, viewer.id, live.id)),
+        claimed_coupon_batch_ids=[c.batch.id for c in coupons if c.claim_state],
+    )
+    return Response(
+        orjson.dumps(out.model_dump(mode="json")),
+        media_type="application/json",
+        headers={"cache-control": "private, no-store"},
     )
 
 

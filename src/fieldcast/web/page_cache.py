@@ -7,11 +7,14 @@ Why it stays correct:
   made the change answers. The next request, to this process or (on Redis) any other, misses and
   rebuilds. A page is built with the version read *before* building, so one built from data that
   changed meanwhile is stored under a version already gone.
-- Only anonymous requests are served from here: no Authorization header and no signed-in session.
-  The page is built for a visitor with an empty session. A visitor without a session cookie gets
-  it as it is, with no CSRF token and no cookie: the same bytes for everyone, public for a second
-  (nginx or a CDN may hold it), and static/session.js asks for the session when the page first
-  needs one. A visitor with a session gets its own CSRF token in the page (templates get
+- Only anonymous requests are served from here (no Authorization header, no signed-in session),
+  and signed-in visitors of the room page (SIGNED_IN_SHELL_PATHS): they get one shell built for
+  every signed-in visitor, with nothing of their own in it; the room's script fetches their own
+  state (follows, operator and moderator tools, mutes, claims, draws entered) from
+  /api/v1/sessions/<id>/me. The page is built for a visitor with an empty session. A visitor
+  without a session cookie gets it as it is, with no CSRF token and no cookie: the same bytes for
+  everyone, public for a second (nginx or a CDN may hold it), and static/session.js asks for the
+  session when the page first needs one. A visitor with a session gets its own CSRF token in the page (templates get
   `CSRF_MARKER` while building) and the session values the page would have set (the room page's
   anonymous viewer id), signed into the session cookie as Starlette's SessionMiddleware does.
   The server's clock (`NOW_MARKER`) is put in for everyone when served.
@@ -47,6 +50,8 @@ from fieldcast.web.middleware import cookie_value
 CSRF_MARKER = "fc-csrf-" + secrets.token_hex(12)
 NOW_MARKER = "fc-now-" + secrets.token_hex(12)
 BUILD = "fc_page_build"  # scope key: this request builds a cache entry (a dict of what it learns)
+# Scope key: the page being built is the shell a signed-in visitor gets (see SIGNED_IN_SHELL_PATHS).
+SIGNED_IN = "fc_page_signed_in"
 
 # Session values a page may set for an anonymous visitor, and how each is made when serving.
 SESSION_VALUES: dict[str, Callable[[], str]] = {
@@ -59,6 +64,11 @@ CACHEABLE = re.compile(
     r"^/(?:|live|live/\d+|p/\d+|products|s/[^/]+|events|events/[^/]+"
     r"|api/v1/products|api/v1/products/\d+|api/v1/sessions|api/v1/sessions/\d+|api/v1/events|api/v1/events/[^/]+)$"
 )
+# Pages a signed-in visitor is served from here too, as one shell for every signed-in visitor: the
+# page holds nothing of the visitor's own (no name, no follow state, no operator or moderator tools,
+# no claims); the page's script fetches those from its own small API (the room's
+# /api/v1/sessions/<id>/me) and applies them. The room page is what a show's whole audience loads.
+SIGNED_IN_SHELL_PATHS = re.compile(r"^/live/\d+$")
 CACHED_STATUSES = frozenset({200, 404})
 BODY_MAX = 1024 * 1024  # a bigger response is served but not kept
 # What a shared cache in front (nginx's micro-cache, a CDN) may do with an answer: hold one for a
@@ -107,6 +117,12 @@ class VersionSource(Protocol):
 
 def building(request: Request) -> bool:
     return BUILD in request.scope
+
+
+def signed_in_shell(request: Request) -> bool:
+    """The page being built is the signed-in visitors' shell: show what any signed-in visitor sees
+    (the chat form, Sign out) and nothing of one visitor's own."""
+    return bool(request.scope.get(SIGNED_IN))
 
 
 def valid_until(request: Request, when: datetime) -> None:
@@ -187,23 +203,27 @@ class PageCache:
             elif name == b"if-none-match":
                 if_none_match = value
         session: dict[str, Any] = {}
+        signed_in = False
         if raw_cookie and self.session_cookie.encode() in raw_cookie:
             session = self.cookie.read(cookie_value(raw_cookie, self.session_cookie))
             if session.get(SESSION_USER) is not None:
-                await self.app(scope, receive, send)
-                return
+                if not SIGNED_IN_SHELL_PATHS.match(scope["path"]):
+                    await self.app(scope, receive, send)
+                    return
+                signed_in = True
         version = await self.version.current()
         if version is None:
             await self.app(scope, receive, send)
             return
-        key = (scope["scheme"], host, scope["path"], scope["query_string"], scope["state"].get("language"))
+        language = scope["state"].get("language")
+        key = (scope["scheme"], host, scope["path"], scope["query_string"], language, signed_in)
         entry = self.entries.get(key)
         if entry is not None and entry.version >= version and entry.expires > time.monotonic():
             self.entries.move_to_end(key)
             self.hits += 1
         else:
             try:
-                entry = await self._entry(key, version, scope, receive)
+                entry = await self._entry(key, version, scope, receive, signed_in)
             except _NotCacheable:
                 await self.app(scope, receive, send)
                 return
@@ -211,7 +231,9 @@ class PageCache:
             scope["route"] = entry.route
         await self._serve(entry, session, if_none_match, send)
 
-    async def _entry(self, key: tuple[Any, ...], version: int, scope: Scope, receive: Receive) -> Entry:
+    async def _entry(
+        self, key: tuple[Any, ...], version: int, scope: Scope, receive: Receive, signed_in: bool
+    ) -> Entry:
         pending = self.building.get(key)
         if pending is not None:
             entry = await asyncio.shield(pending)
@@ -220,7 +242,7 @@ class PageCache:
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self.building[key] = future
         try:
-            entry = await self._build(version, scope, receive)
+            entry = await self._build(version, scope, receive, signed_in)
         except BaseException as exc:
             future.set_exception(exc if isinstance(exc, Exception) else _NotCacheable())
             future.exception()  # retrieved: a build no one else waited for must not warn
@@ -233,11 +255,14 @@ class PageCache:
         self._keep(key, entry)
         return entry
 
-    async def _build(self, version: int, scope: Scope, receive: Receive) -> Entry:
-        """Run the request as an anonymous visitor with an empty session; keep what it answers."""
+    async def _build(self, version: int, scope: Scope, receive: Receive, signed_in: bool) -> Entry:
+        """Run the request with an empty session, as an anonymous visitor or (`signed_in`) as the
+        shell every signed-in visitor gets; keep what it answers."""
         learned: dict[str, Any] = {}
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"cookie", b"if-none-match")]
         build_scope = {**scope, "headers": headers, BUILD: learned, "state": dict(scope.get("state", {}))}
+        if signed_in:
+            build_scope[SIGNED_IN] = True
         start: Message | None = None
         chunks: list[bytes] = []
 

@@ -17,6 +17,7 @@ from fieldcast.i18n import current_language, translations
 from fieldcast.labels import label, labels_of
 from fieldcast.web.deps import csrf_token
 from fieldcast.web.money import format_yuan
+from fieldcast.web.page_cache import signed_in_shell
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
@@ -61,6 +62,9 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     """Render a page with what every page needs: user, CSRF token, language, settings."""
     ctx = dict(context or {})
     ctx.setdefault("user", getattr(request.state, "user", None))
+    # Signed in: a user, or the shell every signed-in visitor of a cached page gets (no user then:
+    # what is the visitor's own is fetched by the page's script).
+    ctx.setdefault("signed_in", ctx["user"] is not None or signed_in_shell(request))
     ctx["csrf_token"] = csrf_token(request)
     ctx["settings"] = request.app.state.ctx.settings
     ctx["language"] = current_language.get()

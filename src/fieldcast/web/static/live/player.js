@@ -7,8 +7,10 @@
 import { ensureSession } from "../session.js";
 import "./countdown.js";
 import { afterTheSheet } from "./buy.js";
+import "./me.js"; // the viewer's own state in the room (follows, moderator tools, a mute, ...)
 import { startRoomLive } from "./room_live.js";
 import { startShelf } from "./shelf.js";
+import "./stage.js";
 
 const POLL_MS = 4000;
 const HEARTBEAT_MS = 25000; // the server closes sockets silent for 75 s

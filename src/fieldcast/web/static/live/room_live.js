@@ -68,7 +68,6 @@ function bindChat(section) {
   const t = section.dataset;
   // Claim-checker rule codes (absolute_term, ...) shown by their translated names, never raw.
   const ruleNames = JSON.parse(t.tRules || "{}");
-  const me = t.userId;
   const jump = section.querySelector("[data-chat-jump]");
   const form = section.querySelector(".chat-form");
   const mod = document.getElementById("chat-mod");
@@ -91,7 +90,7 @@ function bindChat(section) {
     const tools = document.createElement("span");
     tools.className = "chat-tools";
     if (!item.classList.contains("is-removed")) tools.append(tool("remove", t.tRemove));
-    if (item.dataset.userId && item.dataset.userId !== me) tools.append(tool("mute", t.tMute));
+    if (item.dataset.userId && item.dataset.userId !== t.userId) tools.append(tool("mute", t.tMute));
     if (tools.childElementCount) item.append(" ", tools);
   }
   function tool(kind, label) {
@@ -103,10 +102,13 @@ function bindChat(section) {
     button.textContent = label;
     return button;
   }
-  if (t.moderator) {
+  // Who moderates is the viewer's own (the page is everyone's): me.js says so with "room:me".
+  const decorateAll = () => {
     for (const item of list.querySelectorAll(".chat-msg")) decorate(item);
-    list.addEventListener("chat:added", (event) => decorate(event.detail.item));
-  }
+  };
+  list.addEventListener("chat:added", (event) => decorate(event.detail.item));
+  document.addEventListener("room:me", decorateAll);
+  decorateAll();
 
   if (mod) {
     const reason = mod.elements.namedItem("reason");
@@ -193,12 +195,12 @@ function bindChat(section) {
       t,
     );
     list.addEventListener("chat.muted", (event) => {
-      if (String(event.detail.user_id) !== me) return;
+      if (String(event.detail.user_id) !== t.userId) return;
       input.disabled = true;
       status.textContent = t.tMuted;
     });
     list.addEventListener("chat.unmuted", (event) => {
-      if (String(event.detail.user_id) !== me) return;
+      if (String(event.detail.user_id) !== t.userId) return;
       input.disabled = false;
       status.textContent = t.tUnmuted;
     });
