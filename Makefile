@@ -25,7 +25,9 @@ LOCALES := zh_CN en
 # bench/ may be empty (and so absent from a fresh clone); lint only what exists.
 LINT_PATHS := $(wildcard src tests bench)
 
-.PHONY: help install venv vendor demo test lint system-deps messages clean
+DIST_DIR := dist
+
+.PHONY: help install venv vendor demo test lint dist system-deps messages clean
 
 help:
 	@echo "make demo         install, migrate the SQLite DB, seed demo data, serve on http://127.0.0.1:8000"
@@ -34,6 +36,7 @@ help:
 	@echo "make install      venv + pip install -e '.[dev]' + npm ci (axe-core for the tests) + vendor assets (alias: venv)"
 	@echo "make vendor       copy pico.min.css and hls.min.js into $(VENDOR_DIR)/"
 	@echo "make messages     extract strings and update the zh_CN/en catalogues"
+	@echo "make dist         build the wheel and sdist into $(DIST_DIR)/ (vendored assets and catalogues included; checked)"
 	@echo "make system-deps  apt-get install chromium, fonts-noto-cjk, nginx, libnginx-mod-rtmp, wrk (root only)"
 	@echo "make clean        remove .venv, node_modules, vendored assets and data/"
 
@@ -87,6 +90,15 @@ system-deps:
 	  echo "system-deps: not root; install$$missing yourself (sudo apt-get install$$missing), or the tests that need them will skip"; \
 	fi
 
+# The wheel and sdist carry the vendored assets (git-ignored, so they are made first here: npm is
+# needed to build a release, never to install one) and the .po catalogues the app compiles at
+# start-up; scripts/check_dist.py refuses a build that lacks any of them.
+dist: $(STAMP) $(VENDOR_FILES)
+	rm -rf $(DIST_DIR) build
+	$(BIN)/python -m build --outdir $(DIST_DIR) .
+	rm -rf build
+	$(BIN)/python scripts/check_dist.py $(DIST_DIR)
+
 messages: $(STAMP)
 	mkdir -p $(LOCALE_DIR)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
@@ -100,4 +112,4 @@ messages: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR_DIR) data
+	rm -rf $(VENV) node_modules $(VENDOR_DIR) data $(DIST_DIR) build

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldcast import __version__
 from fieldcast.accounts import pages as accounts_pages
@@ -50,6 +51,7 @@ from fieldcast.payments import routes as payment_routes
 from fieldcast.payments import sandbox_pages
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
+from fieldcast.realtime.health import HealthCheck
 from fieldcast.reviews import pages as review_pages
 from fieldcast.reviews import routes as review_routes
 from fieldcast.session_cookie import SESSION_COOKIE
@@ -86,6 +88,27 @@ async def _stop(task: asyncio.Task[None], within_s: float = 10.0) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+class HooksOnlyToTheSecret:
+    """Every request under /hooks/ that is not authorised as the media hooks authorise theirs
+    (media/hooks.py) is refused here with the hooks' own plain 403, whatever its path or method:
+    no 404 or 405 tells a stranger which hooks exist, and nothing else (sessions, the page cache)
+    sees it."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hook = scope["type"] == "http" and scope["path"].startswith(HOOKS_PATH)
+        if hook and not media_hooks.authorised(Request(scope), self.settings):
+            await PlainTextResponse("refused", status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+HOOKS_PATH = "/hooks/"
 
 
 def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()) -> FastAPI:
@@ -131,9 +154,10 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         version=__version__,
         description="Live commerce for public-welfare selling. Errors are RFC 9457 problem+json.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        # FIELDCAST_API_DOCS=false: no /api/docs and no /openapi.json (404), e.g. on a public site.
+        docs_url="/api/docs" if settings.api_docs else None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.ctx = ctx
 
@@ -176,9 +200,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
     )
-    app.add_middleware(
-        home_pages.HealthFastPath, check=home_pages.HealthCheck(ctx.db, ctx.bus, settings.health_interval_s)
-    )
+    app.add_middleware(HooksOnlyToTheSecret, settings=settings)
+    app.add_middleware(home_pages.HealthFastPath, check=HealthCheck(ctx.db, ctx.bus, settings.health_interval_s))
     if settings.metrics_enabled:  # request timing around all of the above, and GET /metrics
         metrics_pages.install(app, ctx)
 

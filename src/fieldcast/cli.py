@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -34,8 +37,46 @@ UVICORN_OPTIONS: dict[str, object] = {
 }
 
 
+REDIS_START_TIMEOUT_S = 3.0
+
+
+def _redacted_url(url: str) -> str:
+    """`url` without its password (redis://:secret@host/0 → redis://:***@host/0)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}"))
+
+
+def require_redis(command: str, settings: Settings) -> None:
+    """With Redis configured, refuse to start while it does not answer: one line on stderr and
+    exit code 1, so the supervisor (systemd `Restart=`) tries again rather than a process serving
+    rooms it cannot hear."""
+    if not settings.redis_url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_START_TIMEOUT_S, socket_timeout=REDIS_START_TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        where = _redacted_url(settings.redis_url)
+        typer.echo(f"fieldcast {command}: Redis at {where} is unreachable ({reason}); not starting", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+
+
 def _serve(settings: Settings, workers: int, *, demo: bool = False) -> None:
     from fieldcast.app import create_app
+
+    # The same set-up uvicorn applies below (log_config), already for what building the app logs.
+    configure_logging(settings.log_format, settings.log_level)
 
     if workers > 1:
         # Several processes need a factory import string; each builds its own app from the env.
@@ -86,6 +127,7 @@ def serve(
     except ProviderConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    require_redis("serve", settings)
     _serve(settings, workers)
 
 
@@ -111,6 +153,7 @@ def fanout(
     if not settings.redis_url:
         typer.echo("fieldcast fanout needs FIELDCAST_REDIS_URL: it hears the rooms through Redis.", err=True)
         raise typer.Exit(2)
+    require_redis("fanout", settings)
     configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("websockets").setLevel(logging.WARNING)  # no line per connection
     try:
@@ -156,14 +199,47 @@ async def ensure_admin(settings: Settings, *, email: str, display_name: str, pas
         await db.dispose()
 
 
+def read_password(password_file: Path | None, password_env: str | None) -> str:
+    """The new administrator's password, never from the command line (`ps` would show it): from a
+    file (its first line), from the environment variable named, or typed at a prompt without echo
+    (twice). Raises typer.BadParameter with a readable message."""
+    if password_file is not None and password_env is not None:
+        raise typer.BadParameter("give --password-file or --password-env, not both")
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {password_file}: {exc.strerror}") from None
+        return lines[0] if lines else ""
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise typer.BadParameter(f"the environment variable {password_env} is not set")
+        return value
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("no terminal to ask for the password on: use --password-file or --password-env")
+    first = getpass.getpass("Password (10+ characters): ")
+    if getpass.getpass("Password again: ") != first:
+        raise typer.BadParameter("the two passwords differ")
+    return first
+
+
 @cli.command("create-admin")
 def create_admin(
     email: str,
     display_name: Annotated[str, typer.Option(help="Name shown on the site.")] = "Administrator",
-    password: Annotated[str | None, typer.Option(help="Prompted for when omitted.")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password from this file's first line (mode 0600, then delete it).")
+    ] = None,
+    password_env: Annotated[
+        str | None, typer.Option(help="Read the password from the environment variable of this name.")
+    ] = None,
 ) -> None:
-    """Create a platform administrator account, or make an existing account one."""
-    secret = password or getpass.getpass("Password (10+ characters): ")
+    """Create a platform administrator account, or make an existing account one.
+
+    The password is asked for without echo, or read from --password-file or --password-env; it
+    is never an argument, where `ps` and the shell history would show it."""
+    secret = read_password(password_file, password_env)
     settings = load_settings()
     try:
         created = asyncio.run(ensure_admin(settings, email=email, display_name=display_name, password=secret))

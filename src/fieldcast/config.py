@@ -39,8 +39,8 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="", description="Redis URL; empty = in-process bus and counters.")
     secret_key: str = Field(default="", description="Signs cookies and keys hashes; empty = generated into data_dir.")
     media_dir: Path | None = Field(default=None, description="Uploaded and streamed media; default data_dir/media.")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address `fieldcast serve` and `fieldcast fanout` listen on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `fieldcast serve` listens on.")
     fanout_port: int = Field(
         default=8100, ge=1, le=65535, description="Port `fieldcast fanout` serves room sockets on."
     )
@@ -50,13 +50,19 @@ class Settings(BaseSettings):
         le=4,
         description="Rest between chunks of a room's sweep over its sockets, as a fraction of the chunk's time.",
     )
-    default_language: Language = "zh-CN"
+    default_language: Language = Field(
+        default="zh-CN", description="UI language when the browser asks for neither supported one: zh-CN or en."
+    )
     public_url: str = Field(default="", description="Absolute base URL used in links; empty = from request.")
     secure_cookies: bool = Field(default=False, description="Mark cookies Secure (set behind HTTPS).")
-    session_max_age_s: int = Field(default=14 * 24 * 3600, ge=300)
-    verification_valid_days: int = Field(default=365, ge=1, le=3650)
-    invitation_valid_days: int = Field(default=14, ge=1, le=365)
-    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    session_max_age_s: int = Field(default=14 * 24 * 3600, ge=300, description="Sign-in session lifetime in seconds.")
+    verification_valid_days: int = Field(
+        default=365, ge=1, le=3650, description="How long an approved host verification stays valid."
+    )
+    invitation_valid_days: int = Field(
+        default=14, ge=1, le=365, description="How long an organisation invitation can be accepted."
+    )
+    max_request_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body accepted.")
     max_upload_bytes: int = Field(default=10 * 1_048_576, ge=1024, description="Limit for file uploads.")
     # -- CPU-heavy work and abuse limits (accounts/throttle.py, offload.py) ----------------------
     worker_threads: int = Field(
@@ -214,7 +220,7 @@ class Settings(BaseSettings):
         default="text",
         description="Log lines of `fieldcast serve` and `fieldcast fanout`: text, or one JSON object a line.",
     )
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field(default="info", description="debug, info, warning, error or critical.")
     access_log: bool = Field(
         default=False,
         description="Log every HTTP request (uvicorn's access log). Off by default: at show scale the line "
@@ -231,6 +237,9 @@ class Settings(BaseSettings):
     page_cache_max_mb: int = Field(default=64, ge=1, le=4096, description="Memory for cached pages, per process.")
     health_interval_s: float = Field(
         default=1.0, ge=0, le=60, description="/healthz checks the database and the bus at most this often."
+    )
+    api_docs: bool = Field(
+        default=True, description="Serve the API's description (/openapi.json) and its docs page (/api/docs)."
     )
     metrics_enabled: bool = Field(default=False, description="Serve GET /metrics (Prometheus) to allowed callers.")
     metrics_token: str = Field(

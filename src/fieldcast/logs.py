@@ -39,14 +39,70 @@ def redact_query(url: str) -> str:
     return path + mark + "&".join(parts) + hash_mark + fragment
 
 
+# The safety net under every log line, whatever logged it: values that are secret by their very
+# shape are replaced wherever they appear (message, arguments, exception text). Stream keys
+# (live/keys.py: fck_ + 32), API tokens (accounts/security.py: fc_ + 43), bearer credentials,
+# `name=value` pairs whose name says secret/token/key/password/cookie-session, and mainland ID
+# numbers (18 characters whose 7th to 14th are a birth date).
+SECRET_SHAPES = (
+    (re.compile(r"\bfck_[A-Za-z0-9_-]{8,}"), "fck_" + REDACTED),
+    (re.compile(r"\bfc_[A-Za-z0-9_-]{20,}"), "fc_" + REDACTED),
+    (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
+    (
+        re.compile(r"(?i)\b([A-Za-z0-9_.-]*(?:secret|token|key|password|passwd|session))(=|\s*:\s*)([^\s&;,'\"]+)"),
+        r"\1\2" + REDACTED,
+    ),
+    (
+        re.compile(
+            r"(?<![0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])"
+        ),
+        "[id number]",
+    ),
+    (re.compile(r"(redis|rediss|postgres(?:ql)?(?:\+\w+)?)://([^:/@\s]*):[^@\s]+@"), r"\1://\2:" + REDACTED + "@"),
+)
+
+
+def scrub(text: str) -> str:
+    """`text` with every value of a secret shape replaced (SECRET_SHAPES)."""
+    for pattern, replacement in SECRET_SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class RedactSecrets(logging.Filter):
     """Redacts query strings in a record's arguments: uvicorn logs each request's path and query
-    (access log) and each WebSocket's (uvicorn.error) as arguments, never in the message itself."""
+    (access log) and each WebSocket's (uvicorn.error) as arguments, never in the message itself.
+    Then scrubs the message, its arguments and its exception text of anything of a secret's shape
+    (SECRET_SHAPES), a safety net for what no code should log in the first place."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(isinstance(a, str) and "?" in a for a in record.args):
             record.args = tuple(redact_query(a) if isinstance(a, str) and "?" in a else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(scrub(a) if isinstance(a, str) else _scrub_other(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: scrub(v) if isinstance(v, str) else _scrub_other(v) for k, v in record.args.items()}
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = scrub(_EXCEPTIONS.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text)
         return True
+
+
+_EXCEPTIONS = logging.Formatter()
+
+
+def _scrub_other(value: object) -> object:
+    """An argument that is not a string (an exception, a URL object, a dict): its text scrubbed
+    when scrubbing changes it, else the value itself (numbers keep their %d formatting)."""
+    if value is None or isinstance(value, int | float | bool):
+        return value
+    text = str(value)
+    scrubbed = scrub(text)
+    return value if scrubbed == text else scrubbed
 
 
 class JsonFormatter(logging.Formatter):
@@ -98,3 +154,6 @@ def log_config(log_format: str, level: str, stream: TextIO | None = None) -> dic
 
 def configure_logging(log_format: str, level: str, stream: TextIO | None = None) -> None:
     logging.config.dictConfig(log_config(log_format, level, stream))
+    # Python's warnings (deprecations, unclosed resources) as log lines in the same format, not
+    # bare text on stderr.
+    logging.captureWarnings(True)

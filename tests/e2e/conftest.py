@@ -131,13 +131,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = _server_env(data_dir)
     _run_cli(env, "migrate")
     _run_cli(
-        env,
+        {**env, "FIELDCAST_TEST_ADMIN_PASSWORD": ADMIN.password},  # never an argument: `ps` shows those
         "create-admin",
         ADMIN.email,
         "--display-name",
         ADMIN.display_name,
-        "--password",
-        ADMIN.password,
+        "--password-env",
+        "FIELDCAST_TEST_ADMIN_PASSWORD",
     )
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

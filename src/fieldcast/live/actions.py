@@ -6,6 +6,7 @@ changes state in the caller's unit of work and writes the audit log."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,8 @@ from fieldcast.live.models import (
 )
 from fieldcast.live.stock import set_session_stock
 
+log = logging.getLogger(__name__)
+
 MANAGERS = (Role.OWNER, Role.ORGANISER)
 # Who may be put on a session as its host: members who agreed to host for the organisation.
 HOST_ROLES = (Role.HOST, Role.OWNER, Role.ORGANISER)
@@ -61,6 +64,16 @@ class MediaControl(Protocol):
     """What the actions need from the media backend (fieldcast.media.backend.MediaBackend)."""
 
     async def session_ended(self, session_id: int, stream_name: str) -> None: ...
+
+
+def log_on_commit(uow: UnitOfWork, message: str, *args: object) -> None:
+    """An INFO line for an operator, written once the change it tells of is committed (never for
+    a rolled-back one). Ids and public names only: never a key, token or anything personal."""
+
+    async def write() -> None:
+        log.info(message, *args)
+
+    uow.after_commit(write)
 
 
 def audit_session(uow: UnitOfWork, actor_id: int | None, action: str, live: LiveSession, **details: object) -> None:
@@ -534,6 +547,9 @@ async def issue_stream_key(uow: UnitOfWork, actor: User | None, live: LiveSessio
     require_open(live)
     key = await keys.issue_key(uow, live.id, user.id)
     audit_session(uow, user.id, "session.stream_key", live, prefix=key[:8])
+    log_on_commit(
+        uow, "session %s: new stream key issued by user %s; the previous one no longer works", live.id, user.id
+    )
     return key
 
 
@@ -570,6 +586,7 @@ async def ingest_started(uow: UnitOfWork, live: LiveSession) -> LiveSession:
     await _go_live(uow, live)
     if was == SessionState.SCHEDULED:
         audit_session(uow, None, "session.live", live, via="ingest")
+        log_on_commit(uow, "session %s is live (stream %s, via ingest)", live.id, live.stream_name)
     return live
 
 
@@ -581,6 +598,7 @@ async def start_session(uow: UnitOfWork, actor: User | None, live: LiveSession) 
     await _go_live(uow, live)
     if was == SessionState.SCHEDULED:
         audit_session(uow, user.id, "session.live", live, via="console")
+        log_on_commit(uow, "session %s is live (stream %s, started by user %s)", live.id, live.stream_name, user.id)
     return live
 
 
@@ -642,7 +660,9 @@ async def end_session(
     """End the show: keys revoked, links ended, the recording handed over to become the replay."""
     actor_id = None if system else (await require_session_operator(uow.session, actor, live)).id
     await _end(uow, live, actor_id, media)
-    audit_session(uow, actor_id, "session.end", live, via="system" if system else "console")
+    via = "system" if system else "console"
+    audit_session(uow, actor_id, "session.end", live, via=via)
+    log_on_commit(uow, "session %s ended (via %s); its replay is being made", live.id, via)
     return live
 
 
@@ -653,6 +673,7 @@ async def end_if_still_stopped(uow: UnitOfWork, session_id: int, stopped_at: dat
         return False
     await _end(uow, live, None, media)
     audit_session(uow, None, "session.end", live, via="ingest_timeout")
+    log_on_commit(uow, "session %s ended: its stream did not come back within the grace period", session_id)
     return True
 
 
@@ -663,6 +684,10 @@ async def replay_finished(uow: UnitOfWork, session_id: int, duration_s: float | 
     live.replay_state = ReplayState.READY if duration_s is not None else ReplayState.FAILED
     live.replay_duration_s = duration_s
     emit_state(uow, live)
+    if duration_s is not None:
+        log_on_commit(uow, "session %s: replay ready (%.0f s)", session_id, duration_s)
+    else:
+        log_on_commit(uow, "session %s: replay failed (no playable recording)", session_id)
 
 
 # -- pinning: "explaining now" --------------------------------------------------------------------

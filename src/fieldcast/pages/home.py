@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fieldcast import __version__
 from fieldcast.accounts import queries as account_queries
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.config import Language
-from fieldcast.db.engine import Database, database_status
+from fieldcast.db.engine import Database
 from fieldcast.i18n import coerce_language, current_language, gettext
 from fieldcast.live import queries as live_queries
 from fieldcast.live.cards import room_cards
 from fieldcast.live.models import SessionState
 from fieldcast.realtime.bus import Bus
+from fieldcast.realtime.health import HealthCheck
 from fieldcast.web.context import context_of
 from fieldcast.web.deps import Uow
 from fieldcast.web.forms import check_form_csrf, safe_next
@@ -139,46 +136,6 @@ health = APIRouter(tags=["operations"])
 HEALTH_RESPONSES: dict[int | str, dict[str, object]] = {
     503: {"description": "The database or the bus is down; the body says which."}
 }
-
-
-class HealthCheck:
-    """The database's and the bus's status, checked at most every `interval_s` (a load balancer
-    or a monitor asking many times a second gets the last answer); concurrent askers share one
-    check."""
-
-    def __init__(self, db: Database, bus: Bus, interval_s: float) -> None:
-        self.db = db
-        self.bus = bus
-        self.interval_s = interval_s
-        self._last: tuple[float, int, bytes] | None = None
-        self._checking: asyncio.Task[tuple[float, int, bytes]] | None = None
-
-    async def answer(self) -> tuple[int, bytes]:
-        last = self._last
-        if last is not None and time.monotonic() - last[0] < self.interval_s:
-            return last[1], last[2]
-        if self._checking is None:
-            self._checking = asyncio.ensure_future(self._check())
-        checking = self._checking
-        try:
-            checked = await asyncio.shield(checking)
-        finally:
-            if self._checking is checking and checking.done():
-                self._checking = None
-        self._last = checked
-        return checked[1], checked[2]
-
-    async def _check(self) -> tuple[float, int, bytes]:
-        db = await database_status(self.db.engine)
-        bus = await self.bus.status()
-        ok = db["status"] == "ok" and bus["status"] == "ok"
-        body: dict[str, Any] = {
-            "status": "ok" if ok else "degraded",
-            "version": __version__,
-            "database": db,
-            "bus": bus,
-        }
-        return time.monotonic(), 200 if ok else 503, orjson.dumps(body)
 
 
 HEALTH_PATH = "/healthz"

@@ -5,7 +5,8 @@ rooms. For a room of tens of thousands of viewers, every send through ASGI costs
 what the socket write does, so production runs this server beside the app processes and nginx
 routes `/ws/rooms/` to it. It speaks exactly the same protocol (room_feed.py, docs/events.md),
 follows the same room log through Redis, reports the same presence and counters, and reads the
-same signed session cookie; it holds no HTTP routes but `/healthz`.
+same signed session cookie; it holds no HTTP routes but `/healthz`, which reports the database
+and Redis as the app's does (realtime/health.py): 503 while either is down.
 
 What makes it cheaper: it owns its sockets (the `websockets` library's server), so each room
 message's WebSocket frame — built once by the hub — is written as the same bytes straight to
@@ -31,6 +32,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from fieldcast.db.engine import Database
+from fieldcast.errors import CLOSE_TRY_AGAIN, backend_unavailable
+from fieldcast.realtime.bus import Bus
+from fieldcast.realtime.health import HealthCheck
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, write_frames
 from fieldcast.realtime.room_feed import (
     CLIENT_MESSAGE_MAX,
@@ -69,16 +74,29 @@ def room_target(path: str) -> tuple[int, int | None] | None:
     return int(match.group(1)), int(after[0])
 
 
-class FanoutServer:
-    """The handshake check, one handler per socket, and the session cookie reader."""
+class FanoutServices(RoomServices, Protocol):
+    db: Database
+    bus: Bus
 
-    def __init__(self, ctx: RoomServices) -> None:
+    async def close(self) -> None: ...
+
+
+class FanoutServer:
+    """The handshake check, `/healthz`, one handler per socket, and the session cookie reader."""
+
+    def __init__(self, ctx: FanoutServices) -> None:
         self.ctx = ctx
         self.cookie = SessionCookie(ctx.settings.resolved_secret_key, ctx.settings.session_max_age_s)
+        self.health = HealthCheck(ctx.db, ctx.bus, ctx.settings.health_interval_s)
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
-            return connection.respond(HTTPStatus.OK, "ok\n")
+            status, body = await self.health.answer()
+            response = connection.respond(HTTPStatus(status), body.decode() + "\n")
+            del response.headers["Content-Type"]  # respond() wrote text/plain
+            response.headers["Content-Type"] = "application/json"
+            response.headers["Cache-Control"] = "no-store"
+            return response
         if room_target(request.path) is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "not a room socket\n")
         return None
@@ -100,11 +118,20 @@ class FanoutServer:
         listener = await hub.join(room_id, viewer)
         writer: asyncio.Task[None] | None = None
         try:
-            opened = await opening(self.ctx, room_id, after)
+            try:
+                opened = await opening(self.ctx, room_id, after)
+                if opened is not None:
+                    await hub.counters.viewer_joined(room_id, viewer)
+            except Exception as exc:
+                if not backend_unavailable(exc):
+                    raise
+                # Redis or the database is away: the client retries later (1013), no traceback.
+                log.warning("room %s: socket closed with 1013, a backend is unavailable (%r)", room_id, exc)
+                await ws.close(CLOSE_TRY_AGAIN)
+                return
             if opened is None:
                 await ws.close(CLOSE_NO_ROOM)
                 return
-            await hub.counters.viewer_joined(room_id, viewer)
             last, first = opened
             if first is not None:
                 await ws.send(first)
@@ -183,7 +210,7 @@ def _direct_writer(ws: ServerConnection) -> Callable[[Message], bool]:
     return direct
 
 
-async def serve_fanout(ctx: RoomServices, host: str, port: int, *, reuse_port: bool = False) -> Server:
+async def serve_fanout(ctx: FanoutServices, host: str, port: int, *, reuse_port: bool = False) -> Server:
     """Start serving room sockets on host:port; the caller closes the returned server."""
     server = FanoutServer(ctx)
     return await serve(
@@ -196,10 +223,6 @@ async def serve_fanout(ctx: RoomServices, host: str, port: int, *, reuse_port: b
         ping_interval=None,  # clients heartbeat themselves; silent sockets close after IDLE_S
         reuse_port=reuse_port,
     )
-
-
-class FanoutServices(RoomServices, Protocol):
-    async def close(self) -> None: ...
 
 
 async def run_fanout(ctx: FanoutServices, host: str, port: int) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from fieldcast.errors import CLOSE_TRY_AGAIN, backend_unavailable
 from fieldcast.inputs import BigCount, Id
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, write_frames
 from fieldcast.realtime.room_feed import (
@@ -44,12 +45,22 @@ async def room_socket(websocket: WebSocket, session_id: Id, after: BigCount | No
     # (the writer drops what the opening already covered).
     listener = await hub.join(session_id, viewer)
     try:
-        opened = await opening(ctx, session_id, after)
+        try:
+            opened = await opening(ctx, session_id, after)
+            if opened is not None:
+                await hub.counters.viewer_joined(session_id, viewer)
+        except Exception as refused:
+            if not backend_unavailable(refused):
+                raise
+            # Redis or the database is away: the client retries later (1013), no traceback.
+            log.warning("room %s: socket closed with 1013, a backend is unavailable (%r)", session_id, refused)
+            await websocket.accept()
+            await websocket.close(CLOSE_TRY_AGAIN)
+            return
         await websocket.accept()  # before closing, so the client sees the code, not an HTTP 403
         if opened is None:
             await websocket.close(CLOSE_NO_ROOM)
             return
-        await hub.counters.viewer_joined(session_id, viewer)
         last, first = opened
         if first is not None:
             await websocket.send_text(first)

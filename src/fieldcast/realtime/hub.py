@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -33,6 +34,7 @@ from typing import Any
 import orjson
 from websockets.frames import Frame, Opcode
 
+from fieldcast.errors import backend_unavailable
 from fieldcast.realtime.counters import UNISSUED, MemoryCounters, RoomCounters
 from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
 
@@ -242,6 +244,7 @@ class RoomHub:
         self.snapshot_builds: dict[int, tuple[int, asyncio.Future[tuple[int, str] | None]]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._tick_failing = False  # the last tick met an unreachable backend (logged once)
 
     def react(self, room_id: int, likes: int = 0, flowers: int = 0, viewer: str | None = None) -> None:
         """Count a viewer's likes or flowers locally; the next tick adds them to the totals, each
@@ -300,6 +303,7 @@ class RoomHub:
             last = asyncio.create_task(self._flush(room_id, room, sockets=0))
             self._background.add(last)
             last.add_done_callback(self._background.discard)
+            last.add_done_callback(functools.partial(_log_failed_flush, room_id))
 
     async def _flush(self, room_id: int, room: _Room, sockets: int) -> None:
         now = time.monotonic()
@@ -318,9 +322,14 @@ class RoomHub:
                 people = sum(1 for listener in room.listeners if listener.viewer is not None)
                 await self._flush(room_id, room, sockets=people)
                 data = (await self.counters.totals(room_id)).as_data()
-            except Exception:
-                log.exception("room %s: counters tick failed", room_id)
+            except Exception as exc:
+                if not backend_unavailable(exc):
+                    log.exception("room %s: counters tick failed", room_id)
+                elif not self._tick_failing:  # one line per outage, not a traceback a second
+                    log.warning("room %s: counters tick failed, a backend is unavailable (%r)", room_id, exc)
+                self._tick_failing = backend_unavailable(exc)
                 continue
+            self._tick_failing = False
             if data == room.last_counters:
                 continue
             room.last_counters = data
@@ -371,6 +380,13 @@ class RoomHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._rooms.clear()
+
+
+def _log_failed_flush(room_id: int, task: asyncio.Task[None]) -> None:
+    """The last flush of a room nobody here watches any more: its exception is retrieved and
+    logged in one line (Redis away: the presence key expires by itself, likes are lost)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("room %s: last counters flush failed (%r)", room_id, exc)
 
 
 async def write_frames(

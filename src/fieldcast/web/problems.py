@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -14,9 +15,11 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from fieldcast.errors import DomainError
+from fieldcast.errors import BACKEND_ERRORS, DomainError, backend_unavailable
 from fieldcast.i18n import N_, gettext
 from fieldcast.inputs import TEXT_MESSAGES
+
+log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -143,6 +146,14 @@ def busy_problem() -> Response:
     return problem_response(503, "busy", gettext(BUSY), headers={"Retry-After": "1"})
 
 
+# Redis or the database could not be reached while answering: nothing was changed by this request.
+UNAVAILABLE = N_("A service we rely on is not answering right now. Please try again shortly.")
+
+
+def unavailable_problem() -> Response:
+    return problem_response(503, "unavailable", gettext(UNAVAILABLE), headers={"Retry-After": "5"})
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
@@ -186,10 +197,24 @@ def install_problem_handlers(app: FastAPI, html_error: HtmlError) -> None:
 
     app.add_exception_handler(sa_exc.TimeoutError, on_busy)
 
+    async def on_backend_error(request: Request, exc: Exception) -> Response:
+        if not backend_unavailable(exc):
+            raise exc  # a bug, not an outage: the 500 below, with its traceback in the log
+        # Redis or the database is away: one line in the log, 503 with Retry-After to the client.
+        log.warning("%s %s: 503, a backend is unavailable (%r)", request.method, request.url.path, exc)
+        if is_api(request):
+            return unavailable_problem()
+        return await html_error(request, 503, gettext(UNAVAILABLE))
+
+    for backend_error in BACKEND_ERRORS:
+        app.add_exception_handler(backend_error, on_backend_error)
+
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         if isinstance(exc, sa_exc.TimeoutError):  # raised in a middleware, outside the router
             return await on_busy(request, exc)
+        if backend_unavailable(exc):  # raised in a middleware, outside the router
+            return await on_backend_error(request, exc)
         detail = gettext(N_("Something went wrong on our side. Nothing was changed; please try again."))
         if is_api(request):
             return problem_response(500, "server_error", detail)
