@@ -182,3 +182,27 @@ def test_the_cockpit_holds_preview_counters_chat_and_shelf_in_one_screen_at_1280
         _on_screen(host.get_by_test_id(part))
     _on_screen(host.get_by_test_id("console-item").nth(1))
     _screenshot(host, "cockpit-program.png")
+
+
+def test_on_a_phone_the_cockpit_is_the_camera_with_the_chat_and_shelf_in_sheets(
+    new_context: NewContext, live_server: str
+) -> None:
+    shop = open_shop(live_server, "cockpit-phone-")
+    host = new_context(**PHONE).new_page()
+    _sign_in(host, shop.host, then=f"/live/{shop.session_id}/console")
+    host.get_by_test_id("golive-start").click()
+    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+    _on_screen(host.get_by_test_id("open-chat"))
+    _on_screen(host.get_by_test_id("open-shelf"))
+    expect(host.get_by_test_id("chat-input")).not_to_be_in_viewport()
+
+    host.get_by_test_id("open-chat").click()
+    _on_screen(host.get_by_test_id("chat-input"))
+    host.get_by_test_id("open-shelf").click()  # one sheet at a time
+    expect(host.get_by_test_id("chat-input")).not_to_be_in_viewport()
+    toggle = host.get_by_test_id("console-item").nth(0).get_by_test_id("pin")
+    _on_screen(toggle)
+    toggle.click()
+    expect(host.get_by_test_id("console-item").nth(0).get_by_test_id("unpin")).to_be_visible()
+    host.wait_for_timeout(400)
+    _screenshot(host, "cockpit-phone-shelf.png")

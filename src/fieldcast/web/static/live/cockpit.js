@@ -142,6 +142,28 @@ if (tabs) {
   document.addEventListener("console:swapped", () => showTab(chosen));
 }
 
+// -- phones: the chat and the shelf as sheets --------------------------------------------------
+
+function sheet(id, open) {
+  const panel = document.getElementById(id);
+  if (!panel) return;
+  for (const other of document.querySelectorAll(".cockpit-sheet.open")) if (other !== panel) other.classList.remove("open");
+  panel.classList.toggle("open", open);
+  for (const button of document.querySelectorAll("[data-sheet-open]")) {
+    button.setAttribute("aria-expanded", String(button.dataset.sheetOpen === id && open));
+  }
+}
+for (const button of document.querySelectorAll("[data-sheet-open]")) {
+  button.addEventListener("click", () => sheet(button.dataset.sheetOpen, !document.getElementById(button.dataset.sheetOpen)?.classList.contains("open")));
+}
+for (const button of document.querySelectorAll("[data-sheet-close]")) {
+  button.addEventListener("click", () => sheet(button.closest(".cockpit-sheet").id, false));
+}
+document.addEventListener("keydown", (event) => {
+  const open = document.querySelector(".cockpit-sheet.open");
+  if (event.key === "Escape" && open) sheet(open.id, false);
+});
+
 if (root && (root.dataset.state === "live" || root.dataset.state === "scheduled")) {
   program();
   follow();
