@@ -162,3 +162,15 @@ def test_two_phones_chat_like_see_the_pinned_card_and_follow_a_draw(
             removed = page.get_by_test_id("chat-message").filter(has_text="测试删除")
             expect(removed).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
             expect(removed.locator(".chat-body")).to_have_count(0)
+
+        # The host mutes A from the room: A's input goes disabled at once, and stays so after a
+        # reload (the page is everyone's; the room's /me says A is muted).
+        on_h = h.get_by_test_id("chat-message").filter(has_text="测试删除")
+        on_h.get_by_test_id("chat-mute").click()
+        h.get_by_test_id("chat-mod-reason").fill("刷屏")
+        h.get_by_test_id("chat-mod-submit").click()
+        expect(h.get_by_test_id("chat-mod-form")).to_be_hidden()
+        expect(a.get_by_test_id("chat-input")).to_be_disabled(timeout=LIVE_TIMEOUT_MS)
+        a.reload()
+        expect(a.get_by_test_id("chat-input")).to_be_disabled(timeout=LIVE_TIMEOUT_MS)
+        expect(a.get_by_test_id("chat-status")).not_to_be_empty()
