@@ -19,6 +19,7 @@ from sqlalchemy import MetaData
 from fieldcast import offload
 from fieldcast.accounts.events import TOPIC_MEMBERSHIP, TOPIC_VERIFICATION
 from fieldcast.accounts.throttle import Throttles, make_throttles
+from fieldcast.accounts.token_lookup import TokenLookup, make_token_lookup
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.catalog.images import UploadLimits, configure_uploads
@@ -168,10 +169,13 @@ class AppContext(CoreContext):
     # Moves after each commit that may have ended a sign-in (a token revoked, a user changed);
     # the checkout fast path's token cache is checked against it (payments/fast_refusal.py).
     auth_version: DataVersion
+    # Who holds an API token, read apart from the app's pool (the checkout fast path).
+    token_lookup: TokenLookup
 
     async def close(self) -> None:
         await self.data_version.close()
         await self.auth_version.close()
+        await self.token_lookup.close()
         await self.media.close()
         await self.gate.close()
         await self.chat_limiter.close()
@@ -261,6 +265,7 @@ def app_context(settings: Settings) -> AppContext:
         tracker=make_tracker(settings.tracking_provider),
         data_version=data_version,
         auth_version=auth_version,
+        token_lookup=make_token_lookup(core.db.engine),
     )
 
 

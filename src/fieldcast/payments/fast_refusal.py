@@ -13,8 +13,8 @@ refusals itself:
    room (anything else, a malformed body included, gets the full stack's own 422), and an
    Idempotency-Key, if any, that the idempotency middleware would accept.
 2. The token is looked up in a small in-process cache (token hash -> user id, TTL_S), else in the
-   database (one indexed read; an unknown, revoked or inactive one goes to the full stack, which
-   answers 401). A cached entry carries the sign-in version it was read under
+   database (one indexed read, accounts/token_lookup.py; an unknown, revoked or inactive token
+   goes to the full stack, which answers 401). A cached entry carries the sign-in version it was read under
    (`fc:auth-version`, moved after every commit that wrote `api_tokens` or `users`: a revocation,
    a password change, "sign out everywhere", a deactivation); the gate's script compares it, so
    an entry older than the last revocation is looked up again, in any process.
@@ -38,12 +38,10 @@ import time
 from dataclasses import dataclass
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fieldcast.accounts.models import ApiToken, User
 from fieldcast.accounts.security import hash_token
+from fieldcast.accounts.token_lookup import TokenLookup
 from fieldcast.commerce.checkout import gate_refusal
 from fieldcast.commerce.gate import Peeked, RedisGate
 from fieldcast.commerce.models import QUANTITY_MAX
@@ -133,25 +131,20 @@ class FastRefusal:
         app: ASGIApp,
         *,
         gate: RedisGate,
-        engine: AsyncEngine,
+        lookup: TokenLookup,
         auth_version: DataVersion,
         ttl_s: float = TTL_S,
         cache_max: int = CACHE_MAX,
     ) -> None:
         self.app = app
         self.gate = gate
-        self.engine = engine
+        self.lookup = lookup
         self.auth_version = auth_version
         self.ttl_s = ttl_s
         self.cache_max = cache_max
         # token hash -> (user id, the sign-in version it was read under, expires at)
         self.cache: dict[str, tuple[int, str, float]] = {}
         self.refused = 0
-        self._lookup = (
-            sa.select(ApiToken.user_id)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == sa.bindparam("h"), ApiToken.revoked_at.is_(None), User.is_active)
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -222,12 +215,11 @@ class FastRefusal:
 
     async def _user_of(self, token_hash: str, version: str) -> int | None:
         """The active user of an unrevoked token, read under `version` and cached with it."""
-        async with self.engine.connect() as conn:
-            user_id = (await conn.execute(self._lookup, {"h": token_hash})).scalar()
+        user_id = await self.lookup.user_of(token_hash)
         if user_id is None:
             self.cache.pop(token_hash, None)
             return None
         if len(self.cache) >= self.cache_max:
             self.cache.pop(next(iter(self.cache)))
-        self.cache[token_hash] = (int(user_id), version, time.monotonic() + self.ttl_s)
-        return int(user_id)
+        self.cache[token_hash] = (user_id, version, time.monotonic() + self.ttl_s)
+        return user_id
