@@ -18,13 +18,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy import exc as sa_exc
 
 from fieldcast.accounts import actions as account_actions
 from fieldcast.accounts.models import ApiToken, User
 from fieldcast.accounts.security import hash_token
 from fieldcast.commerce.checkout import load_pool
+from fieldcast.commerce.reconcile import reconcile
 from fieldcast.db.base import utcnow
 from fieldcast.live.models import ShelfItem
+from fieldcast.payments import actions as payment_actions
 from fieldcast.payments.fast_refusal import read_tap
 from tests.commerce.shop import Crowd, Shop, crowd, open_shop
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
@@ -254,3 +257,43 @@ def test_only_a_plain_one_line_room_checkout_with_a_bearer_token_is_read() -> No
         b"{",
     ):
         assert read_tap(headers, other) is None, other
+
+
+async def test_units_taken_by_the_fast_path_are_claimed_once_or_given_back(
+    redis_app: FastAPI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = redis_app.state.ctx
+    shop, people = await sale(redis_app, pool=2, limit=1, buyers=4)
+    async with ctx.uow() as uow:
+        await load_pool(uow, ctx.gate, shop.session_id, shop.skus[0])
+
+    async def gate_holds() -> tuple[int | None, dict[int, int]]:
+        state = await ctx.gate.state(shop.session_id, shop.skus[0])
+        assert state is not None
+        return state.available, {k: v for k, v in state.buyers.items() if v}
+
+    # Taken by the fast path, claimed by the checkout: one unit, not two.
+    ordered = await buy(http, people, 0, body(shop, people.address_ids[0]), key="a")
+    assert ordered.status_code == 201, ordered.text
+    assert await gate_holds() == (1, {people.user_ids[0]: 1})
+
+    # Claimed, then the checkout fails (someone else's address): the unit goes back with the rollback.
+    wrong = await buy(http, people, 1, body(shop, people.address_ids[2]), key="b")
+    assert wrong.status_code == 422 and wrong.json()["code"] == "bad_address", wrong.text
+    assert await gate_holds() == (1, {people.user_ids[0]: 1})
+
+    # Taken, but the request ends before the checkout claims it (no connection came free): back too.
+    async def busy(*args: object, **kwargs: object) -> None:
+        raise sa_exc.TimeoutError("pool exhausted")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(payment_actions, "checkout", busy)
+        r = await buy(http, people, 2, body(shop, people.address_ids[2]), key="c")
+    assert r.status_code == 503 and r.json()["code"] == "busy", r.text
+    assert await gate_holds() == (1, {people.user_ids[0]: 1})
+
+    # The last unit sells, then the gate refuses; the database agrees with the gate.
+    assert (await buy(http, people, 3, body(shop, people.address_ids[3]), key="d")).status_code == 201
+    assert (await buy(http, people, 2, body(shop, people.address_ids[2]), key="c2")).status_code == 409
+    assert await gate_holds() == (0, {people.user_ids[0]: 1, people.user_ids[3]: 1})
+    assert await reconcile(ctx.uow, ctx.gate) == []

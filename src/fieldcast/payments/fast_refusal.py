@@ -14,21 +14,27 @@ refusals itself:
    Idempotency-Key, if any, that the idempotency middleware would accept.
 2. The token is looked up in a small in-process cache (token hash -> user id, TTL_S), else in the
    database (one indexed read, accounts/token_lookup.py; an unknown, revoked or inactive token
-   goes to the full stack, which answers 401). A cached entry carries the sign-in version it was read under
-   (`fc:auth-version`, moved after every commit that wrote `api_tokens` or `users`: a revocation,
+   goes to the full stack, which answers 401). A cached entry carries the sign-in version it was
+   read under (`fc:auth-version`, moved after every commit that wrote `api_tokens` or `users`: a revocation,
    a password change, "sign out everywhere", a deactivation); the gate's script compares it, so
    an entry older than the last revocation is looked up again, in any process.
-3. The gate's Lua `peek` (commerce/gate.py) says SOLD_OUT, OVER_LIMIT or NOT_STARTED, which is
-   answered with the same 409 problem the full checkout gives (`checkout.gate_refusal`), or ASK,
-   and then the request goes to the full stack, which decides with `take`. Before letting a
-   request with an Idempotency-Key through, the script remembers the key (24 h, as long as the
-   idempotency middleware keeps responses): a later request with that key is always let through,
-   so a replay of an order that succeeded gets that order, never a 409. A buyer who holds units of
-   the item is let through too (a replay whose key was not remembered, e.g. made while Redis was
-   away).
+3. The gate's Lua `peek` (commerce/gate.py) gives `take`'s verdict. SOLD_OUT, OVER_LIMIT and
+   NOT_STARTED are answered here with the same 409 problem the full checkout gives
+   (`checkout.gate_refusal`). TAKEN: the units are taken in Redis already, as `take` would, and
+   the request goes on to the full checkout, which claims them (`gate.claim_pretaken`) instead of
+   taking again, and gives them back if its transaction fails; if the request ends before the
+   checkout claimed them (refused earlier, busy), they are given back here. So the gate sells
+   out after exactly the units on sale were taken, and later buyers never reach the full stack.
+   ASK (no pool in Redis yet, a key seen before, a buyer who holds units): the full checkout
+   decides as it always did. Before letting a request with an Idempotency-Key through, the
+   script remembers the key (24 h, as long as the idempotency middleware keeps responses): a
+   later request with that key is always let through untaken, so a replay of an order that
+   succeeded gets that order, never a 409. A buyer who holds units of the item is let through
+   too (a replay whose key was not remembered, e.g. made while Redis was away).
 
-Nothing is written here, so a refusal from here is exactly one from the full stack minus its cost.
-When Redis or the database cannot answer, the request goes to the full stack."""
+Nothing is written to the database here, so a refusal from here is exactly one from the full
+stack minus its cost. When Redis or the database cannot answer, the request goes to the full
+stack."""
 
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fieldcast.accounts.security import hash_token
 from fieldcast.accounts.token_lookup import TokenLookup
 from fieldcast.commerce.checkout import gate_refusal
-from fieldcast.commerce.gate import Peeked, RedisGate
+from fieldcast.commerce.gate import PRETAKEN, Peeked, Pretaken, RedisGate
 from fieldcast.commerce.models import QUANTITY_MAX
 from fieldcast.inputs import BIGINT_MAX
 from fieldcast.realtime.versions import DataVersion
@@ -163,13 +169,13 @@ class FastRefusal:
             body += message.get("body", b"")
             more = bool(message.get("more_body", False))
         tap = read_tap(scope["headers"], body) if len(body) <= BODY_MAX else None
-        verdict = Peeked.ASK
+        verdict, user_id = Peeked.ASK, 0
         if tap is not None:
             try:
-                verdict = await self._decide(tap)
+                verdict, user_id = await self._decide(tap)
             except Exception as exc:  # Redis or the database could not answer: the full stack decides
                 log.debug("checkout fast path skipped: %r", exc)
-        refusal = gate_refusal(verdict.value) if verdict is not Peeked.ASK else None
+        refusal = gate_refusal(verdict.value) if verdict not in (Peeked.ASK, Peeked.TAKEN) else None
         if refusal is not None:
             self.refused += 1
             await domain_problem(refusal)(scope, receive, send)
@@ -183,19 +189,32 @@ class FastRefusal:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        if verdict is not Peeked.TAKEN or tap is None:
+            await self.app(scope, replay, send)
+            return
+        # Units taken here: the checkout claims them (and gives them back if its transaction
+        # fails); if it never got as far (refused before the gate, busy), they go back now.
+        pretaken = Pretaken(tap.session_id, tap.sku_id, user_id, tap.quantity)
+        token = PRETAKEN.set(pretaken)
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            PRETAKEN.reset(token)
+            if not pretaken.claimed:
+                await self.gate.give_back(tap.session_id, tap.sku_id, user_id, tap.quantity)
 
-    async def _decide(self, tap: Tap) -> Peeked:
+    async def _decide(self, tap: Tap) -> tuple[Peeked, int]:
+        """The gate's verdict for this tap, and the buyer it is for."""
         cached = self.cache.get(tap.token_hash)
         if cached is not None and cached[2] > time.monotonic():
             user_id, version = cached[0], cached[1]
         else:
             current = await self.auth_version.current()
             if current is None:
-                return Peeked.ASK
+                return Peeked.ASK, 0
             looked = await self._user_of(tap.token_hash, str(current))
             if looked is None:
-                return Peeked.ASK  # unknown, revoked or inactive: the full stack answers 401
+                return Peeked.ASK, 0  # unknown, revoked or inactive: the full stack answers 401
             user_id, version = looked, str(current)
         seen = ""
         if tap.idempotency_key is not None:
@@ -207,11 +226,12 @@ class FastRefusal:
             self.cache.pop(tap.token_hash, None)
             looked = await self._user_of(tap.token_hash, peek.auth_version)
             if looked is None:
-                return Peeked.ASK
+                return Peeked.ASK, 0
+            user_id = looked
             peek = await self.gate.peek(
-                tap.session_id, tap.sku_id, looked, tap.quantity, seen_key=seen, auth_version=peek.auth_version
+                tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=peek.auth_version
             )
-        return Peeked.ASK if peek.verdict is Peeked.STALE_AUTH else peek.verdict
+        return (Peeked.ASK if peek.verdict is Peeked.STALE_AUTH else peek.verdict), user_id
 
     async def _user_of(self, token_hash: str, version: str) -> int | None:
         """The active user of an unrevoked token, read under `version` and cached with it."""
