@@ -169,7 +169,13 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             max_bytes=settings.page_cache_max_mb * 1024 * 1024,
         )
     if isinstance(ctx.gate, RedisGate):  # a flash sale's late buyers, refused before the database
-        app.add_middleware(FastRefusal, gate=ctx.gate, lookup=ctx.token_lookup, auth_version=ctx.auth_version)
+        app.add_middleware(
+            FastRefusal,
+            gate=ctx.gate,
+            lookup=ctx.token_lookup,
+            auth_version=ctx.auth_version,
+            admit_at_once=settings.database_pool_size,
+        )
     app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))
     app.add_middleware(LanguageMiddleware, default=settings.default_language)
     app.add_middleware(

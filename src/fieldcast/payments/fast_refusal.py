@@ -38,6 +38,7 @@ stack."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -139,6 +140,7 @@ class FastRefusal:
         gate: RedisGate,
         lookup: TokenLookup,
         auth_version: DataVersion,
+        admit_at_once: int = 10,
         ttl_s: float = TTL_S,
         cache_max: int = CACHE_MAX,
     ) -> None:
@@ -151,6 +153,10 @@ class FastRefusal:
         # token hash -> (user id, the sign-in version it was read under, expires at)
         self.cache: dict[str, tuple[int, str, float]] = {}
         self.refused = 0
+        # Admitted checkouts let into the full stack at once (the rest wait here, their units
+        # held): about the database pool's size, so none of them waits for a connection until it
+        # gives up (503) and gives its units back to be sold again.
+        self.admitting = asyncio.Semaphore(admit_at_once)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -197,7 +203,8 @@ class FastRefusal:
         pretaken = Pretaken(tap.session_id, tap.sku_id, user_id, tap.quantity)
         token = PRETAKEN.set(pretaken)
         try:
-            await self.app(scope, replay, send)
+            async with self.admitting:
+                await self.app(scope, replay, send)
         finally:
             PRETAKEN.reset(token)
             if not pretaken.claimed:
