@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             gate=ctx.gate,
             lookup=ctx.token_lookup,
             auth_version=ctx.auth_version,
+            new_uow=ctx.uow,
             admit_at_once=settings.database_pool_size,
         )
     app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))

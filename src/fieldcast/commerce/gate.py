@@ -68,6 +68,7 @@ class Peeked(Enum):
     SOLD_OUT = 0
     OVER_LIMIT = -1
     NOT_STARTED = -3
+    NOT_LOADED = -2  # the gate holds nothing for the item yet: load it from the database, look again
     STALE_AUTH = -4  # the caller's sign-in cache is older than the last revocation: look again
 
 
@@ -228,7 +229,8 @@ local function ask()
 end
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {1, version} end
 local meta = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts_ms')
-if not meta[1] or meta[1] == '-' then return ask() end
+if not meta[1] then return {-2, version} end
+if meta[1] == '-' then return ask() end
 if KEYS[3] ~= '' and tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return ask() end
 local starts = tonumber(meta[3] or '0')
 if starts > 0 then

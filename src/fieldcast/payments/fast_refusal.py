@@ -25,12 +25,14 @@ refusals itself:
    taking again, and gives them back if its transaction fails; if the request ends before the
    checkout claimed them (refused earlier, busy), they are given back here. So the gate sells
    out after exactly the units on sale were taken, and later buyers never reach the full stack.
-   ASK (no pool in Redis yet, a key seen before, a buyer who holds units): the full checkout
-   decides as it always did. Before letting a request with an Idempotency-Key through, the
-   script remembers the key (24 h, as long as the idempotency middleware keeps responses): a
-   later request with that key is always let through untaken, so a replay of an order that
-   succeeded gets that order, never a 409. A buyer who holds units of the item is let through
-   too (a replay whose key was not remembered, e.g. made while Redis was away).
+   ASK (a key seen before, a buyer who holds units, an item without show stock): the full
+   checkout decides as it always did. A pool the gate does not hold yet (the sale's first
+   buyers) is loaded from the database here, once, as the checkout would. Before letting a
+   request with an Idempotency-Key through, the script remembers the key (24 h, as long as the
+   idempotency middleware keeps responses): a later request with that key is always let
+   through untaken, so a replay of an order that succeeded gets that order, never a 409. A
+   buyer who holds units of the item is let through too (a replay whose key was not
+   remembered, e.g. made while Redis was away).
 
 Nothing is written to the database here, so a refusal from here is exactly one from the full
 stack minus its cost. When Redis or the database cannot answer, the request goes to the full
@@ -42,6 +44,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -49,9 +52,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fieldcast.accounts.security import hash_token
 from fieldcast.accounts.token_lookup import TokenLookup
-from fieldcast.commerce.checkout import gate_refusal
+from fieldcast.commerce.checkout import gate_refusal, load_pool
 from fieldcast.commerce.gate import PRETAKEN, Peeked, Pretaken, RedisGate
 from fieldcast.commerce.models import QUANTITY_MAX
+from fieldcast.db.uow import UnitOfWork
 from fieldcast.inputs import BIGINT_MAX
 from fieldcast.realtime.versions import DataVersion
 from fieldcast.web.idempotency import KEY_MAX
@@ -140,6 +144,7 @@ class FastRefusal:
         gate: RedisGate,
         lookup: TokenLookup,
         auth_version: DataVersion,
+        new_uow: Callable[..., UnitOfWork],
         admit_at_once: int = 10,
         ttl_s: float = TTL_S,
         cache_max: int = CACHE_MAX,
@@ -152,7 +157,11 @@ class FastRefusal:
         self.cache_max = cache_max
         # token hash -> (user id, the sign-in version it was read under, expires at)
         self.cache: dict[str, tuple[int, str, float]] = {}
+        self.new_uow = new_uow
         self.refused = 0
+        # One load of a pool into the gate at a time per item (a sale's first second would
+        # otherwise load it once per buyer).
+        self.loading: dict[tuple[int, int], asyncio.Lock] = {}
         # Admitted checkouts let into the full stack at once (the rest wait here, their units
         # held): about the database pool's size, so none of them waits for a connection until it
         # gives up (503) and gives its units back to be sold again.
@@ -229,6 +238,13 @@ class FastRefusal:
         peek = await self.gate.peek(
             tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
         )
+        if peek.verdict is Peeked.NOT_LOADED:  # the sale's first buyers: load the pool, look again
+            await self._load(tap.session_id, tap.sku_id)
+            peek = await self.gate.peek(
+                tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
+            )
+            if peek.verdict is Peeked.NOT_LOADED:  # not on that shelf: the full stack says so
+                return Peeked.ASK, user_id
         if peek.verdict is Peeked.STALE_AUTH:  # a revocation since: look the token up again
             self.cache.pop(tap.token_hash, None)
             looked = await self._user_of(tap.token_hash, peek.auth_version)
@@ -238,7 +254,18 @@ class FastRefusal:
             peek = await self.gate.peek(
                 tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=peek.auth_version
             )
-        return (Peeked.ASK if peek.verdict is Peeked.STALE_AUTH else peek.verdict), user_id
+        if peek.verdict in (Peeked.STALE_AUTH, Peeked.NOT_LOADED):
+            return Peeked.ASK, user_id
+        return peek.verdict, user_id
+
+    async def _load(self, session_id: int, sku_id: int) -> None:
+        lock = self.loading.setdefault((session_id, sku_id), asyncio.Lock())
+        async with lock:
+            if await self.gate.state(session_id, sku_id) is None:
+                async with self.new_uow(write=False) as uow:
+                    await load_pool(uow, self.gate, session_id, sku_id, replace=False)
+        if len(self.loading) > CACHE_MAX:
+            self.loading.clear()
 
     async def _user_of(self, token_hash: str, version: str) -> int | None:
         """The active user of an unrevoked token, read under `version` and cached with it."""
