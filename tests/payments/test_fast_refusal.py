@@ -259,7 +259,7 @@ def test_only_a_plain_one_line_room_checkout_with_a_bearer_token_is_read() -> No
         assert read_tap(headers, other) is None, other
 
 
-async def test_units_taken_by_the_fast_path_are_claimed_once_or_given_back(
+async def test_the_gate_ends_where_the_database_does_after_orders_failures_and_busy_answers(
     redis_app: FastAPI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ctx = redis_app.state.ctx
@@ -272,17 +272,17 @@ async def test_units_taken_by_the_fast_path_are_claimed_once_or_given_back(
         assert state is not None
         return state.available, {k: v for k, v in state.buyers.items() if v}
 
-    # Taken by the fast path, claimed by the checkout: one unit, not two.
+    # Let through by the fast path, taken once by the checkout.
     ordered = await buy(http, people, 0, body(shop, people.address_ids[0]), key="a")
     assert ordered.status_code == 201, ordered.text
     assert await gate_holds() == (1, {people.user_ids[0]: 1})
 
-    # Claimed, then the checkout fails (someone else's address): the unit goes back with the rollback.
+    # Taken, then the checkout fails (someone else's address): the unit goes back with the rollback.
     wrong = await buy(http, people, 1, body(shop, people.address_ids[2]), key="b")
     assert wrong.status_code == 422 and wrong.json()["code"] == "bad_address", wrong.text
     assert await gate_holds() == (1, {people.user_ids[0]: 1})
 
-    # Taken, but the request ends before the checkout claims it (no connection came free): back too.
+    # The request ends before the checkout (no connection came free): nothing is held.
     async def busy(*args: object, **kwargs: object) -> None:
         raise sa_exc.TimeoutError("pool exhausted")
 

@@ -42,7 +42,7 @@ from fieldcast.commerce.coupons import queries as coupon_queries
 from fieldcast.commerce.coupons.discount import BasketLine, BasketOrder
 from fieldcast.commerce.coupons.schemas import QuoteOut
 from fieldcast.commerce.events import ShelfStock
-from fieldcast.commerce.gate import NotLoaded, PoolState, StockGate, Taken, claim_pretaken
+from fieldcast.commerce.gate import NotLoaded, PoolState, StockGate, Taken
 from fieldcast.commerce.models import (
     CART_LINES_MAX,
     QUANTITY_MAX,
@@ -216,10 +216,7 @@ async def _admit(uow: UnitOfWork, gate: StockGate, wanted: list[Wanted], buyer_i
         session_id = line.session_id
         assert session_id is not None  # filtered above
         try:
-            if claim_pretaken(session_id, line.sku_id, buyer_id, line.quantity):
-                taken = Taken.YES  # the fast path took them for this request (payments/fast_refusal.py)
-            else:
-                taken = await gate.take(session_id, line.sku_id, buyer_id, line.quantity)
+            taken = await gate.take(session_id, line.sku_id, buyer_id, line.quantity)
         except NotLoaded:
             if not await load_pool(uow, gate, session_id, line.sku_id, replace=False):
                 continue  # not on that shelf: the database says so below

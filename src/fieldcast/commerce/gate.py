@@ -15,7 +15,6 @@ periodically and when a show ends."""
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -63,41 +62,12 @@ class Peeked(Enum):
     """What the gate says of an attempt it was only asked about (nothing taken): refuse it at
     once, or let the full checkout decide."""
 
-    TAKEN = 2  # taken here: the full checkout claims the units (`claim_pretaken`)
     ASK = 1  # let the full checkout decide (it may take units, or replay an earlier success)
     SOLD_OUT = 0
     OVER_LIMIT = -1
     NOT_STARTED = -3
     NOT_LOADED = -2  # the gate holds nothing for the item yet: load it from the database, look again
     STALE_AUTH = -4  # the caller's sign-in cache is older than the last revocation: look again
-
-
-@dataclass
-class Pretaken:
-    """Units the fast path took for this request, for its checkout to claim rather than take."""
-
-    session_id: int
-    sku_id: int
-    user_id: int
-    units: int
-    claimed: bool = False
-
-
-# Set by the fast path around the rest of the request (the same task runs the checkout).
-PRETAKEN: ContextVar[Pretaken | None] = ContextVar("fc_pretaken", default=None)
-
-
-def claim_pretaken(session_id: int, sku_id: int, user_id: int, units: int) -> bool:
-    """True once when the fast path already took exactly these units for this request: the
-    caller now owns them (gives them back if its transaction fails). Otherwise the fast path
-    gives them back when the request ends."""
-    pretaken = PRETAKEN.get()
-    if pretaken is None or pretaken.claimed:
-        return False
-    if (pretaken.session_id, pretaken.sku_id, pretaken.user_id, pretaken.units) != (session_id, sku_id, user_id, units):
-        return False
-    pretaken.claimed = True
-    return True
 
 
 @dataclass(frozen=True)
@@ -210,14 +180,15 @@ return 1
 """
 
 
-# The flash-sale fast path's look (payments/fast_refusal.py): `take`'s verdict, so that a refusal
-# needs no database; units it admits are taken here already (TAKEN), as `take` would, and the
-# checkout claims them (`claim_pretaken`) instead of taking again.
+# The flash-sale fast path's look (payments/fast_refusal.py): the verdict `take` would give a
+# buyer too late, without taking anything, so that a refusal needs no database. (Taking here too,
+# for the checkout to claim, would hold units while the request queues for the database, and the
+# reconciler, which cannot tell such units from ones a killed process left taken, would put them
+# back on sale.)
 # KEYS: meta, buyers, seen (this caller's Idempotency-Key, or "" without one), auth version.
 # ARGV: user, units, the caller's auth version, seen TTL.
 # Returns {Peeked value, auth version}. Whatever is not refused here is let through to the full
-# checkout (taken, or ASK: no pool loaded yet, a key seen before, a buyer who holds units), and its
-# Idempotency-Key is remembered first: a later request with the same key (a
+# checkout, and its Idempotency-Key is remembered first: a later request with the same key (a
 # replay of what may have been a success) is let through too, whatever the stock says then. A
 # buyer who holds units of the item is let through as well (a replay whose key was never seen).
 _PEEK = """
@@ -244,10 +215,7 @@ if limit > 0 then
   local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
   if held + units > limit then return {-1, version} end
 end
-redis.call('HINCRBY', KEYS[1], 'available', -units)
-redis.call('HINCRBY', KEYS[2], ARGV[1], units)
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
-return {2, version}
+return ask()
 """
 
 AUTH_VERSION_KEY = "fc:auth-version"

@@ -18,21 +18,18 @@ refusals itself:
    read under (`fc:auth-version`, moved after every commit that wrote `api_tokens` or `users`: a revocation,
    a password change, "sign out everywhere", a deactivation); the gate's script compares it, so
    an entry older than the last revocation is looked up again, in any process.
-3. The gate's Lua `peek` (commerce/gate.py) gives `take`'s verdict. SOLD_OUT, OVER_LIMIT and
-   NOT_STARTED are answered here with the same 409 problem the full checkout gives
-   (`checkout.gate_refusal`). TAKEN: the units are taken in Redis already, as `take` would, and
-   the request goes on to the full checkout, which claims them (`gate.claim_pretaken`) instead of
-   taking again, and gives them back if its transaction fails; if the request ends before the
-   checkout claimed them (refused earlier, busy), they are given back here. So the gate sells
-   out after exactly the units on sale were taken, and later buyers never reach the full stack.
-   ASK (a key seen before, a buyer who holds units, an item without show stock): the full
-   checkout decides as it always did. A pool the gate does not hold yet (the sale's first
-   buyers) is loaded from the database here, once, as the checkout would. Before letting a
-   request with an Idempotency-Key through, the script remembers the key (24 h, as long as the
-   idempotency middleware keeps responses): a later request with that key is always let
-   through untaken, so a replay of an order that succeeded gets that order, never a 409. A
-   buyer who holds units of the item is let through too (a replay whose key was not
-   remembered, e.g. made while Redis was away).
+3. The gate's Lua `peek` (commerce/gate.py) gives the verdict `take` would, taking nothing.
+   SOLD_OUT, OVER_LIMIT and NOT_STARTED are answered here with the same 409 problem the full
+   checkout gives (`checkout.gate_refusal`). Otherwise (ASK) the request goes on to the full
+   checkout, which takes the units as it always did, about a database pool's worth at a time;
+   one that had to wait for its turn is looked at again first (the sale may have sold out
+   meanwhile). A pool the gate does not hold yet (the sale's first buyers) is loaded from the
+   database here, once, as the checkout would. Before letting a request with an
+   Idempotency-Key through, the script remembers the key (24 h, as long as the idempotency
+   middleware keeps responses): a later request with that key is always let through, so a
+   replay of an order that succeeded gets that order, never a 409. A buyer who holds units of
+   the item is let through too (a replay whose key was not remembered, e.g. made while Redis
+   was away).
 
 Nothing is written to the database here, so a refusal from here is exactly one from the full
 stack minus its cost. When Redis or the database cannot answer, the request goes to the full
@@ -41,6 +38,7 @@ stack."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -53,7 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fieldcast.accounts.security import hash_token
 from fieldcast.accounts.token_lookup import TokenLookup
 from fieldcast.commerce.checkout import gate_refusal, load_pool
-from fieldcast.commerce.gate import PRETAKEN, Peeked, Pretaken, RedisGate
+from fieldcast.commerce.gate import Peeked, RedisGate
 from fieldcast.commerce.models import QUANTITY_MAX
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.inputs import BIGINT_MAX
@@ -162,9 +160,8 @@ class FastRefusal:
         # One load of a pool into the gate at a time per item (a sale's first second would
         # otherwise load it once per buyer).
         self.loading: dict[tuple[int, int], asyncio.Lock] = {}
-        # Admitted checkouts let into the full stack at once (the rest wait here, their units
-        # held): about the database pool's size, so none of them waits for a connection until it
-        # gives up (503) and gives its units back to be sold again.
+        # Checkouts let into the full stack at once (the rest wait here): about the database
+        # pool's size, so that they do not queue for a connection until they give up (503).
         self.admitting = asyncio.Semaphore(admit_at_once)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,11 +187,27 @@ class FastRefusal:
                 verdict, user_id = await self._decide(tap)
             except Exception as exc:  # Redis or the database could not answer: the full stack decides
                 log.debug("checkout fast path skipped: %r", exc)
-        refusal = gate_refusal(verdict.value) if verdict not in (Peeked.ASK, Peeked.TAKEN) else None
+        if tap is not None and verdict is Peeked.ASK and user_id:
+            # On to the full checkout, a database pool's worth at a time; a buyer who waited here
+            # is looked at again first (the sale may have sold out meanwhile).
+            waited = self.admitting.locked()
+            async with self.admitting:
+                if waited:
+                    with contextlib.suppress(Exception):
+                        verdict, user_id = await self._decide(tap)
+                if verdict is Peeked.ASK:
+                    await self.app(scope, self._replay(body, receive), send)
+                    return
+        refusal = gate_refusal(verdict.value) if verdict is not Peeked.ASK else None
         if refusal is not None:
             self.refused += 1
             await domain_problem(refusal)(scope, receive, send)
             return
+        await self.app(scope, self._replay(body, receive), send)
+
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
+        """The body already read, then the client's own messages (a disconnect)."""
         replayed = False
 
         async def replay() -> Message:
@@ -204,20 +217,7 @@ class FastRefusal:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        if verdict is not Peeked.TAKEN or tap is None:
-            await self.app(scope, replay, send)
-            return
-        # Units taken here: the checkout claims them (and gives them back if its transaction
-        # fails); if it never got as far (refused before the gate, busy), they go back now.
-        pretaken = Pretaken(tap.session_id, tap.sku_id, user_id, tap.quantity)
-        token = PRETAKEN.set(pretaken)
-        try:
-            async with self.admitting:
-                await self.app(scope, replay, send)
-        finally:
-            PRETAKEN.reset(token)
-            if not pretaken.claimed:
-                await self.gate.give_back(tap.session_id, tap.sku_id, user_id, tap.quantity)
+        return replay
 
     async def _decide(self, tap: Tap) -> tuple[Peeked, int]:
         """The gate's verdict for this tap, and the buyer it is for."""
