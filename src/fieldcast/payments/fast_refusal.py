@@ -181,20 +181,21 @@ class FastRefusal:
             body += message.get("body", b"")
             more = bool(message.get("more_body", False))
         tap = read_tap(scope["headers"], body) if len(body) <= BODY_MAX else None
-        verdict, user_id = Peeked.ASK, 0
+        verdict = Peeked.ASK
         if tap is not None:
             try:
-                verdict, user_id = await self._decide(tap)
+                verdict = await self._decide(tap)
             except Exception as exc:  # Redis or the database could not answer: the full stack decides
                 log.debug("checkout fast path skipped: %r", exc)
-        if tap is not None and verdict is Peeked.ASK and user_id:
-            # On to the full checkout, a database pool's worth at a time; a buyer who waited here
-            # is looked at again first (the sale may have sold out meanwhile).
+        if tap is not None and verdict is Peeked.ASK:
+            # On to the full checkout, a database pool's worth at a time (also when the look
+            # failed: the full stack would then queue for the same database); a buyer who waited
+            # here is looked at again first (the sale may have sold out meanwhile).
             waited = self.admitting.locked()
             async with self.admitting:
                 if waited:
                     with contextlib.suppress(Exception):
-                        verdict, user_id = await self._decide(tap)
+                        verdict = await self._decide(tap)
                 if verdict is Peeked.ASK:
                     await self.app(scope, self._replay(body, receive), send)
                     return
@@ -219,18 +220,18 @@ class FastRefusal:
 
         return replay
 
-    async def _decide(self, tap: Tap) -> tuple[Peeked, int]:
-        """The gate's verdict for this tap, and the buyer it is for."""
+    async def _decide(self, tap: Tap) -> Peeked:
+        """The gate's verdict for this tap (ASK: let the full checkout decide)."""
         cached = self.cache.get(tap.token_hash)
         if cached is not None and cached[2] > time.monotonic():
             user_id, version = cached[0], cached[1]
         else:
             current = await self.auth_version.current()
             if current is None:
-                return Peeked.ASK, 0
+                return Peeked.ASK
             looked = await self._user_of(tap.token_hash, str(current))
             if looked is None:
-                return Peeked.ASK, 0  # unknown, revoked or inactive: the full stack answers 401
+                return Peeked.ASK  # unknown, revoked or inactive: the full stack answers 401
             user_id, version = looked, str(current)
         seen = ""
         if tap.idempotency_key is not None:
@@ -244,19 +245,19 @@ class FastRefusal:
                 tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
             )
             if peek.verdict is Peeked.NOT_LOADED:  # not on that shelf: the full stack says so
-                return Peeked.ASK, user_id
+                return Peeked.ASK
         if peek.verdict is Peeked.STALE_AUTH:  # a revocation since: look the token up again
             self.cache.pop(tap.token_hash, None)
             looked = await self._user_of(tap.token_hash, peek.auth_version)
             if looked is None:
-                return Peeked.ASK, 0
+                return Peeked.ASK
             user_id = looked
             peek = await self.gate.peek(
                 tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=peek.auth_version
             )
         if peek.verdict in (Peeked.STALE_AUTH, Peeked.NOT_LOADED):
-            return Peeked.ASK, user_id
-        return peek.verdict, user_id
+            return Peeked.ASK
+        return peek.verdict
 
     async def _load(self, session_id: int, sku_id: int) -> None:
         lock = self.loading.setdefault((session_id, sku_id), asyncio.Lock())
