@@ -33,6 +33,7 @@ from fieldcast.commerce import routes as commerce_routes
 from fieldcast.commerce.coupons import pages as coupon_pages
 from fieldcast.commerce.coupons import routes as coupon_routes
 from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
+from fieldcast.commerce.gate import RedisGate
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import pages as draw_pages
 from fieldcast.draws import routes as draw_routes
@@ -49,6 +50,7 @@ from fieldcast.pages import room as room_pages
 from fieldcast.payments import pages as payment_pages
 from fieldcast.payments import routes as payment_routes
 from fieldcast.payments import sandbox_pages
+from fieldcast.payments.fast_refusal import FastRefusal
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
 from fieldcast.realtime.health import HealthCheck
@@ -189,6 +191,15 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             https_only=settings.secure_cookies,
             ttl_s=settings.page_cache_ttl_s,
             max_bytes=settings.page_cache_max_mb * 1024 * 1024,
+        )
+    if isinstance(ctx.gate, RedisGate):  # a flash sale's late buyers, refused before the database
+        app.add_middleware(
+            FastRefusal,
+            gate=ctx.gate,
+            lookup=ctx.token_lookup,
+            auth_version=ctx.auth_version,
+            new_uow=ctx.uow,
+            admit_at_once=settings.database_pool_size,
         )
     app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))
     app.add_middleware(LanguageMiddleware, default=settings.default_language)

@@ -19,12 +19,13 @@ from sqlalchemy import MetaData
 from fieldcast import offload
 from fieldcast.accounts.events import TOPIC_MEMBERSHIP, TOPIC_VERIFICATION
 from fieldcast.accounts.throttle import Throttles, make_throttles
+from fieldcast.accounts.token_lookup import TokenLookup, make_token_lookup
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.catalog.images import UploadLimits, configure_uploads
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.events import TOPIC_ORDER
-from fieldcast.commerce.gate import StockGate, make_gate
+from fieldcast.commerce.gate import AUTH_VERSION_KEY, StockGate, make_gate
 from fieldcast.commerce.reconcile import refresh_pool
 from fieldcast.commerce.tracking import Tracker, make_tracker
 from fieldcast.config import Settings
@@ -39,6 +40,7 @@ from fieldcast.media.backend import MediaBackend, make_media
 from fieldcast.pages.snapshot import RoomSnapshots
 from fieldcast.payments import sandbox
 from fieldcast.payments.actions import TOPIC_PROVIDER, TOPIC_REFUND, provider_calls
+from fieldcast.payments.fast_refusal import changes_sign_ins
 from fieldcast.payments.provider import PaymentProvider
 from fieldcast.payments.providers import make_payment_provider
 from fieldcast.realtime.bus import Bus, make_bus
@@ -164,9 +166,16 @@ class AppContext(CoreContext):
     tracker: Tracker
     # Moves after each commit that changed public data; the page cache keys by it.
     data_version: DataVersion
+    # Moves after each commit that may have ended a sign-in (a token revoked, a user changed);
+    # the checkout fast path's token cache is checked against it (payments/fast_refusal.py).
+    auth_version: DataVersion
+    # Who holds an API token, read apart from the app's pool (the checkout fast path).
+    token_lookup: TokenLookup
 
     async def close(self) -> None:
         await self.data_version.close()
+        await self.auth_version.close()
+        await self.token_lookup.close()
         await self.media.close()
         await self.gate.close()
         await self.chat_limiter.close()
@@ -230,10 +239,13 @@ def app_context(settings: Settings) -> AppContext:
     )
     core.db.outbox_wake = relay.wake
     data_version = make_data_version(settings.redis_url)
+    auth_version = make_data_version(settings.redis_url, key=AUTH_VERSION_KEY)
 
     async def written(tables: Written) -> None:
         if changes_public_data(tables):
             await data_version.bump()
+        if changes_sign_ins(tables):
+            await auth_version.bump()
 
     core.db.on_written = written
     throttles = make_throttles(settings)
@@ -252,6 +264,8 @@ def app_context(settings: Settings) -> AppContext:
         payment_provider=payment_provider,
         tracker=make_tracker(settings.tracking_provider),
         data_version=data_version,
+        auth_version=auth_version,
+        token_lookup=make_token_lookup(core.db.engine),
     )
 
 

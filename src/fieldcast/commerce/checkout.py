@@ -196,6 +196,18 @@ def province_of(region_code: str) -> str:
     return chain[0].name if chain else ""
 
 
+def gate_refusal(verdict: int) -> e.SoldOut | e.LimitReached | e.FlashNotStarted | None:
+    """What the buyer is told when the gate refuses (a Taken or Peeked value): the same from the
+    full checkout and from the flash-sale fast path (payments/fast_refusal.py)."""
+    if verdict == Taken.SOLD_OUT.value:
+        return e.SoldOut(N_("Sold out."), field="sku_id")
+    if verdict == Taken.OVER_LIMIT.value:
+        return e.LimitReached(N_("You have reached the per-buyer limit of this item."), field="quantity")
+    if verdict == Taken.NOT_STARTED.value:
+        return e.FlashNotStarted(N_("The flash sale has not started yet."), field="sku_id")
+    return None
+
+
 async def _admit(uow: UnitOfWork, gate: StockGate, wanted: list[Wanted], buyer_id: int) -> None:
     """Redis mode: each line bought in a room goes through the gate first, so a buyer who comes
     too late (sold out, over the limit, before the start) is answered without reading or locking
@@ -209,12 +221,9 @@ async def _admit(uow: UnitOfWork, gate: StockGate, wanted: list[Wanted], buyer_i
             if not await load_pool(uow, gate, session_id, line.sku_id, replace=False):
                 continue  # not on that shelf: the database says so below
             taken = await gate.take(session_id, line.sku_id, buyer_id, line.quantity)
-        if taken is Taken.SOLD_OUT:
-            raise e.SoldOut(N_("Sold out."), field="sku_id")
-        if taken is Taken.OVER_LIMIT:
-            raise e.LimitReached(N_("You have reached the per-buyer limit of this item."), field="quantity")
-        if taken is Taken.NOT_STARTED:
-            raise e.FlashNotStarted(N_("The flash sale has not started yet."), field="sku_id")
+        refusal = gate_refusal(taken.value)
+        if refusal is not None:
+            raise refusal
         uow.after_rollback(functools.partial(gate.give_back, session_id, line.sku_id, buyer_id, line.quantity))
 
 

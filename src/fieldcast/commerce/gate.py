@@ -58,6 +58,24 @@ class PoolState:
         )
 
 
+class Peeked(Enum):
+    """What the gate says of an attempt it was only asked about (nothing taken): refuse it at
+    once, or let the full checkout decide."""
+
+    ASK = 1  # let the full checkout decide (it may take units, or replay an earlier success)
+    SOLD_OUT = 0
+    OVER_LIMIT = -1
+    NOT_STARTED = -3
+    NOT_LOADED = -2  # the gate holds nothing for the item yet: load it from the database, look again
+    STALE_AUTH = -4  # the caller's sign-in cache is older than the last revocation: look again
+
+
+@dataclass(frozen=True)
+class Peek:
+    verdict: Peeked
+    auth_version: str  # the auth version the gate read (for STALE_AUTH: the one to look up under)
+
+
 class StockGate(Protocol):
     backend_errors: int
 
@@ -162,6 +180,48 @@ return 1
 """
 
 
+# The flash-sale fast path's look (payments/fast_refusal.py): the verdict `take` would give a
+# buyer too late, without taking anything, so that a refusal needs no database. (Taking here too,
+# for the checkout to claim, would hold units while the request queues for the database, and the
+# reconciler, which cannot tell such units from ones a killed process left taken, would put them
+# back on sale.)
+# KEYS: meta, buyers, seen (this caller's Idempotency-Key, or "" without one), auth version.
+# ARGV: user, units, the caller's auth version, seen TTL.
+# Returns {Peeked value, auth version}. Whatever is not refused here is let through to the full
+# checkout, and its Idempotency-Key is remembered first: a later request with the same key (a
+# replay of what may have been a success) is let through too, whatever the stock says then. A
+# buyer who holds units of the item is let through as well (a replay whose key was never seen).
+_PEEK = """
+local version = redis.call('GET', KEYS[4]) or '0'
+if version ~= ARGV[3] then return {-4, version} end
+local function ask()
+  if KEYS[3] ~= '' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
+  return {1, version}
+end
+if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {1, version} end
+local meta = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts_ms')
+if not meta[1] then return {-2, version} end
+if meta[1] == '-' then return ask() end
+if KEYS[3] ~= '' and tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return ask() end
+local starts = tonumber(meta[3] or '0')
+if starts > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < starts then return {-3, version} end
+end
+local units = tonumber(ARGV[2])
+if tonumber(meta[1]) < units then return {0, version} end
+local limit = tonumber(meta[2] or '0')
+if limit > 0 then
+  local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  if held + units > limit then return {-1, version} end
+end
+return ask()
+"""
+
+AUTH_VERSION_KEY = "fc:auth-version"
+SEEN_TTL_S = 24 * 3600  # as long as an Idempotency-Key's response is kept (db/idempotency.py)
+
+
 class RedisGate:
     """Items in Redis: `fc:pool:<session>:<sku>:meta` and `fc:pool:<session>:<sku>:buyers`."""
 
@@ -172,6 +232,7 @@ class RedisGate:
         self._take = self._redis.register_script(_TAKE)
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._load = self._redis.register_script(_LOAD)
+        self._peek = self._redis.register_script(_PEEK)
         self.backend_errors = 0
 
     @staticmethod
@@ -188,6 +249,17 @@ class RedisGate:
         if result == -2:
             raise NotLoaded(session_id, sku_id)
         return Taken(result)
+
+    async def peek(
+        self, session_id: int, sku_id: int, user_id: int, units: int, *, seen_key: str, auth_version: str
+    ) -> Peek:
+        """The fast path's look (see _PEEK). Raises RedisError/OSError when Redis is away: the
+        caller then lets the full checkout decide."""
+        meta, buyers = self._keys(session_id, sku_id)
+        verdict, version = await self._peek(
+            keys=[meta, buyers, seen_key, AUTH_VERSION_KEY], args=[user_id, units, auth_version, SEEN_TTL_S]
+        )
+        return Peek(Peeked(int(verdict)), version.decode() if isinstance(version, bytes) else str(version))
 
     async def give_back(self, session_id: int, sku_id: int, user_id: int, units: int) -> None:
         try:

@@ -3,6 +3,7 @@ Thin: parse, call one action, answer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.commerce.gate import StockGate
+from fieldcast.commerce.models import Order
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
@@ -55,7 +57,12 @@ def notify_url(settings: Settings, request: Request, provider: str) -> str:
 
 
 async def payment_out(uow: UnitOfWork, payment: Payment) -> s.PaymentOut:
-    orders = await a.orders_of_payment(uow, payment.id)
+    return payment_out_of(payment, await a.orders_of_payment(uow, payment.id))
+
+
+def payment_out_of(payment: Payment, orders: Sequence[Order]) -> s.PaymentOut:
+    """The payment with its orders, as the caller has them (in id order)."""
+    orders = sorted(orders, key=lambda o: o.id)
     return s.PaymentOut(
         id=payment.id,
         state=payment.state.value,
@@ -87,7 +94,7 @@ async def api_checkout(data: s.CheckoutIn, uow: Uow, ctx: Services, user: Curren
         pay_minutes=ctx.settings.order_pay_minutes,
         coupon_claim_id=data.coupon_claim_id,
     )
-    return await payment_out(uow, done.payment)
+    return payment_out_of(done.payment, done.placed.orders)  # just written: no need to read them back
 
 
 @api.get("/payments/{payment_id}", response_model=s.PaymentOut)

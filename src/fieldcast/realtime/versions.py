@@ -55,16 +55,17 @@ class MemoryVersion:
 class RedisVersion:
     backend = "redis"
 
-    def __init__(self, url: str, *, timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 0.5, key: str = VERSION_KEY) -> None:
+        self._key = key
         self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._owed = 0  # bumps that could not be made while Redis was away
 
     async def current(self) -> int | None:
         try:
             if self._owed:
-                await self._redis.incrby(VERSION_KEY, self._owed)
+                await self._redis.incrby(self._key, self._owed)
                 self._owed = 0
-            raw = await self._redis.get(VERSION_KEY)
+            raw = await self._redis.get(self._key)
         except (RedisError, OSError) as exc:
             log.debug("public data version unreadable: %r", exc)
             return None
@@ -72,7 +73,7 @@ class RedisVersion:
 
     async def bump(self) -> None:
         try:
-            await self._redis.incrby(VERSION_KEY, 1 + self._owed)
+            await self._redis.incrby(self._key, 1 + self._owed)
             self._owed = 0
         except (RedisError, OSError) as exc:
             self._owed += 1
@@ -82,5 +83,7 @@ class RedisVersion:
         await self._redis.aclose()
 
 
-def make_data_version(redis_url: str) -> DataVersion:
-    return RedisVersion(redis_url) if redis_url else MemoryVersion()
+def make_data_version(redis_url: str, *, key: str = VERSION_KEY) -> DataVersion:
+    """The public data version by default; another `key` counts something else the same way
+    (the version of sign-ins, which moves when a token is revoked or a user changes)."""
+    return RedisVersion(redis_url, key=key) if redis_url else MemoryVersion()

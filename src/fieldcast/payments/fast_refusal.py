@@ -1,0 +1,280 @@
+"""The flash-sale fast path: a buyer who comes too late is told so before FastAPI and before the
+database.
+
+In a flash sale nearly every checkout is refused (sold out, over the per-buyer limit, not started
+yet). Through the full stack each refusal costs what an order costs up to the gate: routing, the
+idempotency key's lock and lookup, the unit of work, the bearer token's lookup. This pure ASGI
+middleware, in front of all that for `POST /api/v1/checkout` only (Redis mode), answers those
+refusals itself:
+
+1. The request must be a plain flash-sale tap, or it goes to the full stack unchanged: a bearer
+   token (a cookie session goes through the full stack, with its CSRF check), a JSON body of at
+   most BODY_MAX bytes that is exactly what `CheckoutIn` accepts with one line bought in a live
+   room (anything else, a malformed body included, gets the full stack's own 422), and an
+   Idempotency-Key, if any, that the idempotency middleware would accept.
+2. The token is looked up in a small in-process cache (token hash -> user id, TTL_S), else in the
+   database (one indexed read, accounts/token_lookup.py; an unknown, revoked or inactive token
+   goes to the full stack, which answers 401). A cached entry carries the sign-in version it was
+   read under (`fc:auth-version`, moved after every commit that wrote `api_tokens` or `users`: a revocation,
+   a password change, "sign out everywhere", a deactivation); the gate's script compares it, so
+   an entry older than the last revocation is looked up again, in any process.
+3. The gate's Lua `peek` (commerce/gate.py) gives the verdict `take` would, taking nothing.
+   SOLD_OUT, OVER_LIMIT and NOT_STARTED are answered here with the same 409 problem the full
+   checkout gives (`checkout.gate_refusal`). Otherwise (ASK) the request goes on to the full
+   checkout, which takes the units as it always did, about a database pool's worth at a time;
+   one that had to wait for its turn is looked at again first (the sale may have sold out
+   meanwhile). A pool the gate does not hold yet (the sale's first buyers) is loaded from the
+   database here, once, as the checkout would. Before letting a request with an
+   Idempotency-Key through, the script remembers the key (24 h, as long as the idempotency
+   middleware keeps responses): a later request with that key is always let through, so a
+   replay of an order that succeeded gets that order, never a 409. A buyer who holds units of
+   the item is let through too (a replay whose key was not remembered, e.g. made while Redis
+   was away).
+
+Nothing is written to the database here, so a refusal from here is exactly one from the full
+stack minus its cost. When Redis or the database cannot answer, the request goes to the full
+stack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fieldcast.accounts.security import hash_token
+from fieldcast.accounts.token_lookup import TokenLookup
+from fieldcast.commerce.checkout import gate_refusal, load_pool
+from fieldcast.commerce.gate import Peeked, RedisGate
+from fieldcast.commerce.models import QUANTITY_MAX
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.inputs import BIGINT_MAX
+from fieldcast.realtime.versions import DataVersion
+from fieldcast.web.idempotency import KEY_MAX
+from fieldcast.web.problems import domain_problem
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/v1/checkout"
+BODY_MAX = 4096  # a one-line checkout is about 100 bytes
+TTL_S = 15.0
+CACHE_MAX = 100_000
+SEEN_PREFIX = "fc:flash-seen:"
+_FIELDS = frozenset({"items", "address_id", "coupon_claim_id"})
+_LINE_FIELDS = frozenset({"sku_id", "quantity", "session_id"})
+
+# Changes to these tables can end a token's or a user's right to sign in.
+AUTH_TABLES = frozenset({"api_tokens", "users", "*"})
+
+
+def changes_sign_ins(written: frozenset[tuple[str, str]]) -> bool:
+    """A commit that may have revoked a token or changed a user (bootstrap moves the version)."""
+    return any(table in AUTH_TABLES and op != "insert" for table, op in written)
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A flash-sale tap as the fast path reads it."""
+
+    token_hash: str
+    idempotency_key: bytes | None
+    session_id: int
+    sku_id: int
+    quantity: int
+
+
+def _id(value: object) -> bool:
+    return type(value) is int and 1 <= value <= BIGINT_MAX
+
+
+def read_tap(headers: list[tuple[bytes, bytes]], body: bytes) -> Tap | None:
+    """The tap, or None for anything the full stack must see (its answer may differ)."""
+    auth = key = content_type = None
+    for name, value in headers:
+        if name == b"authorization":
+            auth = value
+        elif name == b"idempotency-key":
+            key = value
+        elif name == b"content-type":
+            content_type = value
+    if auth is None or content_type is None or content_type.split(b";")[0].strip().lower() != b"application/json":
+        return None
+    scheme, _, token = auth.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    if key is not None and not 0 < len(key) <= KEY_MAX:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or not data.keys() <= _FIELDS or not _id(data.get("address_id")):
+        return None
+    if data.get("coupon_claim_id") is not None and not _id(data["coupon_claim_id"]):
+        return None
+    items = data.get("items")
+    if type(items) is not list or len(items) != 1 or type(items[0]) is not dict:
+        return None
+    line = items[0]
+    quantity = line.get("quantity", 1)
+    if (
+        not line.keys() <= _LINE_FIELDS
+        or not _id(line.get("sku_id"))
+        or not _id(line.get("session_id"))
+        or type(quantity) is not int
+        or not 1 <= quantity <= QUANTITY_MAX
+    ):
+        return None
+    return Tap(hash_token(token), key, line["session_id"], line["sku_id"], quantity)
+
+
+class FastRefusal:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        gate: RedisGate,
+        lookup: TokenLookup,
+        auth_version: DataVersion,
+        new_uow: Callable[..., UnitOfWork],
+        admit_at_once: int = 10,
+        ttl_s: float = TTL_S,
+        cache_max: int = CACHE_MAX,
+    ) -> None:
+        self.app = app
+        self.gate = gate
+        self.lookup = lookup
+        self.auth_version = auth_version
+        self.ttl_s = ttl_s
+        self.cache_max = cache_max
+        # token hash -> (user id, the sign-in version it was read under, expires at)
+        self.cache: dict[str, tuple[int, str, float]] = {}
+        self.new_uow = new_uow
+        self.refused = 0
+        # One load of a pool into the gate at a time per item (a sale's first second would
+        # otherwise load it once per buyer).
+        self.loading: dict[tuple[int, int], asyncio.Lock] = {}
+        # Checkouts let into the full stack at once (the rest wait here): about the database
+        # pool's size, so that they do not queue for a connection until they give up (503).
+        self.admitting = asyncio.Semaphore(admit_at_once)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is None or not declared.isdigit() or int(declared) > BODY_MAX:
+            await self.app(scope, receive, send)
+            return
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+        tap = read_tap(scope["headers"], body) if len(body) <= BODY_MAX else None
+        verdict = Peeked.ASK
+        if tap is not None:
+            try:
+                verdict = await self._decide(tap)
+            except Exception as exc:  # Redis or the database could not answer: the full stack decides
+                log.debug("checkout fast path skipped: %r", exc)
+        if tap is not None and verdict is Peeked.ASK:
+            # On to the full checkout, a database pool's worth at a time (also when the look
+            # failed: the full stack would then queue for the same database); a buyer who waited
+            # here is looked at again first (the sale may have sold out meanwhile).
+            waited = self.admitting.locked()
+            async with self.admitting:
+                if waited:
+                    with contextlib.suppress(Exception):
+                        verdict = await self._decide(tap)
+                if verdict is Peeked.ASK:
+                    await self.app(scope, self._replay(body, receive), send)
+                    return
+        refusal = gate_refusal(verdict.value) if verdict is not Peeked.ASK else None
+        if refusal is not None:
+            self.refused += 1
+            await domain_problem(refusal)(scope, receive, send)
+            return
+        await self.app(scope, self._replay(body, receive), send)
+
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
+        """The body already read, then the client's own messages (a disconnect)."""
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    async def _decide(self, tap: Tap) -> Peeked:
+        """The gate's verdict for this tap (ASK: let the full checkout decide)."""
+        cached = self.cache.get(tap.token_hash)
+        if cached is not None and cached[2] > time.monotonic():
+            user_id, version = cached[0], cached[1]
+        else:
+            current = await self.auth_version.current()
+            if current is None:
+                return Peeked.ASK
+            looked = await self._user_of(tap.token_hash, str(current))
+            if looked is None:
+                return Peeked.ASK  # unknown, revoked or inactive: the full stack answers 401
+            user_id, version = looked, str(current)
+        seen = ""
+        if tap.idempotency_key is not None:
+            seen = SEEN_PREFIX + hashlib.sha256(tap.token_hash.encode() + b"\n" + tap.idempotency_key).hexdigest()
+        peek = await self.gate.peek(
+            tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
+        )
+        if peek.verdict is Peeked.NOT_LOADED:  # the sale's first buyers: load the pool, look again
+            await self._load(tap.session_id, tap.sku_id)
+            peek = await self.gate.peek(
+                tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
+            )
+            if peek.verdict is Peeked.NOT_LOADED:  # not on that shelf: the full stack says so
+                return Peeked.ASK
+        if peek.verdict is Peeked.STALE_AUTH:  # a revocation since: look the token up again
+            self.cache.pop(tap.token_hash, None)
+            looked = await self._user_of(tap.token_hash, peek.auth_version)
+            if looked is None:
+                return Peeked.ASK
+            user_id = looked
+            peek = await self.gate.peek(
+                tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=peek.auth_version
+            )
+        if peek.verdict in (Peeked.STALE_AUTH, Peeked.NOT_LOADED):
+            return Peeked.ASK
+        return peek.verdict
+
+    async def _load(self, session_id: int, sku_id: int) -> None:
+        lock = self.loading.setdefault((session_id, sku_id), asyncio.Lock())
+        async with lock:
+            if await self.gate.state(session_id, sku_id) is None:
+                async with self.new_uow(write=False) as uow:
+                    await load_pool(uow, self.gate, session_id, sku_id, replace=False)
+        if len(self.loading) > CACHE_MAX:
+            self.loading.clear()
+
+    async def _user_of(self, token_hash: str, version: str) -> int | None:
+        """The active user of an unrevoked token, read under `version` and cached with it."""
+        user_id = await self.lookup.user_of(token_hash)
+        if user_id is None:
+            self.cache.pop(token_hash, None)
+            return None
+        if len(self.cache) >= self.cache_max:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[token_hash] = (user_id, version, time.monotonic() + self.ttl_s)
+        return user_id
