@@ -8,13 +8,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from fieldcast.accounts.models import HostKind, HostVerification, Membership, Role, User, VerificationStatus
+from fieldcast.accounts.models import HostKind, Membership, Role
 from fieldcast.catalog.models import Sku
-from fieldcast.db.base import utcnow
 from fieldcast.integrity import rules as r
 from fieldcast.integrity.models import Severity, SubjectKind
-from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
-from tests.integrity.world import World, place, refund_asked, show, world
+from fieldcast.live.models import LiveSession, ShelfItem
+from tests.integrity.world import World, add_host, place, refund_asked, show, world
 
 ON_BOTH_BACKENDS = True
 
@@ -27,30 +26,6 @@ async def findings(app: FastAPI, w: World, rule: r.Rule, t: r.Thresholds = T) ->
     live = await show(app, w)
     async with app.state.ctx.uow(write=False) as uow:
         return await rule(uow.session, live, t)
-
-
-async def add_host(app: FastAPI, w: World, kind: HostKind) -> int:
-    async with app.state.ctx.uow() as uow:
-        host = User(email=f"{kind}-{w.session_id}@world.example", display_name="县长", password_hash="x")
-        uow.session.add(host)
-        await uow.session.flush()
-        uow.session.add(SessionHost(session_id=w.session_id, user_id=host.id))
-        uow.session.add(
-            HostVerification(
-                user_id=host.id,
-                legal_name="张三",
-                id_number_hash="h" * 64,
-                id_number_last4="1234",
-                host_kind=kind,
-                position_title="副县长",
-                jurisdiction="220622",
-                evidence_note="任命文件",
-                status=VerificationStatus.APPROVED,
-                decided_at=utcnow(),
-                valid_until=utcnow() + timedelta(days=365),
-            )
-        )
-        return host.id
 
 
 async def set_public_welfare(app: FastAPI, w: World, value: bool) -> None:

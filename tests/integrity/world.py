@@ -11,13 +11,22 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from fieldcast.accounts.models import ApiToken, Membership, Organisation, Role, User
+from fieldcast.accounts.models import (
+    ApiToken,
+    HostKind,
+    HostVerification,
+    Membership,
+    Organisation,
+    Role,
+    User,
+    VerificationStatus,
+)
 from fieldcast.accounts.security import hash_token
 from fieldcast.catalog.models import Supplier
 from fieldcast.commerce.models import Order, OrderState, RefundStatus
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.live.models import LiveSession, SessionState
+from fieldcast.live.models import LiveSession, SessionHost, SessionState
 from tests.commerce.shop import Shop, open_shop
 
 ROLES = {
@@ -143,3 +152,27 @@ async def refund_asked(
             created_at=at,
         )
     )
+
+
+async def add_host(app: FastAPI, w: World, kind: HostKind) -> int:
+    async with app.state.ctx.uow() as uow:
+        host = User(email=f"{kind}-{w.session_id}@world.example", display_name="县长", password_hash="x")
+        uow.session.add(host)
+        await uow.session.flush()
+        uow.session.add(SessionHost(session_id=w.session_id, user_id=host.id))
+        uow.session.add(
+            HostVerification(
+                user_id=host.id,
+                legal_name="张三",
+                id_number_hash="h" * 64,
+                id_number_last4="1234",
+                host_kind=kind,
+                position_title="副县长",
+                jurisdiction="220622",
+                evidence_note="任命文件",
+                status=VerificationStatus.APPROVED,
+                decided_at=utcnow(),
+                valid_until=utcnow() + timedelta(days=365),
+            )
+        )
+        return host.id

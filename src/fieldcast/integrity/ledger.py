@@ -59,8 +59,9 @@ class Ledger:
 
     @property
     def officials_took_no_pay(self) -> bool:
-        """Stated only for a show with an official host and no standing alert about officials."""
-        return self.has_official and not self.officials_alert
+        """Stated only for a public-welfare show with an official host and no standing alert about
+        officials."""
+        return self.has_official and self.session.is_public_welfare and not self.officials_alert
 
 
 async def ledger(s: AsyncSession, live: LiveSession) -> Ledger:
