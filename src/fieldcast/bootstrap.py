@@ -34,7 +34,7 @@ from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.db.written import Written
 from fieldcast.integrity.rules import Thresholds
-from fieldcast.integrity.tasks import session_endings
+from fieldcast.integrity.tasks import TOPIC_INTEGRITY, session_endings
 from fieldcast.live.events import TOPIC_SESSION
 from fieldcast.live.host_authority import membership_changes
 from fieldcast.live.verification_notices import verification_decisions
@@ -210,6 +210,7 @@ def app_context(settings: Settings) -> AppContext:
     async def shelf_changed(session_id: int, sku_id: int) -> None:
         await refresh_pool(core.db.uow, gate, session_id, sku_id)
 
+    integrity_rules = session_endings(core.db.uow, Thresholds.from_settings(settings))
     relay = OutboxRelay(
         core.db.writer,
         {
@@ -228,7 +229,9 @@ def app_context(settings: Settings) -> AppContext:
             # A host verification was decided: live tells the applicant in-app.
             TOPIC_VERIFICATION: verification_decisions(core.db.uow),
             # A show ended: integrity runs its rules over it (alerts, once per rule and subject).
-            TOPIC_SESSION: session_endings(core.db.uow, Thresholds.from_settings(settings)),
+            TOPIC_SESSION: integrity_rules,
+            # ... and again when the refund window after it has passed (a message to itself, late).
+            TOPIC_INTEGRITY: integrity_rules,
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

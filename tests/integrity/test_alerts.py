@@ -5,6 +5,8 @@ Idempotency-Key and problem+json errors. And the rules run by themselves when a 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -12,13 +14,16 @@ from fastapi import FastAPI
 
 from fieldcast.accounts.models import Membership, Role, User
 from fieldcast.db.audit import AuditEntry
+from fieldcast.db.base import utcnow
+from fieldcast.db.outbox import OutboxMessage
 from fieldcast.errors import NotAllowed, NotAuthenticated
 from fieldcast.integrity import actions as a
 from fieldcast.integrity import errors as e
 from fieldcast.integrity import rules as r
 from fieldcast.integrity.models import AlertState, IntegrityAlert
+from fieldcast.integrity.tasks import TOPIC_INTEGRITY
 from fieldcast.live.models import LiveSession, SessionState
-from tests.integrity.world import World, place, world
+from tests.integrity.world import World, place, refund_asked, world
 
 API = "/api/v1"
 ON_BOTH_BACKENDS = True
@@ -232,3 +237,39 @@ async def test_the_rules_run_when_a_show_ends(app: FastAPI) -> None:
     assert await stored(app) == []  # not before the outbox delivers the end
     await ctx.relay.drain()
     assert sorted(x.rule for x in await stored(app)) == [r.MEMBER_BUYER, r.MEMBER_BUYER]
+
+
+async def test_the_rules_run_again_when_the_refund_window_has_passed(app: FastAPI) -> None:
+    w = await world(app, buyers=6)
+    ctx = app.state.ctx
+    async with ctx.uow() as uow:
+        orders = [await place(uow, w, b, 6900) for b in w.shop.buyers]
+        live = await uow.session.get(LiveSession, w.session_id)
+        assert live is not None
+        live.state, live.ended_at = SessionState.LIVE, None
+    from fieldcast.live.actions import end_session
+
+    async with ctx.uow() as uow:
+        live = await uow.session.get(LiveSession, w.session_id)
+        assert live is not None
+        await end_session(uow, None, live, ctx.media, system=True)
+        ended_at = live.ended_at
+    assert ended_at is not None
+    await ctx.relay.drain()
+    assert await stored(app) == []  # an honest show at its end
+    async with ctx.uow(write=False) as uow:
+        (rerun,) = (
+            await uow.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == TOPIC_INTEGRITY))
+        ).all()
+    assert rerun.published_at is None  # it waits for the refund window
+    assert rerun.available_at == ended_at + timedelta(days=ctx.settings.integrity_refund_window_days)
+
+    async with ctx.uow() as uow:  # the refund wave within the week, then the week passes
+        for order_id in orders[:3]:
+            await refund_asked(uow, w, order_id, ended_at + timedelta(days=2))
+        await uow.session.execute(
+            sa.update(OutboxMessage).where(OutboxMessage.id == rerun.id).values(available_at=utcnow())
+        )
+    await ctx.relay.drain()
+    (alert,) = await stored(app)
+    assert alert.rule == r.REFUNDS_AFTER_SHOW and alert.evidence["refunded_orders"] == sorted(orders[:3])
