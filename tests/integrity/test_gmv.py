@@ -8,11 +8,12 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from fieldcast.accounts.models import Organisation
 from fieldcast.aftersales import actions as after
 from fieldcast.aftersales.models import RefundKind, RefundReason
 from fieldcast.commerce.models import Order
 from fieldcast.integrity import actions as a
-from fieldcast.integrity.gmv import Gmv, session_gmv
+from fieldcast.integrity.gmv import Gmv, organisation_gmv, session_gmv
 from fieldcast.integrity.models import IntegrityAlert, Severity, SubjectKind
 from fieldcast.integrity.rules import Finding
 from fieldcast.live.models import LiveSession
@@ -111,6 +112,7 @@ async def test_a_refund_that_lands_moves_paid_money_into_refunded(app: FastAPI, 
     assert shown.status_code == 200
     assert shown.json() == {
         "session_id": session_id,
+        "organisation_id": None,
         "raw_fen": order.total_fen,
         "paid_fen": order.total_fen,
         "refunded_fen": 1000,
@@ -121,3 +123,32 @@ async def test_a_refund_that_lands_moves_paid_money_into_refunded(app: FastAPI, 
         "flagged_orders": 0,
     }
     assert (await client.get("/api/v1/sessions/999999/gmv")).status_code == 404
+
+
+async def test_an_organisations_figures_cover_its_shows_and_storefront_and_a_show_alert_flags_that_show(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    w = await world(app)
+    async with app.state.ctx.uow() as uow:
+        await place(uow, w, w.shop.buyers[0], 6900)  # in the show
+        in_shop = await place(uow, w, w.shop.buyers[1], 3900, refunded_fen=900)
+        await uow.session.execute(sa.update(Order).where(Order.id == in_shop).values(session_id=None))  # storefront
+        await place(uow, w, w.shop.buyers[2], 2000, paid=False)
+    other = await world(app)  # another organisation's orders never count
+    async with app.state.ctx.uow() as uow:
+        await place(uow, other, other.shop.buyers[0], 99900)
+        slug = await uow.session.scalar(sa.select(Organisation.slug).where(Organisation.id == w.shop.org_id))
+
+    async with app.state.ctx.uow(write=False) as uow:
+        g = await organisation_gmv(uow.session, w.shop.org_id)
+    assert figures(g) == (6900 + 3900 + 2000, 6900 + 3900, 900, 0)
+
+    await raise_alert(app, w, SubjectKind.SESSION, w.session_id)  # the show only, not the storefront
+    shown = (await client.get(f"/api/v1/organisations/{slug}/gmv")).json()
+    assert (shown["organisation_id"], shown["paid_fen"], shown["flagged_fen"], shown["verified_fen"]) == (
+        w.shop.org_id,
+        6900 + 3900,
+        6900,
+        6900 + 3900 - 900 - 6900,
+    )
+    assert (await client.get("/api/v1/organisations/no-such-org/gmv")).status_code == 404

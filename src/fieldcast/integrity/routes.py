@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.permissions import require_org_role
+from fieldcast.accounts.routes import org_or_404
 from fieldcast.inputs import Id
 from fieldcast.integrity import actions as a
 from fieldcast.integrity import schemas as s
-from fieldcast.integrity.gmv import session_gmv
+from fieldcast.integrity.gmv import Gmv, organisation_gmv, session_gmv
 from fieldcast.integrity.models import IntegrityAlert
 from fieldcast.web.api import PROBLEMS
 from fieldcast.web.deps import Uow
@@ -43,13 +44,9 @@ async def api_false_alarm(alert_id: Id, data: s.FalseAlarmIn, uow: Uow, user: Cu
     return s.AlertOut.model_validate(await a.mark_false_alarm(uow, user, alert_id, data.reason))
 
 
-@api.get("/sessions/{session_id}/gmv", response_model=s.GmvOut)
-async def api_session_gmv(session_id: Id, uow: Uow) -> s.GmvOut:
-    """Raw, paid, refunded, flagged and verified GMV of a show, side by side (anyone)."""
-    live = await a.session_or_404(uow, session_id)
-    g = await session_gmv(uow.session, live.id)
+def gmv_out(g: Gmv, **scope: int) -> s.GmvOut:
     return s.GmvOut(
-        session_id=live.id,
+        **scope,
         raw_fen=g.raw_fen,
         paid_fen=g.paid_fen,
         refunded_fen=g.refunded_fen,
@@ -59,3 +56,17 @@ async def api_session_gmv(session_id: Id, uow: Uow) -> s.GmvOut:
         paid_orders=g.paid_orders,
         flagged_orders=g.flagged_orders,
     )
+
+
+@api.get("/sessions/{session_id}/gmv", response_model=s.GmvOut)
+async def api_session_gmv(session_id: Id, uow: Uow) -> s.GmvOut:
+    """Raw, paid, refunded, flagged and verified GMV of a show, side by side (anyone)."""
+    live = await a.session_or_404(uow, session_id)
+    return gmv_out(await session_gmv(uow.session, live.id), session_id=live.id)
+
+
+@api.get("/organisations/{slug}/gmv", response_model=s.GmvOut)
+async def api_organisation_gmv(slug: str, uow: Uow) -> s.GmvOut:
+    """The same figures over every order of an organisation, its shows' and its storefront's (anyone)."""
+    org = await org_or_404(uow, slug)
+    return gmv_out(await organisation_gmv(uow.session, org.id), organisation_id=org.id)

@@ -36,9 +36,10 @@ class FalseAlarmIn(In):
 
 
 class GmvOut(BaseModel):
-    """A show's figures side by side: raw GMV is never shown alone."""
+    """A show's (or an organisation's) figures side by side: raw GMV is never shown alone."""
 
-    session_id: int
+    session_id: int | None = None
+    organisation_id: int | None = None
     raw_fen: int
     paid_fen: int
     refunded_fen: int
