@@ -15,13 +15,14 @@ from fastapi import FastAPI
 from fieldcast.accounts.models import Membership, Role, User
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.base import utcnow
-from fieldcast.db.outbox import OutboxMessage
+from fieldcast.db.outbox import Envelope, OutboxMessage
 from fieldcast.errors import NotAllowed, NotAuthenticated
 from fieldcast.integrity import actions as a
 from fieldcast.integrity import errors as e
 from fieldcast.integrity import rules as r
 from fieldcast.integrity.models import AlertState, IntegrityAlert
-from fieldcast.integrity.tasks import TOPIC_INTEGRITY
+from fieldcast.integrity.tasks import RERUN, TOPIC_INTEGRITY, session_endings
+from fieldcast.live.events import SESSION_ENDED
 from fieldcast.live.models import LiveSession, SessionState
 from tests.integrity.world import World, place, refund_asked, world
 
@@ -273,3 +274,19 @@ async def test_the_rules_run_again_when_the_refund_window_has_passed(app: FastAP
     await ctx.relay.drain()
     (alert,) = await stored(app)
     assert alert.rule == r.REFUNDS_AFTER_SHOW and alert.evidence["refunded_orders"] == sorted(orders[:3])
+
+
+async def test_a_message_about_a_show_that_is_gone_is_dropped_not_retried(app: FastAPI) -> None:
+    deliver = session_endings(app.state.ctx.uow, r.Thresholds())
+    for event_type in (SESSION_ENDED, RERUN):
+        await deliver(
+            Envelope(
+                1,
+                TOPIC_INTEGRITY,
+                "999999",
+                event_type,
+                {"session_id": 999999, "ended_at": utcnow().isoformat()},
+                utcnow(),
+            )
+        )
+    assert await stored(app) == []

@@ -16,6 +16,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.integrity.actions import run_rules
 from fieldcast.integrity.rules import Thresholds
 from fieldcast.live.events import SESSION_ENDED
+from fieldcast.live.models import LiveSession
 
 TOPIC_INTEGRITY = "integrity"  # key: the session id; consumer: session_endings (outside)
 RERUN = "integrity.rerun"
@@ -29,6 +30,8 @@ def session_endings(new_uow: Callable[..., UnitOfWork], thresholds: Thresholds) 
             return
         session_id = int(message.payload["session_id"])
         async with new_uow() as uow:
+            if await uow.session.get(LiveSession, session_id) is None:
+                return  # the show is gone: nothing to judge, and no reason to try again
             await run_rules(uow, session_id, thresholds)
             if message.event_type == SESSION_ENDED:
                 ended_at = datetime.fromisoformat(message.payload["ended_at"])
