@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh-CN", "en"]
@@ -181,8 +181,9 @@ class Settings(BaseSettings):
         # 5: with fewer paid orders one refund alone is 20 % or more; below this the share says nothing.
         description="Paid orders a show needs before the refund share is judged.",
     )
-    integrity_quota_fen: list[int] = Field(
+    integrity_quota_fen: list[PositiveInt] = Field(
         default=[5000, 10000, 20000, 50000],
+        min_length=1,
         # The round sums seen in 2020's 'minimum spend per cadre' notices (50, 100, 200, 500 yuan).
         description="Round per-buyer quotas (fen) that forced apportionment (摊派) is measured against.",
     )
