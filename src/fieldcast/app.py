@@ -37,6 +37,8 @@ from fieldcast.commerce.gate import RedisGate
 from fieldcast.config import Settings, load_settings
 from fieldcast.draws import pages as draw_pages
 from fieldcast.draws import routes as draw_routes
+from fieldcast.integrity import pages as integrity_pages
+from fieldcast.integrity import routes as integrity_routes
 from fieldcast.live import manage_pages as live_manage_pages
 from fieldcast.live import routes as live_routes
 from fieldcast.live import selling as live_selling
@@ -240,6 +242,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         payment_routes.api,
         review_routes.api,
         aftersales_routes.api,
+        integrity_routes.api,
         room_pages.api,
         gateway.router,
         home_pages.health,
@@ -256,6 +259,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         coupon_pages.pages,
         payment_pages.pages,
         aftersales_pages.pages,
+        integrity_pages.pages,
         room_pages.pages,
         sandbox_pages.router,
         review_pages.pages,

@@ -34,6 +34,9 @@ from fieldcast.db.engine import Database
 from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.db.written import Written
+from fieldcast.integrity.rules import Thresholds
+from fieldcast.integrity.tasks import TOPIC_INTEGRITY, session_endings
+from fieldcast.live.events import TOPIC_SESSION
 from fieldcast.live.host_authority import membership_changes
 from fieldcast.live.verification_notices import verification_decisions
 from fieldcast.media.backend import MediaBackend, make_media
@@ -70,6 +73,7 @@ def table_metadata() -> MetaData:
     from fieldcast.db import audit as _audit  # noqa: F401
     from fieldcast.db.base import Base
     from fieldcast.draws import models as _draws  # noqa: F401
+    from fieldcast.integrity import models as _integrity  # noqa: F401
     from fieldcast.live import models as _live  # noqa: F401
     from fieldcast.payments import models as _payments  # noqa: F401
     from fieldcast.reviews import models as _reviews  # noqa: F401
@@ -215,6 +219,7 @@ def app_context(settings: Settings) -> AppContext:
     async def shelf_changed(session_id: int, sku_id: int) -> None:
         await refresh_pool(core.db.uow, gate, session_id, sku_id)
 
+    integrity_rules = session_endings(core.db.uow, Thresholds.from_settings(settings))
     relay = OutboxRelay(
         core.db.writer,
         {
@@ -232,6 +237,10 @@ def app_context(settings: Settings) -> AppContext:
             TOPIC_MEMBERSHIP: membership_changes(core.db.uow),
             # A host verification was decided: live tells the applicant in-app.
             TOPIC_VERIFICATION: verification_decisions(core.db.uow),
+            # A show ended: integrity runs its rules over it (alerts, once per rule and subject).
+            TOPIC_SESSION: integrity_rules,
+            # ... and again when the refund window after it has passed (a message to itself, late).
+            TOPIC_INTEGRITY: integrity_rules,
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

@@ -1,4 +1,4 @@
-"""The `fieldcast` command: serve, fanout, migrate, create-admin, demo, media-config."""
+"""The `fieldcast` command: serve, fanout, migrate, create-admin, demo, media-config, integrity."""
 
 from __future__ import annotations
 
@@ -382,6 +382,47 @@ def restore(
         f"restored {report.database} (backup of {report.manifest.get('created_at')}, revision "
         f"{report.manifest.get('alembic_revision')}); run `fieldcast migrate` if this release is newer"
     )
+
+
+integrity_cli = typer.Typer(help="Integrity rules and alerts.", no_args_is_help=True)
+cli.add_typer(integrity_cli, name="integrity")
+
+
+@integrity_cli.command("run")
+def integrity_run(
+    session: Annotated[int, typer.Option("--session", min=1, help="The show (live session) id.")],
+) -> None:
+    """Run every integrity rule over one show now (as when it ends); prints the alerts it added.
+    Running it again adds nothing for what was found before."""
+    from fieldcast.bootstrap import table_metadata
+    from fieldcast.db.engine import Database
+    from fieldcast.errors import NotFound
+    from fieldcast.integrity.actions import run_rules
+    from fieldcast.integrity.rules import Thresholds
+
+    settings = load_settings()
+
+    async def run() -> list[str]:
+        table_metadata()
+        db = Database(settings.sqlalchemy_url)
+        try:
+            async with db.uow() as uow:
+                added = await run_rules(uow, session, Thresholds.from_settings(settings))
+                return [
+                    f"alert {x.id}: {x.rule} ({x.severity.value}) on {x.subject_kind.value} {x.subject_id}"
+                    for x in added
+                ]
+        finally:
+            await db.dispose()
+
+    try:
+        lines = asyncio.run(run())
+    except NotFound:
+        typer.echo(f"fieldcast integrity run: no session {session}", err=True)
+        raise typer.Exit(2) from None
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"session {session}: {len(lines)} new alert(s)")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh-CN", "en"]
@@ -156,6 +156,44 @@ class Settings(BaseSettings):
         ge=1,
         le=30,
         description="Days a refund request may wait for the supplier's answer before it is approved automatically.",
+    )
+    # -- integrity: rules over stored sales (fieldcast.integrity.rules) ----------------------------
+    integrity_refund_window_days: int = Field(
+        default=7,
+        ge=1,
+        le=60,
+        # 7: China's "seven days without reason" return right; a refund wave staged to undo a show's
+        # sales lands inside it, while later refunds are mostly ordinary after-sales.
+        description="Days after a show ends within which refunds of its orders count as 'soon after the show'.",
+    )
+    integrity_refund_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        # 0.3: ordinary fresh-produce refund rates in live commerce run around 5-15 %; a third of a
+        # show's paid orders refunded within a week is well past that and worth a person's look.
+        description="Share of a show's paid orders refunded within the window above which an alert is raised.",
+    )
+    integrity_refund_min_orders: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        # 5: with fewer paid orders one refund alone is 20 % or more; below this the share says nothing.
+        description="Paid orders a show needs before the refund share is judged.",
+    )
+    integrity_quota_fen: list[PositiveInt] = Field(
+        default=[5000, 10000, 20000, 50000],
+        min_length=1,
+        # The round sums seen in 2020's 'minimum spend per cadre' notices (50, 100, 200, 500 yuan).
+        description="Round per-buyer quotas (fen) that forced apportionment (摊派) is measured against.",
+    )
+    integrity_quota_min_buyers: int = Field(
+        default=5,
+        ge=2,
+        le=10_000,
+        # 5: two or three honest buyers may well spend the same round sum; five or more landing just
+        # on or above one round figure in one show is the shape of an assigned quota.
+        description="Buyers whose show totals fall in [Q, Q×1.1) needed to raise a forced-quota alert.",
     )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(

@@ -129,6 +129,9 @@ LABELS: dict[str, dict[str, str]] = {
         "organisation.verification_revoke": N_("Revoked organisation verification"),
         "organisation.verification_lapse": N_("Organisation verification lapsed (name or kind changed)"),
         "organisation.brand": N_("Changed the storefront brand"),
+        "integrity.alert_raised": N_("An integrity rule raised an alert"),
+        "integrity.alert_acknowledge": N_("Acknowledged an integrity alert"),
+        "integrity.alert_false_alarm": N_("Marked an integrity alert a false alarm"),
     },
     "target_type": {
         "user": N_("User"),
@@ -140,6 +143,7 @@ LABELS: dict[str, dict[str, str]] = {
         "supplier": N_("Supplier"),
         "product": N_("Product"),
         "sku": N_("SKU"),
+        "integrity_alert": N_("Integrity alert"),
     },
     "supplier_kind": {
         "farmer": N_("Farmer"),

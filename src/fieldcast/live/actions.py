@@ -643,6 +643,13 @@ async def _end(uow: UnitOfWork, live: LiveSession, actor_id: int | None, media: 
     live.ended_at = utcnow()
     live.replay_state = ReplayState.PROCESSING
     emit_state(uow, live)
+    # Capabilities above live (integrity's rules) hear of the end through the outbox.
+    uow.publish(
+        ev.TOPIC_SESSION,
+        str(live.id),
+        ev.SESSION_ENDED,
+        {"session_id": live.id, "organisation_id": live.organisation_id, "ended_at": live.ended_at.isoformat()},
+    )
     await keys.revoke_keys(uow, live.id)
     await _end_links(uow, live.id, actor_id)
     session_id, stream_name = live.id, live.stream_name

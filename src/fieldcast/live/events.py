@@ -7,6 +7,10 @@ from typing import ClassVar
 
 from fieldcast.realtime.events import RoomEvent
 
+# Outside the room: a show ended, for the capabilities above live (integrity runs its rules).
+TOPIC_SESSION = "live.session"
+SESSION_ENDED = "session.ended"
+
 
 class SessionStateChanged(RoomEvent):
     """The show went live, ended (replay processing or ready) or was cancelled."""

@@ -1,0 +1,107 @@
+"""Verified GMV of a show (and of an organisation): the figures side by side, each a sum of the orders beneath.
+
+- raw: every order placed in the show (any state, expired and cancelled included);
+- paid: the orders that were paid (`paid_at` set);
+- refunded: the money that went back on those orders;
+- flagged (under alert): what is left of the paid money (paid − refunded) on orders an alert
+  stands on. An alert stands while open or acknowledged; a false alarm releases it. An alert on
+  an order flags that order; on a buyer (user), that buyer's orders in the show; on the show
+  itself or its organisation, every paid order of the show (the rules that raise show-level
+  alerts, a quota pattern or an official in a commercial show, taint the whole show's figure);
+  for an organisation's figures, an alert on one show flags that show's orders only.
+  Counting the refunded part only once keeps verified GMV from going below zero;
+- verified = paid − refunded − flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fieldcast.commerce.models import Order
+from fieldcast.integrity.models import STANDING_STATES, IntegrityAlert, SubjectKind
+
+
+@dataclass(frozen=True)
+class Gmv:
+    raw_fen: int
+    paid_fen: int
+    refunded_fen: int
+    flagged_fen: int
+    orders: int
+    paid_orders: int
+    flagged_orders: int
+
+    @property
+    def verified_fen(self) -> int:
+        return self.paid_fen - self.refunded_fen - self.flagged_fen
+
+
+def _flags(order: Any, alert: IntegrityAlert) -> bool:
+    """Whether a standing alert stands on this order (see the module's note)."""
+    match alert.subject_kind:
+        case SubjectKind.ORDER:
+            return bool(order.id == alert.subject_id)
+        case SubjectKind.USER:
+            return bool(order.buyer_id == alert.subject_id and order.session_id == alert.session_id)
+        case SubjectKind.SESSION:
+            return bool(order.session_id == alert.subject_id)
+        case SubjectKind.ORGANISATION:
+            return bool(order.organisation_id == alert.subject_id)
+
+
+async def standing_alerts(s: AsyncSession, session_id: int) -> list[IntegrityAlert]:
+    return await _standing(s, IntegrityAlert.session_id == session_id)
+
+
+async def _standing(s: AsyncSession, where: sa.ColumnElement[bool]) -> list[IntegrityAlert]:
+    return list(
+        (
+            await s.scalars(
+                sa.select(IntegrityAlert)
+                .where(where, IntegrityAlert.state.in_(STANDING_STATES))
+                .order_by(IntegrityAlert.id)
+            )
+        ).all()
+    )
+
+
+async def _gmv(s: AsyncSession, orders_where: sa.ColumnElement[bool], alerts: list[IntegrityAlert]) -> Gmv:
+    orders = (
+        await s.execute(
+            sa.select(
+                Order.id,
+                Order.buyer_id,
+                Order.session_id,
+                Order.organisation_id,
+                Order.total_fen,
+                Order.paid_at,
+                Order.refunded_fen,
+            ).where(orders_where)
+        )
+    ).all()
+    paid = [o for o in orders if o.paid_at is not None]
+    flagged = [o for o in paid if any(_flags(o, a) for a in alerts)]
+    return Gmv(
+        raw_fen=sum(o.total_fen for o in orders),
+        paid_fen=sum(o.total_fen for o in paid),
+        refunded_fen=sum(o.refunded_fen for o in paid),
+        flagged_fen=sum(o.total_fen - o.refunded_fen for o in flagged),
+        orders=len(orders),
+        paid_orders=len(paid),
+        flagged_orders=len(flagged),
+    )
+
+
+async def session_gmv(s: AsyncSession, session_id: int) -> Gmv:
+    """The orders placed in the show, and the alerts raised about the show."""
+    return await _gmv(s, Order.session_id == session_id, await standing_alerts(s, session_id))
+
+
+async def organisation_gmv(s: AsyncSession, organisation_id: int) -> Gmv:
+    """Every order of the organisation (its shows' and its storefront's), and every alert about it."""
+    alerts = await _standing(s, IntegrityAlert.organisation_id == organisation_id)
+    return await _gmv(s, Order.organisation_id == organisation_id, alerts)

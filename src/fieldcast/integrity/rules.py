@@ -1,0 +1,225 @@
+"""The integrity rules: each a small function over stored rows of one show, returning what it
+found (a Finding per subject) with the rows and figures that triggered it as evidence. They write
+nothing; `actions.run_rules` stores what they find as alerts, once per rule and subject.
+
+Rule ids are stable (they key the alerts and name the rule in the catalogue and the ledger)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fieldcast.accounts.models import HostKind, HostVerification, Membership, VerificationStatus
+from fieldcast.aftersales.models import RefundRequest, RefundRequestState
+from fieldcast.catalog.models import Sku
+from fieldcast.commerce.models import Order
+from fieldcast.config import Settings
+from fieldcast.integrity.models import Severity, SubjectKind
+from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
+
+OFFICIAL_NOT_WELFARE = "official_host_not_public_welfare"
+BELOW_COST = "live_price_below_cost"
+REFUNDS_AFTER_SHOW = "refunds_after_show"
+MEMBER_BUYER = "member_of_selling_organisation"
+ROUND_QUOTA = "round_quota"
+
+# Rules about officials: an open one of these withholds the ledger's "officials took no pay" line.
+OFFICIALS_RULES = frozenset({OFFICIAL_NOT_WELFARE})
+
+# A refund request in one of these was refused: no money went back.
+REFUSED = (RefundRequestState.REJECTED, RefundRequestState.CLOSED)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    refund_window_days: int = 7
+    refund_share: float = 0.3
+    refund_min_orders: int = 5
+    quota_fen: tuple[int, ...] = (5000, 10000, 20000, 50000)
+    quota_min_buyers: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(
+            refund_window_days=settings.integrity_refund_window_days,
+            refund_share=settings.integrity_refund_share,
+            refund_min_orders=settings.integrity_refund_min_orders,
+            quota_fen=tuple(settings.integrity_quota_fen),
+            quota_min_buyers=settings.integrity_quota_min_buyers,
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    subject_kind: SubjectKind
+    subject_id: int
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+Rule = Callable[[AsyncSession, LiveSession, Thresholds], Awaitable[list[Finding]]]
+
+
+def _paid(session_id: int) -> list[sa.ColumnElement[bool]]:
+    return [Order.session_id == session_id, Order.paid_at.is_not(None)]
+
+
+async def official_host_not_public_welfare(s: AsyncSession, live: LiveSession, t: Thresholds) -> list[Finding]:
+    """An official host (an approved verification of kind "official", however old) in a show not
+    marked public welfare. Scheduling forbids it; this catches what got past (a verification
+    approved after the show was scheduled, a row changed by hand)."""
+    if live.is_public_welfare:
+        return []
+    rows = (
+        await s.execute(
+            sa.select(HostVerification.user_id, HostVerification.position_title, HostVerification.jurisdiction)
+            .join(SessionHost, SessionHost.user_id == HostVerification.user_id)
+            .where(
+                SessionHost.session_id == live.id,
+                HostVerification.host_kind == HostKind.OFFICIAL,
+                HostVerification.status == VerificationStatus.APPROVED,
+            )
+            .order_by(HostVerification.user_id)
+        )
+    ).all()
+    if not rows:
+        return []
+    hosts = [{"user_id": r.user_id, "position_title": r.position_title, "jurisdiction": r.jurisdiction} for r in rows]
+    return [
+        Finding(
+            OFFICIAL_NOT_WELFARE,
+            Severity.HIGH,
+            SubjectKind.SESSION,
+            live.id,
+            {"is_public_welfare": False, "official_hosts": hosts},
+        )
+    ]
+
+
+async def live_price_below_cost(s: AsyncSession, live: LiveSession, t: Thresholds) -> list[Finding]:
+    """A shelf item's live price below its SKU's declared unit cost ("sold below cost for the
+    leader's face"). SKUs without a declared cost are not judged."""
+    rows = (
+        await s.execute(
+            sa.select(ShelfItem.sku_id, ShelfItem.live_price_fen, Sku.unit_cost_fen)
+            .join(Sku, Sku.id == ShelfItem.sku_id)
+            .where(
+                ShelfItem.session_id == live.id,
+                Sku.unit_cost_fen.is_not(None),
+                ShelfItem.live_price_fen < Sku.unit_cost_fen,
+            )
+            .order_by(ShelfItem.sku_id)
+        )
+    ).all()
+    if not rows:
+        return []
+    items = [{"sku_id": r.sku_id, "live_price_fen": r.live_price_fen, "unit_cost_fen": r.unit_cost_fen} for r in rows]
+    return [Finding(BELOW_COST, Severity.HIGH, SubjectKind.SESSION, live.id, {"items": items})]
+
+
+async def refunds_after_show(s: AsyncSession, live: LiveSession, t: Thresholds) -> list[Finding]:
+    """Orders placed during the show and refunded after it: the share of the show's paid orders
+    with a refund asked for (and not refused) within `refund_window_days` after the end, above
+    `refund_share`, once the show has `refund_min_orders` paid orders."""
+    if live.ended_at is None:
+        return []
+    paid = list((await s.scalars(sa.select(Order.id).where(*_paid(live.id)).order_by(Order.id))).all())
+    if len(paid) < t.refund_min_orders:
+        return []
+    window_end = live.ended_at + timedelta(days=t.refund_window_days)
+    refunded = sorted(
+        set(
+            (
+                await s.scalars(
+                    sa.select(RefundRequest.order_id).where(
+                        RefundRequest.order_id.in_(paid),
+                        RefundRequest.created_at >= live.ended_at,
+                        RefundRequest.created_at <= window_end,
+                        RefundRequest.state.not_in(REFUSED),
+                    )
+                )
+            ).all()
+        )
+    )
+    share = len(refunded) / len(paid)
+    if share <= t.refund_share:
+        return []
+    evidence = {
+        "paid_orders": len(paid),
+        "refunded_orders": refunded,
+        "share": round(share, 4),
+        "threshold": t.refund_share,
+        "window_days": t.refund_window_days,
+        "ended_at": live.ended_at.isoformat(),
+    }
+    return [Finding(REFUNDS_AFTER_SHOW, Severity.HIGH, SubjectKind.SESSION, live.id, evidence)]
+
+
+async def member_buyers(s: AsyncSession, live: LiveSession, t: Thresholds) -> list[Finding]:
+    """Orders of the show by people who hold a role in the selling organisation: its own staff
+    buying its own show is how quotas and faked sales look from the inside. One alert per order."""
+    rows = (
+        await s.execute(
+            sa.select(Order.id, Order.buyer_id, Order.total_fen, Membership.role)
+            .join(
+                Membership,
+                sa.and_(Membership.user_id == Order.buyer_id, Membership.organisation_id == Order.organisation_id),
+            )
+            .where(*_paid(live.id))
+            .order_by(Order.id, Membership.role)
+        )
+    ).all()
+    roles: dict[tuple[int, int, int], list[str]] = defaultdict(list)
+    for r in rows:
+        roles[(r.id, r.buyer_id, r.total_fen)].append(str(r.role))
+    return [
+        Finding(
+            MEMBER_BUYER,
+            Severity.MEDIUM,
+            SubjectKind.ORDER,
+            order_id,
+            {
+                "buyer_id": buyer_id,
+                "total_fen": total,
+                "roles": sorted(set(r)),
+                "organisation_id": live.organisation_id,
+            },
+        )
+        for (order_id, buyer_id, total), r in roles.items()
+    ]
+
+
+async def round_quota(s: AsyncSession, live: LiveSession, t: Thresholds) -> list[Finding]:
+    """Forced apportionment (摊派): at least `quota_min_buyers` buyers whose paid totals for the
+    show fall in [Q, Q×1.1) for one round quota Q. One alert for the show, naming the quota."""
+    totals = (
+        await s.execute(
+            sa.select(Order.buyer_id, sa.func.sum(Order.total_fen).label("total"))
+            .where(*_paid(live.id))
+            .group_by(Order.buyer_id)
+            .order_by(Order.buyer_id)
+        )
+    ).all()
+    for quota in sorted(t.quota_fen):
+        upper = quota + quota // 10
+        near = [{"buyer_id": r.buyer_id, "total_fen": int(r.total)} for r in totals if quota <= int(r.total) < upper]
+        if len(near) >= t.quota_min_buyers:
+            evidence = {"quota_fen": quota, "upper_fen": upper, "buyers": near, "all_buyers": len(totals)}
+            return [Finding(ROUND_QUOTA, Severity.HIGH, SubjectKind.SESSION, live.id, evidence)]
+    return []
+
+
+RULES: tuple[Rule, ...] = (
+    official_host_not_public_welfare,
+    live_price_below_cost,
+    refunds_after_show,
+    member_buyers,
+    round_quota,
+)

@@ -1,0 +1,46 @@
+"""Rules as shows end, and again once refunds have settled.
+
+The outbox consumer of live's TOPIC_SESSION runs every rule over the show that ended, in its own
+transaction (an outside consumer: it writes), and in that transaction schedules its own message
+on TOPIC_INTEGRITY for the end of the refund window (`integrity_refund_window_days` after the
+end), when the rules run again: a refund wave after the show can only be seen then. At-least-once
+delivery is harmless: an alert is stored once per rule and subject."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from fieldcast.db.outbox import Deliver, Envelope
+from fieldcast.db.uow import UnitOfWork
+from fieldcast.integrity.actions import run_rules
+from fieldcast.integrity.rules import Thresholds
+from fieldcast.live.events import SESSION_ENDED
+from fieldcast.live.models import LiveSession
+
+TOPIC_INTEGRITY = "integrity"  # key: the session id; consumer: session_endings (outside)
+RERUN = "integrity.rerun"
+
+
+def session_endings(new_uow: Callable[..., UnitOfWork], thresholds: Thresholds) -> Deliver:
+    """The consumer of both live's "session.ended" and integrity's own delayed "integrity.rerun"."""
+
+    async def deliver(message: Envelope) -> None:
+        if message.event_type not in (SESSION_ENDED, RERUN):
+            return
+        session_id = int(message.payload["session_id"])
+        async with new_uow() as uow:
+            if await uow.session.get(LiveSession, session_id) is None:
+                return  # the show is gone: nothing to judge, and no reason to try again
+            await run_rules(uow, session_id, thresholds)
+            if message.event_type == SESSION_ENDED:
+                ended_at = datetime.fromisoformat(message.payload["ended_at"])
+                uow.publish(
+                    TOPIC_INTEGRITY,
+                    str(session_id),
+                    RERUN,
+                    {"session_id": session_id},
+                    available_at=ended_at + timedelta(days=thresholds.refund_window_days),
+                )
+
+    return deliver
