@@ -5,11 +5,12 @@
 // chat and moderation forms, which go through the room's API.
 import { ensureSession } from "../session.js";
 import { startRoomLive } from "./room_live.js";
+import { roomSocket } from "./room_socket.js";
 import { fill } from "./shelf.js";
 
 const root = document.getElementById("console");
 const CHART_POINTS = 60;
-const RETRY_MS = 3000;
+const RETRY_MS = 3000; // the programme's playlist may not be there yet
 
 // -- what viewers see ----------------------------------------------------------------------------
 
@@ -58,60 +59,30 @@ function stockLeft(skuId, available) {
 
 function follow() {
   if (!root || !("WebSocket" in window)) return;
-  let socket = null;
   let lastId = null;
-  let backoff = 1000;
-  const send = (message) => {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-    socket.send(JSON.stringify(message));
-    return true;
-  };
-  const panel = startRoomLive(send);
-  const handle = (frame) => {
-    if (!frame || typeof frame !== "object") return;
-    if (frame.type === "room.counters") chart((frame.data || {}).viewers);
-    if (frame.type === "snapshot") {
-      lastId = frame.last_id;
-      for (const item of (frame.data && frame.data.shelf) || []) stockLeft(item.sku_id, item.available);
-    } else if (frame.id) {
-      if (lastId !== null && frame.id <= lastId) return;
-      lastId = frame.id;
-    }
-    if (frame.type === "shelf.stock") {
-      const data = frame.data || {};
-      stockLeft(data.sku_id, data.sold_out ? 0 : data.available);
-      return;
-    }
-    panel(frame);
-  };
-  const connect = () => {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const after = lastId === null ? "" : `?after=${lastId}`;
-    const mine = new WebSocket(`${scheme}${location.host}/ws/rooms/${Number(root.dataset.sessionId)}${after}`);
-    socket = mine;
-    let heartbeat = null;
-    mine.addEventListener("open", () => {
-      backoff = 1000;
-      heartbeat = setInterval(() => mine.readyState === WebSocket.OPEN && mine.send('"ping"'), 25000);
-    });
-    mine.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
+  let panel = () => false;
+  const socket = roomSocket(root.dataset.sessionId, {
+    resumeAfter: () => lastId,
+    frame(frame) {
+      if (!frame || typeof frame !== "object") return;
+      if (frame.type === "room.counters") chart((frame.data || {}).viewers);
+      if (frame.type === "snapshot") {
+        lastId = frame.last_id;
+        for (const item of (frame.data && frame.data.shelf) || []) stockLeft(item.sku_id, item.available);
+      } else if (frame.id) {
+        if (lastId !== null && frame.id <= lastId) return;
+        lastId = frame.id;
+      }
+      if (frame.type === "shelf.stock") {
+        const data = frame.data || {};
+        stockLeft(data.sku_id, data.sold_out ? 0 : data.available);
         return;
       }
-      for (const frame of Array.isArray(message) ? message : [message]) handle(frame);
-    });
-    mine.addEventListener("close", (event) => {
-      clearInterval(heartbeat);
-      if (socket === mine) socket = null;
-      if (event.code === 4404) return;
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 30000);
-    });
-  };
-  ensureSession().finally(connect);
+      panel(frame);
+    },
+  });
+  panel = startRoomLive(socket.send);
+  ensureSession().finally(socket.start);
 }
 
 // -- tabs ------------------------------------------------------------------------------------------

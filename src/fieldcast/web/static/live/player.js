@@ -9,11 +9,11 @@ import "./countdown.js";
 import { afterTheSheet } from "./buy.js";
 import "./me.js"; // the viewer's own state in the room (follows, moderator tools, a mute, ...)
 import { startRoomLive } from "./room_live.js";
+import { roomSocket } from "./room_socket.js";
 import { startShelf } from "./shelf.js";
 import "./stage.js";
 
 const POLL_MS = 4000;
-const HEARTBEAT_MS = 25000; // the server closes sockets silent for 75 s
 const RETRY_MS = 2500;
 const LIVE_CONFIG = {
   lowLatencyMode: true,
@@ -212,15 +212,20 @@ async function poll() {
 // it is down. A reconnect resumes after the last event id seen, so nothing is missed.
 let lastId = null;
 let polling = null;
-let backoff = 1000;
-let socket = null;
-
-/** Send a client message ({type: "like"|"flower", count}) if the socket is open; false if not. */
-function send(message) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-  socket.send(JSON.stringify(message));
-  return true;
-}
+const socket = roomSocket(t.sessionId, {
+  frame: (frame) => handleEvent(frame),
+  resumeAfter: () => lastId,
+  up: () => {
+    if (polling) {
+      clearInterval(polling);
+      polling = null;
+    }
+  },
+  down: () => {
+    polling = polling || setInterval(poll, POLL_MS);
+  },
+});
+const send = (message) => socket.send(message);
 
 const panel = startRoomLive(send);
 
@@ -250,49 +255,8 @@ function handleEvent(frame) {
   }
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const after = lastId === null ? "" : `?after=${lastId}`;
-  let heartbeat = null;
-  try {
-    socket = new WebSocket(`${scheme}${location.host}/ws/rooms/${t.sessionId}${after}`);
-  } catch {
-    socket = null;
-    polling = polling || setInterval(poll, POLL_MS);
-    return;
-  }
-  const mine = socket;
-  mine.addEventListener("open", () => {
-    backoff = 1000;
-    heartbeat = setInterval(() => {
-      if (mine.readyState === WebSocket.OPEN) mine.send('"ping"');
-    }, HEARTBEAT_MS);
-    if (polling) {
-      clearInterval(polling);
-      polling = null;
-    }
-  });
-  mine.addEventListener("message", (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    for (const frame of Array.isArray(message) ? message : [message]) handleEvent(frame);
-  });
-  mine.addEventListener("close", (event) => {
-    clearInterval(heartbeat);
-    if (socket === mine) socket = null;
-    if (event.code === 4404) return;
-    polling = polling || setInterval(poll, POLL_MS);
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 30000);
-  });
-}
-
 if (t.state === "scheduled" || t.state === "live" || (t.state === "ended" && t.replayState === "processing")) {
   // A page from the shared cache has no session yet: start one first, so this viewer is counted.
-  if (t.sessionId && "WebSocket" in window) ensureSession().finally(connect);
+  if (t.sessionId && "WebSocket" in window) ensureSession().finally(socket.start);
   else setInterval(poll, POLL_MS);
 }
