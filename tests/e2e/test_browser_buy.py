@@ -169,6 +169,13 @@ def _sign_in(page: Page, who: Credentials, then: str) -> None:
     expect(page).to_have_url(re.compile(re.escape(then) + "$"))
 
 
+def _go_live_from_console(host: Page, shop: ShopRoom) -> None:
+    """The host signs in and goes live from the console with the fake camera."""
+    _sign_in(host, shop.host, then=f"/live/{shop.session_id}/console")
+    host.get_by_test_id("golive-start").click()
+    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+
+
 def _wait_playing(page: Page, min_time_s: float = 1.0, timeout_ms: int = VIDEO_TIMEOUT_MS) -> float:
     """Wait until the room's <video> plays and its clock has passed `min_time_s`; the time."""
     page.wait_for_function(
@@ -224,13 +231,10 @@ def test_a_buyer_pays_from_the_pinned_card_without_leaving_the_room_and_the_last
     new_context: NewContext, live_server: str
 ) -> None:
     shop = open_shop(live_server, "buy-")
-    room_path, console_path = f"/live/{shop.session_id}", f"/live/{shop.session_id}/console"
+    room_path = f"/live/{shop.session_id}"
 
     # The host goes live from the console (the fake camera streams) and explains the 5斤装.
-    host = new_context().new_page()
-    _sign_in(host, shop.host, then=console_path)
-    host.get_by_test_id("golive-start").click()
-    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+    _go_live_from_console(new_context().new_page(), shop)
     with signed_in(live_server, shop.host) as host_api:
         ok(host_api.post(f"/api/v1/sessions/{shop.session_id}/pin", json={"sku_id": shop.pinned_sku}), 201)
 

@@ -23,6 +23,7 @@ from tests.e2e.test_browser_buy import (  # noqa: F401  (browser: the fake-camer
     PHONE,
     VIDEO_TIMEOUT_MS,
     _connected,
+    _go_live_from_console,
     _screenshot,
     _sign_in,
     _wait_playing,
@@ -57,11 +58,8 @@ def test_the_phone_room_is_a_screen_of_video_with_chat_like_bag_and_pinned_card_
     new_context: NewContext, live_server: str
 ) -> None:
     shop = open_shop(live_server, "phone-")
-    room_path, console_path = f"/live/{shop.session_id}", f"/live/{shop.session_id}/console"
-    host = new_context().new_page()
-    _sign_in(host, shop.host, then=console_path)
-    host.get_by_test_id("golive-start").click()
-    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+    room_path = f"/live/{shop.session_id}"
+    _go_live_from_console(new_context().new_page(), shop)
 
     viewer = new_context(**PHONE).new_page()
     _sign_in(viewer, shop.buyer, then=room_path)
@@ -135,11 +133,8 @@ def test_the_cockpit_holds_preview_counters_chat_and_shelf_in_one_screen_at_1280
     the shelf with a pin toggle per item and its stock left. Reloaded, the preview is what viewers
     see (the show's HLS)."""
     shop = open_shop(live_server, "cockpit-")
-    console_path = f"/live/{shop.session_id}/console"
     host = new_context(**DESKTOP).new_page()
-    _sign_in(host, shop.host, then=console_path)
-    host.get_by_test_id("golive-start").click()
-    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+    _go_live_from_console(host, shop)
     _screenshot(host, "cockpit-live.png")
     for part in ("golive-preview", "count-viewers", "viewers-chart", "chat-input", "chat-list"):
         _on_screen(host.get_by_test_id(part))
@@ -189,9 +184,7 @@ def test_on_a_phone_the_cockpit_is_the_camera_with_the_chat_and_shelf_in_sheets(
 ) -> None:
     shop = open_shop(live_server, "cockpit-phone-")
     host = new_context(**PHONE).new_page()
-    _sign_in(host, shop.host, then=f"/live/{shop.session_id}/console")
-    host.get_by_test_id("golive-start").click()
-    expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
+    _go_live_from_console(host, shop)
     _on_screen(host.get_by_test_id("open-chat"))
     _on_screen(host.get_by_test_id("open-shelf"))
     expect(host.get_by_test_id("chat-input")).not_to_be_in_viewport()
