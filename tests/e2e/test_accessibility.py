@@ -40,7 +40,11 @@ VISITS = [
     ("product", "viewer"),
     ("storefront", "anonymous"),
     ("storefront", "viewer"),
+    # The phone layouts: the room's video stage with the chat and buttons over it, the cockpit's dock.
+    ("room", "viewer-phone"),
+    ("console", "host-phone"),
 ]
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 CHAT_LINE = "蓝莓甜吗？"
 
 # Every rule axe has except the experimental ones; the result's passes and incomplete checks are
@@ -138,9 +142,10 @@ def test_axe_finds_no_serious_or_critical_violation(
     new_context: NewContext, show: Show, locale: str, name: str, who: str
 ) -> None:
     # The site's CSP allows no inline script, which is how Playwright injects axe.
-    context = new_context(locale=locale, bypass_csp=True)
-    if who != "anonymous":
-        _sign_in(context, show.scheduled.host if who == "host" else show.viewer)
+    person, _, device = who.partition("-")
+    context = new_context(locale=locale, bypass_csp=True, **(PHONE if device == "phone" else {}))
+    if person != "anonymous":
+        _sign_in(context, show.scheduled.host if person == "host" else show.viewer)
     page = context.new_page()
     response = page.goto(show.paths[name])
     assert response is not None and response.status == 200, f"{show.paths[name]}: {response and response.status}"
