@@ -11,6 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -304,3 +305,40 @@ async def test_the_migration_chains_existing_entries(
         if backend == "postgres":
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
+
+
+# --- the published heads ------------------------------------------------------------------------------
+
+
+async def test_heads_are_published_to_anyone(app: FastAPI, client: httpx.AsyncClient) -> None:
+    await _act(app, 3)
+    chain = await _chain(app)
+    day, head = chain[-1].day, chain[-1].hash
+    assert day is not None and head is not None
+    answer = await client.get("/api/v1/audit/heads")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["timezone"] == "Asia/Shanghai" and body["genesis"] == GENESIS
+    assert body["items"] == [{"day": day.isoformat(), "head_hash": head, "entries": 3}]
+    earlier = date.fromordinal(day.toordinal() - 3).isoformat()
+    answer = await client.get("/api/v1/audit/heads", params={"from": earlier, "to": earlier})
+    assert answer.status_code == 200 and answer.json()["items"] == []
+    page = await client.get("/audit")
+    assert page.status_code == 200
+    assert head in page.text and day.isoformat() in page.text
+    assert 'href="/audit"' in (await client.get("/")).text  # linked from the footer
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-11-05", "to": "2026-11-01"}, "from"),
+        ({"from": "2024-01-01", "to": "2026-01-01"}, "to"),
+        ({"from": "yesterday"}, "from"),
+    ],
+)
+async def test_heads_refuse_a_bad_range(client: httpx.AsyncClient, params: dict[str, str], field: str) -> None:
+    answer = await client.get("/api/v1/audit/heads", params=params)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
