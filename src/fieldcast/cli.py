@@ -444,20 +444,32 @@ def audit_verify(
     day: Annotated[
         str | None, typer.Option("--day", help="Verify one Beijing day (YYYY-MM-DD) instead of the whole chain.")
     ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against", help="Also compare with heads published earlier: a saved answer of /api/v1/audit/heads."
+        ),
+    ] = None,
 ) -> None:
-    """Walk the audit log's hash chain and its published day heads; exit 1 naming the first bad
-    entry (changed, deleted or inserted directly in the database), 0 when intact."""
-    from fieldcast.db.audit_chain import Report, verify_chain
+    """Walk the audit log's hash chain and its day heads; exit 1 naming the first bad entry
+    (changed, deleted or inserted directly in the database), 0 when intact."""
+    from fieldcast.db.audit_chain import Report, read_published, verify_chain
     from fieldcast.db.engine import Database
 
     one_day = _day_option(day)
+    published = None
+    if against is not None:
+        try:
+            published = read_published(against.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--against") from None
     settings = load_settings()
 
     async def run() -> Report:
         db = Database(settings.sqlalchemy_url)
         try:
             async with db.engine.connect() as conn:
-                return await conn.run_sync(lambda sync: verify_chain(sync, day=one_day))
+                return await conn.run_sync(lambda sync: verify_chain(sync, day=one_day, published=published))
         finally:
             await db.dispose()
 

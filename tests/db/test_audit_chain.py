@@ -342,3 +342,48 @@ async def test_heads_refuse_a_bad_range(client: httpx.AsyncClient, params: dict[
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+async def test_verify_against_a_kept_copy_catches_a_log_rewritten_whole(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    verify_cli,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    chain = await _five(app)
+    kept = tmp_path / "heads.json"
+    kept.write_text((await client.get("/api/v1/audit/heads")).text, encoding="utf-8")
+    assert (await asyncio.to_thread(verify_cli, "--against", str(kept))).exit_code == 0
+    # Someone with the database rewrites entry 2 and recomputes every hash after it, and the head.
+    await _sql(app, "UPDATE audit_log SET reason = 'rewritten' WHERE id = :i", i=chain[1].id)
+    async with app.state.ctx.db.engine.begin() as conn:
+        rows = (await conn.execute(sa.text("SELECT * FROM audit_log ORDER BY seq"))).mappings().all()
+        prev = GENESIS
+        for row in rows:
+            digest = entry_hash(row, prev)
+            await conn.execute(
+                sa.text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE id = :i"),
+                {"p": prev, "h": digest, "i": row["id"]},
+            )
+            prev = digest
+        await conn.execute(sa.text("UPDATE audit_heads SET head_hash = :h"), {"h": prev})
+    assert (await asyncio.to_thread(verify_cli)).exit_code == 0  # undetectable from the database alone
+    result = await asyncio.to_thread(verify_cli, "--against", str(kept))
+    assert result.exit_code == 1
+    assert f"head of day {chain[0].day}" in result.output and "published earlier" in result.output
+    kept.write_text("{}", encoding="utf-8")
+    assert (await asyncio.to_thread(verify_cli, "--against", str(kept))).exit_code == 2
+
+
+async def test_a_savepoint_rolled_back_keeps_the_outer_entries_sealed(app: FastAPI) -> None:
+    async with app.state.ctx.uow() as uow:
+        record_audit(uow, actor_id=None, action="test.outer", target_type="thing", target_id=1)
+        await uow.session.flush()
+        with pytest.raises(RuntimeError):
+            async with uow.session.begin_nested():
+                record_audit(uow, actor_id=None, action="test.inner", target_type="thing", target_id=2)
+                await uow.session.flush()
+                raise RuntimeError("boom")
+    chain = await _chain(app)
+    assert [(e.action, e.seq) for e in chain] == [("test.outer", 1)]
+    assert (await _verify(app)).ok

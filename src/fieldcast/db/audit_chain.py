@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -71,7 +71,11 @@ def _as_date(value: Any) -> date:
 
 
 def _as_details(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else (value if value is not None else {})
+    """Details as the database gives them back: JSON text parsed, or a value put through JSON
+    (tuples become lists, keys strings), so the hash taken at commit is the one verify recomputes."""
+    if isinstance(value, str):
+        return json.loads(value)
+    return json.loads(json.dumps(value)) if value is not None else {}
 
 
 def canonical(entry: Mapping[Any, Any], prev_hash: str) -> bytes:
@@ -95,6 +99,17 @@ def entry_hash(entry: Mapping[Any, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical(entry, prev_hash)).hexdigest()
 
 
+CONTENT_COLUMNS = (
+    "id",
+    "created_at",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "organisation_id",
+    "reason",
+    "details",
+)
 _CONTENT = [
     log_table.c.id,
     log_table.c.created_at,
@@ -119,11 +134,10 @@ def _latest_head(conn: Connection) -> tuple[date | None, str, int]:
     return _as_date(row.day), row.head_hash, row.entries
 
 
-def append(conn: Connection, ids: Iterable[int], *, now: datetime | None = None) -> None:
-    """Chain the (already inserted, not yet chained) entries with these ids, in id order, onto the
-    head. The caller's transaction holds or takes the chain lock (here, on PostgreSQL)."""
-    wanted = sorted(set(ids))
-    if not wanted:
+def append(conn: Connection, entries: Sequence[Mapping[str, Any]], *, now: datetime | None = None) -> None:
+    """Chain these entries (inserted in this transaction, not yet chained: their id and content),
+    in id order, onto the head, under the chain lock (taken here on PostgreSQL; held to COMMIT)."""
+    if not entries:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
@@ -132,14 +146,12 @@ def append(conn: Connection, ids: Iterable[int], *, now: datetime | None = None)
     if head_day is not None and head_day > day:  # a process whose clock lags: never go back a day
         day = head_day
     seq = head_count if head_day == day else 0
-    rows = conn.execute(sa.select(*_CONTENT).where(log_table.c.id.in_(wanted)).order_by(log_table.c.id)).mappings()
     updates = []
     prev = head_hash
-    for row in rows:
+    for entry in sorted(entries, key=lambda e: int(e["id"])):
         seq += 1
-        sealed = {**row, "day": day, "seq": seq}
-        digest = entry_hash(sealed, prev)
-        updates.append({"b_id": row["id"], "day": day, "seq": seq, "prev_hash": prev, "hash": digest})
+        digest = entry_hash({**entry, "day": day, "seq": seq}, prev)
+        updates.append({"b_id": entry["id"], "day": day, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
     if not updates:
         return
@@ -167,7 +179,7 @@ def append(conn: Connection, ids: Iterable[int], *, now: datetime | None = None)
 def _note_new_entries(session: Session, _flush: UOWTransaction) -> None:
     for obj in session.new:
         if getattr(type(obj), "__tablename__", None) == "audit_log":
-            session.info.setdefault(PENDING, set()).add(obj.id)
+            session.info.setdefault(PENDING, []).append(obj)
 
 
 @event.listens_for(Session, "before_commit")
@@ -177,12 +189,16 @@ def _seal(session: Session) -> None:
     session.flush()  # entries still pending reach the database (and PENDING) first
     pending = session.info.pop(PENDING, None)
     if pending:
-        append(session.connection(), pending)
+        # Hashed from the entries in memory (no read back): those still in the database, not the
+        # ones a rolled-back savepoint took away or the transaction deleted again.
+        alive = [obj for obj in pending if sa.inspect(obj).persistent]
+        append(session.connection(), [{c: getattr(obj, c) for c in CONTENT_COLUMNS} for obj in alive])
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, previous: Any) -> None:
+    if previous.parent is None:  # the whole transaction (a savepoint's entries are skipped at commit)
+        session.info.pop(PENDING, None)
 
 
 # --- verification -----------------------------------------------------------------------------------
@@ -212,12 +228,16 @@ class Report:
         return not self.problems
 
 
-def verify_chain(conn: Connection, *, day: date | None = None) -> Report:
+def verify_chain(
+    conn: Connection, *, day: date | None = None, published: Mapping[date, tuple[str, int]] | None = None
+) -> Report:
     """Walk the chain (one day, or all) and report every break, the first one first.
 
     Each entry's hash must be recomputable from its content and the previous entry's hash; each
     entry must name its predecessor's hash, and seq must count 1, 2, 3… within the day; a day's
-    last entry and count must match `audit_heads`; and no entry may be outside the chain."""
+    last entry and count must match `audit_heads`, and the heads published earlier (`published`:
+    a kept copy of GET /api/v1/audit/heads) when given; and no entry may be outside the chain.
+    Only a kept copy catches a log rewritten whole, hashes and heads recomputed."""
     report = Report()
     heads = {
         _as_date(r.day): (r.head_hash, r.entries)
@@ -235,6 +255,16 @@ def verify_chain(conn: Connection, *, day: date | None = None) -> Report:
     seen_days: set[date] = set()
 
     def close_day(d: date, last_hash: str, count: int) -> None:
+        kept = (published or {}).get(d)
+        if kept is not None and kept != (last_hash, count):
+            report.problems.append(
+                Problem(
+                    None,
+                    d,
+                    f"the chain ends at entry {count} with hash {last_hash[:12]}…, but the head published "
+                    f"earlier says {kept[1]} entries ending {kept[0][:12]}… (the day was rewritten)",
+                )
+            )
         head = heads.get(d)
         if head is None:
             report.problems.append(Problem(None, d, "the day has entries but no published head"))
@@ -278,7 +308,7 @@ def verify_chain(conn: Connection, *, day: date | None = None) -> Report:
         prev = row["hash"]
     if current is not None:
         close_day(current, prev, seq)
-    for d, (_, count) in heads.items():
+    for d, (_, count) in {**heads, **(published or {})}.items():
         if d not in seen_days and (day is None or d == day):
             report.problems.append(Problem(None, d, f"the day's head says {count} entries, but none are left"))
     unchained = (
@@ -289,3 +319,12 @@ def verify_chain(conn: Connection, *, day: date | None = None) -> Report:
         if day is None or row_day == day:
             report.problems.append(Problem(loose.id, row_day, "it is not in the chain (inserted directly)"))
     return report
+
+
+def read_published(text: str) -> dict[date, tuple[str, int]]:
+    """The heads in a kept copy of GET /api/v1/audit/heads (ValueError when it is not one)."""
+    try:
+        items = json.loads(text)["items"]
+        return {date.fromisoformat(i["day"]): (str(i["head_hash"]), int(i["entries"])) for i in items}
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a copy of /api/v1/audit/heads ({exc})") from None
