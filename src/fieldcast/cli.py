@@ -474,7 +474,7 @@ def audit_verify(
             await db.dispose()
 
     report = asyncio.run(run())
-    scope = f"day {one_day.isoformat()}" if one_day else f"{report.days} days"
+    scope = f"day {one_day.isoformat()}" if one_day else f"{report.days} day{'' if report.days == 1 else 's'}"
     if report.ok:
         typer.echo(f"audit log intact: {report.entries} entries over {scope}")
         return

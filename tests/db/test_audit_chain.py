@@ -171,7 +171,7 @@ async def test_verify_passes_on_an_intact_log(app: FastAPI, verify_cli) -> None:
     chain = await _five(app)
     result = await asyncio.to_thread(verify_cli)
     assert result.exit_code == 0, result.output
-    assert "intact: 5 entries over 1 days" in result.output
+    assert "intact: 5 entries over 1 day" in result.output
     day = chain[0].day
     assert day is not None
     result = await asyncio.to_thread(verify_cli, "--day", day.isoformat())
