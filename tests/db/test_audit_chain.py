@@ -387,3 +387,11 @@ async def test_a_savepoint_rolled_back_keeps_the_outer_entries_sealed(app: FastA
     chain = await _chain(app)
     assert [(e.action, e.seq) for e in chain] == [("test.outer", 1)]
     assert (await _verify(app)).ok
+
+
+async def test_the_entry_in_memory_says_where_it_was_chained(app: FastAPI) -> None:
+    async with app.state.ctx.uow() as uow:
+        entry = record_audit(uow, actor_id=None, action="test.act", target_type="thing", target_id=1)
+    assert (entry.seq, entry.prev_hash) == (1, GENESIS)
+    (stored,) = await _chain(app)
+    assert (entry.day, entry.hash) == (stored.day, stored.hash)

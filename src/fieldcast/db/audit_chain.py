@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 CHAIN_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 GENESIS = hashlib.sha256(b"fieldcast audit log genesis").hexdigest()
@@ -134,11 +135,14 @@ def _latest_head(conn: Connection) -> tuple[date | None, str, int]:
     return _as_date(row.day), row.head_hash, row.entries
 
 
-def append(conn: Connection, entries: Sequence[Mapping[str, Any]], *, now: datetime | None = None) -> None:
+def append(
+    conn: Connection, entries: Sequence[Mapping[str, Any]], *, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Chain these entries (inserted in this transaction, not yet chained: their id and content),
-    in id order, onto the head, under the chain lock (taken here on PostgreSQL; held to COMMIT)."""
+    in id order, onto the head, under the chain lock (taken here on PostgreSQL; held to COMMIT).
+    Returns what each got: b_id (its id), day, seq, prev_hash and hash."""
     if not entries:
-        return
+        return []
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK_KEY)))
     head_day, head_hash, head_count = _latest_head(conn)
@@ -154,7 +158,7 @@ def append(conn: Connection, entries: Sequence[Mapping[str, Any]], *, now: datet
         updates.append({"b_id": entry["id"], "day": day, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
     if not updates:
-        return
+        return []
     conn.execute(
         log_table.update()
         .where(log_table.c.id == sa.bindparam("b_id"))
@@ -170,6 +174,7 @@ def append(conn: Connection, entries: Sequence[Mapping[str, Any]], *, now: datet
         conn.execute(heads_table.update().where(heads_table.c.day == day).values(head_hash=prev, entries=seq))
     else:
         conn.execute(heads_table.insert().values(day=day, head_hash=prev, entries=seq))
+    return updates
 
 
 # --- sealing every session's audit entries at commit -------------------------------------------------
@@ -192,7 +197,11 @@ def _seal(session: Session) -> None:
         # Hashed from the entries in memory (no read back): those still in the database, not the
         # ones a rolled-back savepoint took away or the transaction deleted again.
         alive = [obj for obj in pending if sa.inspect(obj).persistent]
-        append(session.connection(), [{c: getattr(obj, c) for c in CONTENT_COLUMNS} for obj in alive])
+        sealed = append(session.connection(), [{c: getattr(obj, c) for c in CONTENT_COLUMNS} for obj in alive])
+        by_id = {obj.id: obj for obj in alive}
+        for update in sealed:  # the objects in memory say what the rows now hold
+            for column in ("day", "seq", "prev_hash", "hash"):
+                set_committed_value(by_id[update["b_id"]], column, update[column])
 
 
 @event.listens_for(Session, "after_soft_rollback")
