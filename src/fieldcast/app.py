@@ -45,6 +45,7 @@ from fieldcast.live import selling as live_selling
 from fieldcast.media import hooks as media_hooks
 from fieldcast.media import ingest_ws
 from fieldcast.media.hls_static import HlsFiles
+from fieldcast.pages import audit as audit_pages
 from fieldcast.pages import console as console_pages
 from fieldcast.pages import home as home_pages
 from fieldcast.pages import metrics as metrics_pages
@@ -246,6 +247,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         room_pages.api,
         gateway.router,
         home_pages.health,
+        audit_pages.api,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,
@@ -264,6 +266,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         sandbox_pages.router,
         review_pages.pages,
         draw_pages.pages,
+        audit_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -423,6 +424,68 @@ def integrity_run(
     for line in lines:
         typer.echo(line)
     typer.echo(f"session {session}: {len(lines)} new alert(s)")
+
+
+audit_cli = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+def _day_option(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("give the day as YYYY-MM-DD") from None
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    day: Annotated[
+        str | None, typer.Option("--day", help="Verify one Beijing day (YYYY-MM-DD) instead of the whole chain.")
+    ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against", help="Also compare with heads published earlier: a saved answer of /api/v1/audit/heads."
+        ),
+    ] = None,
+) -> None:
+    """Walk the audit log's hash chain and its day heads; exit 1 naming the first bad entry
+    (changed, deleted or inserted directly in the database), 0 when intact."""
+    from fieldcast.db.audit_chain import Report, read_published, verify_chain
+    from fieldcast.db.engine import Database
+
+    one_day = _day_option(day)
+    published = None
+    if against is not None:
+        try:
+            published = read_published(against.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--against") from None
+    settings = load_settings()
+
+    async def run() -> Report:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            async with db.engine.connect() as conn:
+                return await conn.run_sync(lambda sync: verify_chain(sync, day=one_day, published=published))
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    scope = f"day {one_day.isoformat()}" if one_day else f"{report.days} day{'' if report.days == 1 else 's'}"
+    if report.ok:
+        typer.echo(f"audit log intact: {report.entries} entries over {scope}")
+        return
+    first = report.problems[0]
+    typer.echo(f"audit log BROKEN: first bad entry is {first}", err=True)
+    for problem in report.problems[1:20]:
+        typer.echo(f"  also: {problem}", err=True)
+    if len(report.problems) > 20:
+        typer.echo(f"  … and {len(report.problems) - 20} more", err=True)
+    typer.echo(f"{len(report.problems)} problems in {report.entries} entries over {scope}", err=True)
+    raise typer.Exit(1)
 
 
 def main() -> None:

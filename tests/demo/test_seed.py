@@ -26,6 +26,7 @@ from fieldcast.cli import ensure_admin
 from fieldcast.commerce.models import Address, Order, OrderState, RefundStatus, Shipment
 from fieldcast.config import Settings, async_database_url
 from fieldcast.db.audit import AuditEntry
+from fieldcast.db.audit_chain import verify_chain
 from fieldcast.db.engine import Database
 from fieldcast.db.migrate import upgrade_async
 from fieldcast.db.outbox import OutboxMessage
@@ -377,6 +378,11 @@ async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seed
     assert actions.count("product.publish_with_override") == 0  # the published texts are clean
     assert actions.count("organisation.brand") == len(demo_catalog.BRANDS)
     assert actions.count("session.cover") == len(demo_live.ROOMS)
+    # and every entry the seed's actions wrote is in one intact hash chain (db/audit_chain.py)
+    async with seeded.app.state.ctx.db.engine.connect() as conn:
+        report = await conn.run_sync(lambda c: verify_chain(c))
+    assert report.ok, report.problems[:3]
+    assert report.entries == len(actions)
 
 
 async def test_every_demo_account_signs_in_and_hosts_show_their_badges(

@@ -84,6 +84,7 @@ PRIVATE_TABLES = frozenset(
         "outbox",
         "idempotent_requests",
         "audit_log",
+        "audit_heads",  # read only by /audit and /api/v1/audit/heads, which are not cached
         "notifications",
         "api_tokens",
         "revoked_sessions",

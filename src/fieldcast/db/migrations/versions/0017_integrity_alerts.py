@@ -1,7 +1,7 @@
 """integrity_alerts: what the integrity rules found, with evidence, and what people decided
 
 Revision ID: 0017_integrity_alerts
-Revises: 0015_sessions (to be re-chained after 0016 at merge)
+Revises: 0016_audit_chain
 Create Date: 2026-11-28 07:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import fieldcast.db.base
 
 revision: str = "0017_integrity_alerts"
-down_revision: str | None = "0015_sessions"
+down_revision: str | None = "0016_audit_chain"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
