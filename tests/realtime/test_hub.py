@@ -53,8 +53,10 @@ async def until(check: Any, within_s: float = 5) -> None:
 async def test_a_frame_arriving_mid_sweep_reaches_the_unvisited_sockets_in_the_same_sweep() -> None:
     log = MemoryRoomLog(MemoryBus())
     # The sweep rests long between chunks (1000 × the chunk's time, some 0.1 s) so that the
-    # second frame surely arrives while it is still on its way through the room.
-    hub = RoomHub(log, rest=1000)
+    # second frame surely arrives while it is still on its way through the room. No counters tick
+    # in the meantime (every 0.25 s by default): a tick landing mid-sweep would add the counters to
+    # the later chunks' message, and the test is about event frames.
+    hub = RoomHub(log, tick_s=3600, rest=1000)
     listeners = [await hub.join(1) for _ in range(3 * SWEEP_CHUNK)]
     written = [record(listener) for listener in listeners]
     second: list[asyncio.Task[int]] = []
