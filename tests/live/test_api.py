@@ -273,6 +273,16 @@ async def test_event_page_lists_rooms_and_totals(org: LiveOrg, app: FastAPI, mak
     await buy(app, buyer, Wanted(org.inspected_sku, 1, session_id=a["id"]))  # unpaid: not a sale
     totals = (await org["outsider"].get("/api/v1/events/jingyu-618")).json()["totals"]
     assert totals["viewers"] == 3 and totals["orders"] == 1 and totals["gmv_fen"] == 2 * 7900
+    # Beside the paid sales (never alone): every order placed, refunded, under alert, verified.
+    assert (totals["raw_gmv_fen"], totals["refunded_fen"], totals["flagged_fen"], totals["verified_gmv_fen"]) == (
+        3 * 7900,
+        0,
+        0,
+        2 * 7900,
+    )
+    page = (await org["outsider"].get("/events/jingyu-618")).text
+    for testid in ("total-sales", "total-raw", "total-refunded", "total-flagged", "total-verified"):
+        assert f'data-testid="{testid}">¥' in page, testid
     by_event = (await org["outsider"].get("/api/v1/sessions", params={"event_id": event_id})).json()
     assert by_event["total"] == 2 and all(x["event_id"] == event_id for x in by_event["items"])
 

@@ -105,3 +105,9 @@ async def organisation_gmv(s: AsyncSession, organisation_id: int) -> Gmv:
     """Every order of the organisation (its shows' and its storefront's), and every alert about it."""
     alerts = await _standing(s, IntegrityAlert.organisation_id == organisation_id)
     return await _gmv(s, Order.organisation_id == organisation_id, alerts)
+
+
+async def sessions_gmv(s: AsyncSession, session_ids: list[int]) -> Gmv:
+    """The orders placed in these shows (an event's rooms), and the alerts raised about them."""
+    alerts = await _standing(s, IntegrityAlert.session_id.in_(session_ids))
+    return await _gmv(s, Order.session_id.in_(session_ids), alerts)

@@ -234,6 +234,12 @@ class EventTotals(BaseModel):
     viewers: int | None = None
     orders: int | None = None
     gmv_fen: int | None = None
+    # Beside the paid sales, never instead of them (integrity): every order placed (raw), refunded,
+    # under a standing alert (flagged), and verified = paid − refunded − flagged.
+    raw_gmv_fen: int | None = None
+    refunded_fen: int | None = None
+    flagged_fen: int | None = None
+    verified_gmv_fen: int | None = None
 
 
 class EventOut(Out):

@@ -29,6 +29,7 @@ from fieldcast.draws import queries as draw_queries
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_
 from fieldcast.inputs import Id
+from fieldcast.integrity import gmv as integrity_gmv
 from fieldcast.live import actions as a
 from fieldcast.live import follows as fo
 from fieldcast.live import queries as q
@@ -290,11 +291,15 @@ async def events_page(request: Request, uow: Uow, user: CurrentUser) -> Response
 
 async def event_with_totals(request: Request, uow: UnitOfWork, ctx: Ctx, event: LiveEvent) -> s.EventDetail:
     """An event with its rooms and every total: views from the rooms' counters, orders and sales
-    from commerce (a page-layer composition: live does not read orders)."""
+    from commerce, and beside the sales the raw, refunded, flagged and verified figures from
+    integrity (a page-layer composition: live does not read orders)."""
     detail = await q.event_detail(uow.session, event, ctx.settings.hls_base_url)
     ids = [x.id for x in detail.sessions]
     detail.totals.viewers = await views_of(request, ids)
     detail.totals.orders, detail.totals.gmv_fen = await commerce_queries.sales_of_sessions(uow.session, ids)
+    gmv = await integrity_gmv.sessions_gmv(uow.session, ids)
+    detail.totals.raw_gmv_fen, detail.totals.refunded_fen = gmv.raw_fen, gmv.refunded_fen
+    detail.totals.flagged_fen, detail.totals.verified_gmv_fen = gmv.flagged_fen, gmv.verified_fen
     return detail
 
 
