@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldcast.accounts.security import hash_token
 from fieldcast.accounts.token_lookup import TokenLookup
@@ -56,7 +56,7 @@ from fieldcast.commerce.models import QUANTITY_MAX
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.inputs import BIGINT_MAX
 from fieldcast.realtime.versions import DataVersion
-from fieldcast.web.idempotency import KEY_MAX
+from fieldcast.web.idempotency import KEY_MAX, body_then
 from fieldcast.web.problems import domain_problem
 
 log = logging.getLogger(__name__)
@@ -197,28 +197,14 @@ class FastRefusal:
                     with contextlib.suppress(Exception):
                         verdict = await self._decide(tap)
                 if verdict is Peeked.ASK:
-                    await self.app(scope, self._replay(body, receive), send)
+                    await self.app(scope, body_then(body, receive), send)
                     return
         refusal = gate_refusal(verdict.value) if verdict is not Peeked.ASK else None
         if refusal is not None:
             self.refused += 1
             await domain_problem(refusal)(scope, receive, send)
             return
-        await self.app(scope, self._replay(body, receive), send)
-
-    @staticmethod
-    def _replay(body: bytes, receive: Receive) -> Receive:
-        """The body already read, then the client's own messages (a disconnect)."""
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
+        await self.app(scope, body_then(body, receive), send)
 
     async def _decide(self, tap: Tap) -> Peeked:
         """The gate's verdict for this tap (ASK: let the full checkout decide)."""

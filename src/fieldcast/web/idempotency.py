@@ -44,6 +44,21 @@ def _principal(scope: Scope, headers: dict[bytes, bytes]) -> str:
     return f"user:{uid}" if uid is not None else "anonymous"
 
 
+
+def body_then(body: bytes, receive: Receive) -> Receive:
+    """A receive for an app behind a middleware that already read the request's body: that body
+    first, then the client's own messages (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,15 +117,6 @@ class IdempotencyMiddleware:
                 await uow.session.delete(stored)
                 await uow.session.flush()
 
-            replayed_body = False
-
-            async def replay_receive() -> Message:
-                nonlocal replayed_body
-                if not replayed_body:
-                    replayed_body = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
             held: list[Message] = []
 
             async def hold(message: Message) -> None:
@@ -118,7 +124,7 @@ class IdempotencyMiddleware:
 
             scope.setdefault("state", {})[STATE_UOW] = uow
             try:
-                await self.app(scope, replay_receive, hold)
+                await self.app(scope, body_then(body, receive), hold)
             except BaseException:
                 await uow.rollback()
                 raise
