@@ -13,7 +13,6 @@ from starlette.responses import Response
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import User
 from fieldcast.accounts.queries import roles_in_org
-from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
@@ -117,9 +116,9 @@ async def _console_view(
             "sku_choices": [c for c in choices if c.sku_id not in on_shelf],
             "is_open": live.state in a.OPEN_STATES,
             "draws": await draw_queries.draws_of_session(uow.session, live.id),
-            # The cockpit's chat: the last lines, with the operator's moderation tools.
+            # The cockpit's chat: the last lines, with the moderation tools (every operator of the
+            # show moderates its chat: chat.actions.is_moderator).
             "chat_messages": await chat_queries.recent(uow.session, live.id, CHAT_LINES),
-            "is_moderator": await chat_actions.is_moderator(uow, operator, live),
         },
         status_code=status_code,
     )

@@ -231,7 +231,7 @@ async def api_room_viewer(session_id: Id, uow: Uow, user: CurrentUser) -> Respon
         is_platform_admin=viewer.is_platform_admin,
         unread_notifications=await q.unread_count(uow.session, viewer.id),
         operator=is_operator,
-        moderator=await chat_actions.is_moderator(uow, viewer, live),
+        moderator=is_operator or await chat_actions.is_moderator(uow, viewer, live),
         muted=live.state == SessionState.LIVE
         and await chat_queries.active_mute(uow.session, viewer.id, live.id) is not None,
         chat_open=live.state == SessionState.LIVE or (is_operator and live.state == SessionState.SCHEDULED),
