@@ -62,13 +62,19 @@ _id_serials = itertools.count()
 
 
 def id_number(serial: int = 1) -> str:
-    """A checksum-valid, made-up resident ID number (region 110101, born 1980-01-01)."""
-    return id_number_with_check_digit(f"11010119800101{serial:03d}")
+    """A checksum-valid, made-up resident ID number (region 110101). Serials below 1000 are born
+    1980-01-01; from 1000 on (next_id_serial) each 900 serials move the birth date a day later, so
+    a process never runs out of numbers, however many accounts its shared browser server holds."""
+    if serial < 1000:
+        return id_number_with_check_digit(f"11010119800101{serial:03d}")
+    n = serial - 1000
+    born = datetime(1980, 1, 2, tzinfo=UTC) + timedelta(days=n // 900)
+    return id_number_with_check_digit(f"110101{born:%Y%m%d}{100 + n % 900:03d}")
 
 
 def next_id_serial() -> int:
-    """A serial for id_number() that no other account of this test has (100 to 999)."""
-    return 100 + next(_id_serials) % 900
+    """A serial for id_number() that no other call in this test process has had."""
+    return 1000 + next(_id_serials)
 
 
 def verification_body(serial: int = 1, host_kind: str = "first_secretary") -> dict[str, str]:

@@ -4,7 +4,6 @@ today with that product on the shelf. The browser then does what a person would.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +11,15 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import ADMIN, Credentials
-from tests.factories import JINGYU, PASSWORD, org_verification_body, product_body, supplier_body, verification_body
+from tests.factories import (
+    JINGYU,
+    PASSWORD,
+    next_id_serial,
+    org_verification_body,
+    product_body,
+    supplier_body,
+    verification_body,
+)
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -117,7 +124,7 @@ def schedule_show(base_url: str, prefix: str, suffix: str, offer: Offer) -> Sche
         org = {"slug": slug, "name": offer.org_name, "kind": "cooperative", "region": "吉林省白山市靖宇县"}
         org_id = ok(owner_api.post("/api/v1/organisations", json=org), 201)["id"]
         join_by_invitation(owner_api, host_api, slug, host.email, "host")
-        serial = int(secrets.token_hex(2), 16) % 900 + 100
+        serial = next_id_serial()
         applied = ok(host_api.post("/api/v1/me/verifications", json=verification_body(serial)), 201)
         ok(admin_api.post(f"/api/v1/verifications/{applied['id']}/approve", json={"reason": "核验任命文件"}))
         supplier = supplier_body(name=offer.supplier_name, contact_name="李", contact_phone="0439-0000000")

@@ -31,7 +31,7 @@ from playwright.sync_api import Browser, Error, Locator, Page, Playwright, expec
 from tests.conftest import unavailable
 from tests.e2e.conftest import ADMIN, ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS, Credentials, NewContext
 from tests.e2e.shows import api, inspection_authority, join_by_invitation, ok, person, sign_up, with_csrf
-from tests.factories import inspection_body, product_body, supplier_body, verification_body
+from tests.factories import inspection_body, next_id_serial, product_body, supplier_body, verification_body
 
 pytestmark = pytest.mark.e2e
 
@@ -108,7 +108,7 @@ def open_shop(base_url: str, prefix: str, *, flash_starts_at: datetime | None = 
         org_id = ok(owner_api.post("/api/v1/organisations", json=org), 201)["id"]
         join_by_invitation(owner_api, host_api, slug, host.email, "host")
         inspection_authority(base_url, inspector_api, inspector.email, suffix)  # the county's office
-        serial = int(secrets.token_hex(2), 16) % 900 + 100
+        serial = next_id_serial()
         applied = ok(host_api.post("/api/v1/me/verifications", json=verification_body(serial)), 201)
         ok(admin_api.post(f"/api/v1/verifications/{applied['id']}/approve", json={"reason": "核验任命文件"}))
         supplier = supplier_body(name="靖宇县蓝莓种植专业合作社", contact_name="李", contact_phone="0439-0000000")
