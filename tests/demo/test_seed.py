@@ -34,11 +34,14 @@ from fieldcast.demo import aftersales as demo_aftersales
 from fieldcast.demo import authorities as demo_authorities
 from fieldcast.demo import catalog as demo_catalog
 from fieldcast.demo import fulfilment as demo_fulfilment
+from fieldcast.demo import integrity as demo_integrity
 from fieldcast.demo import live as demo_live
 from fieldcast.demo import pictures as demo_pictures
 from fieldcast.demo import reviews as demo_reviews
 from fieldcast.demo import seed as demo
 from fieldcast.demo import shop as demo_shop
+from fieldcast.integrity.models import IntegrityAlert
+from fieldcast.integrity.rules import ROUND_QUOTA
 from fieldcast.live.models import LiveSession, SessionState, ShelfItem
 from fieldcast.payments.models import NotificationOutcome, Payment, PaymentNotification, PaymentState
 from fieldcast.payments.sandbox import TOPIC_NOTIFY
@@ -258,7 +261,8 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     late = [e.action for e in await _all(app, AuditEntry) if e.id not in audited]
     assert set(late) <= {"refund.refunded", "order.refund_settled", "payment.paid", "order.paid"}, late
     assert _media_files(settings) == files
-    assert counts[0] == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
+    # and the demo reviewers, and the cadres of the quota show
+    assert counts[0] == len(demo.PEOPLE) + len(demo_reviews.REVIEWS) + len(demo_integrity.CADRES)
     assert counts[1] == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
     assert counts[tables.index(Product)] == len(demo_catalog.PRODUCTS)
     # A picture and its thumbnail per product, a logo and its thumbnail per brand, a cover and its
@@ -278,8 +282,9 @@ async def test_a_database_seeded_before_the_demo_catalog_gets_it_on_the_next_run
 
     await demo.seed(settings)
 
-    reviewers = len(demo_reviews.REVIEWS)  # the demo reviews' buyers are its only new accounts
-    assert [await _count(app, m) for m in (User, Organisation, Membership)] == [accounts[0] + reviewers, *accounts[1:]]
+    # the demo reviews' buyers and the quota show's cadres are its only new accounts
+    buyers = len(demo_reviews.REVIEWS) + len(demo_integrity.CADRES)
+    assert [await _count(app, m) for m in (User, Organisation, Membership)] == [accounts[0] + buyers, *accounts[1:]]
     assert await _count(app, Product) == len(demo_catalog.PRODUCTS)
     assert await _count(app, Supplier) == len(demo_catalog.SUPPLIERS)
 
@@ -313,7 +318,8 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
     orgs = await _all(seeded.app, Organisation)
     verifications = await _all(seeded.app, HostVerification)
 
-    assert len(users) == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)  # and the demo reviewers
+    # and the demo reviewers and the quota show's cadres
+    assert len(users) == len(demo.PEOPLE) + len(demo_reviews.REVIEWS) + len(demo_integrity.CADRES)
     assert len(orgs) == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
     assert len(verifications) == len([p for p in demo.PEOPLE if p.verification])
     assert all(u.is_demo for u in users)
@@ -360,7 +366,7 @@ async def test_seed_creates_the_story_organisations_with_their_kinds(seeded: See
 async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seeded) -> None:
     actions = [e.action for e in await _all(seeded.app, AuditEntry)]
 
-    assert actions.count("user.sign_up") == len(demo.PEOPLE) + len(demo_reviews.REVIEWS)
+    assert actions.count("user.sign_up") == len(demo.PEOPLE) + len(demo_reviews.REVIEWS) + len(demo_integrity.CADRES)
     assert actions.count("organisation.create") == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
     assert actions.count("user.make_admin") == len([p for p in demo.PEOPLE if p.is_platform_admin])
     verified = len([o for o in demo.ORGANISATIONS if o.jurisdiction]) + len(demo_authorities.AUTHORITIES)
@@ -828,6 +834,31 @@ async def test_the_ended_demo_show_has_a_refund_through_the_provider(seeded: See
     assert sum(request.returned_lines.values()) == order.units  # never shipped: back on sale
 
 
+async def test_the_ended_demo_show_has_a_forced_quota_flagged_in_its_report_and_its_ledger(
+    seeded: Seeded, seeded_clients: ClientFactory
+) -> None:
+    [show] = [s for s in await _all(seeded.app, LiveSession) if s.title == demo_integrity.QUOTA_SHOW]
+    cadres = {u.id for u in await _all(seeded.app, User) if u.email.startswith("zhenping-cadre-")}
+    bought = [o for o in await _all(seeded.app, Order) if o.buyer_id in cadres]
+    # Six cadres, one paid order each in the ended show, each in the 50-yuan quota band.
+    assert len(cadres) == len(demo_integrity.CADRES) == len(bought)
+    assert all(o.session_id == show.id and o.paid_at is not None and o.is_demo for o in bought)
+    assert all(5000 <= o.total_fen < 5500 for o in bought)
+    assert show.state == SessionState.ENDED
+
+    [alert] = [a for a in await _all(seeded.app, IntegrityAlert) if a.rule == ROUND_QUOTA]
+    assert (alert.session_id, alert.subject_id) == (show.id, show.id)
+    assert alert.evidence["quota_fen"] == 5000
+    assert cadres <= {b["buyer_id"] for b in alert.evidence["buyers"]}
+
+    client = seeded_clients()
+    gmv = (await client.get(f"/api/v1/sessions/{show.id}/gmv")).json()
+    assert gmv["flagged_fen"] > 0 and gmv["verified_fen"] == gmv["paid_fen"] - gmv["refunded_fen"] - gmv["flagged_fen"]
+    ledger = await client.get(f"/live/{show.id}/ledger")
+    assert ledger.status_code == 200
+    assert f"¥{gmv['flagged_fen'] // 100:,}.{gmv['flagged_fen'] % 100:02d}" in ledger.text
+
+
 async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
@@ -872,9 +903,11 @@ async def test_the_ended_demo_shows_products_have_reviews_with_tags(
     """Written through the real actions on delivered demo orders; a bad tag stays, answered."""
     ended = [x for x in await _all(seeded.app, LiveSession) if x.state.value == "ended"]
     skus = {i.sku_id for i in await _all(seeded.app, ShelfItem) if i.session_id in {x.id for x in ended}}
+    titles = {p.id: p.title for p in await _all(seeded.app, Product)}
     products = {k.product_id for k in await _all(seeded.app, Sku) if k.id in skus}
-    assert ended and len(products) == 1
-    (product,) = products
+    # the koi were reviewed; the jade pendants are the quota show's (demo/integrity.py)
+    assert ended and {titles[p] for p in products} == {demo_aftersales.PRODUCT, demo_integrity.QUOTA_PRODUCT}
+    (product,) = {p for p in products if titles[p] == demo_aftersales.PRODUCT}
     client = seeded_clients()
     reviews = (await client.get(f"/api/v1/products/{product}/reviews")).json()
     assert reviews["summary"]["count"] == len(demo_reviews.REVIEWS)

@@ -18,10 +18,8 @@ from fieldcast.aftersales import actions as refunds
 from fieldcast.aftersales.models import RefundKind, RefundReason, RefundRequest
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.commerce.models import Order
-from fieldcast.demo.shop import Shop, apply_sent_notification, pay_at_provider, place
-from fieldcast.errors import DomainError
+from fieldcast.demo.shop import Shop, buy_in_ended_show
 from fieldcast.live.models import LiveSession, SessionState, ShelfItem
-from fieldcast.payments import actions as pay
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +45,8 @@ async def _ended_show(shop: Shop) -> tuple[LiveSession, int] | None:
 
 async def _bought_in_show(shop: Shop, buyer: User, live: LiveSession, sku_id: int) -> int | None:
     """The buyer's order in the ended show, paid; None when the shop said no."""
-    ended_at = live.ended_at
-    async with shop.new_uow() as uow:  # the show, live again for this one checkout
-        await uow.session.execute(
-            sa.update(LiveSession).where(LiveSession.id == live.id).values(state=SessionState.LIVE)
-        )
-    try:
-        payment = await place(shop, buyer, [Wanted(sku_id, 1, live.id)])
-    except DomainError as exc:
-        log.warning("the demo buyer's order in the ended show was refused: %s", exc.code)
-        return None
-    finally:
-        async with shop.new_uow() as uow:
-            await uow.session.execute(
-                sa.update(LiveSession)
-                .where(LiveSession.id == live.id)
-                .values(state=SessionState.ENDED, ended_at=ended_at)
-            )
-    out_trade_no = await pay_at_provider(shop, buyer, payment.id)
-    await apply_sent_notification(shop, out_trade_no)
-    async with shop.new_uow(write=False) as uow:
-        (order,) = await pay.orders_of_payment(uow, payment.id)
-    return order.id
+    order_ids = await buy_in_ended_show(shop, buyer, live, [Wanted(sku_id, 1, live.id)])
+    return order_ids[0] if order_ids else None
 
 
 async def seed_aftersales(shop: Shop, buyer: User) -> bool:

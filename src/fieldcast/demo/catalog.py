@@ -112,6 +112,8 @@ SUPPLIERS: tuple[_Supplier, ...] = (
               "360981", "熊建华", "0795-0000000"),
     _Supplier("zhenping-koi", "zhenping-county", "镇平县向寨村老向锦鲤塘", SupplierKind.FARMER,
               "411324", "老向", "0377-0000000", "河南省镇平县侯集镇向寨村"),
+    _Supplier("zhenping-jade", "zhenping-county", "镇平县石佛寺玉雕专业合作社", SupplierKind.COOPERATIVE,
+              "411324", "老周", "0377-0000001", "河南省镇平县石佛寺镇"),
     _Supplier("zigui-oranges", "zigui-county", "秭归县江畔脐橙专业合作社", SupplierKind.COOPERATIVE,
               "420527", "望春生", "0717-0000000"),
     _Supplier("qianjiang-crayfish", "qianjiang-city", "潜江市虾稻共作养殖合作社", SupplierKind.COOPERATIVE,
@@ -222,6 +224,16 @@ PRODUCTS: tuple[_Product, ...] = (
         _Inspection(
             "镇平县动物疫病预防控制中心", ("锦鲤疱疹病毒病（KHV）", "鲤春病毒血症（SVC）", "外观检查"), 4, 60
         ),
+    ),
+    # The koi show's second shelf item, at a price a county office can make its cadres spend: the
+    # demo's quota show (demo/integrity.py) has six of them buy one each, 50.22 yuan apiece.
+    _Product(
+        "zhenping-county", "zhenping-jade", "镇平玉雕 平安扣挂件",
+        "河南镇平县石佛寺镇玉雕合作社手工雕刻的平安扣挂件，配红绳，单个装盒。天然石料，纹理颜色各不相同，以实物为准。",
+        Category.HANDICRAFT, "411324",
+        (_sku("平安扣 直径约2厘米", 5_580, 3_000, 50, None, 300),),
+        "gift_box",
+        _Inspection("南阳市产品质量检验检测中心", ("玉石材质鉴定", "挂绳牢固度"), 10, 365),
     ),
     _Product(
         "zigui-county", "zigui-oranges", "秭归脐橙 当季鲜果 按斤装",

@@ -80,7 +80,8 @@ ROOMS: tuple[_Room, ...] = (
         "沁源县的党参和腐竹专场：讲怎么煲汤、怎么泡发，开播前可以先关注。", "codonopsis",
     ),
     _Room(
-        "zhenping-county", "farmer-xiangzhai", "镇平锦鲤 鱼塘边直播（回放）", ("镇平观赏锦鲤 单尾发货",),
+        "zhenping-county", "farmer-xiangzhai", "镇平锦鲤 鱼塘边直播（回放）",
+        ("镇平观赏锦鲤 单尾发货", "镇平玉雕 平安扣挂件"),
         SessionState.ENDED, timedelta(hours=-20),
         "在镇平县向寨村的鱼塘边开播，讲怎么挑鱼、怎么打包，回放里可以直接跳到每个讲解。", "koi",
     ),

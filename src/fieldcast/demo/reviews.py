@@ -74,8 +74,8 @@ def reviewer_email(n: int) -> str:
 
 
 async def _targets(shop: Shop) -> list[int] | None:
-    """The SKUs on the shelves of ended demo shows; None when their products already have demo
-    reviews (seeded before)."""
+    """The SKUs of the first product on the shelves of ended demo shows (the koi: the reviews
+    speak of fish); None when it already has demo reviews (seeded before)."""
     async with shop.new_uow(write=False) as uow:
         rows = (
             await uow.session.execute(
@@ -86,6 +86,7 @@ async def _targets(shop: Shop) -> list[int] | None:
                 .order_by(ShelfItem.id)
             )
         ).all()
+        rows = [r for r in rows if r.product_id == rows[0].product_id] if rows else []
         products = {p for _sku, p in rows}
         if products and await uow.session.scalar(
             sa.select(Review.id).where(Review.product_id.in_(products), Review.is_demo.is_(True)).limit(1)

@@ -25,6 +25,7 @@ from fieldcast.demo.authorities import AUTHORITY_SLUGS, create_authorities, veri
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
+from fieldcast.demo.integrity import seed_quota_show
 from fieldcast.demo.live import ROOMS, is_live_seeded, seed_live
 from fieldcast.demo.reviews import seed_reviews
 from fieldcast.demo.shop import Shop, seed_buyer_orders
@@ -510,6 +511,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             await seed_fulfilment(shop, seeded.users[BUYER_KEY])
             await seed_reviews(shop)
             await seed_aftersales(shop, seeded.users[BUYER_KEY])  # the ended show's refund
+            await seed_quota_show(shop)  # and its cadres' quota, flagged
         finally:
             await gate.close()
     finally:

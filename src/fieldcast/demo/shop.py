@@ -169,6 +169,34 @@ async def apply_sent_notification(shop: Shop, out_trade_no: str) -> Notification
     return outcome
 
 
+async def buy_in_ended_show(shop: Shop, buyer: User, live: LiveSession, wanted: Sequence[Wanted]) -> list[int]:
+    """Buy in a demo show that has ended, as if it were still on: the seed, which runs before the
+    server listens, opens the show's shelf for this one checkout (live again for its length, then
+    ended again at its own end time) and pays through the sandbox. The paid order ids; none when
+    the shop said no (logged)."""
+    ended_at = live.ended_at
+    async with shop.new_uow() as uow:
+        await uow.session.execute(
+            sa.update(LiveSession).where(LiveSession.id == live.id).values(state=SessionState.LIVE)
+        )
+    try:
+        payment = await place(shop, buyer, wanted)
+    except DomainError as exc:
+        log.warning("a demo order in the ended show %s was refused: %s", live.id, exc.code)
+        return []
+    finally:
+        async with shop.new_uow() as uow:
+            await uow.session.execute(
+                sa.update(LiveSession)
+                .where(LiveSession.id == live.id)
+                .values(state=SessionState.ENDED, ended_at=ended_at)
+            )
+    out_trade_no = await pay_at_provider(shop, buyer, payment.id)
+    await apply_sent_notification(shop, out_trade_no)
+    async with shop.new_uow(write=False) as uow:
+        return [order.id for order in await pay.orders_of_payment(uow, payment.id)]
+
+
 # -- the printed buyer's orders, at seed time ------------------------------------------------------
 
 
