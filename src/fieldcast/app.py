@@ -39,6 +39,8 @@ from fieldcast.draws import pages as draw_pages
 from fieldcast.draws import routes as draw_routes
 from fieldcast.integrity import pages as integrity_pages
 from fieldcast.integrity import routes as integrity_routes
+from fieldcast.integrity.rules import Thresholds
+from fieldcast.integrity.watch import watch as integrity_watch
 from fieldcast.live import manage_pages as live_manage_pages
 from fieldcast.live import routes as live_routes
 from fieldcast.live import selling as live_selling
@@ -137,6 +139,16 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
                     name="aftersales-upkeep",
                 ),
                 asyncio.create_task(housekeeping(ctx, stopping), name="housekeeping"),
+                asyncio.create_task(
+                    integrity_watch(
+                        ctx.bus,
+                        ctx.uow,
+                        Thresholds.from_settings(settings),
+                        settings.integrity_watch_delay_s,
+                        stopping,
+                    ),
+                    name="integrity-watch",
+                ),
             ]
         try:
             await ctx.media.start()

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     upkeep: bool = Field(
         default=True,
         description="Run the periodic upkeep in this process (expiry, reconciler, deliveries, refund deadlines, "
-        "clean-up). Every process may; off where another process does it.",
+        "integrity rules while shows sell, clean-up). Every process may; off where another process does it.",
     )
     # -- commerce ----------------------------------------------------------------------------------
     order_pay_minutes: int = Field(
@@ -194,6 +194,14 @@ class Settings(BaseSettings):
         # 5: two or three honest buyers may well spend the same round sum; five or more landing just
         # on or above one round figure in one show is the shape of an assigned quota.
         description="Buyers whose show totals fall in [Q, Q×1.1) needed to raise a forced-quota alert.",
+    )
+    integrity_watch_delay_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        # 30 s: an alert about a show that is selling is worth having while it sells, and a flash
+        # sale's thousand orders inside 30 s make one run of the rules, not a thousand.
+        description="Seconds after an order event before the rules run over its show while it sells (with upkeep).",
     )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(

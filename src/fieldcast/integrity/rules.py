@@ -223,3 +223,12 @@ RULES: tuple[Rule, ...] = (
     member_buyers,
     round_quota,
 )
+
+# The rules that can judge a show while it is still on (watch.py runs them as orders arrive): not
+# those that need the end (refunds after it) or the whole audience (traffic, judged at the end).
+LIVE_RULES: tuple[Rule, ...] = (
+    official_host_not_public_welfare,
+    live_price_below_cost,
+    member_buyers,
+    round_quota,
+)
