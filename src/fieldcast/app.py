@@ -22,6 +22,8 @@ from fieldcast.accounts import routes as accounts_routes
 from fieldcast.aftersales import pages as aftersales_pages
 from fieldcast.aftersales import routes as aftersales_routes
 from fieldcast.aftersales.tasks import aftersales_upkeep
+from fieldcast.analytics import routes as analytics_routes
+from fieldcast.analytics.tasks import analytics_upkeep
 from fieldcast.bootstrap import AppContext, app_context, housekeeping
 from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
@@ -149,6 +151,10 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
                     ),
                     name="integrity-watch",
                 ),
+                asyncio.create_task(
+                    analytics_upkeep(ctx.uow, ctx.room_hub.counters, stopping, settings.analytics_sweep_s),
+                    name="analytics-rollup",
+                ),
             ]
         try:
             await ctx.media.start()
@@ -260,6 +266,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         gateway.router,
         home_pages.health,
         audit_pages.api,
+        analytics_routes.api,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,

@@ -203,6 +203,15 @@ class Settings(BaseSettings):
         # sale's thousand orders inside 30 s make one run of the rules, not a thousand.
         description="Seconds after an order event before the rules run over its show while it sells (with upkeep).",
     )
+    # -- analytics: a show's figures minute by minute (fieldcast.analytics) -------------------------
+    analytics_sweep_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        # 15 s: a host's dashboard moves four times a minute; each pass reads only what moved.
+        description="How often each process with upkeep samples live rooms' counters and counts the minutes whose "
+        "orders, comments or coupon claims moved.",
+    )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(
         default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."

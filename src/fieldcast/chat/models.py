@@ -20,7 +20,12 @@ class ChatMessage(Timestamped, Base):
     criticism is never deleted silently."""
 
     __tablename__ = "chat_messages"
-    __table_args__ = (sa.Index("ix_chat_messages_session_id_id", "session_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_chat_messages_session_id_id", "session_id", "id"),
+        # The analytics roll-up: comments posted since its mark, and a show's minute by minute.
+        sa.Index("ix_chat_messages_created_at", "created_at"),
+        sa.Index("ix_chat_messages_session_id_created_at", "session_id", "created_at"),
+    )
 
     session_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("live_sessions.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)

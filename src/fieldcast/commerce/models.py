@@ -103,6 +103,9 @@ class Order(Timestamped, Base):
         sa.CheckConstraint("total_fen >= 0", name="total_not_negative"),
         sa.Index("ix_orders_state_pay_by", "state", "pay_by"),
         sa.Index("ix_orders_state_ship_by", "state", "ship_by"),
+        # The analytics roll-up: what moved since its mark, and a show's orders minute by minute.
+        sa.Index("ix_orders_updated_at", "updated_at"),
+        sa.Index("ix_orders_session_id_created_at", "session_id", "created_at"),
     )
 
     # The orders of one checkout share it (they are paid together).

@@ -94,6 +94,6 @@ class CouponClaim(Base):
     batch_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("coupon_batches.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     state: Mapped[ClaimState] = mapped_column(str_enum(ClaimState), default=ClaimState.AVAILABLE)
-    claimed_at: Mapped[datetime]
+    claimed_at: Mapped[datetime] = mapped_column(index=True)  # the analytics roll-up reads from its mark
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     is_demo: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,98 @@
+"""A show's figures over HTTP: minute by minute, and the totals with verified GMV beside raw."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from fieldcast.accounts.auth import CurrentUser
+from fieldcast.accounts.models import Role
+from fieldcast.accounts.permissions import require_org_role
+from fieldcast.analytics.report import session_report
+from fieldcast.inputs import Id
+from fieldcast.integrity.actions import session_or_404
+from fieldcast.integrity.routes import gmv_out
+from fieldcast.integrity.schemas import GmvOut
+from fieldcast.web.api import PROBLEMS
+from fieldcast.web.deps import Uow
+
+api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["analytics"])
+
+# Who reads a show's figures: those who run it and those who oversee it (and platform admins).
+READERS = (Role.OWNER, Role.ORGANISER, Role.HOST, Role.SUPERVISOR)
+
+
+class MinuteOut(BaseModel):
+    minute: datetime
+    viewers: int
+    unique_viewers: int
+    views: int
+    likes: int
+    flowers: int
+    watch_s: float
+    comments: int
+    orders: int
+    units: int
+    gmv_fen: int
+    paid_orders: int
+    paid_fen: int
+    refunded_fen: int
+    coupon_claims: int
+
+
+class TotalsOut(BaseModel):
+    peak_viewers: int
+    unique_viewers: int
+    views: int
+    likes: int
+    flowers: int
+    comments: int
+    orders: int
+    units: int
+    gmv_fen: int
+    paid_orders: int
+    paid_fen: int
+    refunded_fen: int
+    coupon_claims: int
+    buyers: int
+    conversion: float
+    avg_watch_s: float
+
+
+class MetricsOut(BaseModel):
+    session_id: int
+    minutes: list[MinuteOut]
+    totals: TotalsOut
+    gmv: GmvOut
+
+
+@api.get("/sessions/{session_id}/metrics", response_model=MetricsOut)
+async def api_session_metrics(
+    session_id: Id, uow: Uow, user: CurrentUser, since: datetime | None = Query(default=None)
+) -> MetricsOut:
+    """A show's figures minute by minute (from `since`, if given) and in all: viewers, likes,
+    comments, orders, units, raw and paid GMV, refunds, coupon claims, buyers and conversion,
+    with verified GMV beside raw. The organisation's owners, organisers, hosts and supervisors."""
+    live = await session_or_404(uow, session_id)
+    await require_org_role(uow.session, user, live.organisation_id, *READERS)
+    report = await session_report(uow.session, live.id, since)
+    t = report.totals
+    totals = TotalsOut(
+        peak_viewers=t.peak_viewers,
+        unique_viewers=t.unique_viewers,
+        views=t.views,
+        likes=t.likes,
+        flowers=t.flowers,
+        buyers=t.buyers,
+        conversion=round(t.conversion, 4),
+        avg_watch_s=round(t.avg_watch_s, 1),
+        **t.counted,
+    )
+    return MetricsOut(
+        session_id=live.id,
+        minutes=[MinuteOut(**m) for m in report.minutes],
+        totals=totals,
+        gmv=gmv_out(report.gmv, session_id=live.id),
+    )
