@@ -1,5 +1,5 @@
 """Check what `make dist` built: the wheel and the sdist both hold the vendored front-end assets
-(hls.js, Pico CSS: git-ignored, copied from node_modules by `make vendor`), the translation
+(hls.js, Pico CSS, ECharts: git-ignored, copied from node_modules by `make vendor`), the translation
 catalogues, the templates and the migrations, so `pip install fieldcast-*.whl` serves working
 pages without npm. Usage: python scripts/check_dist.py DIST_DIR"""
 
@@ -15,6 +15,7 @@ from pathlib import Path
 # compiled translations: there is no .mo to ship.
 REQUIRED = (
     "web/static/vendor/hls.min.js",
+    "web/static/vendor/echarts.min.js",
     "web/static/vendor/pico.min.css",
     "web/static/app.css",
     "web/static/live/player.js",

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fieldcast.analytics.models import SessionMinute
 from fieldcast.analytics.rollup import COUNTED, minute_of, rebuild, sweep
 from fieldcast.chat.models import ChatMessage
-from fieldcast.commerce.models import Order
+from fieldcast.commerce.models import Order, OrderLine
 from fieldcast.live.models import LiveSession, SessionState
 from fieldcast.realtime.counters import RoomTotals
 from tests.integrity.world import World, place, world
@@ -140,7 +140,22 @@ async def test_a_live_rooms_counters_are_sampled_and_a_process_that_saw_less_low
 
 async def test_the_metrics_api_gives_minutes_and_totals_to_those_who_run_or_oversee_the_show(app: FastAPI) -> None:
     w = await world(app)
-    await orders_at(app, w, [(0, 5000, True), (2, 7000, True), (2, 1000, False)])
+    ids = await orders_at(app, w, [(0, 5000, True), (2, 7000, True), (2, 1000, False)])
+    async with app.state.ctx.uow() as uow:  # their lines: two of the pool's SKU, one of the other
+        pool, other = w.shop.skus[0], w.shop.skus[1]
+        for order_id, sku, n, fen in ((ids[0], other, 1, 5000), (ids[1], pool, 2, 7000), (ids[2], pool, 1, 1000)):
+            uow.session.add(
+                OrderLine(
+                    order_id=order_id,
+                    sku_id=sku,
+                    product_id=0,
+                    title=f"sku {sku}",
+                    spec_label="5斤装",
+                    unit_price_fen=fen // n,
+                    quantity=n,
+                    line_total_fen=fen,
+                )
+            )
     await run(app)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -160,3 +175,12 @@ async def test_the_metrics_api_gives_minutes_and_totals_to_those_who_run_or_over
     assert [m["orders"] for m in body["minutes"]] == [1, 2]
     # Verified GMV stands beside raw, from integrity's figures of the same orders.
     assert body["gmv"]["raw_fen"] == t["gmv_fen"] and body["gmv"]["verified_fen"] == 12000
+    # The shelf ranked by paid units (the unpaid line does not count), each with its stock left.
+    assert [(p["sku_id"], p["units"], p["paid_fen"]) for p in body["products"]] == [(pool, 2, 7000), (other, 1, 5000)]
+    # the pool's units left; the other SKU is not on the shelf (bought from the storefront's stock)
+    assert isinstance(body["products"][0]["available"], int) and body["products"][1]["available"] is None
+    assert [(h["orders"], h["paid_fen"]) for h in body["hosts"]] == [(2, 12000)]  # nobody was explaining
+    assert body["alerts_standing"] == 0  # the admin decides alerts
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        as_host = (await client.get(url, headers=w.headers["host"])).json()
+    assert as_host["alerts_standing"] is None  # a host does not

@@ -72,6 +72,7 @@ def _server_env(data_dir: Path) -> dict[str, str]:
         # browser uses, 127.0.0.1:<port>): no deliberate repeats or delays in browser tests.
         FIELDCAST_PAYMENT_SANDBOX_DUPLICATE_RATE="0",
         FIELDCAST_PAYMENT_SANDBOX_LATE_RATE="0",
+        FIELDCAST_ANALYTICS_SWEEP_S="2",  # the dashboard's figures within seconds, not 15
         # Every browser test signs up from 127.0.0.1: no per-address sign-up/organisation limits.
         FIELDCAST_SIGN_UPS_PER_ADDRESS_PER_HOUR="10000",
         FIELDCAST_ORGANISATIONS_PER_ADDRESS_PER_HOUR="10000",

@@ -1,5 +1,5 @@
-"""A show's series and totals, read from its minutes (never from the rows beneath them), with
-the verified GMV of integrity beside the raw figure."""
+"""A show's series and totals, read from its minutes, with the verified GMV of integrity beside
+the raw figure; and its shelf ranked by sales and sales by host (one grouped query each)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fieldcast.accounts.models import User
 from fieldcast.analytics.models import SessionMinute
 from fieldcast.analytics.rollup import COUNTED, SAMPLED
-from fieldcast.commerce.models import Order
+from fieldcast.catalog.models import Product, Sku
+from fieldcast.commerce.models import Order, OrderLine
 from fieldcast.integrity.gmv import Gmv, session_gmv
+from fieldcast.live.models import ShelfItem
 
 
 @dataclass
@@ -37,12 +40,94 @@ class Totals:
         return self.watch_s / self.unique_viewers if self.unique_viewers else 0.0
 
 
+@dataclass(frozen=True)
+class ProductSales:
+    sku_id: int
+    title: str
+    spec_label: str
+    units: int
+    paid_fen: int
+    available: int | None  # left in the show's pool (or the SKU's stock when it has no pool)
+
+
+@dataclass(frozen=True)
+class HostSales:
+    host_id: int | None  # who was explaining what was bought; None: nobody was
+    display_name: str
+    orders: int
+    paid_fen: int
+
+
 @dataclass
 class SessionReport:
     session_id: int
     minutes: list[dict[str, Any]]
     totals: Totals
     gmv: Gmv
+    products: list[ProductSales]
+    hosts: list[HostSales]
+
+
+async def products_sold(s: AsyncSession, session_id: int) -> list[ProductSales]:
+    """The shelf ranked by paid sales (units, then money), with what is left of each."""
+    paid = (
+        await s.execute(
+            sa.select(
+                OrderLine.sku_id,
+                sa.func.max(OrderLine.title),
+                sa.func.max(OrderLine.spec_label),
+                sa.func.sum(OrderLine.quantity),
+                sa.func.sum(OrderLine.line_total_fen),
+            )
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+            .group_by(OrderLine.sku_id)
+        )
+    ).all()
+    sold = {int(r[0]): (str(r[1]), str(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in paid}
+    shelf = (
+        await s.execute(
+            sa.select(
+                ShelfItem.sku_id,
+                ShelfItem.session_stock,
+                ShelfItem.session_available,
+                Sku.available,
+                Sku.spec_label,
+                Product.title,
+            )
+            .join(Sku, Sku.id == ShelfItem.sku_id)
+            .join(Product, Product.id == Sku.product_id)
+            .where(ShelfItem.session_id == session_id)
+        )
+    ).all()
+    out = {
+        int(r.sku_id): ProductSales(
+            int(r.sku_id),
+            sold.get(int(r.sku_id), (r.title, "", 0, 0))[0],
+            r.spec_label,
+            sold.get(int(r.sku_id), ("", "", 0, 0))[2],
+            sold.get(int(r.sku_id), ("", "", 0, 0))[3],
+            int(r.session_available if r.session_stock is not None else r.available),
+        )
+        for r in shelf
+    }
+    for sku_id, (title, spec, units, fen) in sold.items():  # taken off the shelf since
+        out.setdefault(sku_id, ProductSales(sku_id, title, spec, units, fen, None))
+    return sorted(out.values(), key=lambda p: (-p.units, -p.paid_fen, p.sku_id))
+
+
+async def hosts_sold(s: AsyncSession, session_id: int) -> list[HostSales]:
+    """Paid sales by the host who was explaining what was bought when it was ordered."""
+    rows = (
+        await s.execute(
+            sa.select(Order.host_id, User.display_name, sa.func.count(Order.id), sa.func.sum(Order.total_fen))
+            .outerjoin(User, User.id == Order.host_id)
+            .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+            .group_by(Order.host_id, User.display_name)
+        )
+    ).all()
+    hosts = [HostSales(r[0], r[1] or "", int(r[2]), int(r[3] or 0)) for r in rows]
+    return sorted(hosts, key=lambda h: (-h.paid_fen, h.host_id or 0))
 
 
 def _minute_out(m: SessionMinute) -> dict[str, Any]:
@@ -72,4 +157,11 @@ async def session_report(s: AsyncSession, session_id: int, since: datetime | Non
         or 0
     )
     shown = [m for m in rows if since is None or m.minute >= since]
-    return SessionReport(session_id, [_minute_out(m) for m in shown], totals, await session_gmv(s, session_id))
+    return SessionReport(
+        session_id,
+        [_minute_out(m) for m in shown],
+        totals,
+        await session_gmv(s, session_id),
+        await products_sold(s, session_id),
+        await hosts_sold(s, session_id),
+    )

@@ -1,7 +1,8 @@
 // The host's cockpit (live/console.html): what viewers see (the show's HLS, muted), the room's
 // counters with a small chart of viewers, the chat with remove and mute inline (room_live.js, the
 // same panel as the room's), each shelf item's stock left, and tabs for draws, co-streams and the
-// stream key. It follows the room socket as a viewer's page does; nothing here writes but the
+// stream key, and the dashboard (dashboard.js). It follows the room socket as a viewer's page does;
+// nothing here writes but the
 // chat and moderation forms, which go through the room's API.
 import { ensureSession } from "../session.js";
 import { startRoomLive } from "./room_live.js";
@@ -65,6 +66,7 @@ function follow() {
     resumeAfter: () => lastId,
     frame(frame) {
       if (!frame || typeof frame !== "object") return;
+      root.dispatchEvent(new CustomEvent("cockpit:frame", { detail: frame })); // the dashboard tab
       if (frame.type === "room.counters") chart((frame.data || {}).viewers);
       if (frame.type === "snapshot") {
         lastId = frame.last_id;
