@@ -269,11 +269,12 @@ class Settings(BaseSettings):
         description="Cancel-and-replace pairs (by one party, or across the show) that raise a re-staged-orders alert.",
     )
     integrity_restage_share: float = Field(
-        default=0.05,
+        default=0.02,
         gt=0,
         le=1,
-        # 0.05: when no one party reaches the pairs above, the buyers re-staging must be 1 in 20 of
-        # the show's buyers, so a big show's handful of ordinary re-orders stays quiet.
+        # 0.02: buyers re-order the same to fix an address now and then, about one in a hundred; when
+        # no one party reaches the pairs above, twice that share of a show's buyers re-staging is
+        # not that, while a big show's handful of ordinary re-orders stays quiet.
         description="Share of a show's buyers who re-staged an order, for pairs spread over several buyers.",
     )
     integrity_large_order_units: int = Field(

@@ -55,7 +55,7 @@ class Thresholds:
     new_account_share: float = 0.3
     restage_window_minutes: int = 30
     restage_min_pairs: int = 3
-    restage_share: float = 0.05
+    restage_share: float = 0.02
     large_order_units: int = 50
     large_order_fen: int = 500_000
 
