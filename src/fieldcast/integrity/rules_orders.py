@@ -133,15 +133,15 @@ def _capped(items: Sequence[Any]) -> list[Any]:
     return list(items[:LIST_MAX])
 
 
+def _paying(live: LiveSession) -> sa.Select[int]:
+    """The show's paying buyers as a subquery for IN (a big show's thousands of ids are not
+    sent as parameters: SQLite caps them)."""
+    return sa.select(Order.buyer_id).where(Order.session_id == live.id, Order.paid_at.is_not(None))
+
+
 async def _paying_buyers(s: AsyncSession, live: LiveSession) -> list[int]:
     """Buyers with at least one paid order in the show, by id."""
-    rows = await s.scalars(
-        sa.select(Order.buyer_id)
-        .where(Order.session_id == live.id, Order.paid_at.is_not(None))
-        .distinct()
-        .order_by(Order.buyer_id)
-    )
-    return list(rows.all())
+    return list((await s.scalars(_paying(live).distinct().order_by(Order.buyer_id))).all())
 
 
 def _share(count: int, of: int) -> float:
@@ -162,7 +162,7 @@ async def buyers_one_organisation(s: AsyncSession, live: LiveSession, t: OrderTh
         await s.execute(
             sa.select(Membership.organisation_id, Organisation.name, Membership.user_id)
             .join(Organisation, Organisation.id == Membership.organisation_id)
-            .where(Membership.user_id.in_(buyers), Membership.organisation_id != live.organisation_id)
+            .where(Membership.user_id.in_(_paying(live)), Membership.organisation_id != live.organisation_id)
             .distinct()
             .order_by(Membership.organisation_id, Membership.user_id)
         )
@@ -206,7 +206,7 @@ async def buyers_one_email_domain(s: AsyncSession, live: LiveSession, t: OrderTh
     buyers = await _paying_buyers(s, live)
     if len(buyers) < t.domain_min_buyers:
         return []
-    rows = (await s.execute(sa.select(User.id, User.email).where(User.id.in_(buyers)).order_by(User.id))).all()
+    rows = (await s.execute(sa.select(User.id, User.email).where(User.id.in_(_paying(live))).order_by(User.id))).all()
     by_domain: dict[str, list[int]] = defaultdict(list)
     for r in rows:
         domain = mail_domain(r.email)
@@ -357,7 +357,7 @@ async def new_accounts_buy_once(s: AsyncSession, live: LiveSession, t: OrderThre
     fresh = (
         await s.execute(
             sa.select(User.id, User.created_at, User.last_sign_in_at)
-            .where(User.id.in_(buyers), User.created_at >= since)
+            .where(User.id.in_(_paying(live)), User.created_at >= since)
             .order_by(User.id)
         )
     ).all()
@@ -368,7 +368,7 @@ async def new_accounts_buy_once(s: AsyncSession, live: LiveSession, t: OrderThre
             await s.scalars(
                 sa.select(Order.buyer_id)
                 .where(
-                    Order.buyer_id.in_([u.id for u in fresh]),
+                    Order.buyer_id.in_(sa.select(User.id).where(User.id.in_(_paying(live)), User.created_at >= since)),
                     sa.or_(Order.session_id.is_(None), Order.session_id != live.id),
                 )
                 .distinct()
@@ -493,10 +493,14 @@ async def restaged_orders(s: AsyncSession, live: LiveSession, t: OrderThresholds
     rows = (
         await s.execute(
             sa.select(Membership.organisation_id, Membership.user_id)
-            .where(Membership.user_id.in_(list(per_buyer)), Membership.organisation_id != live.organisation_id)
+            .where(
+                Membership.user_id.in_(sa.select(Order.buyer_id).where(Order.session_id == live.id)),
+                Membership.organisation_id != live.organisation_id,
+            )
             .distinct()
         )
     ).all()
+    rows = [r for r in rows if r.user_id in per_buyer]
     org_buyers: dict[int, set[int]] = defaultdict(set)
     for r in rows:
         org_buyers[r.organisation_id].add(r.user_id)
