@@ -212,6 +212,102 @@ class Settings(BaseSettings):
         description="How often each process with upkeep samples live rooms' counters and counts the minutes whose "
         "orders, comments or coupon claims moved.",
     )
+    # -- integrity: rules over a show's orders and buyers (fieldcast.integrity.rules_orders) --------
+    integrity_org_min_buyers: int = Field(
+        default=5,
+        ge=2,
+        le=10_000,
+        # 5: two or three colleagues may well watch the same show; five staff of one bureau buying
+        # is how "everyone in the office buys one" looks, the same floor as the quota rule's.
+        description="Paying buyers of one outside organisation needed to raise a buyers-of-one-organisation alert.",
+    )
+    integrity_org_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        # 0.3: in a big show five members of one bureau are noise; a third of all buyers is not.
+        description="Share of a show's paying buyers one outside organisation's members must reach.",
+    )
+    integrity_domain_min_buyers: int = Field(
+        default=5,
+        ge=2,
+        le=10_000,
+        # 5: as for organisations; public providers (qq.com, 163.com, …) are never counted.
+        description="Paying buyers at one non-public mail domain needed to raise a one-domain alert.",
+    )
+    integrity_domain_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        # 0.3: ordinary buyers sign up with public mailboxes; a third at one private domain is an employer.
+        description="Share of a show's paying buyers one non-public mail domain must reach.",
+    )
+    integrity_address_min_buyers: int = Field(
+        default=5,
+        ge=2,
+        le=10_000,
+        # 5: a household has two or three accounts; a village pick-up point can have more, which is
+        # for a person to check: five is where one address stops looking like a family.
+        description="Distinct paying buyers behind one phone, street address or payer account that raise an alert.",
+    )
+    integrity_new_account_hours: int = Field(
+        default=48,
+        ge=1,
+        le=24 * 30,
+        # 48: shows are announced a day or two ahead; accounts made for the figures are made then.
+        description="Accounts created this many hours before a show starts (or during it) count as new.",
+    )
+    integrity_new_account_min_buyers: int = Field(
+        default=5,
+        ge=2,
+        le=10_000,
+        # 5: a show always brings a few newcomers; five one-off fresh accounts is a batch.
+        description="New accounts that bought only in the show (and did not sign in again) needed for an alert.",
+    )
+    integrity_new_account_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        # 0.3: newcomers are welcome; a third of the buyers being one-off fresh accounts is not growth.
+        description="Share of a show's paying buyers the one-off new accounts must reach.",
+    )
+    integrity_restage_window_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        # 30: twice the payment window (15 min), so an order left to expire and placed again counts.
+        description="Minutes after an order closed unpaid within which the same order placed again is a re-stage.",
+    )
+    integrity_restage_min_pairs: int = Field(
+        default=3,
+        ge=2,
+        le=10_000,
+        # 3: buyers cancel and re-order now and then (a wrong address); one or two in a show is ordinary.
+        description="Cancel-and-replace pairs (by one party, or across the show) that raise a re-staged-orders alert.",
+    )
+    integrity_restage_share: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        # 0.02: buyers re-order the same to fix an address now and then, about one in a hundred; when
+        # no one party reaches the pairs above, twice that share of a show's buyers re-staging is
+        # not that, while a big show's handful of ordinary re-orders stays quiet.
+        description="Share of a show's buyers who re-staged an order, for pairs spread over several buyers.",
+    )
+    integrity_large_order_units: int = Field(
+        default=50,
+        ge=2,
+        le=100_000,
+        # 50: a family buys a few boxes; fifty units in one order is a canteen's or a company's.
+        description="Units in one order from which an order closed unpaid counts as a large order never paid.",
+    )
+    integrity_large_order_fen: int = Field(
+        default=500_000,
+        ge=1,
+        le=10**12,
+        # 500000 fen (5000 yuan): well above any household's basket in a produce show.
+        description="Total (fen) from which an order closed unpaid counts as a large order never paid.",
+    )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(
         default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."

@@ -65,6 +65,14 @@ async def world(app: FastAPI, *, buyers: int = 8) -> World:
         assert live is not None
         ended_at = utcnow() - timedelta(hours=1)
         live.state, live.ended_at = SessionState.ENDED, ended_at
+        # Ordinary buyers to the rules over who bought (rules_orders.py): accounts months old, each
+        # at a public mailbox (place() sends each order to the buyer's own phone and street).
+        for n, buyer_id in enumerate(shop.buyers):
+            await uow.session.execute(
+                sa.update(User)
+                .where(User.id == buyer_id)
+                .values(email=f"buyer{n}-{shop.org_id}@qq.com", created_at=utcnow() - timedelta(days=90))
+            )
         people: dict[str, int] = {}
         headers: dict[str, dict[str, str]] = {}
         for name in [*ROLES, "outsider", "admin"]:
@@ -106,9 +114,9 @@ async def place(
         pay_by=now + timedelta(minutes=15),
         paid_at=now - timedelta(hours=2) if paid else None,
         recipient="王小明",
-        phone="13812341234",
+        phone=f"138{buyer_id:08d}",
         region_code="420506",
-        street="江边路1号",
+        street=f"江边路{buyer_id}号",
         refunded_fen=refunded_fen,
         refund_status=RefundStatus.REFUNDED if refunded_fen else RefundStatus.NONE,
     )

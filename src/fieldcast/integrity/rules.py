@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,10 @@ from fieldcast.aftersales.models import RefundRequest, RefundRequestState
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce.models import Order
 from fieldcast.config import Settings
+from fieldcast.integrity import rules_orders as ro
+from fieldcast.integrity.findings import Finding as Finding  # re-exported: rules.Finding, as before
 from fieldcast.integrity.models import Severity, SubjectKind
+from fieldcast.integrity.rules_orders import ORDER_RULES
 from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
 
 OFFICIAL_NOT_WELFARE = "official_host_not_public_welfare"
@@ -43,6 +45,20 @@ class Thresholds:
     refund_min_orders: int = 5
     quota_fen: tuple[int, ...] = (5000, 10000, 20000, 50000)
     quota_min_buyers: int = 5
+    # rules_orders.py: who bought and how orders were placed (see config.py for the defaults' why)
+    org_min_buyers: int = 5
+    org_share: float = 0.3
+    domain_min_buyers: int = 5
+    domain_share: float = 0.3
+    address_min_buyers: int = 5
+    new_account_hours: int = 48
+    new_account_min_buyers: int = 5
+    new_account_share: float = 0.3
+    restage_window_minutes: int = 30
+    restage_min_pairs: int = 3
+    restage_share: float = 0.02
+    large_order_units: int = 50
+    large_order_fen: int = 500_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -52,16 +68,20 @@ class Thresholds:
             refund_min_orders=settings.integrity_refund_min_orders,
             quota_fen=tuple(settings.integrity_quota_fen),
             quota_min_buyers=settings.integrity_quota_min_buyers,
+            org_min_buyers=settings.integrity_org_min_buyers,
+            org_share=settings.integrity_org_share,
+            domain_min_buyers=settings.integrity_domain_min_buyers,
+            domain_share=settings.integrity_domain_share,
+            address_min_buyers=settings.integrity_address_min_buyers,
+            new_account_hours=settings.integrity_new_account_hours,
+            new_account_min_buyers=settings.integrity_new_account_min_buyers,
+            new_account_share=settings.integrity_new_account_share,
+            restage_window_minutes=settings.integrity_restage_window_minutes,
+            restage_min_pairs=settings.integrity_restage_min_pairs,
+            restage_share=settings.integrity_restage_share,
+            large_order_units=settings.integrity_large_order_units,
+            large_order_fen=settings.integrity_large_order_fen,
         )
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Severity
-    subject_kind: SubjectKind
-    subject_id: int
-    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 Rule = Callable[[AsyncSession, LiveSession, Thresholds], Awaitable[list[Finding]]]
@@ -222,13 +242,18 @@ RULES: tuple[Rule, ...] = (
     refunds_after_show,
     member_buyers,
     round_quota,
+    *ORDER_RULES,
 )
 
 # The rules that can judge a show while it is still on (watch.py runs them as orders arrive): not
-# those that need the end (refunds after it) or the whole audience (traffic, judged at the end).
+# those that need the end (refunds after it, buyers who never came back, the whole audience) nor
+# those that weigh a share of the show's buyers, which the first minutes' few buyers would skew
+# (an alert, once raised, stays).
 LIVE_RULES: tuple[Rule, ...] = (
     official_host_not_public_welfare,
     live_price_below_cost,
     member_buyers,
     round_quota,
+    ro.buyers_one_address,
+    ro.large_orders_never_paid,
 )
