@@ -32,6 +32,7 @@ from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
 from fieldcast.commerce.coupons import pages as coupon_pages
 from fieldcast.commerce.coupons import routes as coupon_routes
+from fieldcast.commerce.credits import routes as credit_routes
 from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
 from fieldcast.commerce.gate import RedisGate
 from fieldcast.config import Settings, load_settings
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         commerce_routes.api,
         fulfilment_routes.api,
         coupon_routes.api,
+        credit_routes.api,
         payment_routes.api,
         review_routes.api,
         aftersales_routes.api,

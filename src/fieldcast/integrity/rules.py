@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,15 @@ from fieldcast.aftersales.models import RefundRequest, RefundRequestState
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce.models import Order
 from fieldcast.config import Settings
+from fieldcast.integrity.findings import Finding as Finding  # re-exported: rules' callers import it here
 from fieldcast.integrity.models import Severity, SubjectKind
+from fieldcast.integrity.rules_officials import (
+    OFFICIAL_CREDITED,
+    claim_in_host_chat,
+    draw_won_by_organisation,
+    negative_removed,
+    official_credited,
+)
 from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
 
 OFFICIAL_NOT_WELFARE = "official_host_not_public_welfare"
@@ -30,7 +37,7 @@ MEMBER_BUYER = "member_of_selling_organisation"
 ROUND_QUOTA = "round_quota"
 
 # Rules about officials: an open one of these withholds the ledger's "officials took no pay" line.
-OFFICIALS_RULES = frozenset({OFFICIAL_NOT_WELFARE})
+OFFICIALS_RULES = frozenset({OFFICIAL_NOT_WELFARE, OFFICIAL_CREDITED})
 
 # A refund request in one of these was refused: no money went back.
 REFUSED = (RefundRequestState.REJECTED, RefundRequestState.CLOSED)
@@ -43,6 +50,7 @@ class Thresholds:
     refund_min_orders: int = 5
     quota_fen: tuple[int, ...] = (5000, 10000, 20000, 50000)
     quota_min_buyers: int = 5
+    negative_rating_max: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -52,16 +60,8 @@ class Thresholds:
             refund_min_orders=settings.integrity_refund_min_orders,
             quota_fen=tuple(settings.integrity_quota_fen),
             quota_min_buyers=settings.integrity_quota_min_buyers,
+            negative_rating_max=settings.integrity_negative_review_max_rating,
         )
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Severity
-    subject_kind: SubjectKind
-    subject_id: int
-    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 Rule = Callable[[AsyncSession, LiveSession, Thresholds], Awaitable[list[Finding]]]
@@ -222,4 +222,9 @@ RULES: tuple[Rule, ...] = (
     refunds_after_show,
     member_buyers,
     round_quota,
+    # rules_officials.py
+    official_credited,
+    draw_won_by_organisation,
+    claim_in_host_chat,
+    negative_removed,
 )
