@@ -22,6 +22,7 @@ from fieldcast.integrity import rules as r
 from fieldcast.integrity.actions import run_rules
 from fieldcast.integrity.models import IntegrityAlert, SubjectKind
 from fieldcast.live.models import LiveSession, SessionState
+from tests.factories import MakeClient, live_session, make_live_org
 from tests.integrity.world import World, add_host, world
 
 API = "/api/v1"
@@ -210,3 +211,57 @@ async def test_a_gift_to_an_official_raises_its_alert_when_recorded_not_when_the
     # The rules running again at the show's end find the gift again and add nothing.
     async with app.state.ctx.uow() as uow:
         assert [x.rule for x in await run_rules(uow, w.session_id)] == [r.OFFICIAL_NOT_WELFARE]
+
+
+# -- the organisers' page --------------------------------------------------------------------------
+
+
+async def test_organisers_record_a_payment_from_the_page_and_others_may_not(
+    app: FastAPI, make_client: MakeClient
+) -> None:
+    org = await make_live_org(app, make_client, "creditpage")
+    room = await live_session(org, start=False, is_public_welfare=True)
+    organiser = org["organiser"]
+    assert 'data-testid="org-credits-link"' in (await organiser.get(f"/orgs/{org.slug}")).text
+    assert 'data-testid="org-credits-link"' not in (await org["host"].get(f"/orgs/{org.slug}")).text
+    page = await organiser.get(f"/orgs/{org.slug}/credits")
+    assert page.status_code == 200 and 'data-testid="credit-form"' in page.text
+    assert f'<option value="{org.ids["official"]}"' in page.text  # its hosts are offered by name
+
+    def form(**values: str) -> dict[str, str]:
+        base = {
+            "csrf_token": str(organiser.headers["X-CSRF-Token"]),
+            "user_id": str(org.ids["official"]),
+            "session_id": str(room),
+            "kind": "gift",
+            "amount_yuan": "200",
+            "note": "慰问品",
+        }
+        return {**base, **values}
+
+    bad = await organiser.post(f"/orgs/{org.slug}/credits", data=form(amount_yuan="两百"))
+    assert bad.status_code == 422 and 'data-testid="error-amount_yuan"' in bad.text
+    zero = await organiser.post(f"/orgs/{org.slug}/credits", data=form(amount_yuan="0"))
+    assert zero.status_code == 422 and 'data-testid="error-amount_yuan"' in zero.text
+    done = await organiser.post(f"/orgs/{org.slug}/credits", data=form())
+    assert done.status_code == 303, done.text
+    (row,) = await credits(app)
+    assert (row.user_id, row.session_id, row.kind, row.amount_fen, row.note) == (
+        org.ids["official"],
+        room,
+        CreditKind.GIFT,
+        20000,
+        "慰问品",
+    )
+    listed = await organiser.get(f"/orgs/{org.slug}/credits?recorded=1")
+    assert 'data-testid="credit-recorded"' in listed.text and 'data-testid="credit"' in listed.text
+    await app.state.ctx.relay.drain()
+    assert [x.rule for x in await alerts(app)] == [r.OFFICIAL_CREDITED]
+
+    for who in ("host", "supplier", "outsider"):
+        assert (await org[who].get(f"/orgs/{org.slug}/credits")).status_code == 403, who
+        refused = await org[who].post(
+            f"/orgs/{org.slug}/credits", data={**form(), "csrf_token": str(org[who].headers["X-CSRF-Token"])}
+        )
+        assert refused.status_code == 403, who
+    assert len(await credits(app)) == 1
