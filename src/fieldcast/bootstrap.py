@@ -23,6 +23,7 @@ from fieldcast.accounts.token_lookup import TokenLookup, make_token_lookup
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.catalog.images import UploadLimits, configure_uploads
+from fieldcast.chat.events import TOPIC_CHAT
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
 from fieldcast.commerce.credits.events import TOPIC_CREDIT
 from fieldcast.commerce.events import TOPIC_ORDER
@@ -36,7 +37,7 @@ from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.db.written import Written
 from fieldcast.integrity.rules import Thresholds
-from fieldcast.integrity.tasks import TOPIC_INTEGRITY, credits_recorded, session_endings
+from fieldcast.integrity.tasks import TOPIC_INTEGRITY, chat_removals, credits_recorded, session_endings
 from fieldcast.live.events import TOPIC_SESSION
 from fieldcast.live.host_authority import membership_changes
 from fieldcast.live.verification_notices import verification_decisions
@@ -221,7 +222,8 @@ def app_context(settings: Settings) -> AppContext:
     async def shelf_changed(session_id: int, sku_id: int) -> None:
         await refresh_pool(core.db.uow, gate, session_id, sku_id)
 
-    integrity_rules = session_endings(core.db.uow, Thresholds.from_settings(settings))
+    thresholds = Thresholds.from_settings(settings)
+    integrity_rules = session_endings(core.db.uow, thresholds)
     relay = OutboxRelay(
         core.db.writer,
         {
@@ -245,6 +247,8 @@ def app_context(settings: Settings) -> AppContext:
             TOPIC_INTEGRITY: integrity_rules,
             # A credit to a person was recorded: integrity judges it at once (an official may take no pay).
             TOPIC_CREDIT: credits_recorded(core.db.uow),
+            # A comment was removed: integrity looks at once for criticism removed by the seller.
+            TOPIC_CHAT: chat_removals(core.db.uow, thresholds),
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

@@ -1,7 +1,7 @@
 """The rules of integrity/rules_officials.py, each alone over rows written as the capabilities leave
 them: it finds what it is about, with the evidence, and stays quiet on the honest variant next to
-it. Then the scenario end to end over HTTP: a viewer's complaint removed by the seller is found
-when the show ends; an honest show raises nothing."""
+it. Then the scenario end to end over HTTP: a viewer's complaint removed by the seller is found as
+soon as it is removed; an honest show raises nothing when it ends."""
 
 from __future__ import annotations
 
@@ -359,7 +359,7 @@ async def post(client: httpx.AsyncClient, w: World, who: str, body: str) -> int:
     return int(done.json()["id"])
 
 
-async def test_a_complaint_the_seller_deletes_over_the_api_is_flagged_when_the_show_ends(
+async def test_a_complaint_the_seller_deletes_over_the_api_is_flagged_at_once(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     w = await world(app)
@@ -372,7 +372,11 @@ async def test_a_complaint_the_seller_deletes_over_the_api_is_flagged_when_the_s
         headers={**w.headers["organiser"], "Idempotency-Key": "rm-1"},
     )
     assert removed.status_code == 200, removed.text
-    await end(app, w)
+    assert await stored(app) == []  # not before the outbox delivers the removal
+    await app.state.ctx.relay.drain()  # judged while the show is still on
+    (alert,) = await stored(app)
+    assert alert.rule == ro.NEGATIVE_REMOVED
+    await end(app, w)  # and the rules at the end find it again, adding nothing
     (alert,) = await stored(app)
     assert (alert.rule, alert.subject_kind, alert.subject_id, alert.session_id) == (
         ro.NEGATIVE_REMOVED,
