@@ -34,6 +34,8 @@ from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
 from fieldcast.commerce.coupons import pages as coupon_pages
 from fieldcast.commerce.coupons import routes as coupon_routes
+from fieldcast.commerce.credits import pages as credit_pages
+from fieldcast.commerce.credits import routes as credit_routes
 from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
 from fieldcast.commerce.gate import RedisGate
 from fieldcast.config import Settings, load_settings
@@ -258,6 +260,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         commerce_routes.api,
         fulfilment_routes.api,
         coupon_routes.api,
+        credit_routes.api,
         payment_routes.api,
         review_routes.api,
         aftersales_routes.api,
@@ -278,6 +281,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         commerce_pages.pages,
         fulfilment_pages.pages,
         coupon_pages.pages,
+        credit_pages.pages,
         payment_pages.pages,
         aftersales_pages.pages,
         integrity_pages.pages,

@@ -23,7 +23,9 @@ from fieldcast.accounts.token_lookup import TokenLookup, make_token_lookup
 from fieldcast.aftersales.actions import refund_outcomes
 from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.catalog.images import UploadLimits, configure_uploads
+from fieldcast.chat.events import TOPIC_CHAT
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
+from fieldcast.commerce.credits.events import TOPIC_CREDIT
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import AUTH_VERSION_KEY, StockGate, make_gate
 from fieldcast.commerce.reconcile import refresh_pool
@@ -35,7 +37,7 @@ from fieldcast.db.outbox import Envelope, OutboxRelay
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.db.written import Written
 from fieldcast.integrity.rules import Thresholds
-from fieldcast.integrity.tasks import TOPIC_INTEGRITY, session_endings
+from fieldcast.integrity.tasks import TOPIC_INTEGRITY, chat_removals, credits_recorded, session_endings
 from fieldcast.live.events import TOPIC_SESSION
 from fieldcast.live.host_authority import membership_changes
 from fieldcast.live.verification_notices import verification_decisions
@@ -71,6 +73,7 @@ def table_metadata() -> MetaData:
     from fieldcast.chat import models as _chat  # noqa: F401
     from fieldcast.commerce import models as _commerce  # noqa: F401
     from fieldcast.commerce.coupons import models as _coupons  # noqa: F401
+    from fieldcast.commerce.credits import models as _credits  # noqa: F401
     from fieldcast.db import audit as _audit  # noqa: F401
     from fieldcast.db.base import Base
     from fieldcast.draws import models as _draws  # noqa: F401
@@ -220,7 +223,8 @@ def app_context(settings: Settings) -> AppContext:
     async def shelf_changed(session_id: int, sku_id: int) -> None:
         await refresh_pool(core.db.uow, gate, session_id, sku_id)
 
-    integrity_rules = session_endings(core.db.uow, Thresholds.from_settings(settings))
+    thresholds = Thresholds.from_settings(settings)
+    integrity_rules = session_endings(core.db.uow, thresholds)
     relay = OutboxRelay(
         core.db.writer,
         {
@@ -242,6 +246,10 @@ def app_context(settings: Settings) -> AppContext:
             TOPIC_SESSION: integrity_rules,
             # ... and again when the refund window after it has passed (a message to itself, late).
             TOPIC_INTEGRITY: integrity_rules,
+            # A credit to a person was recorded: integrity judges it at once (an official may take no pay).
+            TOPIC_CREDIT: credits_recorded(core.db.uow),
+            # A comment was removed: integrity looks at once for criticism removed by the seller.
+            TOPIC_CHAT: chat_removals(core.db.uow, thresholds),
             sandbox.TOPIC_NOTIFY: sandbox.notify_delivery(
                 sandbox.sandbox_secret(settings), sandbox.DeliveryQuirks.from_settings(settings)
             ),

@@ -308,6 +308,14 @@ class Settings(BaseSettings):
         # 500000 fen (5000 yuan): well above any household's basket in a produce show.
         description="Total (fen) from which an order closed unpaid counts as a large order never paid.",
     )
+    integrity_negative_review_max_rating: int = Field(
+        default=2,
+        ge=1,
+        le=4,
+        # 2: one or two stars is how buyers say "bad" on every Chinese shop (差评); three is "middling"
+        # (中评). A removed review at or below this counts as negative even without a negative word.
+        description="Star rating at or below which a removed review counts as negative (rule negative_removed).",
+    )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(
         default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."

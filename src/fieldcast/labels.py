@@ -132,6 +132,7 @@ LABELS: dict[str, dict[str, str]] = {
         "integrity.alert_raised": N_("An integrity rule raised an alert"),
         "integrity.alert_acknowledge": N_("Acknowledged an integrity alert"),
         "integrity.alert_false_alarm": N_("Marked an integrity alert a false alarm"),
+        "credit.record": N_("Recorded a credit to a person"),
     },
     "target_type": {
         "user": N_("User"),
@@ -144,6 +145,7 @@ LABELS: dict[str, dict[str, str]] = {
         "product": N_("Product"),
         "sku": N_("SKU"),
         "integrity_alert": N_("Integrity alert"),
+        "host_credit": N_("Credit to a person"),
     },
     "supplier_kind": {
         "farmer": N_("Farmer"),

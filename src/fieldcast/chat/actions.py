@@ -18,7 +18,7 @@ from fieldcast.catalog.claims import check_claims, hits_for_log
 from fieldcast.chat import errors as e
 from fieldcast.chat import queries as q
 from fieldcast.chat import schemas as s
-from fieldcast.chat.events import ChatMuted, ChatPosted, ChatRemoved, ChatUnmuted
+from fieldcast.chat.events import MESSAGE_REMOVED, TOPIC_CHAT, ChatMuted, ChatPosted, ChatRemoved, ChatUnmuted
 from fieldcast.chat.models import BODY_MAX, REASON_MAX, WORD_MAX, BannedWord, ChatMessage, ChatMute
 from fieldcast.chat.ratelimit import RateLimiter, chat_key, retry_after_s
 from fieldcast.db.audit import record_audit
@@ -200,6 +200,13 @@ async def delete_message(
         removed_at=now.isoformat(),
     )
     uow.emit(live.id, ChatRemoved(id=message.id, reason=reason))
+    # Integrity (above chat) judges who removed what as soon as it happens, not only at the end.
+    uow.publish(
+        TOPIC_CHAT,
+        str(live.id),
+        MESSAGE_REMOVED,
+        {"session_id": live.id, "message_id": message.id, "removed_by_id": user.id},
+    )
     return message
 
 

@@ -7,6 +7,10 @@ from typing import ClassVar
 
 from fieldcast.realtime.events import RoomEvent
 
+# Moderation the capabilities above hear of through the outbox (integrity judges a removal at once).
+TOPIC_CHAT = "chat.moderation"
+MESSAGE_REMOVED = "chat.message_removed"
+
 
 class ChatPosted(RoomEvent):
     """A new comment. `body` is plain text: clients must insert it as text, never as HTML."""

@@ -37,6 +37,13 @@ async def session_or_404(uow: UnitOfWork, session_id: int) -> LiveSession:
 async def store(uow: UnitOfWork, live: LiveSession, finding: Finding) -> IntegrityAlert | None:
     """Store a finding as an open alert unless one of its rule and subject exists (whatever its
     state: a false alarm stays decided). The new alert, or None when it was already there."""
+    return await store_for(uow, live.id, live.organisation_id, finding)
+
+
+async def store_for(
+    uow: UnitOfWork, session_id: int | None, organisation_id: int, finding: Finding
+) -> IntegrityAlert | None:
+    """`store`, for a finding that may belong to no show (a credit recorded without one)."""
     existing = await uow.session.scalar(
         sa.select(IntegrityAlert.id).where(
             IntegrityAlert.rule == finding.rule,
@@ -51,8 +58,8 @@ async def store(uow: UnitOfWork, live: LiveSession, finding: Finding) -> Integri
         severity=finding.severity,
         subject_kind=finding.subject_kind,
         subject_id=finding.subject_id,
-        session_id=live.id,
-        organisation_id=live.organisation_id,
+        session_id=session_id,
+        organisation_id=organisation_id,
         evidence=finding.evidence,
         state=AlertState.OPEN,
     )
@@ -68,7 +75,7 @@ async def store(uow: UnitOfWork, live: LiveSession, finding: Finding) -> Integri
         action="integrity.alert_raised",
         target_type="integrity_alert",
         target_id=alert.id,
-        organisation_id=live.organisation_id,
+        organisation_id=organisation_id,
         details={"rule": alert.rule, "subject": f"{alert.subject_kind.value}:{alert.subject_id}"},
     )
     return alert

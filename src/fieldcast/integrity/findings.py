@@ -1,6 +1,7 @@
-"""What a rule found: a Finding per subject, with the evidence. Its own module so that rule modules
-beside rules.py (rules_orders.py) can make findings while rules.py imports them to register them in
-RULES, without a cycle inside the package (import-linter's acyclic contract)."""
+"""What a rule found: a Finding per subject, with the rows and figures that triggered it as
+evidence. Its own module so that rule modules beside rules.py (rules_orders.py,
+rules_officials.py, rules_traffic.py), which rules.py imports to register in RULES, need not
+import rules.py back (import-linter's acyclic contract)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@
   an order flags that order; on a buyer (user), that buyer's orders in the show; on the show
   itself or its organisation, every paid order of the show (the rules that raise show-level
   alerts, a quota pattern or an official in a commercial show, taint the whole show's figure);
-  for an organisation's figures, an alert on one show flags that show's orders only.
+  for an organisation's figures, an alert on one show flags that show's orders only. An alert on
+  a credit, a draw, a chat message or a review flags no order (they are not sales).
   Counting the refunded part only once keeps verified GMV from going below zero;
 - verified = paid − refunded − flagged.
 """
@@ -51,6 +52,8 @@ def _flags(order: Any, alert: IntegrityAlert) -> bool:
             return bool(order.session_id == alert.subject_id)
         case SubjectKind.ORGANISATION:
             return bool(order.organisation_id == alert.subject_id)
+        case SubjectKind.CREDIT | SubjectKind.DRAW | SubjectKind.CHAT_MESSAGE | SubjectKind.REVIEW:
+            return False  # a credit, a draw, a removed comment: not a sale; no order's money is in doubt
 
 
 async def standing_alerts(s: AsyncSession, session_id: int) -> list[IntegrityAlert]:

@@ -22,6 +22,13 @@ from fieldcast.config import Settings
 from fieldcast.integrity import rules_orders as ro
 from fieldcast.integrity.findings import Finding as Finding  # re-exported: rules.Finding, as before
 from fieldcast.integrity.models import Severity, SubjectKind
+from fieldcast.integrity.rules_officials import (
+    OFFICIAL_CREDITED,
+    claim_in_host_chat,
+    draw_won_by_organisation,
+    negative_removed,
+    official_credited,
+)
 from fieldcast.integrity.rules_orders import ORDER_RULES
 from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
 
@@ -32,7 +39,7 @@ MEMBER_BUYER = "member_of_selling_organisation"
 ROUND_QUOTA = "round_quota"
 
 # Rules about officials: an open one of these withholds the ledger's "officials took no pay" line.
-OFFICIALS_RULES = frozenset({OFFICIAL_NOT_WELFARE})
+OFFICIALS_RULES = frozenset({OFFICIAL_NOT_WELFARE, OFFICIAL_CREDITED})
 
 # A refund request in one of these was refused: no money went back.
 REFUSED = (RefundRequestState.REJECTED, RefundRequestState.CLOSED)
@@ -59,6 +66,7 @@ class Thresholds:
     restage_share: float = 0.02
     large_order_units: int = 50
     large_order_fen: int = 500_000
+    negative_rating_max: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -81,6 +89,7 @@ class Thresholds:
             restage_share=settings.integrity_restage_share,
             large_order_units=settings.integrity_large_order_units,
             large_order_fen=settings.integrity_large_order_fen,
+            negative_rating_max=settings.integrity_negative_review_max_rating,
         )
 
 
@@ -243,6 +252,11 @@ RULES: tuple[Rule, ...] = (
     member_buyers,
     round_quota,
     *ORDER_RULES,
+    # rules_officials.py
+    official_credited,
+    draw_won_by_organisation,
+    claim_in_host_chat,
+    negative_removed,
 )
 
 # The rules that can judge a show while it is still on (watch.py runs them as orders arrive): not
@@ -256,4 +270,7 @@ LIVE_RULES: tuple[Rule, ...] = (
     round_quota,
     ro.buyers_one_address,
     ro.large_orders_never_paid,
+    official_credited,
+    draw_won_by_organisation,
+    claim_in_host_chat,
 )

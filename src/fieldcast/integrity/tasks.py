@@ -4,17 +4,27 @@ The outbox consumer of live's TOPIC_SESSION runs every rule over the show that e
 transaction (an outside consumer: it writes), and in that transaction schedules its own message
 on TOPIC_INTEGRITY for the end of the refund window (`integrity_refund_window_days` after the
 end), when the rules run again: a refund wave after the show can only be seen then. At-least-once
-delivery is harmless: an alert is stored once per rule and subject."""
+delivery is harmless: an alert is stored once per rule and subject.
+
+The consumer of commerce's TOPIC_CREDIT judges each credit as it is recorded (rule
+official_credited), so a payment to an official raises its alert at once, not when the show
+ends; a credit tied to no show is judged too (its alert belongs to the organisation only). The
+consumer of chat's TOPIC_CHAT runs negative_removed over a show as soon as one of its comments is
+removed, so criticism removed by the seller is seen while the show is still on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from fieldcast.chat.events import MESSAGE_REMOVED
+from fieldcast.commerce.credits.events import CREDIT_RECORDED
+from fieldcast.commerce.credits.models import HostCredit
 from fieldcast.db.outbox import Deliver, Envelope
 from fieldcast.db.uow import UnitOfWork
-from fieldcast.integrity.actions import run_rules
+from fieldcast.integrity.actions import run_rules, store_for
 from fieldcast.integrity.rules import Thresholds
+from fieldcast.integrity.rules_officials import negative_removed, official_credit
 from fieldcast.live.events import SESSION_ENDED
 from fieldcast.live.models import LiveSession
 
@@ -42,5 +52,38 @@ def session_endings(new_uow: Callable[..., UnitOfWork], thresholds: Thresholds) 
                     {"session_id": session_id},
                     available_at=ended_at + timedelta(days=thresholds.refund_window_days),
                 )
+
+    return deliver
+
+
+def credits_recorded(new_uow: Callable[..., UnitOfWork]) -> Deliver:
+    """The consumer of commerce's "credit.recorded": the rule official_credited over that credit."""
+
+    async def deliver(message: Envelope) -> None:
+        if message.event_type != CREDIT_RECORDED:
+            return
+        credit_id = int(message.payload["credit_id"])
+        async with new_uow() as uow:
+            credit = await uow.session.get(HostCredit, credit_id)
+            if credit is None:
+                return  # never committed, or gone: nothing to judge
+            finding = await official_credit(uow.session, credit.id)
+            if finding is not None:
+                await store_for(uow, credit.session_id, credit.organisation_id, finding)
+
+    return deliver
+
+
+def chat_removals(new_uow: Callable[..., UnitOfWork], thresholds: Thresholds) -> Deliver:
+    """The consumer of chat's "chat.message_removed": the rule negative_removed over that show."""
+
+    async def deliver(message: Envelope) -> None:
+        if message.event_type != MESSAGE_REMOVED:
+            return
+        session_id = int(message.payload["session_id"])
+        async with new_uow() as uow:
+            if await uow.session.get(LiveSession, session_id) is None:
+                return
+            await run_rules(uow, session_id, thresholds, rules=(negative_removed,))
 
     return deliver

@@ -2,7 +2,7 @@
 indexes the roll-up reads by
 
 Revision ID: 0021_session_minutes
-Revises: 0017_integrity_alerts
+Revises: 0020_host_credits
 Create Date: 2026-11-28 10:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import fieldcast.db.base
 
 revision: str = "0021_session_minutes"
-down_revision: str | None = "0017_integrity_alerts"
+down_revision: str | None = "0020_host_credits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
