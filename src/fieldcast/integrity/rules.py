@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +19,9 @@ from fieldcast.aftersales.models import RefundRequest, RefundRequestState
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce.models import Order
 from fieldcast.config import Settings
+from fieldcast.integrity.findings import Finding as Finding  # re-exported: rules and actions use it
 from fieldcast.integrity.models import Severity, SubjectKind
+from fieldcast.integrity.rules_traffic import TRAFFIC_RULES
 from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
 
 OFFICIAL_NOT_WELFARE = "official_host_not_public_welfare"
@@ -43,6 +44,16 @@ class Thresholds:
     refund_min_orders: int = 5
     quota_fen: tuple[int, ...] = (5000, 10000, 20000, 50000)
     quota_min_buyers: int = 5
+    # Fake traffic (rules_traffic.py; the settings say why each default).
+    heartbeat_grace_s: float = 30.0
+    silent_share: float = 0.5
+    silent_min_connections: int = 10
+    burst_joins: int = 15
+    burst_window_s: float = 10.0
+    unsupported_share: float = 0.3
+    unsupported_min_viewers: int = 10
+    like_rate_per_s: float = 4.0
+    like_min_s: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -52,16 +63,16 @@ class Thresholds:
             refund_min_orders=settings.integrity_refund_min_orders,
             quota_fen=tuple(settings.integrity_quota_fen),
             quota_min_buyers=settings.integrity_quota_min_buyers,
+            heartbeat_grace_s=settings.integrity_heartbeat_grace_s,
+            silent_share=settings.integrity_silent_share,
+            silent_min_connections=settings.integrity_silent_min_connections,
+            burst_joins=settings.integrity_burst_joins,
+            burst_window_s=settings.integrity_burst_window_s,
+            unsupported_share=settings.integrity_unsupported_share,
+            unsupported_min_viewers=settings.integrity_unsupported_min_viewers,
+            like_rate_per_s=settings.integrity_like_rate_per_s,
+            like_min_s=settings.integrity_like_min_s,
         )
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Severity
-    subject_kind: SubjectKind
-    subject_id: int
-    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 Rule = Callable[[AsyncSession, LiveSession, Thresholds], Awaitable[list[Finding]]]
@@ -222,4 +233,5 @@ RULES: tuple[Rule, ...] = (
     refunds_after_show,
     member_buyers,
     round_quota,
+    *TRAFFIC_RULES,
 )
