@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 2.0  # how often what changed is written
 LEAVE_GAP_S = 0.2  # a socket leaving wakes the writer, at most this often (a mass leave: few writes)
+CLOSE_WAIT_S = 10.0  # at shutdown, how long a write in progress may take before it is cancelled
 PENDING_MAX = 100_000  # entries kept for a database that stays away; beyond, the oldest closed go
 IPV4_PREFIX = 24  # a small network: one office, one village's line, one small hosting block
 # IPv6: a /48 is what one site (a household line, an office, a server rack) is usually given; a
@@ -178,6 +179,8 @@ class Journal:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_s)
             self._wake.clear()
+            if self._closed:
+                return  # close() writes the rest
             await self.flush()
             await asyncio.sleep(LEAVE_GAP_S)
 
@@ -193,10 +196,12 @@ class Journal:
             snapshot = [(entry, entry.values()) for entry in batch]
             try:
                 created = await self._write(snapshot, rooms)
-            except Exception as exc:
+            except BaseException as exc:  # cancelled too: nothing taken is lost
                 self.failures += 1
-                log.warning("room journal: %s entries not written yet (%r); retrying", len(batch), exc)
                 self._requeue(batch, rooms)
+                if not isinstance(exc, Exception):
+                    raise
+                log.warning("room journal: %s entries not written yet (%r); retrying", len(batch), exc)
                 return False
             for entry, row_id in created:
                 entry.row_id = row_id
@@ -242,8 +247,13 @@ class Journal:
     async def close(self) -> None:
         """At shutdown: the sockets still open are closing with the process; write everything."""
         self._closed = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
+            # Never cancelled mid-write (a cancelled SQLite transaction may keep the write lock):
+            # it stops at its next wake, after the write in progress, if any.
+            done, _ = await asyncio.wait({self._task}, timeout=CLOSE_WAIT_S)
+            if not done:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         for entry in list(self._open):
