@@ -214,3 +214,21 @@ async def test_playing_is_accepted_without_a_reply_and_pings_still_pong() -> Non
     assert (entry.heartbeats, entry.likes, entry.playing_at is not None) == (1, 20, True)
     assert ClientMessages(lambda likes, flowers: None).handle('{"type": "playing"}', 0.0) is None
     await journal.close()
+
+
+async def test_heartbeats_of_an_open_socket_are_written_at_the_first_and_then_every_tenth(app: Any) -> None:
+    journal = Journal(app.state.ctx.uow, flush_s=3600)
+    entry = journal.open(43, None, {}, "10.0.0.1", SESSION_VIEWER)
+    assert await journal.flush()
+    entry.heartbeat()
+    assert journal.pending == 1  # the first: the rules must know it ever heartbeated
+    assert await journal.flush()
+    for _ in range(9):
+        entry.heartbeat()
+    assert journal.pending == 0  # 2nd..10th: kept in memory
+    entry.heartbeat()
+    assert journal.pending == 1  # the 11th writes the running count
+    await journal.close()  # the close writes the rest
+    async with app.state.ctx.uow(write=False) as uow:
+        (row,) = (await uow.session.scalars(sa.select(RoomConnection))).all()
+    assert row.heartbeats == 11 and row.left_at is not None

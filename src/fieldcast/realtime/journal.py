@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 2.0  # how often what changed is written
 LEAVE_GAP_S = 0.2  # a socket leaving wakes the writer, at most this often (a mass leave: few writes)
+HEARTBEAT_WRITE_EVERY = 10  # an open connection's heartbeat count is written at the 1st, 11th, ...
 CLOSE_WAIT_S = 10.0  # at shutdown, how long a write in progress may take before it is cancelled
 PENDING_MAX = 100_000  # entries kept for a database that stays away; beyond, the oldest closed go
 IPV4_PREFIX = 24  # a small network: one office, one village's line, one small hosting block
@@ -75,9 +76,13 @@ class Connection:
     row_id: int | None = None  # once written
 
     def heartbeat(self) -> None:
+        """A "ping". Only the first, and every HEARTBEAT_WRITE_EVERY-th, makes the entry pending:
+        what the rules need of an open connection is whether it ever heartbeated, and every
+        socket pinging every 25 s would otherwise be a row update each; the close writes the rest."""
         self.heartbeats += 1
         self.last_heartbeat_at = utcnow()
-        self.journal.touch(self)
+        if self.heartbeats % HEARTBEAT_WRITE_EVERY == 1 or HEARTBEAT_WRITE_EVERY == 1:
+            self.journal.touch(self)
 
     def playing(self) -> None:
         """The client's video started playing; only the first report counts."""
