@@ -51,6 +51,7 @@ from fieldcast.payments.providers import make_payment_provider
 from fieldcast.realtime.bus import Bus, make_bus
 from fieldcast.realtime.counters import make_counters
 from fieldcast.realtime.hub import RoomHub
+from fieldcast.realtime.journal import Journal
 from fieldcast.realtime.room_feed import RoomState
 from fieldcast.realtime.room_log import RoomLog, make_room_log
 from fieldcast.realtime.versions import DataVersion, make_data_version
@@ -80,6 +81,7 @@ def table_metadata() -> MetaData:
     from fieldcast.integrity import models as _integrity  # noqa: F401
     from fieldcast.live import models as _live  # noqa: F401
     from fieldcast.payments import models as _payments  # noqa: F401
+    from fieldcast.realtime import models as _realtime  # noqa: F401
     from fieldcast.reviews import models as _reviews  # noqa: F401
 
     return Base.metadata
@@ -148,12 +150,15 @@ class CoreContext:
     room_hub: RoomHub
     # What a room holds, for the first frame of a room socket.
     room_state: RoomState
+    # What each room socket did (kept in the database for the integrity rules).
+    room_journal: Journal
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return self.db.uow(write=write)
 
     async def close(self) -> None:
         await self.room_hub.close()
+        await self.room_journal.close()
         await self.room_hub.counters.close()
         await self.room_log.close()
         await self.bus.close()
@@ -204,13 +209,17 @@ def core_context(settings: Settings) -> CoreContext:
     )
     bus = make_bus(settings.redis_url)
     room_log = make_room_log(settings.redis_url, bus)
+    room_hub = RoomHub(room_log, make_counters(settings.redis_url), rest=settings.room_sweep_rest)
+    room_journal = Journal(db.uow)
+    room_hub.on_published = room_journal.published
     return CoreContext(
         settings=settings,
         db=db,
         bus=bus,
         room_log=room_log,
-        room_hub=RoomHub(room_log, make_counters(settings.redis_url), rest=settings.room_sweep_rest),
+        room_hub=room_hub,
         room_state=RoomSnapshots(db.uow, settings.hls_base_url),
+        room_journal=room_journal,
     )
 
 

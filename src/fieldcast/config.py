@@ -316,6 +316,76 @@ class Settings(BaseSettings):
         # (中评). A removed review at or below this counts as negative even without a negative word.
         description="Star rating at or below which a removed review counts as negative (rule negative_removed).",
     )
+    # Fake traffic: rules over the room sockets' journal (fieldcast.integrity.rules_traffic).
+    integrity_heartbeat_grace_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        # 30: the room page pings every 25 s; a connection alive past 30 s has pinged at least once.
+        description="Seconds a room connection may live without a heartbeat before it counts as silent.",
+    )
+    integrity_silent_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        # 0.5: phones that block autoplay leave some honest viewers without a playback report, but
+        # not half of a show's connections; scripted sockets neither ping nor play.
+        description="Share of a show's connections without playback or heartbeat above which an alert is raised.",
+    )
+    integrity_silent_min_connections: int = Field(
+        default=10,
+        ge=1,
+        le=1_000_000,
+        # 10: below that one or two viewers who never pressed play make up the share alone.
+        description="Connections a show needs before the share of silent connections is judged.",
+    )
+    integrity_burst_joins: int = Field(
+        default=15,
+        ge=2,
+        le=1_000_000,
+        # 15: a family or an office behind one address opens a handful of phones, not fifteen in
+        # seconds; a carrier NAT spreads its customers' joins over the whole show.
+        description="Joins from one address, network (/24, IPv6 /48) or device cookie within the window: a burst.",
+    )
+    integrity_burst_window_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        # 10: a script opens its sockets within a second or two; people arrive over minutes.
+        description="Seconds within which the burst's joins must fall.",
+    )
+    integrity_unsupported_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        # 0.3: honest viewers who leave before their first heartbeat or play are a few percent of a
+        # figure; a third of it with nobody watching through the connections is inflation.
+        description="Share of a published viewer figure (peak, unique) the journal does not back that raises an alert.",
+    )
+    integrity_unsupported_min_viewers: int = Field(
+        default=10,
+        ge=1,
+        le=1_000_000,
+        # 10: for smaller figures one early leaver is a large share and the figure impresses nobody.
+        description="Published viewers a figure needs before it is compared with the journal.",
+    )
+    integrity_like_rate_per_s: float = Field(
+        default=4.0,
+        gt=0,
+        le=20,
+        # 4: a person taps the heart in bursts of a few a second and then watches; averaged over
+        # their whole time in the room that stays well below 4 a second, while a script held at the
+        # socket caps (room_feed.SOCKET_REACTION_CAPS: 300 a minute) averages 5 or more.
+        description="Likes per second of connected time above which a connection is not a person tapping.",
+    )
+    integrity_like_min_s: float = Field(
+        default=10.0,
+        ge=1,
+        le=3600,
+        # 10: a connection of a few seconds with one quick burst of taps is a person; the rate is
+        # judged on connections that stayed at least this long.
+        description="Seconds a connection must have lasted before its like rate is judged.",
+    )
     # -- payments: the in-process provider (behaves like WeChat Pay's Native flow) ---------------
     payment_sandbox_secret: str = Field(
         default="", description="Signs the sandbox provider's notifications; empty = derived from the secret key."

@@ -127,6 +127,12 @@ def test_host_goes_live_with_the_camera_and_a_viewer_plays_the_room_then_the_rep
 
     # A viewer on a phone waits in the room before the show: the countdown runs.
     viewer = _context(camera_browser, live_server, contexts, **PHONE).new_page()
+    sent: list[str | bytes] = []  # what the page's room sockets send
+
+    def record(payload: str | bytes) -> None:  # a function: Playwright cannot wrap a bound builtin
+        sent.append(payload)
+
+    viewer.on("websocket", lambda ws: ws.on("framesent", record))
     viewer.goto(room_path)
     expect(viewer.get_by_test_id("state-badge")).to_have_attribute("data-state", "scheduled")
     countdown = viewer.get_by_test_id("room-countdown").locator("[data-countdown-to]")
@@ -147,6 +153,8 @@ def test_host_goes_live_with_the_camera_and_a_viewer_plays_the_room_then_the_rep
     expect(viewer.get_by_test_id("state-badge")).to_have_attribute("data-state", "live", timeout=VIDEO_TIMEOUT_MS)
     played = _wait_playing(viewer)
     viewer.wait_for_timeout(2000)
+    # Its socket told the server the video plays (the fake-traffic rules count such viewers).
+    assert '{"type":"playing"}' in sent, sent
     assert _wait_playing(viewer, min_time_s=played) > played, "the live video stopped moving"
     assert viewer.evaluate("() => document.getElementById('room-video').muted") is True  # autoplay is muted
     expect(viewer.get_by_test_id("unmute")).to_be_visible()

@@ -30,6 +30,7 @@ from fieldcast.integrity.rules_officials import (
     official_credited,
 )
 from fieldcast.integrity.rules_orders import ORDER_RULES
+from fieldcast.integrity.rules_traffic import TRAFFIC_RULES
 from fieldcast.live.models import LiveSession, SessionHost, ShelfItem
 
 OFFICIAL_NOT_WELFARE = "official_host_not_public_welfare"
@@ -67,6 +68,16 @@ class Thresholds:
     large_order_units: int = 50
     large_order_fen: int = 500_000
     negative_rating_max: int = 2
+    # Fake traffic (rules_traffic.py; the settings say why each default).
+    heartbeat_grace_s: float = 30.0
+    silent_share: float = 0.5
+    silent_min_connections: int = 10
+    burst_joins: int = 15
+    burst_window_s: float = 10.0
+    unsupported_share: float = 0.3
+    unsupported_min_viewers: int = 10
+    like_rate_per_s: float = 4.0
+    like_min_s: float = 10.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
@@ -90,6 +101,15 @@ class Thresholds:
             large_order_units=settings.integrity_large_order_units,
             large_order_fen=settings.integrity_large_order_fen,
             negative_rating_max=settings.integrity_negative_review_max_rating,
+            heartbeat_grace_s=settings.integrity_heartbeat_grace_s,
+            silent_share=settings.integrity_silent_share,
+            silent_min_connections=settings.integrity_silent_min_connections,
+            burst_joins=settings.integrity_burst_joins,
+            burst_window_s=settings.integrity_burst_window_s,
+            unsupported_share=settings.integrity_unsupported_share,
+            unsupported_min_viewers=settings.integrity_unsupported_min_viewers,
+            like_rate_per_s=settings.integrity_like_rate_per_s,
+            like_min_s=settings.integrity_like_min_s,
         )
 
 
@@ -252,6 +272,7 @@ RULES: tuple[Rule, ...] = (
     member_buyers,
     round_quota,
     *ORDER_RULES,
+    *TRAFFIC_RULES,
     # rules_officials.py
     official_credited,
     draw_won_by_organisation,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import signal
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from fieldcast.errors import CLOSE_TRY_AGAIN, backend_unavailable
 from fieldcast.realtime.bus import Bus
 from fieldcast.realtime.health import HealthCheck
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, Message, write_frames
+from fieldcast.realtime.journal import Connection
 from fieldcast.realtime.room_feed import (
     CLIENT_MESSAGE_MAX,
     CLOSE_IDLE,
@@ -50,7 +52,7 @@ from fieldcast.realtime.room_feed import (
     snapshot_frame,
     viewer_key,
 )
-from fieldcast.session_cookie import SESSION_COOKIE, SessionCookie
+from fieldcast.session_cookie import SESSION_COOKIE, SESSION_VIEWER, SessionCookie
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class FanoutServer:
         self.ctx = ctx
         self.cookie = SessionCookie(ctx.settings.resolved_secret_key, ctx.settings.session_max_age_s)
         self.health = HealthCheck(ctx.db, ctx.bus, ctx.settings.health_interval_s)
+        self.trusted_proxies = trusted_proxies(os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path == "/healthz":
@@ -112,7 +115,9 @@ class FanoutServer:
         assert target is not None  # process_request refused every other path
         room_id, after = target
         hub = self.ctx.room_hub
-        viewer = viewer_key(self.session(ws.request))
+        session = self.session(ws.request)
+        viewer = viewer_key(session)
+        entry: Connection | None = None
         # Join before reading the backlog or the snapshot: nothing appended in between is lost
         # (the writer drops what the opening already covered).
         listener = await hub.join(room_id, viewer)
@@ -132,6 +137,7 @@ class FanoutServer:
             if opened is None:
                 await ws.close(CLOSE_NO_ROOM)
                 return
+            entry = self.ctx.room_journal.open(room_id, viewer, session, self.client_ip(ws), SESSION_VIEWER)
             last, first = opened
             if first is not None:
                 await ws.send(first)
@@ -140,13 +146,23 @@ class FanoutServer:
             writer = asyncio.create_task(write_frames(listener, ws.send, lambda: self._resync(ws, room_id)))
             writer.add_done_callback(lambda task: self._writer_ended(ws, task))
             listener.direct = _direct_writer(ws)
-            await self._read_until_closed(ws, room_id, viewer)
+            await self._read_until_closed(ws, room_id, viewer, entry)
         except ConnectionClosed:
             pass
         finally:
             if writer is not None:
                 writer.cancel()
             hub.leave(room_id, listener)
+            if entry is not None:
+                self.ctx.room_journal.close_entry(entry)
+
+    def client_ip(self, ws: ServerConnection) -> str:
+        """The client's address as uvicorn determines it for the app (`proxy_headers`): from
+        X-Forwarded-For when the peer is a proxy it trusts (FORWARDED_ALLOW_IPS, 127.0.0.1 by
+        default) — the nearest address in it that is not itself a trusted proxy — else the peer."""
+        peer = ws.remote_address[0] if ws.remote_address else ""
+        header = ws.request.headers.get("X-Forwarded-For") if ws.request is not None else None
+        return forwarded_client(str(peer), header, self.trusted_proxies)
 
     async def _resync(self, ws: ServerConnection, room_id: int) -> int:
         fresh = await snapshot_frame(self.ctx, room_id)
@@ -173,10 +189,12 @@ class FanoutServer:
         cls._closing.add(task)
         task.add_done_callback(cls._closing.discard)
 
-    async def _read_until_closed(self, ws: ServerConnection, room_id: int, viewer: str | None) -> None:
+    async def _read_until_closed(
+        self, ws: ServerConnection, room_id: int, viewer: str | None, entry: Connection | None = None
+    ) -> None:
         """Client messages until the client goes; silent for IDLE_S (no heartbeat) = closed."""
         hub = self.ctx.room_hub
-        messages = ClientMessages(lambda likes, flowers: hub.react(room_id, likes, flowers, viewer))
+        messages = ClientMessages(lambda likes, flowers: hub.react(room_id, likes, flowers, viewer), entry)
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -194,6 +212,21 @@ class FanoutServer:
                 return
             if reply is not None:
                 await ws.send(reply)
+
+
+def trusted_proxies(setting: str) -> frozenset[str]:
+    """uvicorn's FORWARDED_ALLOW_IPS: comma-separated addresses, or "*" for any."""
+    return frozenset(part.strip() for part in setting.split(",") if part.strip())
+
+
+def forwarded_client(peer: str, header: str | None, trusted: frozenset[str]) -> str:
+    if not header or ("*" not in trusted and peer not in trusted):
+        return peer
+    hops = [hop.strip() for hop in header.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if "*" in trusted or hop not in trusted:
+            return hop
+    return hops[0] if hops else peer
 
 
 def _direct_writer(ws: ServerConnection) -> Callable[[Message], bool]:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fieldcast.errors import CLOSE_TRY_AGAIN, backend_unavailable
 from fieldcast.inputs import BigCount, Id
 from fieldcast.realtime.hub import CLOSE_TOO_SLOW, write_frames
+from fieldcast.realtime.journal import Connection
 from fieldcast.realtime.room_feed import (
     CLIENT_MESSAGE_MAX,
     CLOSE_IDLE,
@@ -31,6 +32,7 @@ from fieldcast.realtime.room_feed import (
     snapshot_frame,
     viewer_key,
 )
+from fieldcast.session_cookie import SESSION_VIEWER
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -40,7 +42,9 @@ router = APIRouter()
 async def room_socket(websocket: WebSocket, session_id: Id, after: BigCount | None = None) -> None:
     ctx: RoomServices = websocket.app.state.ctx  # the composition root's context
     hub = ctx.room_hub
-    viewer = viewer_key(websocket.scope.get("session") or {})
+    session = websocket.scope.get("session") or {}
+    viewer = viewer_key(session)
+    entry: Connection | None = None
     # Join before reading the backlog or the snapshot: nothing appended in between is lost
     # (the writer drops what the opening already covered).
     listener = await hub.join(session_id, viewer)
@@ -61,6 +65,10 @@ async def room_socket(websocket: WebSocket, session_id: Id, after: BigCount | No
         if opened is None:
             await websocket.close(CLOSE_NO_ROOM)
             return
+        # The client's address as uvicorn gives it: behind nginx the real client, taken from
+        # X-Forwarded-For of the proxies it trusts (see accounts.auth.client_address).
+        ip = websocket.client.host if websocket.client else ""
+        entry = ctx.room_journal.open(session_id, viewer, session, ip, SESSION_VIEWER)
         last, first = opened
         if first is not None:
             await websocket.send_text(first)
@@ -82,7 +90,7 @@ async def room_socket(websocket: WebSocket, session_id: Id, after: BigCount | No
         listener.last = last
         writer = asyncio.create_task(write_frames(listener, websocket.send_text, resync))
         reader = asyncio.create_task(
-            _read_until_closed(websocket, lambda likes, flowers: hub.react(session_id, likes, flowers, viewer))
+            _read_until_closed(websocket, lambda likes, flowers: hub.react(session_id, likes, flowers, viewer), entry)
         )
         done, pending = await asyncio.wait({writer, reader, too_slow}, return_when=asyncio.FIRST_COMPLETED)
         for future in pending:
@@ -99,13 +107,17 @@ async def room_socket(websocket: WebSocket, session_id: Id, after: BigCount | No
                 log.warning("room %s socket ended with %r", session_id, exc)
     finally:
         hub.leave(session_id, listener)
+        if entry is not None:
+            ctx.room_journal.close_entry(entry)
 
 
-async def _read_until_closed(websocket: WebSocket, react: Callable[[int, int], None]) -> None:
+async def _read_until_closed(
+    websocket: WebSocket, react: Callable[[int, int], None], journal: Connection | None = None
+) -> None:
     """Client messages until the client goes (room_feed.ClientMessages). A socket silent for
     longer than IDLE_S is closed: an open socket that stopped heartbeating must not count as a
     viewer."""
-    messages = ClientMessages(react)
+    messages = ClientMessages(react, journal)
     loop = asyncio.get_running_loop()
     while True:
         try:

@@ -245,6 +245,9 @@ class RoomHub:
         self._ticker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._tick_failing = False  # the last tick met an unreachable backend (logged once)
+        # Told each room's counters as they are sent to it (the connection journal keeps the
+        # published figures for the integrity rules).
+        self.on_published: Callable[[int, dict[str, Any]], None] | None = None
 
     def react(self, room_id: int, likes: int = 0, flowers: int = 0, viewer: str | None = None) -> None:
         """Count a viewer's likes or flowers locally; the next tick adds them to the totals, each
@@ -333,6 +336,8 @@ class RoomHub:
             if data == room.last_counters:
                 continue
             room.last_counters = data
+            if self.on_published is not None:
+                self.on_published(room_id, data)
             room.counters(orjson.dumps({"type": "room.counters", "room": room_id, "data": data}).decode())
 
     async def _tick_forever(self) -> None:

@@ -17,6 +17,7 @@ import orjson
 
 from fieldcast.config import Settings
 from fieldcast.realtime.hub import RoomHub
+from fieldcast.realtime.journal import Connection, Journal
 from fieldcast.realtime.room_log import FellBehind, RoomLog, frame_id
 from fieldcast.session_cookie import SESSION_USER, SESSION_VIEWER
 
@@ -54,6 +55,7 @@ class RoomServices(Protocol):
     room_log: RoomLog
     room_hub: RoomHub
     room_state: RoomState
+    room_journal: Journal
 
 
 async def snapshot_frame(ctx: RoomServices, room_id: int) -> tuple[int, str] | None:
@@ -138,11 +140,13 @@ class MessageTooBig(Exception):
 class ClientMessages:
     """One socket's incoming messages: "ping" is answered "pong"; {"type": "like"|"flower",
     "count": n} (1..50) goes to `react`, within SOCKET_REACTION_CAPS (at most REACTIONS_PER_S a
-    second, and less over ten seconds and a minute) — the rest, and anything malformed, is
-    dropped without an error."""
+    second, and less over ten seconds and a minute); {"type": "playing"} (the page's video
+    started playing) gets no reply — the rest, and anything malformed, is dropped without an
+    error. Heartbeats, playback and the reactions granted go to the socket's journal entry."""
 
-    def __init__(self, react: Callable[[int, int], None]) -> None:
+    def __init__(self, react: Callable[[int, int], None], journal: Connection | None = None) -> None:
         self.react = react
+        self.journal = journal
         # Per cap: when its current window began, and what was used in it.
         self.windows = [(-window_s, 0) for window_s, _cap in SOCKET_REACTION_CAPS]
 
@@ -163,19 +167,28 @@ class ClientMessages:
         if len(text) > CLIENT_MESSAGE_MAX:
             raise MessageTooBig
         if text in ('"ping"', "ping"):
+            if self.journal is not None:
+                self.journal.heartbeat()
             return PONG
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(data, dict) or data.get("type") not in ("like", "flower"):
+        if not isinstance(data, dict):
+            return None
+        if data.get("type") == "playing":
+            if self.journal is not None:
+                self.journal.playing()
+            return None
+        if data.get("type") not in ("like", "flower"):
             return None
         count = data.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= REACTIONS_PER_MESSAGE:
             return None
         granted = self._allow(count, now)
-        if granted and data["type"] == "like":
-            self.react(granted, 0)
-        elif granted:
-            self.react(0, granted)
+        likes, flowers = (granted, 0) if data["type"] == "like" else (0, granted)
+        if granted:
+            self.react(likes, flowers)
+            if self.journal is not None:
+                self.journal.reacted(likes, flowers)
         return None

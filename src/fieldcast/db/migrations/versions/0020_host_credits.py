@@ -1,7 +1,7 @@
 """host_credits: what an organisation credited to a person (commission, payout, gift) for a show
 
 Revision ID: 0020_host_credits
-Revises: 0017_integrity_alerts
+Revises: 0018_room_connections
 Create Date: 2026-11-28 09:45:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import fieldcast.db.base
 
 revision: str = "0020_host_credits"
-down_revision: str | None = "0017_integrity_alerts"
+down_revision: str | None = "0018_room_connections"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

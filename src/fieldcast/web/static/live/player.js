@@ -226,6 +226,8 @@ const socket = roomSocket(t.sessionId, {
   },
 });
 const send = (message) => socket.send(message);
+// Playback is reported once per socket (room_socket.js): sockets that never play are not viewers.
+video.addEventListener("playing", () => socket.playing());
 
 const panel = startRoomLive(send);
 
