@@ -98,6 +98,7 @@ async def supervision_page(request: Request, uow: Uow, user: CurrentUser) -> Res
         request,
         "integrity/supervision.html",
         {
+            "user": user,
             "scope": scope,
             "filters": filters,
             "query": filters.query(),
@@ -214,7 +215,7 @@ async def _alert_view(
     return render(
         request,
         "integrity/alert.html",
-        {"r": row, "form": form or Form(), "note_max": NOTE_MAX, "evidence_rows": q.evidence_rows},
+        {"user": user, "r": row, "form": form or Form(), "note_max": NOTE_MAX, "evidence_rows": q.evidence_rows},
         status_code=status,
     )
 
@@ -238,7 +239,7 @@ async def _report_view(
     return render(
         request,
         "integrity/report.html",
-        {"rep": data, "form": form or Form(), "note_max": NOTE_MAX, "evidence_rows": q.evidence_rows},
+        {"user": user, "rep": data, "form": form or Form(), "note_max": NOTE_MAX, "evidence_rows": q.evidence_rows},
         status_code=status,
     )
 
