@@ -19,8 +19,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import Credentials, NewContext
-from tests.e2e.test_accessibility import FAILING_IMPACTS, _describe, _violations
 from tests.e2e.shows import Offer, api, join_by_invitation, ok, person, schedule_show, sign_up, with_csrf
+from tests.e2e.test_accessibility import FAILING_IMPACTS, _describe, _violations
 from tests.factories import JINGYU
 
 pytestmark = pytest.mark.e2e
