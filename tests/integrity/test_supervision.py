@@ -104,9 +104,15 @@ async def test_who_may_see_the_supervisors_pages(app: FastAPI, client: httpx.Asy
     assert (await client.get(f"{API}/alerts/{alert_id}", headers=w.headers["host"])).status_code == 403
     assert (await client.get(f"{API}/supervision/alerts", headers=w.headers["supplier"])).status_code == 403
     assert (await client.get(f"{API}/supervision/alerts")).status_code == 401
-    # The platform administrator sees both organisations.
+    # The platform administrator sees both organisations, and has the view in the menu.
     admin_page = (await client.get("/integrity", headers=w.headers["admin"])).text
     assert f'data-session-id="{other.session_id}"' in admin_page and f'data-session-id="{w.session_id}"' in admin_page
+    assert 'data-testid="nav-integrity"' in admin_page
+    # The account page links it beside the organisations one may supervise, and only there.
+    for who, linked in (("supervisor", True), ("organiser", True), ("host", False), ("supplier", False)):
+        account = (await client.get("/account", headers=w.headers[who])).text
+        assert ('data-testid="account-integrity-link"' in account) is linked, who
+        assert 'data-testid="nav-integrity"' not in account
 
 
 async def test_counts_filters_and_the_shows_figures(app: FastAPI, client: httpx.AsyncClient) -> None:
