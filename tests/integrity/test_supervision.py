@@ -108,6 +108,7 @@ async def test_who_may_see_the_supervisors_pages(app: FastAPI, client: httpx.Asy
     admin_page = (await client.get("/integrity", headers=w.headers["admin"])).text
     assert f'data-session-id="{other.session_id}"' in admin_page and f'data-session-id="{w.session_id}"' in admin_page
     assert 'data-testid="nav-integrity"' in admin_page
+    assert (await client.get("/integrity?org=no-such-org", headers=w.headers["admin"])).status_code == 404
     # The account page links it beside the organisations one may supervise, and only there.
     for who, linked in (("supervisor", True), ("organiser", True), ("host", False), ("supplier", False)):
         account = (await client.get("/account", headers=w.headers[who])).text
@@ -168,6 +169,7 @@ def test_evidence_rows_render_any_dict() -> None:
             "buyers": [{"buyer_id": 1, "total_fen": 5100}],
             "nested": {"a_fen": 100, "flag": True},
             "new_key_from_a_new_rule": "x",
+            "ended_at": "2026-11-28T04:00:00+00:00",
         }
     )
     by_key = {row.key: row for row in rows}
@@ -177,6 +179,7 @@ def test_evidence_rows_render_any_dict() -> None:
     assert by_key["buyers"].table == [["1", format_yuan(5100)]] and len(by_key["buyers"].headers) == 2
     assert by_key["nested"].table is not None and by_key["nested"].table[0][1] == format_yuan(100)
     assert by_key["new_key_from_a_new_rule"].label == "new key from a new rule"
+    assert by_key["ended_at"].text is not None and "12:00" in by_key["ended_at"].text  # Beijing time
 
 
 async def test_the_report_decides_alerts_and_shows_bad_input_on_the_form(

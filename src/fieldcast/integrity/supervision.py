@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fieldcast.accounts.errors import MissingRole
 from fieldcast.accounts.models import Membership, Organisation, User
 from fieldcast.accounts.permissions import require_org_role, require_user
+from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.integrity import errors as e
 from fieldcast.integrity.actions import DECIDERS
@@ -26,6 +27,7 @@ from fieldcast.integrity.models import STANDING_STATES, AlertState, IntegrityAle
 from fieldcast.labels import LABELS, LabelList, label
 from fieldcast.live.models import LiveSession
 from fieldcast.web.money import format_yuan
+from fieldcast.web.templating import _local_time as local_time
 
 ALERTS_LIMIT = 200  # alerts a page lists (the counts and the exports cover them all)
 SHOWS_LIMIT = 200  # shows a page lists, newest first
@@ -38,6 +40,7 @@ class Scope:
     """The organisations a person may look into, by name."""
 
     organisations: list[Organisation]
+    everything: bool = False  # a platform administrator's: an organisation outside it does not exist
 
     @property
     def ids(self) -> list[int]:
@@ -50,6 +53,8 @@ class Scope:
         for org in self.organisations:
             if org.slug == slug:
                 return org
+        if self.everything:
+            raise NotFound(N_("No such organisation."))
         raise MissingRole(
             N_("You need one of these roles in this organisation: %(roles)s."), roles=LabelList("role", DECIDERS)
         )
@@ -73,7 +78,7 @@ async def scope_of(s: AsyncSession, actor: User | None) -> Scope:
         raise MissingRole(
             N_("You need one of these roles in this organisation: %(roles)s."), roles=LabelList("role", DECIDERS)
         )
-    return Scope(orgs)
+    return Scope(orgs, everything=user.is_platform_admin)
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,11 @@ def show_value(key: str, value: Any) -> str:
         return label("role", value)
     if key.endswith("_fen") and isinstance(value, int):
         return format_yuan(value)
+    if key.endswith("_at") and isinstance(value, str):
+        try:
+            return local_time(datetime.fromisoformat(value), "short")
+        except ValueError:
+            return value
     if key in ("share", "threshold", "refund_share") and isinstance(value, float) and 0 <= value <= 1:
         return f"{value * 100:.1f}%"
     if isinstance(value, list | dict):
