@@ -300,7 +300,9 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         id(catalog_pages.pages): [
             Depends(review_pages.product_reviews_section),
             Depends(live_selling.selling_rooms_section),
-        ]
+        ],
+        # A show's orders page (commerce) shows its figures side by side (integrity, above commerce).
+        id(commerce_pages.pages): [Depends(integrity_pages.session_gmv_section)],
     }
     for router in page_routers:
         app.include_router(router, dependencies=[Depends(home_pages.notification_bell), *sections.get(id(router), [])])

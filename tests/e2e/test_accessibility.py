@@ -40,6 +40,11 @@ VISITS = [
     ("product", "viewer"),
     ("storefront", "anonymous"),
     ("storefront", "viewer"),
+    # Integrity: the show's public ledger, and for its organisation's owner the supervisor's view
+    # and the show's integrity report.
+    ("ledger", "anonymous"),
+    ("supervision", "owner"),
+    ("integrity", "owner"),
     # The phone layouts: the room's video stage with the chat and buttons over it, the cockpit's dock.
     ("room", "viewer-phone"),
     ("console", "host-phone"),
@@ -74,6 +79,9 @@ class Show:
             "console": f"/live/{s.session_id}/console",
             "product": f"/p/{s.product_id}",
             "storefront": f"/s/{s.org_slug}",
+            "ledger": f"/live/{s.session_id}/ledger",
+            "supervision": "/integrity",
+            "integrity": f"/integrity/sessions/{s.session_id}",
         }
 
 
@@ -145,7 +153,8 @@ def test_axe_finds_no_serious_or_critical_violation(
     person, _, device = who.partition("-")
     context = new_context(locale=locale, bypass_csp=True, **(PHONE if device == "phone" else {}))
     if person != "anonymous":
-        _sign_in(context, show.scheduled.host if person == "host" else show.viewer)
+        who_signs_in = {"host": show.scheduled.host, "owner": show.scheduled.owner}.get(person, show.viewer)
+        _sign_in(context, who_signs_in)
     page = context.new_page()
     response = page.goto(show.paths[name])
     assert response is not None and response.status == 200, f"{show.paths[name]}: {response and response.status}"

@@ -3,8 +3,10 @@ show's verified GMV (public, as on the ledger). Writes take an Idempotency-Key (
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.permissions import require_org_role
@@ -12,8 +14,9 @@ from fieldcast.accounts.routes import org_or_404
 from fieldcast.inputs import Id
 from fieldcast.integrity import actions as a
 from fieldcast.integrity import schemas as s
+from fieldcast.integrity import supervision as sv
 from fieldcast.integrity.gmv import Gmv, organisation_gmv, session_gmv
-from fieldcast.integrity.models import IntegrityAlert
+from fieldcast.integrity.models import AlertState, IntegrityAlert, Severity
 from fieldcast.web.api import PROBLEMS
 from fieldcast.web.deps import Uow
 
@@ -70,3 +73,84 @@ async def api_organisation_gmv(slug: str, uow: Uow) -> s.GmvOut:
     """The same figures over every order of an organisation, its shows' and its storefront's (anyone)."""
     org = await org_or_404(uow, slug)
     return gmv_out(await organisation_gmv(uow.session, org.id), organisation_id=org.id)
+
+
+# -- the supervisor's view (read only; who sees what: integrity/supervision.py) -------------------
+
+
+def supervised_out(r: sv.AlertRow) -> s.SupervisedAlertOut:
+    return s.SupervisedAlertOut.model_validate(
+        {
+            **s.AlertOut.model_validate(r.alert).model_dump(),
+            "session_title": r.session_title,
+            "organisation_slug": r.organisation_slug,
+            "organisation_name": r.organisation_name,
+            "decided_by_name": r.decided_by_name,
+        }
+    )
+
+
+OrgFilter = Annotated[str | None, Query(alias="organisation", description="An organisation's slug.")]
+
+
+@api.get("/supervision/alerts", response_model=s.SupervisionAlertsOut)
+async def api_supervision_alerts(
+    uow: Uow,
+    user: CurrentUser,
+    organisation: OrgFilter = None,
+    rule: str | None = None,
+    severity: Severity | None = None,
+    state: AlertState | None = None,
+    limit: Annotated[int, Query(ge=1, le=sv.ALERTS_LIMIT)] = sv.ALERTS_LIMIT,
+) -> s.SupervisionAlertsOut:
+    """The alerts of the organisations the caller supervises (platform admins: all; otherwise
+    where they are owner, organiser or supervisor): counts by rule and severity, and the newest."""
+    scope = await sv.scope_of(uow.session, user)
+    filters = sv.Filters(organisation, rule, severity, state)
+    counts = await sv.alert_counts(uow.session, scope, filters)
+    rows = await sv.alerts(uow.session, scope, filters, limit=limit)
+    return s.SupervisionAlertsOut(
+        counts=[
+            s.AlertCountOut(
+                rule=c.rule,
+                severity=c.severity,
+                open=c.open,
+                acknowledged=c.acknowledged,
+                false_alarm=c.false_alarm,
+                total=c.total,
+            )
+            for c in counts
+        ],
+        items=[supervised_out(r) for r in rows],
+    )
+
+
+@api.get("/supervision/shows", response_model=list[s.ShowGmvOut])
+async def api_supervision_shows(
+    uow: Uow,
+    user: CurrentUser,
+    organisation: OrgFilter = None,
+    limit: Annotated[int, Query(ge=1, le=sv.SHOWS_LIMIT)] = sv.SHOWS_LIMIT,
+) -> list[s.ShowGmvOut]:
+    """The shows of the organisations the caller supervises, newest first, with their figures."""
+    scope = await sv.scope_of(uow.session, user)
+    rows = await sv.shows(uow.session, scope, sv.Filters(organisation=organisation), limit=limit)
+    return [
+        s.ShowGmvOut(
+            **gmv_out(r.gmv, session_id=r.session_id).model_dump(exclude={"organisation_id"}),
+            title=r.title,
+            state=r.state,
+            scheduled_at=r.scheduled_at,
+            organisation_slug=r.organisation_slug,
+            organisation_name=r.organisation_name,
+            alerts=r.alerts,
+            alerts_standing=r.standing,
+        )
+        for r in rows
+    ]
+
+
+@api.get("/alerts/{alert_id}", response_model=s.SupervisedAlertOut)
+async def api_alert(alert_id: Id, uow: Uow, user: CurrentUser) -> s.SupervisedAlertOut:
+    """One alert with its evidence (platform admins; the organisation's owners, organisers and supervisors)."""
+    return supervised_out(await sv.alert_detail(uow.session, user, alert_id))

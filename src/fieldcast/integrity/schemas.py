@@ -48,3 +48,38 @@ class GmvOut(BaseModel):
     orders: int
     paid_orders: int
     flagged_orders: int
+
+
+class SupervisedAlertOut(AlertOut):
+    """An alert as the supervisor's view lists it: with its show's title and organisation."""
+
+    session_title: str | None
+    organisation_slug: str
+    organisation_name: str
+    decided_by_name: str | None
+
+
+class AlertCountOut(BaseModel):
+    rule: str
+    severity: m.Severity
+    open: int
+    acknowledged: int
+    false_alarm: int
+    total: int
+
+
+class SupervisionAlertsOut(BaseModel):
+    """Counts by rule and severity (every alert that passes the filters) and the newest alerts."""
+
+    counts: list[AlertCountOut]
+    items: list[SupervisedAlertOut]
+
+
+class ShowGmvOut(GmvOut):
+    title: str
+    state: str
+    scheduled_at: datetime
+    organisation_slug: str
+    organisation_name: str
+    alerts: int
+    alerts_standing: int

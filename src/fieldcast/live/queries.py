@@ -386,15 +386,16 @@ async def follower_count(session: AsyncSession, *, host_id: int | None = None, o
     return int(await session.scalar(sa.select(sa.func.count(Follow.id)).where(cond)) or 0)
 
 
-async def unread_count(session: AsyncSession, user_id: int) -> int:
-    return int(
-        await session.scalar(
-            sa.select(sa.func.count(Notification.id)).where(
-                Notification.user_id == user_id, Notification.read_at.is_(None)
-            )
-        )
-        or 0
+def unread_count_select(user_id: int) -> sa.Select[int]:
+    """The count of a user's unread notifications, as a statement (the page header folds it into
+    its one query)."""
+    return sa.select(sa.func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
     )
+
+
+async def unread_count(session: AsyncSession, user_id: int) -> int:
+    return int(await session.scalar(unread_count_select(user_id)) or 0)
 
 
 async def notifications_of(

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Protocol
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import Response
@@ -13,9 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fieldcast.accounts import queries as account_queries
 from fieldcast.accounts.auth import CurrentUser
+from fieldcast.accounts.models import Membership
 from fieldcast.config import Language
 from fieldcast.db.engine import Database
 from fieldcast.i18n import coerce_language, current_language, gettext
+from fieldcast.integrity.actions import DECIDERS
 from fieldcast.live import queries as live_queries
 from fieldcast.live.cards import room_cards
 from fieldcast.live.models import SessionState
@@ -174,7 +177,15 @@ async def healthz(request: Request) -> Response:
 
 
 async def notification_bell(request: Request, uow: Uow, user: CurrentUser) -> None:
-    """The bell in the page header (a dependency of every page router): one indexed count per
-    page view, none for API calls."""
+    """The bell in the page header (a dependency of every page router), and whether the menu
+    links the supervisor's view (an owner, organiser or supervisor somewhere): one query per page
+    view (an indexed count and an indexed exists), none for API calls."""
     if user is not None and request.method == "GET":
-        request.state.unread_notifications = await live_queries.unread_count(uow.session, user.id)
+        supervises = sa.exists().where(Membership.user_id == user.id, Membership.role.in_(DECIDERS))
+        row = (
+            await uow.session.execute(
+                sa.select(live_queries.unread_count_select(user.id).scalar_subquery(), supervises)
+            )
+        ).one()
+        request.state.unread_notifications = int(row[0] or 0)
+        request.state.supervises = bool(row[1])

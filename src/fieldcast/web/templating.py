@@ -69,4 +69,5 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     ctx["settings"] = request.app.state.ctx.settings
     ctx["language"] = current_language.get()
     ctx.setdefault("unread_notifications", getattr(request.state, "unread_notifications", 0))
+    ctx.setdefault("supervises", getattr(request.state, "supervises", False))  # the menu's integrity link
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
