@@ -603,9 +603,25 @@ class Run:
         await asyncio.gather(*(s.close() for s in self.sockets))
         await self.settle(lambda: self.rerun(show), f"{show.session_id}: rules run at the end")
 
+    async def quiet(self, show: Show) -> None:
+        """What a week does to the server's memory of the show: every socket of the room has
+        been let go (the hub holds none), and what the app keeps of them in memory for the
+        database — the room sockets' journal, where the app has one (the fake-traffic rules read
+        it; it writes every few seconds) — is written."""
+        ctx = self.stage.app.state.ctx
+
+        async def let_go() -> bool:
+            return bool(ctx.room_hub.watching(show.session_id) == 0)
+
+        await self.settle(let_go, f"{show.session_id}: every socket let go")
+        journal = getattr(ctx, "room_journal", None)
+        if journal is not None:
+            assert await journal.flush(), "the room journal could not be written"
+
     async def week_passes(self, show: Show) -> None:
         """The rerun that the end scheduled for ended_at + the refund window, made due now and
         delivered by the relay as it would be a week later."""
+        await self.quiet(show)
         async with self.stage.app.state.ctx.uow() as uow:
             moved = await uow.session.execute(
                 sa.update(OutboxMessage)
