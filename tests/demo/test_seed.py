@@ -857,6 +857,13 @@ async def test_the_ended_demo_show_has_a_forced_quota_flagged_in_its_report_and_
     ledger = await client.get(f"/live/{show.id}/ledger")
     assert ledger.status_code == 200
     assert f"¥{gmv['flagged_fen'] // 100:,}.{gmv['flagged_fen'] % 100:02d}" in ledger.text
+    # The printed organiser (of every storefront) finds it in the show's integrity report.
+    organiser = _person(demo.ORGANISER_KEY)
+    signed = await _signed_in(seeded_clients, organiser.email, demo.DEMO_PASSWORD)
+    alerts = (await signed.get(f"/api/v1/sessions/{show.id}/alerts")).json()
+    assert ROUND_QUOTA in {a["rule"] for a in alerts}
+    report = await signed.get(f"/integrity/sessions/{show.id}")
+    assert report.status_code == 200 and 'data-rule="round_quota"' in report.text and "摊派" in report.text
 
 
 async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fieldcast.analytics.rollup import sweep
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import backend_unavailable
 from fieldcast.realtime.counters import RoomCounters
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,11 @@ async def analytics_upkeep(
         try:
             async with new_uow() as uow:
                 await sweep(uow, counters, utcnow())
-        except Exception:  # the database or Redis may be away: the next pass reads from the mark
-            log.exception("analytics: the roll-up pass failed")
+        except Exception as exc:  # the database or Redis may be away: the next pass reads from the mark
+            if backend_unavailable(exc):
+                log.warning("analytics: a backend is unavailable (%r); the next pass catches up", exc)
+            else:
+                log.exception("analytics: the roll-up pass failed")
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every_s):
                 await stop.wait()

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.errors import backend_unavailable
 from fieldcast.integrity.actions import run_rules
 from fieldcast.integrity.rules import LIVE_RULES, Thresholds
 from fieldcast.realtime.bus import Bus
@@ -86,8 +87,11 @@ async def watch(
         try:
             async with bus.subscribe(CHANNEL) as messages:
                 await _follow(messages, pending, stop)
-        except Exception:  # the bus went away: the end-of-show runs cover the gap
-            log.exception("integrity: the orders channel failed; listening again shortly")
+        except Exception as exc:  # the bus went away: the end-of-show runs cover the gap
+            if backend_unavailable(exc):
+                log.warning("integrity: the orders channel is unavailable (%r); listening again shortly", exc)
+            else:
+                log.exception("integrity: the orders channel failed; listening again shortly")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(RESUBSCRIBE_S):
                     await stop.wait()
