@@ -26,38 +26,34 @@ api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["analytics"])
 READERS = (Role.OWNER, Role.ORGANISER, Role.HOST, Role.SUPERVISOR)
 
 
-class MinuteOut(BaseModel):
+class _Audience(BaseModel):
+    unique_viewers: int
+    views: int
+    likes: int
+    flowers: int
+
+
+class _Counted(BaseModel):
+    """The figures counted from the rows beneath (rollup.COUNTED)."""
+
+    comments: int
+    orders: int
+    units: int
+    gmv_fen: int
+    paid_orders: int
+    paid_fen: int
+    refunded_fen: int
+    coupon_claims: int
+
+
+class MinuteOut(_Counted, _Audience):
     minute: datetime
     viewers: int
-    unique_viewers: int
-    views: int
-    likes: int
-    flowers: int
     watch_s: float
-    comments: int
-    orders: int
-    units: int
-    gmv_fen: int
-    paid_orders: int
-    paid_fen: int
-    refunded_fen: int
-    coupon_claims: int
 
 
-class TotalsOut(BaseModel):
+class TotalsOut(_Counted, _Audience):
     peak_viewers: int
-    unique_viewers: int
-    views: int
-    likes: int
-    flowers: int
-    comments: int
-    orders: int
-    units: int
-    gmv_fen: int
-    paid_orders: int
-    paid_fen: int
-    refunded_fen: int
-    coupon_claims: int
     buyers: int
     conversion: float
     avg_watch_s: float
