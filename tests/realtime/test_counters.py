@@ -5,7 +5,7 @@ one that stopped reporting — on the in-process adapter and on Redis."""
 
 from __future__ import annotations
 
-import random
+import secrets
 import time
 from collections.abc import AsyncIterator
 
@@ -42,7 +42,9 @@ async def counters(request: pytest.FixtureRequest) -> AsyncIterator[RoomCounters
 
 
 def room() -> int:
-    return random.randrange(10**12, 10**13)
+    # secrets, not random: a test that seeds the global generator must not make these repeat
+    # across runs, when the previous run's Redis keys are still there.
+    return 10**12 + secrets.randbelow(9 * 10**12)
 
 
 async def test_reactions_add_up(counters: RoomCounters) -> None:

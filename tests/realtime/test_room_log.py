@@ -5,7 +5,7 @@ where several processes share one log."""
 from __future__ import annotations
 
 import asyncio
-import random
+import secrets
 from collections.abc import AsyncIterator
 
 import orjson
@@ -40,7 +40,9 @@ async def log(request: pytest.FixtureRequest) -> AsyncIterator[RoomLog]:
 
 def room() -> int:
     """A room id no earlier run used (the Redis keys outlive a test run by the TTL)."""
-    return random.randrange(10**12, 10**13)
+    # secrets, not random: a test that seeds the global generator must not make these repeat
+    # across runs, when the previous run's Redis keys are still there.
+    return 10**12 + secrets.randbelow(9 * 10**12)
 
 
 async def _take(frames: AsyncIterator[bytes], n: int) -> list[bytes]:
