@@ -100,17 +100,12 @@ async def products_sold(s: AsyncSession, session_id: int) -> list[ProductSales]:
             .where(ShelfItem.session_id == session_id)
         )
     ).all()
-    out = {
-        int(r.sku_id): ProductSales(
-            int(r.sku_id),
-            sold.get(int(r.sku_id), (r.title, "", 0, 0))[0],
-            r.spec_label,
-            sold.get(int(r.sku_id), ("", "", 0, 0))[2],
-            sold.get(int(r.sku_id), ("", "", 0, 0))[3],
-            int(r.session_available if r.session_stock is not None else r.available),
-        )
-        for r in shelf
-    }
+    out: dict[int, ProductSales] = {}
+    for r in shelf:
+        sku_id = int(r.sku_id)
+        title, _spec, units, fen = sold.get(sku_id, (r.title, r.spec_label, 0, 0))
+        left = r.session_available if r.session_stock is not None else r.available
+        out[sku_id] = ProductSales(sku_id, title, r.spec_label, units, fen, int(left))
     for sku_id, (title, spec, units, fen) in sold.items():  # taken off the shelf since
         out.setdefault(sku_id, ProductSales(sku_id, title, spec, units, fen, None))
     return sorted(out.values(), key=lambda p: (-p.units, -p.paid_fen, p.sku_id))
