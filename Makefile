@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 
 VENDOR_DIR := src/fieldcast/web/static/vendor
-VENDOR_FILES := $(VENDOR_DIR)/pico.min.css $(VENDOR_DIR)/hls.min.js $(VENDOR_DIR)/echarts.min.js
+VENDOR_FILES := $(VENDOR_DIR)/pico.min.css $(VENDOR_DIR)/hls.min.js $(VENDOR_DIR)/echarts.min.js $(VENDOR_DIR)/china.json
 
 LOCALE_DIR := src/fieldcast/web/locale
 POT := $(LOCALE_DIR)/messages.pot
@@ -34,7 +34,7 @@ help:
 	@echo "make test         install, then ruff, mypy, lint-imports and pytest (PYTEST_ARGS='-k ...' passes through)"
 	@echo "make lint         ruff, mypy and the import layers (lint-imports) only"
 	@echo "make install      venv + pip install -e '.[dev]' + npm ci (axe-core for the tests) + vendor assets (alias: venv)"
-	@echo "make vendor       copy pico.min.css, hls.min.js and echarts.min.js into $(VENDOR_DIR)/"
+	@echo "make vendor       copy pico.min.css, hls.min.js, echarts.min.js and china.json into $(VENDOR_DIR)/"
 	@echo "make messages     extract strings and update the zh_CN/en catalogues"
 	@echo "make dist         build the wheel and sdist into $(DIST_DIR)/ (vendored assets and catalogues included; checked)"
 	@echo "make system-deps  apt-get install chromium, fonts-noto-cjk, nginx, libnginx-mod-rtmp, wrk (root only)"
@@ -66,6 +66,11 @@ $(VENDOR_DIR)/hls.min.js: $(NODE_STAMP)
 $(VENDOR_DIR)/echarts.min.js: $(NODE_STAMP)
 	mkdir -p $(@D)
 	cp node_modules/echarts/dist/echarts.min.js $@
+
+# The provinces of China for the report and big-screen maps (ECharts 4.9.0 shipped them; 5+ do not).
+$(VENDOR_DIR)/china.json: $(NODE_STAMP)
+	mkdir -p $(@D)
+	cp node_modules/echarts-map-data/map/json/china.json $@
 
 demo: $(STAMP)
 	$(BIN)/fieldcast demo

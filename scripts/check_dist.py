@@ -16,6 +16,7 @@ from pathlib import Path
 REQUIRED = (
     "web/static/vendor/hls.min.js",
     "web/static/vendor/echarts.min.js",
+    "web/static/vendor/china.json",
     "web/static/vendor/pico.min.css",
     "web/static/app.css",
     "web/static/live/player.js",
