@@ -23,6 +23,7 @@ from fieldcast.aftersales import pages as aftersales_pages
 from fieldcast.aftersales import routes as aftersales_routes
 from fieldcast.aftersales.tasks import aftersales_upkeep
 from fieldcast.analytics import event_routes as analytics_event_routes
+from fieldcast.analytics import pages as analytics_pages
 from fieldcast.analytics import routes as analytics_routes
 from fieldcast.analytics.tasks import analytics_upkeep
 from fieldcast.bootstrap import AppContext, app_context, housekeeping
@@ -292,6 +293,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         review_pages.pages,
         draw_pages.pages,
         audit_pages.pages,
+        analytics_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)

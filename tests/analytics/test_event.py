@@ -240,3 +240,34 @@ async def test_the_event_metrics_api_answers_the_event_organisations_readers_onl
     assert body["provinces"] == [{"code": "420000", "name": "湖北省", "buyers": 1, "paid_orders": 1, "paid_fen": 7900}]
     # Province only: nothing on the buyer reaches the screen.
     assert "王小明" not in str(body) and "江边路" not in str(body)
+
+
+async def test_the_big_screen_opens_for_the_readers_only_and_the_event_page_links_it_for_them(app: FastAPI) -> None:
+    w = await world(app)
+    slug, first, _ = await two_rooms(app, w)
+    await order(app, w, first, 0, [(w.shop.skus[0], 1, 7900)], paid=True, region=HUBEI)
+    elsewhere = await world(app)
+    await run(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        url = f"/events/{slug}/screen"
+        page = await client.get(url, headers=w.headers["organiser"])
+        assert page.status_code == 200
+        html = page.text
+        assert 'data-testid="screen-title">丰城618助农直播<' in html
+        assert html.count('data-testid="screen-room"') == 2 + 1  # two rooms, and the template's card
+        assert 'data-testid="screen-raw">¥79.00<' in html and 'data-testid="screen-verified">¥79.00<' in html
+        assert "湖北省" in html and "王小明" not in html
+        assert "site-nav" not in html  # a projector page: no site header
+        for who in ("supplier", "outsider"):
+            assert (await client.get(url, headers=w.headers[who])).status_code == 403, who
+        assert (await client.get(url, headers=elsewhere.headers["host"])).status_code == 403
+        anonymous = await client.get(url)
+        assert anonymous.status_code == 303 and anonymous.headers["location"] == f"/signin?next={url}"
+        assert (await client.get("/events/no-such-event/screen", headers=w.headers["admin"])).status_code == 404
+
+        link = 'data-testid="event-screen-link"'
+        assert link in (await client.get(f"/events/{slug}", headers=w.headers["host"])).text
+        assert link in (await client.get(f"/events/{slug}", headers=w.headers["admin"])).text
+        assert link not in (await client.get(f"/events/{slug}", headers=w.headers["outsider"])).text
+        assert link not in (await client.get(f"/events/{slug}")).text

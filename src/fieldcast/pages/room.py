@@ -16,7 +16,8 @@ from starlette.responses import Response
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.permissions import require_user
-from fieldcast.accounts.queries import memberships_of
+from fieldcast.accounts.queries import memberships_of, roles_in_org
+from fieldcast.analytics.routes import READERS as EVENT_READERS
 from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
@@ -303,6 +304,15 @@ async def event_with_totals(request: Request, uow: UnitOfWork, ctx: Ctx, event: 
     return detail
 
 
+async def may_read_event(uow: UnitOfWork, user: User | None, event: LiveEvent) -> bool:
+    """Whether the event page links the big screen: for those who may open it (its readers)."""
+    if user is None:
+        return False
+    if user.is_platform_admin:
+        return True
+    return bool(await roles_in_org(uow.session, user.id, event.organisation_id) & set(EVENT_READERS))
+
+
 @api.get("/events/{key}", response_model=s.EventDetail)
 async def api_event(key: str, request: Request, uow: Uow, ctx: Ctx) -> Response:
     """An event (by id or slug) with its rooms and totals: rooms, live rooms, products on the
@@ -323,7 +333,12 @@ async def event_page(key: str, request: Request, uow: Uow, ctx: Ctx, user: Curre
     return render(
         request,
         "live/event.html",
-        {"user": user, "e": detail, "groups": group_by_state(await room_cards(request, detail.sessions))},
+        {
+            "user": user,
+            "e": detail,
+            "groups": group_by_state(await room_cards(request, detail.sessions)),
+            "may_screen": await may_read_event(uow, user, event),
+        },
     )
 
 
