@@ -5,6 +5,7 @@ as the purchase ticker names them; a live room's counters lead its minutes; who 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,14 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from fieldcast.accounts.models import User
+from fieldcast.accounts.security import hash_token
 from fieldcast.analytics.event import event_report
+from fieldcast.analytics.models import EventScreenLink
+from fieldcast.analytics.screen_links import make_screen_link, revoke_screen_link
 from fieldcast.commerce.checkout import province_of
 from fieldcast.commerce.models import Order, OrderLine
+from fieldcast.db.audit import AuditEntry
 from fieldcast.integrity.models import IntegrityAlert, Severity, SubjectKind
 from fieldcast.live.models import LiveEvent, LiveSession, SessionState
 from fieldcast.realtime.counters import RoomTotals
@@ -233,6 +239,8 @@ async def test_the_event_metrics_api_answers_the_event_organisations_readers_onl
         missing = await client.get("/api/v1/events/no-such-event/metrics", headers=w.headers["admin"])
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("application/problem+json")
+        huge = await client.get(f"/api/v1/events/{'9' * 30}/metrics", headers=w.headers["admin"])
+        assert huge.status_code == 404  # an id no column holds: not found, never a 500
     assert body["event"]["slug"] == slug
     assert body["totals"]["rooms"] == 2 and body["totals"]["paid_fen"] == 7900 and body["totals"]["buyers"] == 1
     assert body["gmv"]["raw_fen"] == 7900 and body["gmv"]["verified_fen"] == 7900
@@ -271,3 +279,79 @@ async def test_the_big_screen_opens_for_the_readers_only_and_the_event_page_link
         assert link in (await client.get(f"/events/{slug}", headers=w.headers["admin"])).text
         assert link not in (await client.get(f"/events/{slug}", headers=w.headers["outsider"])).text
         assert link not in (await client.get(f"/events/{slug}")).text
+
+
+async def test_a_projector_link_opens_the_screen_without_signing_in_until_it_is_rotated_or_revoked(
+    app: FastAPI,
+) -> None:
+    w = await world(app)
+    slug, first, _ = await two_rooms(app, w)
+    await order(app, w, first, 0, [(w.shop.skus[0], 1, 7900)], paid=True, region=HUBEI)
+    await run(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as organiser:
+        csrf = (await organiser.get("/api/v1/auth/csrf")).json()["csrf_token"]
+        made = await organiser.post(
+            f"/events/{slug}/screen/link", data={"csrf_token": csrf}, headers=w.headers["organiser"]
+        )
+        assert made.status_code == 200, made.text
+        url = re.search(r'value="http://test(/screen/[^"]+)"[^>]*data-testid="screen-link-url"', made.text)
+        assert url is not None
+        link = url.group(1)
+        # A host may read the figures but not hand out links; nobody signed out may.
+        for who in ("host", "supervisor"):
+            refused = await organiser.post(
+                f"/events/{slug}/screen/link", data={"csrf_token": csrf}, headers=w.headers[who]
+            )
+            assert refused.status_code == 403, who
+    async with app.state.ctx.uow(write=False) as uow:
+        stored = (await uow.session.scalars(sa.select(EventScreenLink))).all()
+    assert [x.token_hash for x in stored] == [hash_token(link.removeprefix("/screen/"))]  # only its hash
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as projector:
+        assert (await projector.get(f"/events/{slug}/screen")).status_code == 303  # not yet: sign in
+        opened = await projector.get(link)
+        assert opened.status_code == 303 and opened.headers["location"] == f"/events/{slug}/screen"
+        assert (await projector.get(f"/events/{slug}/screen")).status_code == 200
+        assert (await projector.get(f"/api/v1/events/{slug}/metrics")).json()["totals"]["paid_fen"] == 7900
+        # The grant is for this event only.
+        async with app.state.ctx.uow() as uow:
+            uow.session.add(
+                LiveEvent(
+                    organisation_id=w.shop.org_id,
+                    slug="other-event",
+                    title="另一场",
+                    starts_at=T0,
+                    ends_at=T0 + timedelta(hours=1),
+                )
+            )
+        assert (await projector.get("/api/v1/events/other-event/metrics")).status_code == 401
+
+        # The organiser makes a new link: the old one stops, on the screen that opened it too.
+        async with app.state.ctx.uow() as uow:
+            event = await uow.session.scalar(sa.select(LiveEvent).where(LiveEvent.slug == slug))
+            assert event is not None
+            organiser_user = await uow.session.get(User, w.people["organiser"])
+            fresh = await make_screen_link(uow, organiser_user, event)
+        assert (await projector.get(f"/api/v1/events/{slug}/metrics")).status_code == 401
+        assert (await projector.get(f"/events/{slug}/screen")).status_code == 303
+        assert (await projector.get(link)).status_code == 404
+        assert (await projector.get(f"/screen/{fresh}")).status_code == 303
+        assert (await projector.get(f"/api/v1/events/{slug}/metrics")).status_code == 200
+
+        # Revoked: the screen stops at its next refresh.
+        async with app.state.ctx.uow() as uow:
+            event = await uow.session.scalar(sa.select(LiveEvent).where(LiveEvent.slug == slug))
+            owner = await uow.session.get(User, w.people["owner"])
+            assert event is not None and await revoke_screen_link(uow, owner, event)
+        assert (await projector.get(f"/api/v1/events/{slug}/metrics")).status_code == 401
+        assert (await projector.get(f"/screen/{fresh}")).status_code == 404
+    async with app.state.ctx.uow(write=False) as uow:
+        actions = (
+            await uow.session.scalars(
+                sa.select(AuditEntry.action)
+                .where(AuditEntry.action.like("event.screen_link.%"))
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert actions == ["event.screen_link.make", "event.screen_link.rotate", "event.screen_link.revoke"]

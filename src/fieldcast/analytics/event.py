@@ -39,6 +39,7 @@ from fieldcast.realtime.counters import RoomTotals
 log = logging.getLogger(__name__)
 
 TOP_PRODUCTS = 10
+RECENT_PURCHASES = 8  # the ticker's lines when the screen opens
 PROVINCE_PREFIX = 2  # a GB/T 2260 code's first two digits name its province ("42" → 420000, 湖北省)
 
 
@@ -77,6 +78,17 @@ class ProvinceFigures:
     paid_fen: int
 
 
+@dataclass(frozen=True)
+class RecentPurchase:
+    """A purchase as the room's ticker told it (commerce's room.purchase): province only."""
+
+    paid_at: datetime
+    session_id: int
+    province: str
+    title: str
+    quantity: int
+
+
 @dataclass
 class EventReport:
     event: LiveEvent
@@ -86,6 +98,7 @@ class EventReport:
     gmv: Gmv
     products: list[EventProduct] = field(default_factory=list)
     provinces: list[ProvinceFigures] = field(default_factory=list)
+    purchases: list[RecentPurchase] = field(default_factory=list)
 
     @property
     def live_rooms(self) -> int:
@@ -157,7 +170,7 @@ async def _buyers(s: AsyncSession, ids: list[int]) -> tuple[dict[int, int], int]
         )
     ).all()
     overall = await s.scalar(sa.select(sa.func.count(sa.distinct(Order.buyer_id))).where(*paid))
-    return {int(r[0]): int(r[1]) for r in per_room}, int(overall or 0)
+    return {r[0]: int(r[1]) for r in per_room if r[0] is not None}, int(overall or 0)
 
 
 async def _hosts(s: AsyncSession, ids: list[int]) -> dict[int, list[str]]:
@@ -215,6 +228,21 @@ async def event_provinces(s: AsyncSession, ids: list[int]) -> list[ProvinceFigur
         if name:
             out.append(ProvinceFigures(code, name, int(r[1]), int(r[2]), int(r[3] or 0)))
     return sorted(out, key=lambda p: (-p.buyers, -p.paid_fen, p.code))
+
+
+async def recent_purchases(s: AsyncSession, ids: list[int], limit: int = RECENT_PURCHASES) -> list[RecentPurchase]:
+    """The last purchases in the event's rooms, newest first, as their rooms announced them (a
+    line bought from a show's shelf, with the order's province: never a name)."""
+    rows = (
+        await s.execute(
+            sa.select(Order.paid_at, Order.session_id, Order.province, OrderLine.title, OrderLine.quantity)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.session_id.in_(ids), Order.paid_at.is_not(None), OrderLine.shelf_item_id.is_not(None))
+            .order_by(Order.paid_at.desc(), OrderLine.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [RecentPurchase(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[0] is not None and r[1] is not None]
 
 
 def _add_gmv(figures: Sequence[Gmv]) -> Gmv:
@@ -289,4 +317,5 @@ async def event_report(s: AsyncSession, event: LiveEvent, counters: CounterTotal
         _add_gmv([r.gmv for r in rooms]),
         await event_products(s, ids) if ids else [],
         await event_provinces(s, ids) if ids else [],
+        await recent_purchases(s, ids) if ids else [],
     )

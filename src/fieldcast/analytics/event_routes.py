@@ -4,6 +4,7 @@ raw, the leaderboard, the products sold and the buyers by province (analytics/ev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from fieldcast.accounts.permissions import require_org_role
 from fieldcast.analytics.event import EventReport, RoomFigures, event_report
 from fieldcast.analytics.report import Totals
 from fieldcast.analytics.routes import READERS, TotalsOut
+from fieldcast.analytics.screen_links import granted
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
@@ -28,6 +30,9 @@ from fieldcast.web.context import context_of
 from fieldcast.web.deps import Uow
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["analytics"])
+
+KEY_MAX = 100  # an event's slug or id as the path gives it
+ID_MAX = 2**63 - 1
 
 
 class EventRef(BaseModel):
@@ -81,6 +86,16 @@ class ProvinceOut(BaseModel):
     paid_fen: int
 
 
+class PurchaseOut(BaseModel):
+    """A purchase as the ticker shows it: the buyer's province only, never a name."""
+
+    paid_at: datetime
+    session_id: int
+    province: str
+    title: str
+    quantity: int
+
+
 class EventMetricsOut(BaseModel):
     event: EventRef
     as_of: datetime
@@ -90,6 +105,7 @@ class EventMetricsOut(BaseModel):
     leaderboard: list[RankOut]
     products: list[EventProductOut]
     provinces: list[ProvinceOut]
+    purchases: list[PurchaseOut]  # the last few, newest first
 
 
 def totals_out(t: Totals) -> TotalsOut:
@@ -146,15 +162,23 @@ def metrics_out(report: EventReport) -> EventMetricsOut:
         ],
         products=[EventProductOut(**vars(p)) for p in report.products],
         provinces=[ProvinceOut(**vars(p)) for p in report.provinces],
+        purchases=[PurchaseOut(**vars(p)) for p in report.purchases],
     )
 
 
-async def readable_event(uow: UnitOfWork, user: User | None, key: str) -> LiveEvent:
-    """The event (by slug or id) if the user may read its figures: the event organisation's
-    owners, organisers, hosts and supervisors, and platform admins. NotFound / NotAllowed."""
+async def readable_event(
+    uow: UnitOfWork, user: User | None, key: str, cookie: Mapping[str, object] | None = None
+) -> LiveEvent:
+    """The event (by slug or id) if its figures may be read here: by the event organisation's
+    owners, organisers, hosts and supervisors, platform admins, or a browser that opened the
+    event's projector link while it stands (its session `cookie`). NotFound / NotAllowed."""
+    if len(key) > KEY_MAX or (key.isdigit() and int(key) > ID_MAX):
+        raise NotFound(N_("No such event."))  # no slug is that long, no id that large
     event = await load_event(uow.session, key)
     if event is None:
         raise NotFound(N_("No such event."))
+    if cookie is not None and await granted(uow.session, cookie, event.id):
+        return event
     await require_org_role(uow.session, user, event.organisation_id, *READERS)
     return event
 
@@ -171,5 +195,5 @@ async def api_event_metrics(key: str, request: Request, uow: Uow, user: CurrentU
     of the rooms'; buyers distinct across the event), the rooms ranked by paid GMV, the top
     products across the event and paying buyers and paid money by province (province only). The
     event organisation's owners, organisers, hosts and supervisors, and platform admins."""
-    event = await readable_event(uow, user, key)
+    event = await readable_event(uow, user, key, request.session)
     return await event_metrics(request, uow, event)

@@ -258,12 +258,19 @@ function draw(m) {
 let timer = null;
 async function load() {
   clearTimeout(timer);
+  let fresh = false;
   try {
     const response = await fetch(`/api/v1/events/${encodeURIComponent(t.slug)}/metrics`, { headers: { Accept: "application/json" } });
-    if (response.ok) draw(await response.json());
+    if (response.ok) {
+      draw(await response.json());
+      fresh = true;
+    }
   } catch {
     // offline for a moment: the next round tries again
   }
+  const asOf = screen.querySelector("[data-k=as_of]");
+  asOf.toggleAttribute("data-offline", !fresh);
+  if (!fresh) asOf.textContent = t.tOffline; // the figures on screen are no longer current
   timer = setTimeout(load, Number(t.refreshMs) || 10_000);
 }
 
