@@ -25,6 +25,7 @@ from fieldcast.integrity.models import IntegrityAlert, Severity, SubjectKind
 from fieldcast.live.models import LiveEvent, LiveSession, SessionState
 from fieldcast.realtime.counters import RoomTotals
 from tests.analytics.test_rollup import Counters, run
+from tests.conftest import QueryCounter
 from tests.integrity.world import World, place, world
 
 ON_BOTH_BACKENDS = True
@@ -355,3 +356,43 @@ async def test_a_projector_link_opens_the_screen_without_signing_in_until_it_is_
             )
         ).all()
     assert actions == ["event.screen_link.make", "event.screen_link.rotate", "event.screen_link.revoke"]
+
+
+async def test_an_events_figures_cost_the_same_queries_however_many_rooms_it_has(
+    app: FastAPI, queries: QueryCounter
+) -> None:
+    """The screen reads the figures every 10 s: no query per room (or per minute, or per order)."""
+    w = await world(app)
+    slug, first, second = await two_rooms(app, w)
+    for room in (first, second):
+        await order(app, w, room, 0, [(w.shop.skus[0], 1, 7900)], paid=True, region=HUBEI)
+    await run(app)
+
+    async def cost() -> int:
+        async with app.state.ctx.uow(write=False) as uow:
+            event = await uow.session.scalar(sa.select(LiveEvent).where(LiveEvent.slug == slug))
+            assert event is not None
+            async with queries.counting() as statements:
+                report = await event_report(uow.session, event, Counters(RoomTotals(viewers=1)))
+            assert len(report.rooms) >= 2
+            return len(statements)
+
+    two = await cost()
+    async with app.state.ctx.uow() as uow:
+        event_id = await uow.session.scalar(sa.select(LiveEvent.id).where(LiveEvent.slug == slug))
+        for n in range(4):
+            uow.session.add(
+                LiveSession(
+                    organisation_id=w.shop.org_id,
+                    event_id=event_id,
+                    title=f"更多直播间{n}",
+                    scheduled_at=T0,
+                    stream_name=f"more{n}-{w.session_id}",
+                    state=SessionState.LIVE,
+                )
+            )
+    for _ in range(3):
+        await order(app, w, second, 1, [(w.shop.skus[1], 2, 5980)], paid=True, region=JILIN)
+    await run(app)
+    assert await cost() == two
+    assert two <= 10, two

@@ -11,8 +11,10 @@ Conventions a reader of the figures needs:
 - unique viewers and views of the event are the sums of its rooms' (one person in two rooms
   counts in each, as each room counts them); peak viewers is the sum of the rooms' peaks;
 - buyers are distinct people across the event (a buyer of two rooms is one buyer);
-- verified GMV of the event is the sum of its rooms' (integrity's `gmv_by_session`), so the
-  rooms on the screen add up to the total;
+- a room's raw, paid and refunded GMV come from its minutes; a room an integrity alert stands
+  on takes its whole figure from integrity (`gmv_by_session`, which reads its orders), so money
+  under alert is never missed and a room nobody doubts costs no scan of its orders. Verified GMV
+  of the event is the sum of its rooms' (the rooms on the screen add up to the total);
 - a province is named as the room's purchase ticker names it (commerce's `province_of`)."""
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from fieldcast.analytics.rollup import COUNTED
 from fieldcast.commerce.checkout import province_of
 from fieldcast.commerce.models import Order, OrderLine
 from fieldcast.integrity.gmv import Gmv, gmv_by_session
+from fieldcast.integrity.models import STANDING_STATES, IntegrityAlert
 from fieldcast.live.models import LiveEvent, LiveSession, SessionHost, SessionState
 from fieldcast.realtime.counters import RoomTotals
 
@@ -245,6 +248,30 @@ async def recent_purchases(s: AsyncSession, ids: list[int], limit: int = RECENT_
     return [RecentPurchase(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[0] is not None and r[1] is not None]
 
 
+async def _alerted(s: AsyncSession, ids: list[int]) -> list[int]:
+    """The rooms an integrity alert stands on (their money may be under alert)."""
+    rows = await s.scalars(
+        sa.select(IntegrityAlert.session_id)
+        .where(IntegrityAlert.session_id.in_(ids), IntegrityAlert.state.in_(STANDING_STATES))
+        .distinct()
+    )
+    return sorted(int(x) for x in rows.all() if x is not None)
+
+
+def _minute_gmv(t: Totals) -> Gmv:
+    """A room's figures side by side from its minutes (nothing under alert: no alert stands)."""
+    c = t.counted
+    return Gmv(
+        raw_fen=c["gmv_fen"],
+        paid_fen=c["paid_fen"],
+        refunded_fen=c["refunded_fen"],
+        flagged_fen=0,
+        orders=c["orders"],
+        paid_orders=c["paid_orders"],
+        flagged_orders=0,
+    )
+
+
 def _add_gmv(figures: Sequence[Gmv]) -> Gmv:
     return Gmv(
         raw_fen=sum(g.raw_fen for g in figures),
@@ -290,13 +317,14 @@ async def event_report(s: AsyncSession, event: LiveEvent, counters: CounterTotal
     minute_totals = await _minute_totals(s, ids) if ids else {}
     buyers, all_buyers = await _buyers(s, ids) if ids else ({}, 0)
     hosts = await _hosts(s, ids) if ids else {}
-    gmv = await gmv_by_session(s, ids)
+    doubted = await gmv_by_session(s, await _alerted(s, ids)) if ids else {}
     rooms = []
     for x in lives:
         totals = minute_totals[x.id]
         totals.buyers = buyers.get(x.id, 0)
+        gmv = doubted.get(x.id) or _minute_gmv(totals)
         rooms.append(
-            RoomFigures(x.id, x.title, x.state, x.started_at, x.ended_at, hosts.get(x.id, []), None, totals, gmv[x.id])
+            RoomFigures(x.id, x.title, x.state, x.started_at, x.ended_at, hosts.get(x.id, []), None, totals, gmv)
         )
     viewers = await _overlay_counters(rooms, counters)
     totals = Totals(
