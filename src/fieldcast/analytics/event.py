@@ -115,17 +115,20 @@ class EventReport:
         )
 
 
+SHOWN_FIRST = {SessionState.LIVE: 0, SessionState.SCHEDULED: 1, SessionState.ENDED: 2}
+
+
 async def event_rooms(s: AsyncSession, event_id: int) -> list[LiveSession]:
-    """The event's rooms that are or were on (a cancelled show has no figures to show)."""
-    return list(
-        (
-            await s.scalars(
-                sa.select(LiveSession)
-                .where(LiveSession.event_id == event_id, LiveSession.state != SessionState.CANCELLED)
-                .order_by(LiveSession.scheduled_at, LiveSession.id)
-            )
-        ).all()
-    )
+    """The event's rooms that are or were on (a cancelled show has no figures to show): the live
+    ones first, then those to come, then those ended, each by their time."""
+    rooms = (
+        await s.scalars(
+            sa.select(LiveSession)
+            .where(LiveSession.event_id == event_id, LiveSession.state != SessionState.CANCELLED)
+            .order_by(LiveSession.scheduled_at, LiveSession.id)
+        )
+    ).all()
+    return sorted(rooms, key=lambda x: SHOWN_FIRST.get(x.state, 3))
 
 
 async def _minute_totals(s: AsyncSession, ids: list[int]) -> dict[int, Totals]:

@@ -166,12 +166,12 @@ async function startMap() {
   }
   map = window.echarts.init(box, null, { renderer: "canvas" });
   window.addEventListener("resize", () => map.resize());
-  if (metrics) drawMap(metrics);
+  drawMap(metrics ? metrics.provinces : JSON.parse(box.dataset.initialProvinces || "[]")); // as the page was drawn
 }
 
-function drawMap(m) {
+function drawMap(provinces) {
   if (!map) return;
-  const data = m.provinces
+  const data = provinces
     .filter((p) => mapNames.has(p.code))
     .map((p) => ({ name: mapNames.get(p.code), value: p.buyers, paid: p.paid_fen, label: p.name }));
   const most = Math.max(1, ...data.map((d) => d.value));
@@ -248,9 +248,11 @@ function draw(m) {
     if (!shown.has(Number(card.dataset.sessionId))) card.remove();
   }
   for (const room of m.rooms) drawRoom(room);
+  // In the API's order (live rooms first): appending a card that is there moves it.
+  screen.querySelector("[data-rooms]").append(...m.rooms.map((room) => roomCard(room.session_id)));
   drawLiveSums();
   drawBoard(m);
-  drawMap(m);
+  drawMap(m.provinces);
   follow(m);
   screen.dataset.loaded = "true";
 }
