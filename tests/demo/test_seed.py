@@ -653,7 +653,8 @@ async def test_every_demo_product_and_room_has_a_picture(seeded: Seeded, seeded_
     assert len(rooms) == len(demo_live.ROOMS) and all(room.cover_path for room in rooms)
     home = (await client.get("/")).text
     pictures = re.findall(r'<img src="(/media/sessions/[^"]+)"[^>]*data-picture="cover"', home)
-    assert len(pictures) == 3  # the two live rooms and the upcoming one, each with its cover
+    live_or_upcoming = [r for r in demo_live.ROOMS if r.state != SessionState.ENDED]
+    assert len(pictures) == len(live_or_upcoming) == 4  # the three live rooms and the upcoming one
     for url in pictures:
         served = await client.get(url)
         assert served.status_code == 200 and served.headers["content-type"].startswith("image/")
@@ -740,19 +741,22 @@ async def test_ensure_admin_rejects_bad_input_with_a_clear_message(
     assert await _count(app, User) == 0
 
 
-async def test_demo_event_has_two_live_rooms_an_upcoming_one_and_a_replay(
+async def test_demo_event_has_three_live_rooms_an_upcoming_one_and_a_replay(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
     client = seeded_clients()
     event = (await client.get("/api/v1/events/fengcheng-618")).json()
     states = [x["state"] for x in event["sessions"]]
-    assert states.count("live") >= 2 and "scheduled" in states and "ended" in states
+    assert states.count("live") == 3 and "scheduled" in states and "ended" in states
     assert all(x["event_id"] == event["id"] for x in event["sessions"])
     live = [x for x in event["sessions"] if x["state"] == "live"]
     assert all(x["hls_url"].startswith("/hls/live/") for x in live)
     # The two officials' rooms co-stream, as in the stories.
-    first = (await client.get(f"/api/v1/sessions/{live[0]['id']}")).json()
-    assert first["co_stream"]["session_id"] == live[1]["id"] and first["partner_shelf"]
+    by_title = {x["title"]: x["id"] for x in live}
+    first = (await client.get(f"/api/v1/sessions/{by_title[demo_live.ROOMS[0].title]}")).json()
+    assert first["co_stream"]["session_id"] == by_title[demo_live.ROOMS[1].title] and first["partner_shelf"]
+    third = (await client.get(f"/api/v1/sessions/{by_title[demo_live.ROOMS[2].title]}")).json()
+    assert third["co_stream"] is None and third["pinned_sku_id"] in {x["sku_id"] for x in third["shelf"]}
 
     upcoming = next(x for x in event["sessions"] if x["state"] == "scheduled")
     assert upcoming["hls_url"] is None

@@ -57,23 +57,26 @@ STORY_COUNTIES = (
 )
 
 
-def demo_address(recipient: str, n: int) -> AddressIn:
-    """An invented address: the buyer's demo name, a 1380000xxxx phone, a county of the stories."""
+def demo_address(recipient: str, n: int, counties: Sequence[str] = STORY_COUNTIES) -> AddressIn:
+    """An invented address: the buyer's demo name, a 1380000xxxx phone, one of `counties` (by
+    default a county of the stories)."""
     return AddressIn(
         recipient=recipient,
         phone=f"{DEMO_PHONE_PREFIX}{n:04d}",
-        region_code=STORY_COUNTIES[n % len(STORY_COUNTIES)],
+        region_code=counties[n % len(counties)],
         street=f"演示路{n}号（演示地址，不发货）",
         is_default=True,
     )
 
 
-async def ensure_demo_address(uow: UnitOfWork, buyer: User, n: int) -> Address:
+async def ensure_demo_address(
+    uow: UnitOfWork, buyer: User, n: int, counties: Sequence[str] = STORY_COUNTIES
+) -> Address:
     """The buyer's default address, or a new demo one (through the real address action)."""
     found = await default_address(uow.session, buyer.id)
     if found is not None:
         return found
-    return await add_address(uow, buyer, demo_address(buyer.display_name, n), is_demo=True)
+    return await add_address(uow, buyer, demo_address(buyer.display_name, n, counties), is_demo=True)
 
 
 @dataclass(frozen=True)
