@@ -77,7 +77,7 @@ def running_demo(tmp_path: Path) -> Iterator[Demo]:
     log_path = tmp_path / "demo.log"
     command = [sys.executable, "-m", "fieldcast", "demo", "--port", str(port), "--data-dir", str(data_dir)]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own entry point, fixed argv
+        process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=_demo_env(data_dir), start_new_session=True
         )
     demo = Demo(process, f"http://127.0.0.1:{port}", data_dir, log_path)

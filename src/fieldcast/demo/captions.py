@@ -85,10 +85,10 @@ def _font(choice: CaptionFont, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(choice.path, size, index=choice.index)
 
 
-def draw_caption(caption: Caption, font: CaptionFont | None = None) -> bytes:
+def draw_caption(caption: Caption, font: CaptionFont | None) -> bytes:
     """The caption strip as an RGBA PNG: a dark translucent band, a red "演示直播" tag (a demo
-    never passes for a real show), the product name, then the spec and price."""
-    font = font if font is not None else caption_font()
+    never passes for a real show), the product name, then the spec and price; with no font, the
+    band alone."""
     image = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 150))
     pen = ImageDraw.Draw(image)
     if font is not None:
@@ -165,14 +165,16 @@ class Captions:
         captions = await room_captions(uow_factory)
         for room_id, caption in captions.items():
             if shown.get(room_id) != caption:
-                png = await asyncio.to_thread(draw_caption, caption)
+                png = await asyncio.to_thread(draw_caption, caption, caption_font())
                 await asyncio.to_thread(write_atomically, self.path(room_id), png)
                 shown[room_id] = caption
         self.shown = shown
         return {room_id: self.path(room_id) for room_id in captions}
 
 
-async def follow_pins(captions: Captions, uow_factory: Callable[..., UnitOfWork], every_s: float = FOLLOW_EVERY_S) -> None:
+async def follow_pins(
+    captions: Captions, uow_factory: Callable[..., UnitOfWork], every_s: float = FOLLOW_EVERY_S
+) -> None:
     """Until cancelled: redraw a room's caption when its host pins another product."""
     while True:
         try:

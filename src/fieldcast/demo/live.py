@@ -100,7 +100,9 @@ ROOMS: tuple[_Room, ...] = (
 
 
 class _TestStreams(Protocol):
-    async def start_test_stream(self, session_id: int, stream_name: str, *, caption_png: Path | None = None) -> None: ...
+    async def start_test_stream(
+        self, session_id: int, stream_name: str, *, caption_png: Path | None = None
+    ) -> None: ...
 
 
 class _NoMedia:

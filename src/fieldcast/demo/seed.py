@@ -27,6 +27,7 @@ from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
 from fieldcast.demo.integrity import seed_quota_show
 from fieldcast.demo.live import ROOMS, is_live_seeded, seed_live
+from fieldcast.demo.minutes import seed_show_minutes
 from fieldcast.demo.reviews import seed_reviews
 from fieldcast.demo.shop import Shop, seed_buyer_orders
 from fieldcast.payments.providers import make_payment_provider
@@ -512,6 +513,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             await seed_reviews(shop)
             await seed_aftersales(shop, seeded.users[BUYER_KEY])  # the ended show's refund
             await seed_quota_show(shop)  # and its cadres' quota, flagged
+            await seed_show_minutes(shop)  # its minutes, through the roll-up, for its report
         finally:
             await gate.close()
     finally:

@@ -54,9 +54,7 @@ async def demo_extra(ctx: AppContext) -> AsyncIterator[None]:
     await open_flash_sales(ctx.uow)
     if ctx.settings.demo_audience:
         # Demo viewers join through this very server's room socket once it listens.
-        tasks.append(
-            asyncio.create_task(run_demo_audience(ctx, own_ws_url(ctx.settings)), name="demo-audience")
-        )
+        tasks.append(asyncio.create_task(run_demo_audience(ctx, own_ws_url(ctx.settings)), name="demo-audience"))
     try:
         yield
     finally:

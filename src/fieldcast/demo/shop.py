@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
@@ -172,11 +173,14 @@ async def apply_sent_notification(shop: Shop, out_trade_no: str) -> Notification
     return outcome
 
 
-async def buy_in_ended_show(shop: Shop, buyer: User, live: LiveSession, wanted: Sequence[Wanted]) -> list[int]:
+async def buy_in_ended_show(
+    shop: Shop, buyer: User, live: LiveSession, wanted: Sequence[Wanted], *, at: datetime | None = None
+) -> list[int]:
     """Buy in a demo show that has ended, as if it were still on: the seed, which runs before the
     server listens, opens the show's shelf for this one checkout (live again for its length, then
-    ended again at its own end time) and pays through the sandbox. The paid order ids; none when
-    the shop said no (logged)."""
+    ended again at its own end time) and pays through the sandbox. With `at`, the orders are
+    then moved back to that moment of the show (see `back_date`), so the show's minutes and
+    report hold them where they belong. The paid order ids; none when the shop said no (logged)."""
     ended_at = live.ended_at
     async with shop.new_uow() as uow:
         await uow.session.execute(
@@ -196,8 +200,25 @@ async def buy_in_ended_show(shop: Shop, buyer: User, live: LiveSession, wanted: 
             )
     out_trade_no = await pay_at_provider(shop, buyer, payment.id)
     await apply_sent_notification(shop, out_trade_no)
-    async with shop.new_uow(write=False) as uow:
-        return [order.id for order in await pay.orders_of_payment(uow, payment.id)]
+    async with shop.new_uow() as uow:
+        orders = await pay.orders_of_payment(uow, payment.id)
+        if at is not None:
+            for order in orders:
+                back_date(order, at)
+        return [order.id for order in orders]
+
+
+def back_date(order: Order, paid_at: datetime, *, session_id: int | None = None, host_id: int | None = None) -> None:
+    """Only the demo: an order placed and paid at `paid_at` (in a show that has ended), its
+    ship-by deadline the same span after it as the payment gave it; optionally bought in that
+    show, while that host explained. Shipping and delivery times are the caller's."""
+    promised = (order.ship_by - order.paid_at) if order.ship_by and order.paid_at else None
+    pay_window = order.pay_by - order.created_at
+    order.created_at, order.paid_at, order.pay_by = paid_at, paid_at, paid_at + pay_window
+    if promised is not None:
+        order.ship_by = paid_at + promised
+    if session_id is not None:
+        order.session_id, order.host_id = session_id, host_id
 
 
 # -- the printed buyer's orders, at seed time ------------------------------------------------------
