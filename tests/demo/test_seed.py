@@ -624,6 +624,7 @@ async def test_print_logins_shows_every_role_and_the_site_url(
     assert _person(demo.BUYER_KEY).email in buyer_line and "http://127.0.0.1:8123/orders" in buyer_line
     for person in demo.PEOPLE:  # hosts beyond the one-per-role table are listed too
         assert person.email in out
+    assert "http://127.0.0.1:8123/events/fengcheng-618" in out  # the live event to open first
 
 
 async def test_print_logins_names_the_host_of_each_demo_room(

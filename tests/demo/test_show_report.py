@@ -18,7 +18,8 @@ from fieldcast.db.base import utcnow
 from fieldcast.demo import aftersales as demo_aftersales
 from fieldcast.demo import minutes as demo_minutes
 from fieldcast.demo import reviews as demo_reviews
-from fieldcast.live.models import LiveSession
+from fieldcast.demo.clips import clip_windows
+from fieldcast.live.models import LiveSession, ProductMark
 from fieldcast.reviews.models import Review, ReviewTag, ReviewTagMark
 from tests.demo.conftest import Seeded, all_rows
 
@@ -99,3 +100,15 @@ async def test_the_ended_shows_after_sales_have_several_reasons_in_the_buyers_wo
     }
     assert all(r.is_demo and r.note.startswith("演示数据") for r in requests)
     assert len(requests) == 1 + len(demo_aftersales.RETURNS)
+
+
+async def test_the_ended_shows_replay_has_a_clip_window_around_each_explaining_now_mark(seeded: Seeded) -> None:
+    show = await _show(seeded)
+    windows = [w for w in await clip_windows(seeded.app.state.ctx.uow) if w.session_id == show.id]
+    marks = [m for m in await all_rows(seeded.app, ProductMark) if m.session_id == show.id]
+    assert show.replay_duration_s is not None and len(windows) == len(marks) >= 2
+    by_mark = {m.id: m for m in marks}
+    for w in windows:
+        mark = by_mark[w.mark_id]
+        assert w.sku_id == mark.sku_id and w.organisation_id == show.organisation_id
+        assert 0 <= w.start_s <= mark.offset_s < w.end_s <= show.replay_duration_s
