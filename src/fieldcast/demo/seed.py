@@ -600,6 +600,7 @@ async def _verify(uow: UnitOfWork, settings: Settings, admin: User, user: User, 
 # ended show's report and clips join this list as those pages land.
 SHOWCASE: tuple[tuple[str, str], ...] = (
     ("event (3 rooms live)", f"/events/{EVENT_SLUG}"),
+    ("event big screen (sign in as the organiser)", f"/events/{EVENT_SLUG}/screen"),
     ("live rooms", "/live"),
 )
 
