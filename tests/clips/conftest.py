@@ -31,10 +31,10 @@ class EndedShow:
     replay_s: float
 
 
-async def record_test_stream(executable: str, target: Path, seconds: int = RECORDING_S) -> None:
-    """A recording as the embedded pipeline makes one, without waiting in real time."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    args = [
+def recording_args(target: Path, seconds: int = RECORDING_S) -> list[str]:
+    """ffmpeg's arguments for a recording as the embedded pipeline makes one, without waiting in
+    real time."""
+    return [
         "-hide_banner",
         "-loglevel",
         "error",
@@ -55,7 +55,11 @@ async def record_test_stream(executable: str, target: Path, seconds: int = RECOR
         "mpegts",
         str(target),
     ]
-    proc = await asyncio.create_subprocess_exec(executable, *args)
+
+
+async def record_test_stream(executable: str, target: Path, seconds: int = RECORDING_S) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(executable, *recording_args(target, seconds))
     assert await proc.wait() == 0
 
 

@@ -22,6 +22,8 @@ from tests.clips.conftest import MARK_AT_S, EndedShow
 from tests.commerce.buyers import make_buyer, pay
 from tests.factories import MakeClient, sign_up
 
+# Storage-touching: every test runs on SQLite and on PostgreSQL (tests/conftest.py).
+ON_BOTH_BACKENDS = True
 KEYFRAME_S = 1.0  # the live encoder's keyframe interval: a cut may start this much early
 
 
