@@ -93,7 +93,8 @@ def _sign_in(page: Page, who: Credentials, then: str) -> None:
 def _seek(page: Page, at_s: float) -> None:
     page.evaluate("(t) => { document.getElementById('replay-video').currentTime = t; }", at_s)
     page.wait_for_function(
-        "(t) => { const v = document.getElementById('replay-video'); return Math.abs(v.currentTime - t) < 0.3 && !v.seeking; }",
+        """(t) => { const v = document.getElementById('replay-video');
+                    return Math.abs(v.currentTime - t) < 0.3 && !v.seeking; }""",
         arg=at_s,
     )
 
@@ -114,7 +115,8 @@ def test_a_host_cuts_a_clip_and_a_buyer_on_a_phone_pays_from_its_page(
     console.goto(clips_path)
     _sign_in(console, host, then=clips_path)
     console.wait_for_function(
-        "() => { const v = document.getElementById('replay-video'); return v && v.readyState >= 1 && v.duration > 15; }",
+        """() => { const v = document.getElementById('replay-video');
+                   return v && v.readyState >= 1 && v.duration > 15; }""",
         timeout=30_000,
     )
     _seek(console, 2.0)
@@ -140,7 +142,8 @@ def test_a_host_cuts_a_clip_and_a_buyer_on_a_phone_pays_from_its_page(
     expect(video).to_be_visible()
     assert (video.get_attribute("poster") or "").endswith(".jpg")
     page.wait_for_function(
-        "() => { const v = document.querySelector('[data-testid=clip-video]'); return v.readyState >= 1 && v.duration > 10; }",
+        """() => { const v = document.querySelector('[data-testid=clip-video]');
+                   return v.readyState >= 1 && v.duration > 10; }""",
         timeout=20_000,
     )
     card = page.get_by_test_id("shelf-item")

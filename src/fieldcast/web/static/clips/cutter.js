@@ -1,9 +1,10 @@
 // A show's clips page (clips/session_clips.html): the replay plays here (hls.js where the browser
 // has no HLS of its own), "Set start" / "Set end" put the player's current time into the form, a
-// mark's time seeks to it; while a clip is being cut the page reloads every few seconds until it
-// is ready or failed. The form itself works without this script (times typed in).
+// mark's time seeks to it; while a clip is being cut its state is polled every few seconds and
+// the page reloads once no clip is waiting any more (never while nothing changed, so a form being
+// filled in is not lost for nothing). The form itself works without this script (times typed in).
 
-const RELOAD_MS = 3000;
+const POLL_MS = 3000;
 const root = document.getElementById("clip-cutter");
 const video = document.getElementById("replay-video");
 
@@ -38,4 +39,20 @@ function bind() {
 // hls.min.js is a deferred classic script: it has run by the time this module runs.
 attach();
 bind();
-if (root?.dataset.waiting) setTimeout(() => location.reload(), RELOAD_MS);
+async function watchWaiting() {
+  try {
+    const response = await fetch(root.dataset.clipsUrl, { headers: { accept: "application/json" }, credentials: "same-origin" });
+    if (response.ok) {
+      const body = await response.json();
+      if (!body.clips.some((c) => c.state === "pending" || c.state === "cutting")) {
+        location.reload();
+        return;
+      }
+    }
+  } catch {
+    // offline for a moment: look again
+  }
+  setTimeout(watchWaiting, POLL_MS);
+}
+
+if (root?.dataset.waiting) setTimeout(watchWaiting, POLL_MS);
