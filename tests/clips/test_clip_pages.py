@@ -111,3 +111,10 @@ async def test_a_cut_that_fails_is_retried_then_failed_with_the_reason(app: Fast
     assert not await cutter.cut_next()  # nothing left waiting
     shown = (await ended_show.org["host"].get(f"/api/v1/clips/{made.json()['id']}")).json()
     assert shown["state"] == "failed" and shown["video_url"] is None
+
+
+async def test_odd_keys_are_not_found(make_client: MakeClient) -> None:
+    client = make_client()
+    for key in ("²", "9" * 30, "no-such-slug", "0"):
+        assert (await client.get(f"/api/v1/clips/{key}")).status_code == 404
+        assert (await client.get(f"/clips/{key}")).status_code == 404

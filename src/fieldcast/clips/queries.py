@@ -18,6 +18,7 @@ from fieldcast.clips.models import Clip, ClipOrder, ClipState, ClipView
 from fieldcast.commerce.queries import Sales, sales_by
 
 MEDIA_URL = "/media/"
+ID_DIGITS_MAX = 18
 
 
 def page_path(clip: Clip) -> str:
@@ -31,7 +32,12 @@ def media_url(path: str) -> str | None:
 async def load_clip(session: AsyncSession, key: str | int) -> Clip | None:
     """A clip that was not deleted, by id (digits) or share slug."""
     text = str(key)
-    where = Clip.id == int(text) if text.isdigit() else Clip.slug == text
+    if text.isascii() and text.isdigit():
+        if len(text) > ID_DIGITS_MAX:  # past any id (and past what the database's integers hold)
+            return None
+        where = Clip.id == int(text)
+    else:
+        where = Clip.slug == text
     return await session.scalar(sa.select(Clip).where(where, Clip.deleted_at.is_(None)))
 
 
