@@ -86,7 +86,11 @@ class ClipCutter:
             log.warning("clip %s: the cut failed: %s", job.clip_id, error)
         async with self._new_uow() as uow:
             if made is not None:
-                await a.cut_done(uow, job, start_s=made.start_s, duration_s=made.duration_s)
+                clip = await a.cut_done(uow, job, start_s=made.start_s, duration_s=made.duration_s)
             else:
-                await a.cut_done(uow, job, error=error)
+                clip = await a.cut_done(uow, job, error=error)
+        if made is not None and (clip is None or clip.deleted_at is not None):
+            # Deleted while it was being cut: its files must not stay behind.
+            for path in (job.video_path, job.poster_path):
+                (self.media_dir / path).unlink(missing_ok=True)
         return True
