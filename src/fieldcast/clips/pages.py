@@ -86,6 +86,7 @@ async def clip_page(key: str, request: Request, uow: Uow, ctx: Services, user: C
             "sheet_return_path": q.page_path(clip),
             "sheet_checkout_url": f"/api/v1/clips/{clip.slug}/checkout",
             "sheet_no_cart": True,
+            "sheet_off_room": True,
             "sheet_note": gettext(N_("The shop's price. You pay on the next step.")),
             "address_form": Form(),
             "provinces": regions.children(None),
