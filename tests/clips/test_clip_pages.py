@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from fieldcast.clips.models import CUT_ATTEMPTS_MAX, Clip, ClipState
+from fieldcast.clips.queries import clip_figures
 from tests.clips.conftest import EndedShow
+from tests.conftest import QueryCounter
 from tests.factories import MakeClient
 
 
@@ -118,3 +120,18 @@ async def test_odd_keys_are_not_found(make_client: MakeClient) -> None:
     for key in ("²", "9" * 30, "no-such-slug", "0"):
         assert (await client.get(f"/api/v1/clips/{key}")).status_code == 404
         assert (await client.get(f"/clips/{key}")).status_code == 404
+
+
+async def test_the_figures_take_three_queries_however_many_clips(
+    app: FastAPI, ended_show: EndedShow, queries: QueryCounter
+) -> None:
+    url = f"/api/v1/sessions/{ended_show.session_id}/clips"
+    for start in (0.0, 5.0, 10.0):
+        made = await ended_show.org["host"].post(
+            url, json={"start_s": start, "end_s": start + 6, "sku_id": ended_show.org.inspected_sku}
+        )
+        assert made.status_code == 201
+    async with app.state.ctx.uow() as uow, queries.counting() as statements:
+        figures = await clip_figures(uow.session, ended_show.session_id)
+    assert len(figures.clips) == 3
+    assert len(statements) == 3, statements  # the clips, their views, their orders (grouped)
