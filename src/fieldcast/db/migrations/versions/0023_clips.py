@@ -1,8 +1,8 @@
 """clips, clip_views and clip_orders: shoppable clips cut from replays, their views (one per
 viewer per window) and the orders placed from them
 
-Revision ID: 0022_clips
-Revises: 0021_session_minutes
+Revision ID: 0023_clips
+Revises: 0022_event_screen_links
 Create Date: 2026-11-28 13:30:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import fieldcast.db.base
 
-revision: str = "0022_clips"
-down_revision: str | None = "0021_session_minutes"
+revision: str = "0023_clips"
+down_revision: str | None = "0022_event_screen_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
