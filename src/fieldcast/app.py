@@ -31,6 +31,8 @@ from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.chat import routes as chat_routes
+from fieldcast.clips import pages as clip_pages
+from fieldcast.clips import routes as clip_routes
 from fieldcast.commerce import fulfilment_pages, fulfilment_routes
 from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
                     name="analytics-rollup",
                 ),
             ]
+            if settings.clip_cut_poll_s > 0:
+                chores.append(asyncio.create_task(ctx.clip_cutter.run(stopping), name="clip-cutter"))
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -273,6 +277,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         audit_pages.api,
         analytics_routes.api,
         analytics_event_routes.api,
+        clip_routes.api,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,
@@ -294,6 +299,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         draw_pages.pages,
         audit_pages.pages,
         analytics_pages.pages,
+        clip_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)

@@ -133,6 +133,9 @@ LABELS: dict[str, dict[str, str]] = {
         "integrity.alert_acknowledge": N_("Acknowledged an integrity alert"),
         "integrity.alert_false_alarm": N_("Marked an integrity alert a false alarm"),
         "credit.record": N_("Recorded a credit to a person"),
+        "clip.create": N_("Cut a clip from a replay"),
+        "clip.update": N_("Changed a clip"),
+        "clip.delete": N_("Deleted a clip"),
     },
     "target_type": {
         "user": N_("User"),
@@ -146,6 +149,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sku": N_("SKU"),
         "integrity_alert": N_("Integrity alert"),
         "host_credit": N_("Credit to a person"),
+        "clip": N_("Clip"),
     },
     "supplier_kind": {
         "farmer": N_("Farmer"),
