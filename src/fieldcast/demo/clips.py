@@ -1,7 +1,7 @@
 """Where the demo's shoppable clips are to be cut: around each "explaining now" mark of the ended
 demo shows whose replay is ready, a few seconds before the mark to a few after, inside the
-replay. The clips capability (#19 point 7) cuts them through its own action when it lands; the
-demo seed then calls it for each window (see the report of the `demo` branch)."""
+replay. The seed asks for them through the clips action (seed_clips); the serving app's cutter
+makes them."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from fieldcast.accounts.models import User
+from fieldcast.clips.actions import create_clip
+from fieldcast.clips.models import Clip
+from fieldcast.clips.schemas import ClipIn
+from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.live.models import LiveSession, ProductMark, ReplayState, SessionState
 
 BEFORE_S = 2.0
 AFTER_S = 12.0
+MOST_CLIPS = 3
 
 
 @dataclass(frozen=True)
@@ -51,3 +57,29 @@ async def clip_windows(uow_factory: Callable[..., UnitOfWork]) -> list[ClipWindo
         if end > start:
             windows.append(ClipWindow(session_id, organisation_id, mark.sku_id, mark.id, start, end))
     return windows
+
+
+async def seed_clips(
+    uow_factory: Callable[..., UnitOfWork], cutter: User, settings: Settings, *, most: int = MOST_CLIPS
+) -> int:
+    """Once: ask for a clip around each of the first `most` windows, through the clips action as
+    the demo organiser, marked demo. The rows wait as `pending`; the serving app's cutter makes
+    them (ffmpeg, off the request path) as soon as it starts. How many clips were asked for."""
+    async with uow_factory(write=False) as uow:
+        if await uow.session.scalar(sa.select(sa.func.count(Clip.id)).where(Clip.is_demo.is_(True))):
+            return 0
+    asked = 0
+    for window in (await clip_windows(uow_factory))[:most]:
+        async with uow_factory() as uow:
+            data = ClipIn(start_s=window.start_s, end_s=window.end_s, sku_id=window.sku_id)
+            await create_clip(
+                uow,
+                cutter,
+                window.session_id,
+                data,
+                lead_s=settings.clip_lead_s,
+                around_s=settings.clip_around_length_s,
+                is_demo=True,
+            )
+        asked += 1
+    return asked

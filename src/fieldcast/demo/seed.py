@@ -23,6 +23,7 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.aftersales import seed_aftersales
 from fieldcast.demo.authorities import AUTHORITY_SLUGS, create_authorities, verify, verify_authorities
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
+from fieldcast.demo.clips import seed_clips
 from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
 from fieldcast.demo.integrity import seed_quota_show
@@ -514,6 +515,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             await seed_aftersales(shop, seeded.users[BUYER_KEY])  # the ended show's refund
             await seed_quota_show(shop)  # and its cadres' quota, flagged
             await seed_show_minutes(shop)  # its minutes, through the roll-up, for its report
+            await seed_clips(db.uow, seeded.users[ORGANISER_KEY], settings)  # cut once the app serves
         finally:
             await gate.close()
     finally:
