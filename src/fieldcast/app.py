@@ -22,6 +22,7 @@ from fieldcast.accounts import routes as accounts_routes
 from fieldcast.aftersales import pages as aftersales_pages
 from fieldcast.aftersales import routes as aftersales_routes
 from fieldcast.aftersales.tasks import aftersales_upkeep
+from fieldcast.analytics import campaign_pages, campaign_routes
 from fieldcast.analytics import routes as analytics_routes
 from fieldcast.analytics.tasks import analytics_upkeep
 from fieldcast.bootstrap import AppContext, app_context, housekeeping
@@ -270,6 +271,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         home_pages.health,
         audit_pages.api,
         analytics_routes.api,
+        campaign_routes.api,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,
@@ -290,6 +292,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         review_pages.pages,
         draw_pages.pages,
         audit_pages.pages,
+        campaign_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)
