@@ -16,6 +16,7 @@ from fieldcast.analytics.campaign_models import Campaign
 from fieldcast.analytics.campaigns import period
 from fieldcast.analytics.rollups import UNKNOWN_REGION, Figures, Rollup, ShowFilter, organisation_region, rollup
 from fieldcast.catalog import regions
+from fieldcast.catalog.regions import Region
 from fieldcast.errors import Invalid
 from fieldcast.i18n import N_, gettext
 from fieldcast.integrity.exports import Column, Table
@@ -101,7 +102,7 @@ class Report:
     organisations: list[Row]
     events: list[Row]
     shows: list[Row]
-    region_path: list[regions.Region] = field(default_factory=list)
+    region_path: list[Region] = field(default_factory=list)
     generated_at: datetime | None = None
     shows_cut: bool = False  # more shows than MAX_SHOW_ROWS: the list is cut, the totals are not
 

@@ -245,7 +245,8 @@ async def host_kinds(s: AsyncSession, user_ids: Iterable[int]) -> dict[int, Host
 
 
 def _ids_in(column: Any, ids: Iterable[int]) -> sa.ColumnElement[bool]:
-    return column.in_(sorted(ids))
+    chosen: sa.ColumnElement[bool] = column.in_(sorted(ids))
+    return chosen
 
 
 async def rollup(s: AsyncSession, flt: ShowFilter) -> Rollup:
@@ -325,7 +326,7 @@ async def _order_figures(s: AsyncSession, shows: dict[int, Show]) -> None:
         .where(_ids_in(Order.session_id, ids), paid)
         .distinct()
     ):
-        f = shows[int(sid)].figures
+        f = shows[int(sid or 0)].figures  # the query keeps these shows' orders only: never None
         f.suppliers.add(int(supplier_id))
         if kind == SupplierKind.FARMER:
             f.farmers.add(int(supplier_id))
@@ -337,5 +338,5 @@ async def _order_figures(s: AsyncSession, shows: dict[int, Show]) -> None:
         )
     ).all()
     if alerted:
-        for sid, gmv in (await gmv_by_session(s, sorted(int(x) for x in alerted if x is not None))).items():
+        for sid, gmv in (await gmv_by_session(s, sorted({int(x) for x in alerted if x is not None}))).items():
             shows[sid].figures.flagged_fen = gmv.flagged_fen
