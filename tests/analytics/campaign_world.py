@@ -26,7 +26,7 @@ from fieldcast.accounts.models import (
 from fieldcast.catalog.models import Supplier, SupplierKind
 from fieldcast.commerce.models import Order, OrderState, RefundStatus
 from fieldcast.db.base import utcnow
-from fieldcast.live.models import LiveSession, SessionHost, SessionState
+from fieldcast.live.models import LiveEvent, LiveSession, SessionHost, SessionState
 from tests.factories import sign_up
 
 # Beijing days of the campaign: 2026-10-01 .. 2026-10-07.
@@ -134,6 +134,11 @@ async def build(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> C
                 )
             )
             hosts[key] = host.id
+        event = LiveEvent(
+            organisation_id=a.id, slug=f"jingyu-blueberry-{tag}", title="靖宇蓝莓节", starts_at=DAY1, ends_at=DAY2
+        )
+        s.add(event)
+        await s.flush()
         shows = {}
         for key, org, when, state, host in (
             ("a1", a, DAY1, SessionState.ENDED, "official"),
@@ -148,6 +153,7 @@ async def build(app: FastAPI, make_client: Callable[[], httpx.AsyncClient]) -> C
                 stream_name=secrets.token_hex(8),
                 state=state,
                 is_public_welfare=True,
+                event_id=event.id if key == "a1" else None,
             )
             s.add(live)
             await s.flush()

@@ -194,6 +194,11 @@ async def test_organisation_figures_are_for_its_own_people(app: FastAPI, w: Camp
     own = await report(w.clients["a_owner"], f"/api/v1/reports/organisations/{slug}")
     # Every show of its own, the one after the campaign too, never the cancelled one.
     assert own["totals"]["shows"] == 2 and own["totals"]["paid_fen"] == 15000 + 99900
+    events = {row["label"]: row["figures"]["paid_fen"] for row in own["events"]}
+    assert events == {"靖宇蓝莓节": 15000, "Shows outside any event": 99900} or events == {
+        "靖宇蓝莓节": 15000,
+        "不属于任何活动专场的直播": 99900,
+    }
     for who in ("b_owner", "gov_owner", "outsider"):
         assert (await w.clients[who].get(f"/api/v1/reports/organisations/{slug}")).status_code == 403, who
 
@@ -264,3 +269,25 @@ async def test_pages_show_the_report_drill_down_and_the_form_again_with_its_erro
     assert (await w.clients["a_owner"].get("/campaigns/new")).status_code == 200  # told who may, no form
     region = await w.clients["gov_supervisor"].get("/reports/regions")
     assert region.status_code == 200 and "吉林省" in region.text
+
+
+async def test_the_office_that_runs_a_campaign_changes_and_removes_it_and_nobody_else(
+    app: FastAPI, w: CampaignWorld
+) -> None:
+    gov = w.clients["gov_owner"]
+    r = await gov.post("/api/v1/campaigns", json=body(w, organisation_ids=[w.county_a]))
+    assert r.status_code == 201
+    path = f"/api/v1/campaigns/{r.json()['id']}"
+    for who in ("gov_supervisor", "a_owner", "outsider"):
+        assert (await w.clients[who].patch(path, json={"name": "改名"})).status_code == 403, who
+        assert (await w.clients[who].delete(path)).status_code == 403, who
+    bad = await gov.patch(path, json={"organisation_ids": [w.county_a, w.county_b]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "organisation_ids"
+    shorter = await gov.patch(path, json={"ends_on": "2026-10-03", "name": "百名县长（第一周）"})
+    assert shorter.status_code == 200 and shorter.json()["ends_on"] == "2026-10-03"
+    assert (await report(gov, f"{path}/report"))["totals"]["shows"] == 1
+    none = await gov.patch(path, json={"organisation_ids": []})
+    assert none.json()["organisation_ids"] == []
+    assert (await report(gov, f"{path}/report"))["totals"]["shows"] == 0
+    assert (await gov.delete(path)).status_code == 204
+    assert (await gov.get(path)).status_code == 404

@@ -124,7 +124,9 @@ def _window(flt: ReportFilter, starts_at: datetime | None, ends_at: datetime | N
     return starts_at, ends_at
 
 
-def _build(kind: str, title: str, flt: ReportFilter, data: Rollup, base_href: str, scope_code: str | None) -> Report:
+async def _build(
+    s: AsyncSession, kind: str, title: str, flt: ReportFilter, data: Rollup, base_href: str, scope_code: str | None
+) -> Report:
     """Rows per region one level under the drilled region (or `scope_code`), per organisation and
     per event within it, and the shows."""
     here = flt.region or scope_code
@@ -141,8 +143,8 @@ def _build(kind: str, title: str, flt: ReportFilter, data: Rollup, base_href: st
         org = data.organisations[org_id]
         org_rows.append(Row(org.slug, org.name, figures, f"/reports/organisations/{org.slug}"))
     show_rows = [
-        Row(str(s.session_id), s.title, s.figures, f"/live/{s.session_id}")
-        for s in sorted(shows, key=lambda s: (-s.figures.paid_fen, s.session_id))[:MAX_SHOW_ROWS]
+        Row(str(x.session_id), x.title, x.figures, f"/live/{x.session_id}")
+        for x in sorted(shows, key=lambda x: (-x.figures.paid_fen, x.session_id))[:MAX_SHOW_ROWS]
     ]
     return Report(
         kind=kind,
@@ -151,17 +153,34 @@ def _build(kind: str, title: str, flt: ReportFilter, data: Rollup, base_href: st
         totals=totals,
         regions=region_rows,
         organisations=org_rows,
-        events=[],
+        events=await _event_rows(s, scoped),
         shows=show_rows,
         region_path=regions.path(here) if here else [],
         shows_cut=len(shows) > MAX_SHOW_ROWS,
     )
 
 
+async def _event_rows(s: AsyncSession, data: Rollup) -> list[Row]:
+    """Per multi-room event (an event's page is /events/<slug>); the shows of none in one row."""
+    by_event = data.by_event()
+    ids = sorted(e for e in by_event if e is not None)
+    if not ids:
+        return []
+    events = {e.id: e for e in (await s.scalars(sa.select(LiveEvent).where(LiveEvent.id.in_(ids)))).all()}
+    rows = []
+    for event_id, figures in sorted(by_event.items(), key=lambda kv: (kv[0] is None, -kv[1].paid_fen, kv[0] or 0)):
+        event = events.get(event_id) if event_id is not None else None
+        if event is None:
+            rows.append(Row("", gettext(N_("Shows outside any event")), figures))
+        else:
+            rows.append(Row(event.slug, event.title, figures, f"/events/{event.slug}"))
+    return rows
+
+
 async def campaign_report(s: AsyncSession, campaign: Campaign, participant_ids: list[int], flt: ReportFilter) -> Report:
     starts_at, ends_at = _window(flt, campaign.starts_at, campaign.ends_at)
     data = await rollup(s, ShowFilter(frozenset(participant_ids), starts_at, ends_at, flt.host_kind))
-    return _build("campaign", campaign.name, flt, data, f"/campaigns/{campaign.slug}", None)
+    return await _build(s, "campaign", campaign.name, flt, data, f"/campaigns/{campaign.slug}", None)
 
 
 async def organisations_under(s: AsyncSession, code: str) -> frozenset[int]:
@@ -178,23 +197,16 @@ async def region_report(s: AsyncSession, code: str | None, flt: ReportFilter) ->
     org_ids = await organisations_under(s, here) if here else None
     data = await rollup(s, ShowFilter(org_ids, starts_at, ends_at, flt.host_kind))
     title = regions.full_name(here) if here else gettext(N_("All regions"))
-    return _build("region", title, flt, data, "/reports/regions", code)
+    return await _build(s, "region", title, flt, data, "/reports/regions", code)
 
 
 async def organisation_report(s: AsyncSession, org: Organisation, flt: ReportFilter) -> Report:
+    """One organisation's shows, by event and by show (not by region: it has one place)."""
     starts_at, ends_at = _window(flt, None, None)
     data = await rollup(s, ShowFilter(frozenset({org.id}), starts_at, ends_at, flt.host_kind))
-    report = _build("organisation", org.name, ReportFilter(flt.date_from, flt.date_to, flt.host_kind), data, "", None)
+    plain = ReportFilter(flt.date_from, flt.date_to, flt.host_kind)
+    report = await _build(s, "organisation", org.name, plain, data, "", None)
     report.regions = []
-    event_ids = [e for e in data.by_event() if e is not None]
-    titles = (
-        dict((await s.execute(sa.select(LiveEvent.id, LiveEvent.title).where(LiveEvent.id.in_(event_ids)))).all())
-        if event_ids
-        else {}
-    )
-    for event_id, figures in sorted(data.by_event().items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
-        name = titles.get(event_id, "") if event_id is not None else gettext(N_("Shows outside any event"))
-        report.events.append(Row(str(event_id or ""), str(name), figures))
     return report
 
 
