@@ -119,22 +119,20 @@ class Figures:
         return self.delivery_s / self.delivered_orders / 3600 if self.delivered_orders else None
 
     def add(self, other: Figures) -> None:
+        # Written out, not a loop over names: a report adds each show into four groupings.
         self.show_ids |= other.show_ids
         self.hosts |= other.hosts
         self.suppliers |= other.suppliers
         self.farmers |= other.farmers
-        for name in (
-            "orders",
-            "paid_orders",
-            "raw_fen",
-            "paid_fen",
-            "refunded_fen",
-            "flagged_fen",
-            "refunded_orders",
-            "delivered_orders",
-            "delivery_s",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.orders += other.orders
+        self.paid_orders += other.paid_orders
+        self.raw_fen += other.raw_fen
+        self.paid_fen += other.paid_fen
+        self.refunded_fen += other.refunded_fen
+        self.flagged_fen += other.flagged_fen
+        self.refunded_orders += other.refunded_orders
+        self.delivered_orders += other.delivered_orders
+        self.delivery_s += other.delivery_s
 
 
 @dataclass
@@ -153,6 +151,7 @@ class Rollup:
 
     shows: list[Show]
     organisations: dict[int, Organisation]
+    _places: dict[int, str] = field(default_factory=dict, repr=False)  # organisation -> region code
 
     def total(self, shows: Iterable[Show] | None = None) -> Figures:
         out = Figures()
@@ -161,8 +160,12 @@ class Rollup:
         return out
 
     def region_of(self, show: Show) -> str:
-        org = self.organisations.get(show.organisation_id)
-        return organisation_region(org) if org is not None else UNKNOWN_REGION
+        place = self._places.get(show.organisation_id)
+        if place is None:
+            org = self.organisations.get(show.organisation_id)
+            place = organisation_region(org) if org is not None else UNKNOWN_REGION
+            self._places[show.organisation_id] = place
+        return place
 
     def by_organisation(self) -> dict[int, Figures]:
         out: dict[int, Figures] = {}
@@ -193,6 +196,7 @@ class Rollup:
         return out
 
 
+@cache
 def child_towards(code: str | None, place: str) -> str:
     """The region directly under `code` on the way to `place` (`code` itself if `place` is `code`)."""
     chain = [r.code for r in regions.path(place)] if place else []
@@ -286,15 +290,16 @@ async def rollup(s: AsyncSession, flt: ShowFilter) -> Rollup:
         figures = Figures(show_ids={int(r.id)}, hosts=hosts)
         shows[int(r.id)] = Show(int(r.id), int(r.organisation_id), r.event_id, r.title, r.scheduled_at, figures)
     if shows:
-        await _order_figures(s, shows)
+        await _order_figures(s, shows, chosen)
     org_ids = {show.organisation_id for show in shows.values()}
     orgs = (await s.scalars(sa.select(Organisation).where(_ids_in(Organisation.id, org_ids)))).all() if org_ids else []
     ordered = sorted(shows.values(), key=lambda x: (x.scheduled_at, x.session_id))
     return Rollup(ordered, {o.id: o for o in orgs})
 
 
-async def _order_figures(s: AsyncSession, shows: dict[int, Show]) -> None:
-    ids = list(shows)
+async def _order_figures(s: AsyncSession, shows: dict[int, Show], chosen: Any) -> None:
+    """Read through `chosen` (the shows' ids as a subquery), not a list of thousands of ids; the
+    rows of shows a host-kind filter left out are skipped here."""
     paid = Order.paid_at.is_not(None)
     delivered = sa.and_(paid, Order.delivered_at.is_not(None))
     zero = sa.literal(0)
@@ -313,27 +318,33 @@ async def _order_figures(s: AsyncSession, shows: dict[int, Show]) -> None:
                 zero,
             ),
         )
-        .where(_ids_in(Order.session_id, ids))
+        .where(Order.session_id.in_(chosen))
         .group_by(Order.session_id)
     ):
-        f = shows[int(r[0])].figures
+        show = shows.get(int(r[0]))
+        if show is None:
+            continue
+        f = show.figures
         f.orders, f.raw_fen, f.paid_orders, f.paid_fen = int(r[1]), int(r[2]), int(r[3]), int(r[4])
         f.refunded_fen, f.refunded_orders, f.delivered_orders = int(r[5]), int(r[6]), int(r[7])
         f.delivery_s = float(r[8] or 0.0)
     for sid, supplier_id, kind in await s.execute(
         sa.select(Order.session_id, Order.supplier_id, Supplier.kind)
         .join(Supplier, Supplier.id == Order.supplier_id)
-        .where(_ids_in(Order.session_id, ids), paid)
+        .where(Order.session_id.in_(chosen), paid)
         .distinct()
     ):
-        f = shows[int(sid or 0)].figures  # the query keeps these shows' orders only: never None
+        found = shows.get(int(sid or 0))
+        if found is None:
+            continue
+        f = found.figures
         f.suppliers.add(int(supplier_id))
         if kind == SupplierKind.FARMER:
             f.farmers.add(int(supplier_id))
     alerted = (
         await s.scalars(
             sa.select(IntegrityAlert.session_id)
-            .where(_ids_in(IntegrityAlert.session_id, ids), IntegrityAlert.state.in_(STANDING_STATES))
+            .where(IntegrityAlert.session_id.in_(chosen), IntegrityAlert.state.in_(STANDING_STATES))
             .distinct()
         )
     ).all()
