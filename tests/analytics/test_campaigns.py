@@ -291,3 +291,24 @@ async def test_the_office_that_runs_a_campaign_changes_and_removes_it_and_nobody
     assert (await report(gov, f"{path}/report"))["totals"]["shows"] == 0
     assert (await gov.delete(path)).status_code == 204
     assert (await gov.get(path)).status_code == 404
+
+
+async def test_an_alert_standing_on_a_show_takes_its_money_out_of_verified_gmv(app: FastAPI, w: CampaignWorld) -> None:
+    from fieldcast.integrity import actions as integrity
+    from fieldcast.integrity.models import Severity, SubjectKind
+    from fieldcast.integrity.rules import Finding
+    from fieldcast.live.models import LiveSession
+
+    c = await admin_campaign(w)
+    await land_refund(app, w.orders["b1_small"], 8000)
+    async with app.state.ctx.uow() as uow:
+        live = await uow.session.get(LiveSession, w.shows["b1"])
+        assert live is not None
+        finding = Finding("test_rule", Severity.HIGH, SubjectKind.SESSION, live.id, {"why": "test"})
+        assert await integrity.store(uow, live, finding) is not None
+    rep = await report(w.clients["admin"], f"/api/v1/campaigns/{c['id']}/report")
+    t = rep["totals"]
+    # Show b1: 280 paid, 80 refunded, the 200 left under alert; show a1 untouched.
+    assert (t["paid_fen"], t["refunded_fen"], t["flagged_fen"], t["verified_fen"]) == (43000, 8000, 20000, 15000)
+    hubei = next(r for r in rep["regions"] if r["key"] == HUBEI)["figures"]
+    assert (hubei["flagged_fen"], hubei["verified_fen"]) == (20000, 0)

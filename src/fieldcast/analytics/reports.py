@@ -4,7 +4,7 @@ report as tables for CSV/XLSX (integrity.exports). The figures come from rollups
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fieldcast.accounts.models import HostKind, Organisation
 from fieldcast.analytics.campaign_models import Campaign
-from fieldcast.analytics.campaigns import period
+from fieldcast.analytics.campaigns import local_day, period
 from fieldcast.analytics.rollups import UNKNOWN_REGION, Figures, Rollup, ShowFilter, organisation_region, rollup
 from fieldcast.catalog import regions
 from fieldcast.catalog.regions import Region
@@ -105,6 +105,7 @@ class Report:
     region_path: list[Region] = field(default_factory=list)
     generated_at: datetime | None = None
     shows_cut: bool = False  # more shows than MAX_SHOW_ROWS: the list is cut, the totals are not
+    about: list[str] = field(default_factory=list)  # lines under the title (a campaign's period)
 
 
 def _region_label(code: str) -> str:
@@ -141,7 +142,8 @@ async def _build(
     org_rows = []
     for org_id, figures in sorted(scoped.by_organisation().items(), key=lambda kv: (-kv[1].paid_fen, kv[0])):
         org = data.organisations[org_id]
-        org_rows.append(Row(org.slug, org.name, figures, f"/reports/organisations/{org.slug}"))
+        # No link: a campaign's or a region's reader need not be one of the organisation's own people.
+        org_rows.append(Row(org.slug, org.name, figures))
     show_rows = [
         Row(str(x.session_id), x.title, x.figures, f"/live/{x.session_id}")
         for x in sorted(shows, key=lambda x: (-x.figures.paid_fen, x.session_id))[:MAX_SHOW_ROWS]
@@ -180,7 +182,15 @@ async def _event_rows(s: AsyncSession, data: Rollup) -> list[Row]:
 async def campaign_report(s: AsyncSession, campaign: Campaign, participant_ids: list[int], flt: ReportFilter) -> Report:
     starts_at, ends_at = _window(flt, campaign.starts_at, campaign.ends_at)
     data = await rollup(s, ShowFilter(frozenset(participant_ids), starts_at, ends_at, flt.host_kind))
-    return await _build(s, "campaign", campaign.name, flt, data, f"/campaigns/{campaign.slug}", None)
+    report = await _build(s, "campaign", campaign.name, flt, data, f"/campaigns/{campaign.slug}", None)
+    first, last = local_day(campaign.starts_at), local_day(campaign.ends_at - timedelta(days=1))
+    report.about = [
+        gettext(N_("Campaign period: %(start)s to %(end)s (Beijing time)"), start=first, end=last),
+        gettext(N_("Organisations taking part: %(count)s"), count=len(participant_ids)),
+    ]
+    if campaign.description:
+        report.about.append(campaign.description)
+    return report
 
 
 async def organisations_under(s: AsyncSession, code: str) -> frozenset[int]:
@@ -259,7 +269,7 @@ def figure_cells(name: str, f: Figures) -> list[Any]:
 
 def report_tables(report: Report) -> list[Table]:
     totals_label = gettext(N_("Total"))
-    notes = [report.title, *report.filters.notes()]
+    notes = [report.title, *report.about, *report.filters.notes()]
     tables = [
         Table(gettext(N_("Summary")), figure_columns(""), [figure_cells(totals_label, report.totals)], notes=notes)
     ]
