@@ -269,6 +269,16 @@ async def test_pages_show_the_report_drill_down_and_the_form_again_with_its_erro
     assert (await w.clients["a_owner"].get("/campaigns/new")).status_code == 200  # told who may, no form
     region = await w.clients["gov_supervisor"].get("/reports/regions")
     assert region.status_code == 200 and "吉林省" in region.text
+    listing = await w.clients["gov_supervisor"].get("/campaigns")
+    assert listing.status_code == 200 and f"/reports/regions?region={JILIN}" in listing.text
+    csv = await w.clients["gov_supervisor"].get("/reports/regions.csv", params={"region": JINGYU})
+    assert csv.status_code == 200 and "150.00" in csv.content.decode("utf-8-sig")
+    for who in ("outsider", "a_owner"):
+        assert (await w.clients[who].get("/reports/regions")).status_code == 403, who
+        assert (await w.clients[who].get("/reports/regions.xlsx", params={"region": JINGYU})).status_code == 403
+        assert (await w.clients[who].get("/reports/regions/print", params={"region": JILIN})).status_code == 403
+    own = await w.clients["a_owner"].get("/campaigns")
+    assert own.status_code == 200 and "/reports/regions" not in own.text and "/reports/organisations/" in own.text
 
 
 async def test_the_office_that_runs_a_campaign_changes_and_removes_it_and_nobody_else(

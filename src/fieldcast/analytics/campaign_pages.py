@@ -23,6 +23,7 @@ from fieldcast.accounts.routes import org_or_404
 from fieldcast.analytics import campaigns as c
 from fieldcast.analytics import reports as r
 from fieldcast.analytics.campaign_routes import CampaignIn
+from fieldcast.catalog import regions
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import Invalid, NotAllowed, NotAuthenticated, NotFound
@@ -55,15 +56,29 @@ def _format_or_404(fmt: str) -> str:
 
 
 def _show_report(
-    request: Request, user: User, report: r.Report, errors: dict[str, str], base: str, *, print_view: bool = False
+    request: Request,
+    user: User,
+    report: r.Report,
+    errors: dict[str, str],
+    base: str,
+    *,
+    print_view: bool = False,
+    floors: list[str] | None = None,
 ) -> Response:
+    """`floors`: for a region report read through a jurisdiction, the regions the reader may open
+    (the region path links only those and what lies under them)."""
     status = 422 if errors else 200
+    path = report.region_path
+    if floors is not None and not user.is_platform_admin:
+        path = [x for x in path if any(x.code in regions.descendant_codes(f) for f in floors)]
     return render(
         request,
         "analytics/report_print.html" if print_view else "analytics/report.html",
         {
             "user": user,
             "rep": report,
+            "region_path": path,
+            "all_regions": user.is_platform_admin or report.kind == "campaign",
             "errors": errors,
             "base": base,
             "query": report.filters.query(),
@@ -84,6 +99,7 @@ async def campaigns_page(request: Request, uow: Uow, user: CurrentUser) -> Respo
     if user is None:
         return _sign_in_first(request)
     campaigns = await c.visible_campaigns(uow, user)
+    jurisdictions = await c.jurisdictions_of(uow, user)
     days = {x.id: (c.local_day(x.starts_at), c.local_day(x.ends_at - timedelta(days=1))) for x in campaigns}
     return render(
         request,
@@ -93,6 +109,9 @@ async def campaigns_page(request: Request, uow: Uow, user: CurrentUser) -> Respo
             "campaigns": campaigns,
             "days": days,
             "may_create": bool(await c.campaign_organisations(uow, user)),
+            "regions_link": user.is_platform_admin or bool(jurisdictions),
+            "jurisdictions": [(code, regions.full_name(code)) for code in jurisdictions],
+            "own_organisations": await c.readable_organisations(uow, user),
         },
     )
 
@@ -212,7 +231,8 @@ async def region_page(request: Request, uow: Uow, user: CurrentUser) -> Response
     if user is None:
         return _sign_in_first(request)
     report, errors = await _region_report(request, uow, user)
-    return _show_report(request, user, report, errors, "/reports/regions")
+    floors = await c.jurisdictions_of(uow, user)
+    return _show_report(request, user, report, errors, "/reports/regions", floors=floors)
 
 
 @pages.get("/reports/regions/print")
@@ -220,7 +240,8 @@ async def region_print(request: Request, uow: Uow, user: CurrentUser) -> Respons
     if user is None:
         return _sign_in_first(request)
     report, errors = await _region_report(request, uow, user)
-    return _show_report(request, user, report, errors, "/reports/regions", print_view=True)
+    floors = await c.jurisdictions_of(uow, user)
+    return _show_report(request, user, report, errors, "/reports/regions", print_view=True, floors=floors)
 
 
 @pages.get("/reports/regions.{fmt}")

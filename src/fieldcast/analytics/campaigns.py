@@ -260,6 +260,19 @@ async def visible_campaigns(uow: UnitOfWork, actor: User | None) -> list[Campaig
     return list((await uow.session.scalars(query)).all())
 
 
+async def readable_organisations(uow: UnitOfWork, actor: User | None) -> list[Organisation]:
+    """The organisations whose own figures the user reads (owner, organiser or supervisor there)."""
+    user = require_user(actor)
+    mine = sa.select(Membership.organisation_id).where(Membership.user_id == user.id, Membership.role.in_(READERS))
+    return list(
+        (
+            await uow.session.scalars(
+                sa.select(Organisation).where(Organisation.id.in_(mine)).order_by(Organisation.name)
+            )
+        ).all()
+    )
+
+
 async def campaign_organisations(uow: UnitOfWork, actor: User | None) -> list[Organisation]:
     """The organisations a user may run a campaign for (a platform admin: every government office)."""
     user = require_user(actor)
