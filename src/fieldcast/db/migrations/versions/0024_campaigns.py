@@ -1,7 +1,7 @@
 """campaigns and campaign_organisations: a drive across organisations, and who takes part
 
-Revision ID: 0022_campaigns
-Revises: 0021_session_minutes
+Revision ID: 0024_campaigns
+Revises: 0023_clips
 Create Date: 2026-11-28 13:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import fieldcast.db.base
 
-revision: str = "0022_campaigns"
-down_revision: str | None = "0021_session_minutes"
+revision: str = "0024_campaigns"
+down_revision: str | None = "0023_clips"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
