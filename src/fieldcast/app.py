@@ -22,6 +22,7 @@ from fieldcast.accounts import routes as accounts_routes
 from fieldcast.aftersales import pages as aftersales_pages
 from fieldcast.aftersales import routes as aftersales_routes
 from fieldcast.aftersales.tasks import aftersales_upkeep
+from fieldcast.analytics import campaign_pages, campaign_routes
 from fieldcast.analytics import event_routes as analytics_event_routes
 from fieldcast.analytics import pages as analytics_pages
 from fieldcast.analytics import routes as analytics_routes
@@ -278,6 +279,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         analytics_routes.api,
         analytics_event_routes.api,
         clip_routes.api,
+        campaign_routes.api,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,
@@ -300,6 +302,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         audit_pages.pages,
         analytics_pages.pages,
         clip_pages.pages,
+        campaign_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)

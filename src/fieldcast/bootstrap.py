@@ -71,6 +71,7 @@ def table_metadata() -> MetaData:
     """Every capability's tables in one metadata (Alembic's target, the tests' wipe)."""
     from fieldcast.accounts import models as _accounts  # noqa: F401
     from fieldcast.aftersales import models as _aftersales  # noqa: F401
+    from fieldcast.analytics import campaign_models as _campaigns  # noqa: F401
     from fieldcast.analytics import models as _analytics  # noqa: F401
     from fieldcast.catalog import models as _catalog  # noqa: F401
     from fieldcast.chat import models as _chat  # noqa: F401
