@@ -224,6 +224,10 @@ async def test_organisers_record_a_payment_from_the_page_and_others_may_not(
     organiser = org["organiser"]
     assert 'data-testid="org-credits-link"' in (await organiser.get(f"/orgs/{org.slug}")).text
     assert 'data-testid="org-credits-link"' not in (await org["host"].get(f"/orgs/{org.slug}")).text
+    # The organisation's reports are linked for those who may read them, and not for its hosts.
+    assert 'data-testid="org-report-link"' in (await organiser.get(f"/orgs/{org.slug}")).text
+    assert 'data-testid="org-report-link"' not in (await org["host"].get(f"/orgs/{org.slug}")).text
+    assert (await organiser.get(f"/reports/organisations/{org.slug}")).status_code == 200
     page = await organiser.get(f"/orgs/{org.slug}/credits")
     assert page.status_code == 200 and 'data-testid="credit-form"' in page.text
     assert f'<option value="{org.ids["official"]}"' in page.text  # its hosts are offered by name
