@@ -22,6 +22,7 @@ from fieldcast.db.engine import Database
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.aftersales import seed_aftersales
 from fieldcast.demo.authorities import AUTHORITY_SLUGS, create_authorities, verify, verify_authorities
+from fieldcast.demo.campaign import CAMPAIGN_SLUG, seed_campaign
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
 from fieldcast.demo.clips import seed_clips
 from fieldcast.demo.coupons import seed_coupons
@@ -516,6 +517,7 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             await seed_quota_show(shop)  # and its cadres' quota, flagged
             await seed_show_minutes(shop)  # its minutes, through the roll-up, for its report
             await seed_clips(db.uow, seeded.users[ORGANISER_KEY], settings)  # cut once the app serves
+            await seed_campaign(db.uow, seeded.users[ADMIN_KEY])  # over the shows above
         finally:
             await gate.close()
     finally:
@@ -603,6 +605,7 @@ async def _verify(uow: UnitOfWork, settings: Settings, admin: User, user: User, 
 SHOWCASE: tuple[tuple[str, str], ...] = (
     ("event (3 rooms live)", f"/events/{EVENT_SLUG}"),
     ("event big screen (sign in as the organiser)", f"/events/{EVENT_SLUG}/screen"),
+    ("campaign report (sign in as the organiser)", f"/campaigns/{CAMPAIGN_SLUG}"),
     ("live rooms", "/live"),
 )
 
