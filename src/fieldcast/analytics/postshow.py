@@ -1,0 +1,405 @@
+"""The post-show report of one show: what the host and organisers read once it is over.
+
+Each block is read with one grouped query (two where quotes are picked beside the counts), so the
+report costs the same handful of statements for ten orders or a hundred thousand:
+- the minutes (from session_minutes, never from the rows beneath) with the "explaining now" marks,
+  the totals, the shelf ranked and the sales by host (report.py);
+- buyers and paid money by province (the first two digits of the order's region code, named as
+  the purchase ticker names it);
+- feedback: review tags (good and bad per tag) and after-sales reasons, each with its counts and
+  the latest few words buyers wrote;
+- delivery against the ship-by promise, and how long shipping and delivery took (median, p90);
+- the integrity summary: alerts by rule and state beside raw and verified GMV.
+
+Durations are counted in whole minutes in SQL (a histogram, the same on SQLite and PostgreSQL)
+and the percentiles read from it, so they are exact to the minute."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from fieldcast.aftersales.models import RefundReason, RefundRequest, RefundRequestState
+from fieldcast.analytics.report import SessionReport, session_report
+from fieldcast.commerce.checkout import province_of
+from fieldcast.commerce.models import Order, RefundStatus, Shipment, TrackingStatus
+from fieldcast.integrity.models import AlertState, IntegrityAlert, Severity
+from fieldcast.live.models import LiveSession
+from fieldcast.live.queries import marks_of
+from fieldcast.reviews.models import Review, ReviewTag, ReviewTagMark
+
+QUOTES = 3  # the latest words buyers wrote, per group
+QUOTE_MAX = 140  # characters of a quote shown (the review or note is longer at most 500)
+BUCKET_S = 60  # durations are counted in whole minutes
+
+
+# -- durations in SQL, the same on both backends ----------------------------------------------------
+
+
+class seconds_between(FunctionElement[float]):
+    """`later - earlier` in seconds (a float): EXTRACT(EPOCH ...) on PostgreSQL, julianday on SQLite."""
+
+    type = sa.Float()
+    name = "seconds_between"
+    inherit_cache = True
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_pg(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
+
+
+@compiles(seconds_between)
+def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = list(element.clauses)
+    return f"((julianday({compiler.process(later, **kw)}) - julianday({compiler.process(earlier, **kw)})) * 86400.0)"
+
+
+def _bucket(later: Any, earlier: Any) -> sa.ColumnElement[int]:
+    """The whole minutes from `earlier` to `later` (never below 0)."""
+    seconds = seconds_between(later, earlier)
+    return sa.cast(sa.case((seconds < 0, 0), else_=seconds / BUCKET_S), sa.Integer)
+
+
+def percentile_hours(histogram: dict[int, int], p: float) -> float | None:
+    """The p-th percentile (nearest rank) of durations counted per minute, in hours (the middle of
+    its minute); None when nothing was counted."""
+    n = sum(histogram.values())
+    if n == 0:
+        return None
+    rank = max(1, math.ceil(p * n))
+    seen = 0
+    for minute in sorted(histogram):
+        seen += histogram[minute]
+        if seen >= rank:
+            return round((minute + 0.5) * BUCKET_S / 3600, 2)
+    return None  # unreachable: the ranks add up to n
+
+
+# -- the blocks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A product explained from `at` until the next mark (or the end of the show)."""
+
+    sku_id: int
+    product_title: str
+    at: datetime
+    until: datetime | None
+    offset_s: float
+
+
+@dataclass(frozen=True)
+class ProvinceSales:
+    code: str  # the province's six-digit code (the map's feature id)
+    name: str
+    buyers: int
+    orders: int
+    paid_fen: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    at: datetime
+    positive: bool | None = None  # a review tag's mark; None for an after-sales note
+
+
+@dataclass
+class TagFeedback:
+    tag: ReviewTag
+    good: int = 0
+    bad: int = 0
+    quotes: list[Quote] = field(default_factory=list)  # the bad ones first, newest first
+
+
+@dataclass
+class ReasonFeedback:
+    reason: RefundReason
+    requests: int = 0
+    amount_fen: int = 0  # asked for
+    refunded_fen: int = 0  # of it, gone back
+    quotes: list[Quote] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """The show's paid orders against the ship-by promise fixed when each was paid."""
+
+    paid: int
+    shipped_on_time: int
+    shipped_late: int
+    unshipped_overdue: int  # not shipped, the promise has passed
+    unshipped_due: int  # not shipped, still within the promise
+    refunded_unshipped: int  # refunded in full before it shipped: nothing to ship
+    delivered: int  # signed for (carrier) or confirmed by the buyer
+    on_the_way: int  # shipped, not delivered yet
+    ship_hours_p50: float | None
+    ship_hours_p90: float | None
+    deliver_hours_p50: float | None  # from payment
+    deliver_hours_p90: float | None
+
+    @property
+    def shipped(self) -> int:
+        return self.shipped_on_time + self.shipped_late
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.shipped_on_time / self.shipped if self.shipped else None
+
+
+@dataclass(frozen=True)
+class AlertTally:
+    rule: str
+    severity: Severity
+    open: int = 0
+    acknowledged: int = 0
+    false_alarm: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.open + self.acknowledged + self.false_alarm
+
+
+@dataclass
+class PostShowReport:
+    live: LiveSession
+    base: SessionReport  # minutes, totals, GMV side by side, products, hosts
+    marks: list[Mark]
+    provinces: list[ProvinceSales]
+    review_tags: list[TagFeedback]
+    refund_reasons: list[ReasonFeedback]
+    deliveries: Deliveries
+    alerts: list[AlertTally]
+
+
+async def explaining_marks(s: AsyncSession, live: LiveSession) -> list[Mark]:
+    """The "explaining now" marks, each lasting until the next one (the last until the show ended)."""
+    marks = await marks_of(s, live.id)
+    out: list[Mark] = []
+    for n, m in enumerate(marks):
+        until = marks[n + 1].marked_at if n + 1 < len(marks) else live.ended_at
+        out.append(Mark(m.sku_id, m.product_title, m.marked_at, until, m.offset_s))
+    return out
+
+
+async def provinces(s: AsyncSession, session_id: int) -> list[ProvinceSales]:
+    """Paid orders by the province they ship to (most paid money first)."""
+    prefix = sa.func.substr(Order.region_code, 1, 2)
+    rows = (
+        await s.execute(
+            sa.select(
+                prefix,
+                sa.func.count(sa.distinct(Order.buyer_id)),
+                sa.func.count(Order.id),
+                sa.func.coalesce(sa.func.sum(Order.total_fen), 0),
+            )
+            .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+            .group_by(prefix)
+        )
+    ).all()
+    out = []
+    for code2, buyers, orders, paid in rows:
+        code = f"{code2}0000"
+        out.append(ProvinceSales(code, province_of(code) or str(code2), int(buyers), int(orders), int(paid)))
+    return sorted(out, key=lambda p: (-p.paid_fen, -p.buyers, p.code))
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= QUOTE_MAX else text[: QUOTE_MAX - 1] + "…"
+
+
+async def review_feedback(s: AsyncSession, session_id: int) -> list[TagFeedback]:
+    """Each review tag marked on the show's orders, good and bad (reviews the platform removed do
+    not count), with the latest texts of reviews that carry it; most complained-of first."""
+    visible = (Review.removed_at.is_(None), Order.session_id == session_id)
+    counts = (
+        await s.execute(
+            sa.select(ReviewTagMark.tag, ReviewTagMark.positive, sa.func.count())
+            .join(Review, Review.id == ReviewTagMark.review_id)
+            .join(Order, Order.id == Review.order_id)
+            .where(*visible)
+            .group_by(ReviewTagMark.tag, ReviewTagMark.positive)
+        )
+    ).all()
+    groups: dict[str, TagFeedback] = {}
+    for tag, positive, n in counts:
+        group = groups.setdefault(str(tag), TagFeedback(ReviewTag(tag)))
+        if positive:
+            group.good += int(n)
+        else:
+            group.bad += int(n)
+    if groups:
+        rank = (
+            sa.func.row_number()
+            .over(partition_by=(ReviewTagMark.tag, ReviewTagMark.positive), order_by=Review.id.desc())
+            .label("rank")
+        )
+        latest = (
+            sa.select(ReviewTagMark.tag, ReviewTagMark.positive, Review.body, Review.created_at, rank)
+            .join(Review, Review.id == ReviewTagMark.review_id)
+            .join(Order, Order.id == Review.order_id)
+            .where(*visible, Review.body != "")
+            .subquery()
+        )
+        quotes = (
+            await s.execute(
+                sa.select(latest.c.tag, latest.c.positive, latest.c.body, latest.c.created_at)
+                .where(latest.c.rank <= QUOTES)
+                .order_by(latest.c.tag, latest.c.positive, latest.c.rank)
+            )
+        ).all()
+        for tag, positive, body, at in quotes:
+            groups[str(tag)].quotes.append(Quote(_clip(body), at, bool(positive)))
+        for group in groups.values():
+            group.quotes.sort(key=lambda q: (bool(q.positive), -q.at.timestamp()))
+    return sorted(groups.values(), key=lambda g: (-g.bad, -g.good, g.tag.value))
+
+
+async def refund_feedback(s: AsyncSession, session_id: int) -> list[ReasonFeedback]:
+    """After-sales requests on the show's orders by the reason given, with the money asked and
+    refunded and the latest notes; most frequent first."""
+    refunded = RefundRequest.state == RefundRequestState.REFUNDED
+    counts = (
+        await s.execute(
+            sa.select(
+                RefundRequest.reason,
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(RefundRequest.amount_fen), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((refunded, RefundRequest.amount_fen), else_=0)), 0),
+            )
+            .where(RefundRequest.session_id == session_id)
+            .group_by(RefundRequest.reason)
+        )
+    ).all()
+    groups = {
+        str(reason): ReasonFeedback(RefundReason(reason), int(n), int(asked), int(back))
+        for reason, n, asked, back in counts
+    }
+    if groups:
+        rank = (
+            sa.func.row_number().over(partition_by=RefundRequest.reason, order_by=RefundRequest.id.desc()).label("rank")
+        )
+        latest = (
+            sa.select(RefundRequest.reason, RefundRequest.note, RefundRequest.created_at, rank)
+            .where(RefundRequest.session_id == session_id, RefundRequest.note != "")
+            .subquery()
+        )
+        quotes = (
+            await s.execute(
+                sa.select(latest.c.reason, latest.c.note, latest.c.created_at)
+                .where(latest.c.rank <= QUOTES)
+                .order_by(latest.c.reason, latest.c.rank)
+            )
+        ).all()
+        for reason, note, at in quotes:
+            groups[str(reason)].quotes.append(Quote(_clip(note), at))
+    return sorted(groups.values(), key=lambda g: (-g.requests, g.reason.value))
+
+
+async def deliveries(s: AsyncSession, session_id: int, now: datetime) -> Deliveries:
+    """The paid orders' shipping against their promise, and the minutes to ship and to deliver
+    (from payment; delivered is the carrier's signed-for time, else the buyer's confirmation)."""
+    signed = sa.case((Shipment.status == TrackingStatus.DELIVERED, Shipment.status_at), else_=None)
+    paid_orders = (
+        sa.select(
+            Order.paid_at,
+            Order.shipped_at,
+            Order.ship_by,
+            Order.refund_status,
+            sa.func.coalesce(signed, Order.delivered_at).label("delivered_at"),
+        )
+        .outerjoin(Shipment, Shipment.order_id == Order.id)
+        .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+        .subquery()
+    )
+    o = paid_orders.c
+    shipped, unshipped = o.shipped_at.is_not(None), o.shipped_at.is_(None)
+    refunded_in_full = o.refund_status == RefundStatus.REFUNDED
+    delivered = o.delivered_at.is_not(None)
+
+    def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    figures = (
+        await s.execute(
+            sa.select(
+                sa.func.count(),
+                count(sa.and_(shipped, sa.or_(o.ship_by.is_(None), o.shipped_at <= o.ship_by))),
+                count(sa.and_(shipped, o.shipped_at > o.ship_by)),
+                count(sa.and_(unshipped, sa.not_(refunded_in_full), o.ship_by < now)),
+                count(sa.and_(unshipped, sa.not_(refunded_in_full), sa.or_(o.ship_by.is_(None), o.ship_by >= now))),
+                count(sa.and_(unshipped, refunded_in_full)),
+                count(delivered),
+                count(sa.and_(shipped, sa.not_(delivered))),
+            ).select_from(paid_orders)
+        )
+    ).one()
+    paid, on_time, late, overdue, due, refunded_unshipped, delivered_n, on_the_way = (int(v) for v in figures)
+    ship = await _histogram(s, paid_orders, _bucket(o.shipped_at, o.paid_at), shipped)
+    deliver = await _histogram(s, paid_orders, _bucket(o.delivered_at, o.paid_at), delivered)
+    return Deliveries(
+        paid=paid,
+        shipped_on_time=on_time,
+        shipped_late=late,
+        unshipped_overdue=overdue,
+        unshipped_due=due,
+        refunded_unshipped=refunded_unshipped,
+        delivered=delivered_n,
+        on_the_way=on_the_way,
+        ship_hours_p50=percentile_hours(ship, 0.5),
+        ship_hours_p90=percentile_hours(ship, 0.9),
+        deliver_hours_p50=percentile_hours(deliver, 0.5),
+        deliver_hours_p90=percentile_hours(deliver, 0.9),
+    )
+
+
+async def _histogram(
+    s: AsyncSession, rows: sa.Subquery, minutes: sa.ColumnElement[int], where: sa.ColumnElement[bool]
+) -> dict[int, int]:
+    result = await s.execute(sa.select(minutes, sa.func.count()).select_from(rows).where(where).group_by(minutes))
+    return {int(m): int(n) for m, n in result.all()}
+
+
+async def alert_tallies(s: AsyncSession, session_id: int) -> list[AlertTally]:
+    """The show's integrity alerts by rule and severity, counted by state (most severe first)."""
+    rows = (
+        await s.execute(
+            sa.select(IntegrityAlert.rule, IntegrityAlert.severity, IntegrityAlert.state, sa.func.count())
+            .where(IntegrityAlert.session_id == session_id)
+            .group_by(IntegrityAlert.rule, IntegrityAlert.severity, IntegrityAlert.state)
+        )
+    ).all()
+    by_rule: dict[tuple[str, Severity], dict[str, int]] = {}
+    for rule, severity, state, n in rows:
+        by_rule.setdefault((str(rule), Severity(severity)), {})[AlertState(state).value] = int(n)
+    order = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2}
+    return [
+        AlertTally(rule, severity, **states)
+        for (rule, severity), states in sorted(by_rule.items(), key=lambda kv: (order[kv[0][1]], kv[0][0]))
+    ]
+
+
+async def post_show_report(s: AsyncSession, live: LiveSession, now: datetime) -> PostShowReport:
+    """Every block of the report of one show (who may read it is the caller's check)."""
+    return PostShowReport(
+        live=live,
+        base=await session_report(s, live.id),
+        marks=await explaining_marks(s, live),
+        provinces=await provinces(s, live.id),
+        review_tags=await review_feedback(s, live.id),
+        refund_reasons=await refund_feedback(s, live.id),
+        deliveries=await deliveries(s, live.id, now),
+        alerts=await alert_tallies(s, live.id),
+    )
