@@ -45,6 +45,7 @@ async def report_page(session_id: Id, request: Request, uow: Uow, user: CurrentU
         request,
         "analytics/report.html",
         {
+            "user": user,
             "r": report,
             "data": report_out(report, decides).model_dump(mode="json"),
             "decides": decides,

@@ -7,44 +7,37 @@ import { yuan } from "../live/shelf.js";
 
 const article = document.querySelector("[data-report]");
 const MINUTE_MS = 60000;
-const BAND_COLOURS = ["rgba(25,118,210,0.10)", "rgba(56,142,60,0.12)", "rgba(245,124,0,0.12)", "rgba(123,31,162,0.10)"];
-const clock = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false });
+// The axis shows Beijing time wherever the browser is (as the page's tables do): ECharts formats
+// in UTC and every instant is moved on by eight hours.
+const BEIJING_MS = 8 * 3600 * 1000;
+const BAND_COLOURS = ["rgba(25,118,210,0.12)", "rgba(56,142,60,0.14)", "rgba(245,124,0,0.14)", "rgba(123,31,162,0.12)"];
 
-function floorMinute(iso) {
-  return Math.floor(new Date(iso).getTime() / MINUTE_MS) * MINUTE_MS;
+const beijing = (iso) => new Date(iso).getTime() + BEIJING_MS;
+
+// The show's span: its start to its end, widened to every minute counted.
+function span(data) {
+  const times = data.minutes.map((m) => beijing(m.minute));
+  const first = Math.min(...times, data.started_at ? beijing(data.started_at) : Infinity);
+  const last = Math.max(...times.map((t) => t + MINUTE_MS), data.ended_at ? beijing(data.ended_at) : -Infinity);
+  return Number.isFinite(first) && Number.isFinite(last) ? [first, Math.max(last, first + MINUTE_MS)] : [undefined, undefined];
 }
 
-// Every minute from the first to the last (a minute without a row is a zero), so the axis is time.
-function timeline(minutes) {
-  if (!minutes.length) return { slots: [], rows: [] };
-  const byMinute = new Map(minutes.map((m) => [floorMinute(m.minute), m]));
-  const first = floorMinute(minutes[0].minute);
-  const last = floorMinute(minutes[minutes.length - 1].minute);
-  const slots = [];
-  const rows = [];
-  for (let t = first; t <= last; t += MINUTE_MS) {
-    slots.push(t);
-    rows.push(byMinute.get(t) || null);
-  }
-  return { slots, rows };
-}
-
-function bands(marks, slots) {
-  if (!slots.length) return [];
-  const first = slots[0];
-  const last = slots[slots.length - 1];
-  const at = (t) => clock.format(new Date(Math.min(last, Math.max(first, t))));
-  return marks
-    .map((m, i) => {
-      const from = floorMinute(m.at);
-      const until = m.until ? floorMinute(m.until) : last;
-      if (until < first || from > last) return null;
-      return [
-        { name: m.product_title, xAxis: at(from), itemStyle: { color: BAND_COLOURS[i % BAND_COLOURS.length] } },
-        { xAxis: at(Math.max(from, until)) },
-      ];
-    })
-    .filter(Boolean);
+// Each "explaining now" mark as a band from its moment to the next mark (or the end), named by its product.
+function bands(marks, [first, last]) {
+  return marks.map((m, i) => {
+    const from = beijing(m.at);
+    const until = m.until ? beijing(m.until) : last ?? from + MINUTE_MS;
+    return [
+      {
+        name: m.product_title,
+        xAxis: from,
+        itemStyle: { color: BAND_COLOURS[i % BAND_COLOURS.length] },
+        // Neighbouring labels alternate top and bottom, so short bands do not write over each other.
+        label: { position: i % 2 ? "insideBottomLeft" : "insideTopLeft" },
+      },
+      { xAxis: Math.max(until, from + 1000) },
+    ];
+  });
 }
 
 const charts = [];
@@ -56,40 +49,41 @@ function chart(name) {
   return c;
 }
 
-function markArea(marks, slots) {
+function markArea(marks, range) {
   return {
     silent: true,
-    label: { show: true, position: "insideTop", fontSize: 11, color: "#333", overflow: "truncate" },
-    data: bands(marks, slots),
+    label: { show: true, position: "insideTopLeft", fontSize: 11, color: "#333" },
+    data: bands(marks, range),
   };
 }
 
 function drawTime(data) {
   const t = article.dataset;
-  const { slots, rows } = timeline(data.minutes);
-  const x = slots.map((s) => clock.format(new Date(s)));
-  const value = (name, scale = 1) => rows.map((m) => (m ? m[name] / scale : 0));
+  const range = span(data);
+  const points = (name, scale = 1) => data.minutes.map((m) => [beijing(m.minute) + MINUTE_MS / 2, m[name] / scale]);
   const common = {
     animation: false,
+    useUTC: true,
     tooltip: { trigger: "axis" },
     legend: { top: 0 },
     grid: { left: 48, right: 56, top: 48, bottom: 28 },
-    xAxis: { type: "category", data: x, boundaryGap: false },
+    xAxis: { type: "time", min: range[0], max: range[1], minInterval: MINUTE_MS, axisLabel: { formatter: "{HH}:{mm}", hideOverlap: true } },
   };
+  const few = data.minutes.length < 3;
   chart("audience")?.setOption({
     ...common,
     yAxis: [{ type: "value", minInterval: 1 }, { type: "value", minInterval: 1 }],
     series: [
-      { name: t.tViewers, type: "line", data: value("viewers"), showSymbol: x.length < 3, markArea: markArea(data.marks, slots) },
-      { name: t.tComments, type: "bar", yAxisIndex: 1, data: value("comments") },
+      { name: t.tViewers, type: "line", data: points("viewers"), showSymbol: few, markArea: markArea(data.marks, range) },
+      { name: t.tComments, type: "bar", yAxisIndex: 1, data: points("comments"), barMaxWidth: 16 },
     ],
   });
   chart("sales")?.setOption({
     ...common,
     yAxis: [{ type: "value", minInterval: 1 }, { type: "value" }],
     series: [
-      { name: t.tOrders, type: "bar", data: value("orders"), markArea: markArea(data.marks, slots) },
-      { name: t.tPaidYuan, type: "line", yAxisIndex: 1, data: value("paid_fen", 100), showSymbol: x.length < 3 },
+      { name: t.tOrders, type: "bar", data: points("orders"), barMaxWidth: 16, markArea: markArea(data.marks, range) },
+      { name: t.tPaidYuan, type: "line", yAxisIndex: 1, data: points("paid_fen", 100), showSymbol: few },
     ],
   });
 }
