@@ -508,14 +508,18 @@ async def roll_up(app: Any, session_id: int) -> float:
 # -- timing ---------------------------------------------------------------------------------------------
 
 
-async def median_s(runs: int, step: Callable[[], Awaitable[Any]]) -> float:
-    await step()  # warm-up: statement caches, the regions table, the catalogue
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
+async def medians(runs: int, steps: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, float]:
+    """Each step once to warm up (statement caches, the regions table, the catalogue), then the
+    steps in turn, `runs` rounds, so a busy moment of the machine falls on all of them alike."""
+    for step in steps.values():
         await step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(runs):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            await step()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 async def measure(app: Any, session_id: int, token: str, runs: int) -> dict[str, float]:
@@ -546,22 +550,23 @@ async def measure(app: Any, session_id: int, token: str, runs: int) -> dict[str,
             response = await client.get(f"/live/{session_id}/report.xlsx", headers=headers)
             assert response.status_code == 200, response.text[:300]
 
-        out["api_json"] = await median_s(runs, api)
-        out["xlsx"] = await median_s(runs, xlsx)
-    out["data"] = await median_s(runs, block(postshow.post_show_report, live, utcnow()))
-    for name, fn, args in (
-        ("minutes_totals", session_report, (session_id,)),
-        ("gmv", session_gmv, (session_id,)),
-        ("products", products_sold, (session_id,)),
-        ("hosts", hosts_sold, (session_id,)),
-        ("provinces", postshow.provinces, (session_id,)),
-        ("review_tags", postshow.review_feedback, (session_id,)),
-        ("refund_reasons", postshow.refund_feedback, (session_id,)),
-        ("deliveries", postshow.deliveries, (session_id, utcnow())),
-        ("alerts", postshow.alert_tallies, (session_id,)),
-        ("marks", postshow.explaining_marks, (live,)),
-    ):
-        out[f"block:{name}"] = await median_s(runs, block(fn, *args))
+        now = utcnow()
+        out.update(
+            await medians(runs, {"api_json": api, "xlsx": xlsx, "data": block(postshow.post_show_report, live, now)})
+        )
+    blocks = {
+        "minutes_totals": block(session_report, session_id),
+        "gmv": block(session_gmv, session_id),
+        "products": block(products_sold, session_id),
+        "hosts": block(hosts_sold, session_id),
+        "provinces": block(postshow.provinces, session_id),
+        "review_tags": block(postshow.review_feedback, session_id),
+        "refund_reasons": block(postshow.refund_feedback, session_id),
+        "deliveries": block(postshow.deliveries, session_id, now),
+        "alerts": block(postshow.alert_tallies, session_id),
+        "marks": block(postshow.explaining_marks, live),
+    }
+    out.update({f"block:{name}": t for name, t in (await medians(runs, blocks)).items()})
     return out
 
 

@@ -435,3 +435,18 @@ def test_percentiles_are_read_from_the_minute_histogram() -> None:
     assert percentile_hours(histogram, 0.5) == round(1.5 * 60 / 3600, 2)
     assert percentile_hours(histogram, 0.9) == round(60.5 * 60 / 3600, 2)
     assert percentile_hours(histogram, 1.0) == round(600.5 * 60 / 3600, 2)
+
+
+async def test_a_show_with_nothing_sold_has_an_empty_report_not_an_error(app: FastAPI) -> None:
+    w = await world(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        body = (await client.get(f"/api/v1/sessions/{w.session_id}/report", headers=w.headers["owner"])).json()
+        page = await client.get(f"/live/{w.session_id}/report?print=1", headers=w.headers["owner"])
+        xlsx = await client.get(f"/live/{w.session_id}/report.xlsx", headers=w.headers["owner"])
+    assert body["minutes"] == [] and body["provinces"] == [] and body["review_tags"] == []
+    assert body["deliveries"]["paid"] == 0 and body["deliveries"]["ship_hours_p50"] is None
+    assert page.status_code == 200 and "site-header" not in page.text  # the print view: no site chrome
+    assert xlsx.status_code == 200
+    totals = load_workbook(io.BytesIO(xlsx.content)).worksheets[1]
+    assert [c.value for c in totals[totals.max_row]][5:8] == [0, 0, 0]
