@@ -197,17 +197,23 @@ async def explaining_marks(s: AsyncSession, live: LiveSession) -> list[Mark]:
 
 async def provinces(s: AsyncSession, session_id: int) -> list[ProvinceSales]:
     """Paid orders by the province they ship to (most paid money first)."""
-    prefix = sa.func.substr(Order.region_code, 1, 2)
+    # Per (province, buyer) first, then per province: a hash aggregate each, where COUNT(DISTINCT)
+    # sorts every paid order (on disk, at 100,000 of them, with PostgreSQL's default work_mem).
+    prefix = sa.func.substr(Order.region_code, 1, 2).label("prefix")
+    per_buyer = (
+        sa.select(prefix, sa.func.count(Order.id).label("orders"), sa.func.sum(Order.total_fen).label("fen"))
+        .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+        .group_by(prefix, Order.buyer_id)
+        .subquery()
+    )
     rows = (
         await s.execute(
             sa.select(
-                prefix,
-                sa.func.count(sa.distinct(Order.buyer_id)),
-                sa.func.count(Order.id),
-                sa.func.coalesce(sa.func.sum(Order.total_fen), 0),
-            )
-            .where(Order.session_id == session_id, Order.paid_at.is_not(None))
-            .group_by(prefix)
+                per_buyer.c.prefix,
+                sa.func.count(),
+                sa.func.sum(per_buyer.c.orders),
+                sa.func.coalesce(sa.func.sum(per_buyer.c.fen), 0),
+            ).group_by(per_buyer.c.prefix)
         )
     ).all()
     out = []
