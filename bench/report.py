@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -517,6 +518,7 @@ async def medians(runs: int, steps: dict[str, Callable[[], Awaitable[Any]]]) -> 
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(runs):
         for name, step in steps.items():
+            gc.collect()  # what the step before left behind (a workbook, a response) is not this step's cost
             started = time.perf_counter()
             await step()
             times[name].append(time.perf_counter() - started)

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from fieldcast.accounts.models import ApiToken
 from fieldcast.accounts.security import hash_token
 from fieldcast.aftersales.models import RefundKind, RefundReason, RefundRequest, RefundRequestState
-from fieldcast.analytics.postshow import percentile_hours
+from fieldcast.analytics.postshow import BUCKET_S, percentile_hours
 from fieldcast.catalog.models import Sku
 from fieldcast.commerce.models import Order, OrderLine, RefundStatus, Shipment, TrackingStatus
 from fieldcast.db.base import utcnow
@@ -279,10 +279,13 @@ def check(body: dict[str, Any], want: dict[str, Any]) -> None:
         want["due"],
         want["on_the_way"],
     )
-    # Durations are counted per minute: the percentile is the exact one within a minute.
+    # Durations are counted per tenth of an hour: the percentile is the exact one within half of it.
     for key, values in (("ship", want["ship_h"]), ("deliver", want["deliver_h"])):
         for p in (50, 90):
-            assert abs(d[f"{key}_hours_p{p}"] - nearest_rank_hours(values, p / 100)) <= 1 / 60, (key, p)
+            assert abs(d[f"{key}_hours_p{p}"] - nearest_rank_hours(values, p / 100)) <= BUCKET_S / 3600 / 2 + 1e-9, (
+                key,
+                p,
+            )
 
 
 async def test_every_block_is_the_sum_of_the_rows_beneath_also_after_a_late_refund(app: FastAPI) -> None:
@@ -430,11 +433,11 @@ async def test_who_may_not_read_the_report(app: FastAPI) -> None:
 
 def test_percentiles_are_read_from_the_minute_histogram() -> None:
     assert percentile_hours({}, 0.5) is None
-    # 10 durations: 1 min ×5, 60 min ×4, 600 min ×1; nearest rank 5 and 9.
+    # 10 durations in buckets 1 ×5, 60 ×4, 600 ×1: nearest rank 5, 9 and 10.
     histogram = {1: 5, 60: 4, 600: 1}
-    assert percentile_hours(histogram, 0.5) == round(1.5 * 60 / 3600, 2)
-    assert percentile_hours(histogram, 0.9) == round(60.5 * 60 / 3600, 2)
-    assert percentile_hours(histogram, 1.0) == round(600.5 * 60 / 3600, 2)
+    assert percentile_hours(histogram, 0.5) == round(1.5 * BUCKET_S / 3600, 2)
+    assert percentile_hours(histogram, 0.9) == round(60.5 * BUCKET_S / 3600, 2)
+    assert percentile_hours(histogram, 1.0) == round(600.5 * BUCKET_S / 3600, 2)
 
 
 async def test_a_show_with_nothing_sold_has_an_empty_report_not_an_error(app: FastAPI) -> None:

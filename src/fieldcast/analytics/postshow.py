@@ -11,8 +11,9 @@ report costs the same handful of statements for ten orders or a hundred thousand
 - delivery against the ship-by promise, and how long shipping and delivery took (median, p90);
 - the integrity summary: alerts by rule and state beside raw and verified GMV.
 
-Durations are counted in whole minutes in SQL (a histogram, the same on SQLite and PostgreSQL)
-and the percentiles read from it, so they are exact to the minute."""
+Durations are counted in tenths of an hour in SQL (a histogram, the same on SQLite and PostgreSQL,
+a few hundred rows however many orders) and the percentiles read from it: exact to the tenth of
+an hour the report shows."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from fieldcast.reviews.models import Review, ReviewTag, ReviewTagMark
 
 QUOTES = 3  # the latest words buyers wrote, per group
 QUOTE_MAX = 140  # characters of a quote shown (the review or note is longer at most 500)
-BUCKET_S = 60  # durations are counted in whole minutes
+BUCKET_S = 360  # durations are counted in tenths of an hour (what the report shows)
 
 
 # -- durations in SQL, the same on both backends ----------------------------------------------------
@@ -67,23 +68,23 @@ def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) 
 
 
 def _bucket(later: Any, earlier: Any) -> sa.ColumnElement[int]:
-    """The whole minutes from `earlier` to `later` (never below 0)."""
+    """The whole BUCKET_S from `earlier` to `later` (never below 0)."""
     seconds = seconds_between(later, earlier)
     return sa.cast(sa.case((seconds < 0, 0), else_=seconds / BUCKET_S), sa.Integer)
 
 
 def percentile_hours(histogram: dict[int, int], p: float) -> float | None:
-    """The p-th percentile (nearest rank) of durations counted per minute, in hours (the middle of
-    its minute); None when nothing was counted."""
+    """The p-th percentile (nearest rank) of durations counted per BUCKET_S, in hours (the middle
+    of its bucket); None when nothing was counted."""
     n = sum(histogram.values())
     if n == 0:
         return None
     rank = max(1, math.ceil(p * n))
     seen = 0
-    for minute in sorted(histogram):
-        seen += histogram[minute]
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
         if seen >= rank:
-            return round((minute + 0.5) * BUCKET_S / 3600, 2)
+            return round((bucket + 0.5) * BUCKET_S / 3600, 2)
     return None  # unreachable: the ranks add up to n
 
 
@@ -317,10 +318,10 @@ class _Shipping:
 
 
 async def deliveries(s: AsyncSession, session_id: int, now: datetime) -> Deliveries:
-    """The paid orders' shipping against their promise, and the minutes to ship and to deliver
+    """The paid orders' shipping against their promise, and the time to ship and to deliver
     (from payment; delivered is the carrier's signed-for time, else the buyer's confirmation).
-    Two grouped queries: the orders by how they stand and their minutes to ship; the delivered by
-    their minutes to deliver (only this one needs the parcels)."""
+    Two grouped queries: the orders by how they stand and their time to ship; the delivered by
+    their time to deliver (only this one needs the parcels)."""
     paid = (Order.session_id == session_id, Order.paid_at.is_not(None))
     shipped, unshipped = Order.shipped_at.is_not(None), Order.shipped_at.is_(None)
     refunded_in_full = Order.refund_status == RefundStatus.REFUNDED
@@ -331,29 +332,29 @@ async def deliveries(s: AsyncSession, session_id: int, now: datetime) -> Deliver
         (Order.ship_by < now, _Shipping.OVERDUE),
         else_=_Shipping.DUE,
     )
-    ship_minutes = sa.case((unshipped, None), else_=_bucket(Order.shipped_at, Order.paid_at))
+    ship_buckets = sa.case((unshipped, None), else_=_bucket(Order.shipped_at, Order.paid_at))
     by_standing: dict[int, int] = {}
     ship: dict[int, int] = {}
-    for group, minutes, n in (
+    for group, bucket, n in (
         await s.execute(
-            sa.select(standing, ship_minutes, sa.func.count()).where(*paid).group_by(standing, ship_minutes)
+            sa.select(standing, ship_buckets, sa.func.count()).where(*paid).group_by(standing, ship_buckets)
         )
     ).all():
         by_standing[int(group)] = by_standing.get(int(group), 0) + int(n)
-        if minutes is not None:
-            ship[int(minutes)] = ship.get(int(minutes), 0) + int(n)
+        if bucket is not None:
+            ship[int(bucket)] = ship.get(int(bucket), 0) + int(n)
     signed = sa.case((Shipment.status == TrackingStatus.DELIVERED, Shipment.status_at), else_=None)
     delivered_at = sa.func.coalesce(signed, Order.delivered_at)
-    deliver_minutes = _bucket(delivered_at, Order.paid_at)
+    deliver_buckets = _bucket(delivered_at, Order.paid_at)
     deliver = {
-        int(minutes): int(n)
-        for minutes, n in (
+        int(bucket): int(n)
+        for bucket, n in (
             await s.execute(
-                sa.select(deliver_minutes, sa.func.count())
+                sa.select(deliver_buckets, sa.func.count())
                 .select_from(Order)
                 .outerjoin(Shipment, Shipment.order_id == Order.id)
                 .where(*paid, shipped, delivered_at.is_not(None))
-                .group_by(deliver_minutes)
+                .group_by(deliver_buckets)
             )
         ).all()
     }
