@@ -69,13 +69,9 @@ def _ended_show_with_orders(base_url: str) -> tuple[ShopRoom, int]:
             reviewed = _buy(jilin, shop.session_id, shop.pinned_sku, 3)
         with _new_buyer(base_url, "hubei", WUHAN) as hubei:
             refunded = _buy(hubei, shop.session_id, shop.pinned_sku, 2)
-            ok(
-                hubei.post(
-                    f"/api/v1/orders/{refunded}/refund-requests",
-                    json={"kind": "refund_only", "reason": "too_slow", "amount_fen": 7900, "quantity": 1, "note": "等了三天还没发货"},
-                ),
-                201,
-            )
+            request = {"kind": "refund_only", "reason": "too_slow", "amount_fen": 7900, "quantity": 1}
+            request["note"] = "等了三天还没发货"
+            ok(hubei.post(f"/api/v1/orders/{refunded}/refund-requests", json=request), 201)
         ok(host.post(f"/api/v1/sessions/{shop.session_id}/pin", json={"sku_id": shop.last_sku}), 201)
         with _new_buyer(base_url, "guangdong", SHENZHEN) as guangdong:
             _buy(guangdong, shop.session_id, shop.last_sku, 1)
