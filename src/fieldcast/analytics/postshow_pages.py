@@ -43,7 +43,7 @@ async def report_page(session_id: Id, request: Request, uow: Uow, user: CurrentU
     printing = request.query_params.get("print") == "1"
     return render(
         request,
-        "analytics/report.html",
+        "analytics/postshow.html",
         {
             "user": user,
             "r": report,

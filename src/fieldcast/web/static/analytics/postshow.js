@@ -1,4 +1,4 @@
-// The post-show report's charts (analytics/report.html): audience and sales by minute with the
+// The post-show report's charts (analytics/postshow.html): audience and sales by minute with the
 // "explaining now" marks as labelled bands, and buyers by province on the map of China. The figures
 // come from the JSON the page carries (the same as GET /api/v1/sessions/<id>/report); the map from
 // the vendored /static/vendor/china.json (nothing fetched elsewhere). SVG renderer: the charts stay
