@@ -8,6 +8,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist), each taking whole files. Much of the suite waits on real time (video
+# streams, sockets, timers), so two processes on two cores nearly halve it; 0 runs in this process.
+PYTEST_WORKERS ?= 2
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -81,7 +84,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --config pyproject.toml
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Browser tests drive Debian's chromium; CJK fonts so zh-CN pages render (and screenshot) legibly;
 # nginx with the RTMP module for the production ingest test and the latency benchmark.

@@ -34,6 +34,22 @@ from fieldcast.db.migrate import upgrade
 REQUIRE_SERVICES = os.environ.get("FIELDCAST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("FIELDCAST_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FIELDCAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_DATABASES = 16  # Redis' default `databases`
+
+
+def _worker_redis_url(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker (gw0, gw1, ...) keeps its keys in a database of its own, 8
+    on from the configured one: tests wipe and reuse ids (room 1, pool of SKU 1) and would meet
+    each other's keys. Pub/sub channels are per server, and the bus names them by database
+    (realtime/bus.pubsub_namespace), so they part the same way."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    number = (base + 8 + int(worker.removeprefix("gw"))) % REDIS_DATABASES
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    REDIS_URL = _worker_redis_url(REDIS_URL, os.environ["PYTEST_XDIST_WORKER"])
 TEST_SECRET = "test-secret-key-not-for-production"
 
 # Every test client is one address (127.0.0.1) and user ids restart with each test's clean slate,

@@ -22,7 +22,9 @@ from fieldcast.accounts import routes as accounts_routes
 from fieldcast.aftersales import pages as aftersales_pages
 from fieldcast.aftersales import routes as aftersales_routes
 from fieldcast.aftersales.tasks import aftersales_upkeep
-from fieldcast.analytics import postshow_pages
+from fieldcast.analytics import campaign_pages, campaign_routes, postshow_pages
+from fieldcast.analytics import event_routes as analytics_event_routes
+from fieldcast.analytics import pages as analytics_pages
 from fieldcast.analytics import routes as analytics_routes
 from fieldcast.analytics.tasks import analytics_upkeep
 from fieldcast.bootstrap import AppContext, app_context, housekeeping
@@ -30,6 +32,8 @@ from fieldcast.catalog import claims_routes, regions_routes
 from fieldcast.catalog import pages as catalog_pages
 from fieldcast.catalog import routes as catalog_routes
 from fieldcast.chat import routes as chat_routes
+from fieldcast.clips import pages as clip_pages
+from fieldcast.clips import routes as clip_routes
 from fieldcast.commerce import fulfilment_pages, fulfilment_routes
 from fieldcast.commerce import pages as commerce_pages
 from fieldcast.commerce import routes as commerce_routes
@@ -159,6 +163,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
                     name="analytics-rollup",
                 ),
             ]
+            if settings.clip_cut_poll_s > 0:
+                chores.append(asyncio.create_task(ctx.clip_cutter.run(stopping), name="clip-cutter"))
         try:
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
@@ -271,6 +277,9 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         home_pages.health,
         audit_pages.api,
         analytics_routes.api,
+        analytics_event_routes.api,
+        clip_routes.api,
+        campaign_routes.api,
     ]
     page_routers: list[APIRouter] = [
         home_pages.router,
@@ -292,6 +301,9 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         review_pages.pages,
         draw_pages.pages,
         audit_pages.pages,
+        analytics_pages.pages,
+        clip_pages.pages,
+        campaign_pages.pages,
     ]
     for router in api_routers:
         app.include_router(router)

@@ -25,6 +25,7 @@ from fieldcast.aftersales.events import TOPIC_AFTERSALES
 from fieldcast.catalog.images import UploadLimits, configure_uploads
 from fieldcast.chat.events import TOPIC_CHAT
 from fieldcast.chat.ratelimit import RateLimiter, make_rate_limiter
+from fieldcast.clips.tasks import ClipCutter
 from fieldcast.commerce.credits.events import TOPIC_CREDIT
 from fieldcast.commerce.events import TOPIC_ORDER
 from fieldcast.commerce.gate import AUTH_VERSION_KEY, StockGate, make_gate
@@ -42,6 +43,7 @@ from fieldcast.live.events import TOPIC_SESSION
 from fieldcast.live.host_authority import membership_changes
 from fieldcast.live.verification_notices import verification_decisions
 from fieldcast.media.backend import MediaBackend, make_media
+from fieldcast.media.ffmpeg import ffmpeg_executable
 from fieldcast.pages.snapshot import RoomSnapshots
 from fieldcast.payments import sandbox
 from fieldcast.payments.actions import TOPIC_PROVIDER, TOPIC_REFUND, provider_calls
@@ -69,9 +71,11 @@ def table_metadata() -> MetaData:
     """Every capability's tables in one metadata (Alembic's target, the tests' wipe)."""
     from fieldcast.accounts import models as _accounts  # noqa: F401
     from fieldcast.aftersales import models as _aftersales  # noqa: F401
+    from fieldcast.analytics import campaign_models as _campaigns  # noqa: F401
     from fieldcast.analytics import models as _analytics  # noqa: F401
     from fieldcast.catalog import models as _catalog  # noqa: F401
     from fieldcast.chat import models as _chat  # noqa: F401
+    from fieldcast.clips import models as _clips  # noqa: F401
     from fieldcast.commerce import models as _commerce  # noqa: F401
     from fieldcast.commerce.coupons import models as _coupons  # noqa: F401
     from fieldcast.commerce.credits import models as _credits  # noqa: F401
@@ -184,6 +188,8 @@ class AppContext(CoreContext):
     auth_version: DataVersion
     # Who holds an API token, read apart from the app's pool (the checkout fast path).
     token_lookup: TokenLookup
+    # Cuts the clips asked for, off the request path (clips/tasks.py).
+    clip_cutter: ClipCutter
 
     async def close(self) -> None:
         await self.data_version.close()
@@ -281,9 +287,10 @@ def app_context(settings: Settings) -> AppContext:
     configure_uploads(
         UploadLimits(max_pixels=int(settings.image_max_megapixels * 1_000_000), per_user=throttles.upload_user)
     )
+    media = make_media(settings, core.db.uow)
     return AppContext(
         **vars(core),
-        media=make_media(settings, core.db.uow),
+        media=media,
         chat_limiter=make_rate_limiter(settings.redis_url),
         throttles=throttles,
         relay=relay,
@@ -293,6 +300,13 @@ def app_context(settings: Settings) -> AppContext:
         data_version=data_version,
         auth_version=auth_version,
         token_lookup=make_token_lookup(core.db.engine),
+        clip_cutter=ClipCutter(
+            core.db.uow,
+            lambda: ffmpeg_executable(settings.ffmpeg_path),
+            hls_dir=settings.resolved_hls_dir,
+            media_dir=settings.resolved_media_dir,
+            poll_s=settings.clip_cut_poll_s,
+        ),
     )
 
 

@@ -252,6 +252,9 @@ def create_admin(
 @cli.command()
 def demo(
     port: Annotated[int | None, typer.Option(help="Port (FIELDCAST_PORT).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the SQLite file, media and HLS go (FIELDCAST_DATA_DIR).")
+    ] = None,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
 ) -> None:
     """Migrate, seed the demo data (marked as demo) and serve on the embedded defaults."""
@@ -261,6 +264,8 @@ def demo(
     overrides: dict[str, object] = {"demo": True}
     if port:
         overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
     settings = load_settings(**overrides)
     upgrade(settings.sqlalchemy_url)
     logins = asyncio.run(seed(settings))

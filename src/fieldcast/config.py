@@ -136,6 +136,31 @@ class Settings(BaseSettings):
         le=3600,
         description="How often a live room's card picture is grabbed from its HLS (one ffmpeg at a time); 0 = never.",
     )
+    clip_cut_poll_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="How often each app process looks for clips waiting to be cut (a new clip also wakes "
+        "its own process at once); 0 = this process never cuts.",
+    )
+    clip_lead_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="A clip cut around an 'explaining now' mark starts this long before the mark.",
+    )
+    clip_around_length_s: float = Field(
+        default=30.0,
+        ge=5,
+        le=180,
+        description="A clip cut around an 'explaining now' mark runs this long after the mark (5-180 s).",
+    )
+    clip_view_window_s: int = Field(
+        default=1800,
+        ge=60,
+        le=86400,
+        description="A viewer's views of one clip count once per window of this many seconds.",
+    )
     upkeep: bool = Field(
         default=True,
         description="Run the periodic upkeep in this process (expiry, reconciler, deliveries, refund deadlines, "

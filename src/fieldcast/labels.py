@@ -100,6 +100,9 @@ LABELS: dict[str, dict[str, str]] = {
         "shelf.update": N_("Changed a shelf item's price or stock"),
         "shelf.remove": N_("Removed a product from a show's shelf"),
         "event.create": N_("Created a multi-room event"),
+        "campaign.create": N_("Created a campaign"),
+        "campaign.update": N_("Changed a campaign"),
+        "campaign.delete": N_("Removed a campaign"),
         "costream.invite": N_("Invited a room to co-stream"),
         "costream.accept": N_("Accepted a co-stream"),
         "costream.decline": N_("Declined a co-stream"),
@@ -133,6 +136,9 @@ LABELS: dict[str, dict[str, str]] = {
         "integrity.alert_acknowledge": N_("Acknowledged an integrity alert"),
         "integrity.alert_false_alarm": N_("Marked an integrity alert a false alarm"),
         "credit.record": N_("Recorded a credit to a person"),
+        "clip.create": N_("Cut a clip from a replay"),
+        "clip.update": N_("Changed a clip"),
+        "clip.delete": N_("Deleted a clip"),
     },
     "target_type": {
         "user": N_("User"),
@@ -146,6 +152,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sku": N_("SKU"),
         "integrity_alert": N_("Integrity alert"),
         "host_credit": N_("Credit to a person"),
+        "clip": N_("Clip"),
     },
     "supplier_kind": {
         "farmer": N_("Farmer"),

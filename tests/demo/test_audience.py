@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from fieldcast.accounts.models import User
+from fieldcast.catalog.regions import path
 from fieldcast.chat.models import ChatMessage
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.commerce.errors import FlashNotStarted
@@ -22,7 +23,7 @@ from fieldcast.commerce.models import HOLDING_STATES, Address, Order, OrderLine,
 from fieldcast.db.base import utcnow
 from fieldcast.db.outbox import OutboxMessage
 from fieldcast.demo import shop
-from fieldcast.demo.audience import DemoAudience, ensure_audience
+from fieldcast.demo.audience import AUDIENCE_COUNTIES, AUDIENCE_SIZE, DemoAudience, ensure_audience
 from fieldcast.demo.live import FLASH_STARTS_IN, open_flash_sales
 from fieldcast.live.models import LiveSession, ShelfItem
 from fieldcast.payments.models import (
@@ -123,7 +124,7 @@ async def test_a_demo_viewer_buys_through_checkout_and_the_providers_notificatio
     [(order, payment)] = await room_orders(ctx, sid)
     assert order.is_demo and payment.is_demo and order.buyer_id in {u.id for u in users}
     assert order.recipient.startswith("演示观众") and order.phone.startswith(shop.DEMO_PHONE_PREFIX)
-    assert order.region_code in shop.STORY_COUNTIES
+    assert order.region_code in AUDIENCE_COUNTIES
     # The sandbox's signed notification goes to the app's own notify endpoint, over HTTP.
     await ctx.relay.drain()
 
@@ -152,6 +153,18 @@ async def test_a_demo_viewer_buys_through_checkout_and_the_providers_notificatio
     assert sent.payload["notify_url"] == served.base_url + NOTIFY_PATH.format(provider="sandbox")
     assert sent.published_at is not None and sent.payload["id"] == notification.notification_id
     assert len(addresses) == 3 and all(a.is_demo and a.is_default for a in addresses)
+
+
+async def test_the_demo_audience_lives_in_a_province_each_so_its_buyers_fill_the_map(served: Served) -> None:
+    users = await ensure_audience(served.app.state.ctx)
+    ids = {u.id for u in users}
+    async with served.app.state.ctx.uow() as uow:
+        addresses = (await uow.session.scalars(sa.select(Address).where(Address.user_id.in_(ids)))).all()
+    assert len(users) == len(addresses) == AUDIENCE_SIZE and all(a.is_demo for a in addresses)
+    provinces = {path(a.region_code)[0].code for a in addresses}
+    assert len(provinces) == AUDIENCE_SIZE >= 20
+    # the stories' own places among them
+    assert {a.region_code for a in addresses} >= {"360981", "420527", "370281", "411324"}
 
 
 async def test_an_abandoned_demo_checkout_is_left_unpaid_to_expire(served: Served) -> None:

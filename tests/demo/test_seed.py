@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,17 +16,15 @@ from PIL import Image
 
 from fieldcast.accounts.models import HostKind, HostVerification, Membership, Organisation, Role, User
 from fieldcast.accounts.security import id_number_with_check_digit
-from fieldcast.aftersales.models import RefundRequest, RefundRequestState
-from fieldcast.app import create_app
+from fieldcast.aftersales.models import RefundReason, RefundRequest, RefundRequestState
 from fieldcast.catalog.models import Inspection, Product, ProductImage, Sku, Supplier
 from fieldcast.catalog.queries import today_local
 from fieldcast.cli import ensure_admin
 from fieldcast.commerce.models import Address, Order, OrderState, RefundStatus, Shipment
-from fieldcast.config import Settings, async_database_url
+from fieldcast.config import Settings
 from fieldcast.db.audit import AuditEntry
 from fieldcast.db.audit_chain import verify_chain
 from fieldcast.db.engine import Database
-from fieldcast.db.migrate import upgrade_async
 from fieldcast.db.outbox import OutboxMessage
 from fieldcast.demo import aftersales as demo_aftersales
 from fieldcast.demo import authorities as demo_authorities
@@ -45,10 +41,9 @@ from fieldcast.integrity.rules import ROUND_QUOTA
 from fieldcast.live.models import LiveSession, SessionState, ShelfItem
 from fieldcast.payments.models import NotificationOutcome, Payment, PaymentNotification, PaymentState
 from fieldcast.payments.sandbox import TOPIC_NOTIFY
-from tests.conftest import TEST_SECRET
+from tests.demo.conftest import ClientFactory, Seeded, all_rows, signed_in
 from tests.factories import PASSWORD, sign_up
 
-ClientFactory = Callable[[], httpx.AsyncClient]
 CATALOG_TABLES = (Supplier, Product, Sku, ProductImage, Inspection)
 SHOP_TABLES = (Address, Order, Payment, PaymentNotification, ShelfItem, Shipment)
 # One word from each product the issue names, as it appears in a title.
@@ -162,43 +157,6 @@ REAL_NAMES_HANZI = {
 }
 
 
-@dataclass
-class Seeded:
-    app: FastAPI
-    settings: Settings
-    logins: list[demo.DemoLogin]
-
-
-@pytest.fixture(scope="module")
-async def seeded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Seeded]:
-    """One seeded database and app shared by the read-only tests of this module: seeding hashes
-    ~20 passwords with argon2, too slow to repeat per test. It is its own SQLite file, so the
-    per-test wipe of the shared test database never touches it."""
-    folder = tmp_path_factory.mktemp("demo")
-    url = async_database_url(f"sqlite:///{folder / 'demo.sqlite3'}")
-    await upgrade_async(url)
-    settings = Settings(database_url=url, data_dir=folder, secret_key=TEST_SECRET, redis_url="")
-    logins = await demo.seed(settings)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield Seeded(application, settings, logins)
-
-
-@pytest.fixture
-async def seeded_clients(seeded: Seeded) -> AsyncIterator[ClientFactory]:
-    """HTTP clients (separate cookie jars) on the seeded app."""
-    clients: list[httpx.AsyncClient] = []
-
-    def factory() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=seeded.app), base_url="http://testserver")
-        clients.append(c)
-        return c
-
-    yield factory
-    for c in clients:
-        await c.aclose()
-
-
 def _squash(name: str) -> str:
     return re.sub(r"[\s'·-]", "", name).lower()
 
@@ -206,18 +164,6 @@ def _squash(name: str) -> str:
 async def _count(app: FastAPI, model: type[Any]) -> int:
     async with app.state.ctx.uow() as uow:
         return int(await uow.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
-
-
-async def _all(app: FastAPI, model: type[Any]) -> list[Any]:
-    async with app.state.ctx.uow() as uow:
-        return list((await uow.session.scalars(sa.select(model))).all())
-
-
-async def _signed_in(make_client: ClientFactory, email: str, password: str) -> httpx.AsyncClient:
-    client = make_client()
-    r = await client.post("/api/v1/auth/signin", json={"email": email, "password": password})
-    assert r.status_code == 200, (email, r.text)
-    return client
 
 
 def _person(key: str) -> demo._Person:
@@ -229,7 +175,7 @@ def _media_files(settings: Settings) -> list[str]:
 
 
 async def _login(make_client: ClientFactory, key: str) -> httpx.AsyncClient:
-    return await _signed_in(make_client, _person(key).email, demo.DEMO_PASSWORD)
+    return await signed_in(make_client, _person(key).email, demo.DEMO_PASSWORD)
 
 
 async def _public_products(client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
@@ -249,7 +195,7 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     first = await demo.seed(settings)
     counts = [await _count(app, m) for m in tables]
     files = _media_files(settings)
-    audited = {e.id for e in await _all(app, AuditEntry)}
+    audited = {e.id for e in await all_rows(app, AuditEntry)}
 
     second = await demo.seed(settings)
 
@@ -258,7 +204,7 @@ async def test_seeding_twice_returns_the_same_logins_and_duplicates_nothing(
     # The second seed audits nothing; the app's own background work may meanwhile: the relay
     # finishing what the first seed started (the demo refund settled by the provider, a sandbox
     # notification applied late).
-    late = [e.action for e in await _all(app, AuditEntry) if e.id not in audited]
+    late = [e.action for e in await all_rows(app, AuditEntry) if e.id not in audited]
     assert set(late) <= {"refund.refunded", "order.refund_settled", "payment.paid", "order.paid"}, late
     assert _media_files(settings) == files
     # and the demo reviewers, and the cadres of the quota show
@@ -314,9 +260,9 @@ async def test_logins_cover_every_role_once_with_a_valid_shared_password(seeded:
 
 
 async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
-    users = await _all(seeded.app, User)
-    orgs = await _all(seeded.app, Organisation)
-    verifications = await _all(seeded.app, HostVerification)
+    users = await all_rows(seeded.app, User)
+    orgs = await all_rows(seeded.app, Organisation)
+    verifications = await all_rows(seeded.app, HostVerification)
 
     # and the demo reviewers and the quota show's cadres
     assert len(users) == len(demo.PEOPLE) + len(demo_reviews.REVIEWS) + len(demo_integrity.CADRES)
@@ -325,9 +271,9 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
     assert all(u.is_demo for u in users)
     assert all(o.is_demo for o in orgs)
     assert all(v.is_demo for v in verifications)
-    suppliers = await _all(seeded.app, Supplier)
-    products = await _all(seeded.app, Product)
-    inspections = await _all(seeded.app, Inspection)
+    suppliers = await all_rows(seeded.app, Supplier)
+    products = await all_rows(seeded.app, Product)
+    inspections = await all_rows(seeded.app, Inspection)
     assert len(suppliers) == len(demo_catalog.SUPPLIERS)
     assert len(products) == len(demo_catalog.PRODUCTS)
     assert len(inspections) == len([p for p in demo_catalog.PRODUCTS if p.inspection])
@@ -336,7 +282,7 @@ async def test_everything_seeded_is_marked_demo(seeded: Seeded) -> None:
 
 
 async def test_seed_creates_the_story_organisations_with_their_kinds(seeded: Seeded) -> None:
-    orgs = {o.slug: o for o in await _all(seeded.app, Organisation)}
+    orgs = {o.slug: o for o in await all_rows(seeded.app, Organisation)}
 
     for slug in (
         "yanghe-town",
@@ -364,7 +310,7 @@ async def test_seed_creates_the_story_organisations_with_their_kinds(seeded: See
 
 
 async def test_seed_goes_through_the_actions_so_the_audit_log_holds(seeded: Seeded) -> None:
-    actions = [e.action for e in await _all(seeded.app, AuditEntry)]
+    actions = [e.action for e in await all_rows(seeded.app, AuditEntry)]
 
     assert actions.count("user.sign_up") == len(demo.PEOPLE) + len(demo_reviews.REVIEWS) + len(demo_integrity.CADRES)
     assert actions.count("organisation.create") == len(demo.ORGANISATIONS) + len(demo_authorities.AUTHORITIES)
@@ -397,7 +343,7 @@ async def test_every_demo_account_signs_in_and_hosts_show_their_badges(
     printed = {x.email: x.password for x in seeded.logins}
 
     for person in demo.PEOPLE:
-        client = await _signed_in(seeded_clients, person.email, printed.get(person.email, demo.DEMO_PASSWORD))
+        client = await signed_in(seeded_clients, person.email, printed.get(person.email, demo.DEMO_PASSWORD))
         me = (await client.get("/api/v1/me")).json()
         assert me["display_name"] == person.display_name
         assert me["is_platform_admin"] is person.is_platform_admin
@@ -417,12 +363,12 @@ async def test_printed_host_logins_are_verified_and_officials_are_official(
         ("host (village first secretary)", False),
         ("host (farmer)", False),
     ):
-        client = await _signed_in(seeded_clients, logins[role].email, logins[role].password)
+        client = await signed_in(seeded_clients, logins[role].email, logins[role].password)
         badges = (await client.get("/api/v1/me")).json()["badges"]
         assert badges["verified"] is True
         assert badges["official"] is official
     for role in ("host (pending verification)", "host (verification expired)"):
-        client = await _signed_in(seeded_clients, logins[role].email, logins[role].password)
+        client = await signed_in(seeded_clients, logins[role].email, logins[role].password)
         assert (await client.get("/api/v1/me")).json()["badges"]["verified"] is False
 
 
@@ -455,7 +401,7 @@ async def test_admin_queue_holds_the_pending_and_the_expired_request(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
     login = next(x for x in seeded.logins if x.role == "platform admin")
-    admin = await _signed_in(seeded_clients, login.email, login.password)
+    admin = await signed_in(seeded_clients, login.email, login.password)
 
     pending = (await admin.get("/api/v1/verifications", params={"status": "pending"})).json()
     expired = (await admin.get("/api/v1/verifications", params={"status": "expired"})).json()
@@ -493,9 +439,9 @@ async def test_seeded_roles_are_held_in_the_right_organisations(seeded: Seeded, 
 
 
 async def test_no_seeded_person_carries_the_name_of_a_real_person(seeded: Seeded) -> None:
-    names = {u.display_name for u in await _all(seeded.app, User)}
-    names |= {v.legal_name for v in await _all(seeded.app, HostVerification)}
-    names |= {x.contact_name for x in await _all(seeded.app, Supplier)}
+    names = {u.display_name for u in await all_rows(seeded.app, User)}
+    names |= {v.legal_name for v in await all_rows(seeded.app, HostVerification)}
+    names |= {x.contact_name for x in await all_rows(seeded.app, Supplier)}
 
     real_latin = {_squash(n) for n in REAL_NAMES_LATIN}
     for name in names:
@@ -653,7 +599,8 @@ async def test_every_demo_product_and_room_has_a_picture(seeded: Seeded, seeded_
     assert len(rooms) == len(demo_live.ROOMS) and all(room.cover_path for room in rooms)
     home = (await client.get("/")).text
     pictures = re.findall(r'<img src="(/media/sessions/[^"]+)"[^>]*data-picture="cover"', home)
-    assert len(pictures) == 3  # the two live rooms and the upcoming one, each with its cover
+    live_or_upcoming = [r for r in demo_live.ROOMS if r.state != SessionState.ENDED]
+    assert len(pictures) == len(live_or_upcoming) == 4  # the three live rooms and the upcoming one
     for url in pictures:
         served = await client.get(url)
         assert served.status_code == 200 and served.headers["content-type"].startswith("image/")
@@ -677,6 +624,7 @@ async def test_print_logins_shows_every_role_and_the_site_url(
     assert _person(demo.BUYER_KEY).email in buyer_line and "http://127.0.0.1:8123/orders" in buyer_line
     for person in demo.PEOPLE:  # hosts beyond the one-per-role table are listed too
         assert person.email in out
+    assert "http://127.0.0.1:8123/events/fengcheng-618" in out  # the live event to open first
 
 
 async def test_print_logins_names_the_host_of_each_demo_room(
@@ -702,7 +650,7 @@ async def test_ensure_admin_creates_an_administrator_who_can_sign_in(
     created = await ensure_admin(settings, email="Boss@Example.com", display_name="平台运维", password=PASSWORD)
 
     assert created is True
-    client = await _signed_in(make_client, "boss@example.com", PASSWORD)
+    client = await signed_in(make_client, "boss@example.com", PASSWORD)
     assert (await client.get("/api/v1/me")).json()["is_platform_admin"] is True
     assert (await client.get("/api/v1/verifications")).status_code == 200
 
@@ -722,7 +670,7 @@ async def test_ensure_admin_promotes_an_existing_account_and_records_it(
     assert me["is_platform_admin"] is True
     assert me["display_name"] == "某用户"  # only the flag changes
     promotions = [
-        e for e in await _all(app, AuditEntry) if e.action == "user.make_admin" and e.target_id == str(user["id"])
+        e for e in await all_rows(app, AuditEntry) if e.action == "user.make_admin" and e.target_id == str(user["id"])
     ]
     assert len(promotions) == 1
     assert (await client.get("/api/v1/verifications")).status_code == 200
@@ -740,19 +688,22 @@ async def test_ensure_admin_rejects_bad_input_with_a_clear_message(
     assert await _count(app, User) == 0
 
 
-async def test_demo_event_has_two_live_rooms_an_upcoming_one_and_a_replay(
+async def test_demo_event_has_three_live_rooms_an_upcoming_one_and_a_replay(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
     client = seeded_clients()
     event = (await client.get("/api/v1/events/fengcheng-618")).json()
     states = [x["state"] for x in event["sessions"]]
-    assert states.count("live") >= 2 and "scheduled" in states and "ended" in states
+    assert states.count("live") == 3 and "scheduled" in states and "ended" in states
     assert all(x["event_id"] == event["id"] for x in event["sessions"])
     live = [x for x in event["sessions"] if x["state"] == "live"]
     assert all(x["hls_url"].startswith("/hls/live/") for x in live)
     # The two officials' rooms co-stream, as in the stories.
-    first = (await client.get(f"/api/v1/sessions/{live[0]['id']}")).json()
-    assert first["co_stream"]["session_id"] == live[1]["id"] and first["partner_shelf"]
+    by_title = {x["title"]: x["id"] for x in live}
+    first = (await client.get(f"/api/v1/sessions/{by_title[demo_live.ROOMS[0].title]}")).json()
+    assert first["co_stream"]["session_id"] == by_title[demo_live.ROOMS[1].title] and first["partner_shelf"]
+    third = (await client.get(f"/api/v1/sessions/{by_title[demo_live.ROOMS[2].title]}")).json()
+    assert third["co_stream"] is None and third["pinned_sku_id"] in {x["sku_id"] for x in third["shelf"]}
 
     upcoming = next(x for x in event["sessions"] if x["state"] == "scheduled")
     assert upcoming["hls_url"] is None
@@ -773,7 +724,7 @@ async def test_demo_event_has_two_live_rooms_an_upcoming_one_and_a_replay(
 
 async def test_the_printed_buyer_has_paid_demo_orders_at_orders(seeded: Seeded, seeded_clients: ClientFactory) -> None:
     login = next(x for x in seeded.logins if x.role == "buyer")
-    buyer = await _signed_in(seeded_clients, login.email, login.password)
+    buyer = await signed_in(seeded_clients, login.email, login.password)
 
     orders = (await buyer.get("/api/v1/me/orders")).json()["items"]
     # Beside these, the order refunded in the ended show (demo/aftersales.py, tested below).
@@ -797,14 +748,16 @@ async def test_the_printed_buyer_has_paid_demo_orders_at_orders(seeded: Seeded, 
 
 
 async def test_the_buyers_orders_are_demo_and_were_paid_by_the_providers_notification(seeded: Seeded) -> None:
-    buyer = next(u for u in await _all(seeded.app, User) if u.email == _person(demo.BUYER_KEY).email)
-    orders = [o for o in await _all(seeded.app, Order) if o.buyer_id == buyer.id]
-    payments = [p for p in await _all(seeded.app, Payment) if p.buyer_id == buyer.id]
-    [address] = [a for a in await _all(seeded.app, Address) if a.user_id == buyer.id]
+    buyer = next(u for u in await all_rows(seeded.app, User) if u.email == _person(demo.BUYER_KEY).email)
+    orders = [o for o in await all_rows(seeded.app, Order) if o.buyer_id == buyer.id]
+    payments = [p for p in await all_rows(seeded.app, Payment) if p.buyer_id == buyer.id]
+    [address] = [a for a in await all_rows(seeded.app, Address) if a.user_id == buyer.id]
     # (the demo reviewers' orders were paid the same way; they are not this buyer's)
-    notifications = [n for n in await _all(seeded.app, PaymentNotification) if n.payment_id in {p.id for p in payments}]
+    notifications = [
+        n for n in await all_rows(seeded.app, PaymentNotification) if n.payment_id in {p.id for p in payments}
+    ]
     trade_nos = {p.out_trade_no for p in payments}
-    sent = [m for m in await _all(seeded.app, OutboxMessage) if m.topic == TOPIC_NOTIFY and m.key in trade_nos]
+    sent = [m for m in await all_rows(seeded.app, OutboxMessage) if m.topic == TOPIC_NOTIFY and m.key in trade_nos]
 
     # paid in the live rooms; in the ended show, shipped or delivered (demo/fulfilment.py) or
     # refunded before shipping (demo/aftersales.py)
@@ -823,9 +776,9 @@ async def test_the_buyers_orders_are_demo_and_were_paid_by_the_providers_notific
 
 async def test_the_ended_demo_show_has_a_refund_through_the_provider(seeded: Seeded) -> None:
     await seeded.app.state.ctx.relay.drain()  # the relay asks the provider, as a running server does
-    [request] = await _all(seeded.app, RefundRequest)
-    [show] = [s for s in await _all(seeded.app, LiveSession) if s.title == demo_aftersales.ENDED_SHOW]
-    order = next(o for o in await _all(seeded.app, Order) if o.id == request.order_id)
+    [request] = [r for r in await all_rows(seeded.app, RefundRequest) if r.reason == RefundReason.TOO_SLOW]
+    [show] = [s for s in await all_rows(seeded.app, LiveSession) if s.title == demo_aftersales.ENDED_SHOW]
+    order = next(o for o in await all_rows(seeded.app, Order) if o.id == request.order_id)
     assert request.is_demo and order.is_demo and order.session_id == show.id and show.ended_at is not None
     assert show.state == SessionState.ENDED
     assert request.state == RefundRequestState.REFUNDED
@@ -837,16 +790,16 @@ async def test_the_ended_demo_show_has_a_refund_through_the_provider(seeded: See
 async def test_the_ended_demo_show_has_a_forced_quota_flagged_in_its_report_and_its_ledger(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
-    [show] = [s for s in await _all(seeded.app, LiveSession) if s.title == demo_integrity.QUOTA_SHOW]
-    cadres = {u.id for u in await _all(seeded.app, User) if u.email.startswith("zhenping-cadre-")}
-    bought = [o for o in await _all(seeded.app, Order) if o.buyer_id in cadres]
+    [show] = [s for s in await all_rows(seeded.app, LiveSession) if s.title == demo_integrity.QUOTA_SHOW]
+    cadres = {u.id for u in await all_rows(seeded.app, User) if u.email.startswith("zhenping-cadre-")}
+    bought = [o for o in await all_rows(seeded.app, Order) if o.buyer_id in cadres]
     # Six cadres, one paid order each in the ended show, each in the 50-yuan quota band.
     assert len(cadres) == len(demo_integrity.CADRES) == len(bought)
     assert all(o.session_id == show.id and o.paid_at is not None and o.is_demo for o in bought)
     assert all(5000 <= o.total_fen < 5500 for o in bought)
     assert show.state == SessionState.ENDED
 
-    [alert] = [a for a in await _all(seeded.app, IntegrityAlert) if a.rule == ROUND_QUOTA]
+    [alert] = [a for a in await all_rows(seeded.app, IntegrityAlert) if a.rule == ROUND_QUOTA]
     assert (alert.session_id, alert.subject_id) == (show.id, show.id)
     assert alert.evidence["quota_fen"] == 5000
     assert cadres <= {b["buyer_id"] for b in alert.evidence["buyers"]}
@@ -859,7 +812,7 @@ async def test_the_ended_demo_show_has_a_forced_quota_flagged_in_its_report_and_
     assert f"¥{gmv['flagged_fen'] // 100:,}.{gmv['flagged_fen'] % 100:02d}" in ledger.text
     # The printed organiser (of every storefront) finds it in the show's integrity report.
     organiser = _person(demo.ORGANISER_KEY)
-    signed = await _signed_in(seeded_clients, organiser.email, demo.DEMO_PASSWORD)
+    signed = await signed_in(seeded_clients, organiser.email, demo.DEMO_PASSWORD)
     alerts = (await signed.get(f"/api/v1/sessions/{show.id}/alerts")).json()
     assert ROUND_QUOTA in {a["rule"] for a in alerts}
     report = await signed.get(f"/integrity/sessions/{show.id}")
@@ -882,9 +835,9 @@ async def test_a_live_demo_room_has_a_flash_sale_below_the_list_price(
     assert flash["spec_label"] == room.flash.spec
     assert (flash["session_stock"], flash["available"], flash["per_buyer_limit"]) == (30, 30, 2)
     assert flash["live_price_fen"] == room.flash.live_price_fen < flash["list_price_fen"]
-    items = [i for i in await _all(seeded.app, ShelfItem) if i.session_id == session["id"]]
+    items = [i for i in await all_rows(seeded.app, ShelfItem) if i.session_id == session["id"]]
     assert len(items) == len(shelf)
-    assert all(live.is_demo for live in await _all(seeded.app, LiveSession))
+    assert all(live.is_demo for live in await all_rows(seeded.app, LiveSession))
 
 
 async def test_the_ended_show_has_shipped_and_delivered_orders_with_tracking_numbers(
@@ -908,10 +861,10 @@ async def test_the_ended_demo_shows_products_have_reviews_with_tags(
     seeded: Seeded, seeded_clients: ClientFactory
 ) -> None:
     """Written through the real actions on delivered demo orders; a bad tag stays, answered."""
-    ended = [x for x in await _all(seeded.app, LiveSession) if x.state.value == "ended"]
-    skus = {i.sku_id for i in await _all(seeded.app, ShelfItem) if i.session_id in {x.id for x in ended}}
-    titles = {p.id: p.title for p in await _all(seeded.app, Product)}
-    products = {k.product_id for k in await _all(seeded.app, Sku) if k.id in skus}
+    ended = [x for x in await all_rows(seeded.app, LiveSession) if x.state.value == "ended"]
+    skus = {i.sku_id for i in await all_rows(seeded.app, ShelfItem) if i.session_id in {x.id for x in ended}}
+    titles = {p.id: p.title for p in await all_rows(seeded.app, Product)}
+    products = {k.product_id for k in await all_rows(seeded.app, Sku) if k.id in skus}
     # the koi were reviewed; the jade pendants are the quota show's (demo/integrity.py)
     assert ended and {titles[p] for p in products} == {demo_aftersales.PRODUCT, demo_integrity.QUOTA_PRODUCT}
     (product,) = {p for p in products if titles[p] == demo_aftersales.PRODUCT}
@@ -922,17 +875,17 @@ async def test_the_ended_demo_shows_products_have_reviews_with_tags(
     assert sum(1 for r in reviews["items"] if r["reply"]) == 1
     page = (await client.get(f"/p/{product}")).text
     assert page.count('data-testid="tag-count"') == len(reviews["summary"]["tags"]) and "包装过大或过小" in page
-    reviewers = [u for u in await _all(seeded.app, User) if u.email.endswith(demo_reviews.REVIEWER_DOMAIN)]
+    reviewers = [u for u in await all_rows(seeded.app, User) if u.email.endswith(demo_reviews.REVIEWER_DOMAIN)]
     assert len(reviewers) == len(demo_reviews.REVIEWS) and all(u.is_demo for u in reviewers)
     ids = {u.id for u in reviewers}
-    orders = [o for o in await _all(seeded.app, Order) if o.state == OrderState.DELIVERED and o.buyer_id in ids]
+    orders = [o for o in await all_rows(seeded.app, Order) if o.state == OrderState.DELIVERED and o.buyer_id in ids]
     assert len(orders) == len(demo_reviews.REVIEWS) and all(o.is_demo for o in orders)
 
 
 async def test_a_live_demo_room_offers_a_coupon_to_claim(seeded: Seeded, seeded_clients: ClientFactory) -> None:
     from fieldcast.commerce.coupons.models import CouponBatch
 
-    (batch,) = await _all(seeded.app, CouponBatch)
+    (batch,) = await all_rows(seeded.app, CouponBatch)
     assert batch.is_demo and batch.session_id is not None and batch.coupons_left == batch.total
     coupons = (await seeded_clients().get(f"/api/v1/sessions/{batch.session_id}/coupons")).json()
     assert [c["batch"]["id"] for c in coupons] == [batch.id]
@@ -940,7 +893,7 @@ async def test_a_live_demo_room_offers_a_coupon_to_claim(seeded: Seeded, seeded_
 
 
 async def test_demo_governments_and_market_supervision_offices_are_verified(seeded: Seeded) -> None:
-    orgs = {o.slug: o for o in await _all(seeded.app, Organisation)}
+    orgs = {o.slug: o for o in await all_rows(seeded.app, Organisation)}
 
     for org in demo.ORGANISATIONS:
         if org.kind == "government":

@@ -31,8 +31,9 @@ class RedisProxy:
     """Forwards 127.0.0.1:<port> to the test Redis; `cut` drops every connection and refuses
     new ones, `restore` listens again on the same port."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], database: str) -> None:
         self.target = target
+        self.database = database  # the test Redis URL's, so parallel workers stay apart
         self.port = free_port()
         self.server: asyncio.Server | None = None
         self.pipes: set[asyncio.Task[None]] = set()
@@ -40,7 +41,7 @@ class RedisProxy:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://127.0.0.1:{self.port}/{self.database}"
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -78,7 +79,7 @@ class RedisProxy:
 async def proxy() -> AsyncIterator[RedisProxy]:
     await redis_or_skip()
     parts = urlsplit(REDIS_URL)
-    p = RedisProxy((parts.hostname or "127.0.0.1", parts.port or 6379))
+    p = RedisProxy((parts.hostname or "127.0.0.1", parts.port or 6379), parts.path.strip("/") or "0")
     await p.restore()
     try:
         yield p

@@ -17,7 +17,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db.base import Base, IdType
+from fieldcast.db.base import Base, IdType, Timestamped
 
 
 class SessionMinute(Base):
@@ -53,3 +53,19 @@ class RollupMark(Base):
 
     source: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     read_to: Mapped[datetime]
+
+
+class EventScreenLink(Timestamped, Base):
+    """A projector link to an event's big screen, for a PC nobody signs in on (analytics/screen_links.py).
+
+    Only a SHA-256 of the token is kept; the link is shown once, when made. Making a new one
+    revokes the one before (one link stands per event); revoking ends it. A browser that opened
+    the link holds this row's id in its session cookie, checked against the row on every request,
+    so a revoked link stops the screens that already opened it at their next refresh."""
+
+    __tablename__ = "event_screen_links"
+
+    event_id: Mapped[int] = mapped_column(IdType, sa.ForeignKey("live_events.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(IdType, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

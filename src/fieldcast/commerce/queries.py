@@ -285,3 +285,34 @@ async def sales_of_sessions(session: AsyncSession, session_ids: Sequence[int]) -
         )
     ).one()
     return int(orders or 0), int(gmv or 0)
+
+
+@dataclass(frozen=True)
+class Sales:
+    """Orders of one group: placed, paid (and on from there), their money and what was refunded."""
+
+    orders: int = 0
+    paid_orders: int = 0
+    paid_fen: int = 0
+    refunded_fen: int = 0
+
+
+async def sales_by(session: AsyncSession, keyed_orders: sa.Select[int, int]) -> dict[int, Sales]:
+    """The orders an upper layer groups by a key of its own, given as (key, order id) rows (clips:
+    the clip each order came from), summed per key. Paid means SOLD_STATES; paid_fen is the paid
+    orders' totals before refunds, refunded_fen what went back of them."""
+    keyed = keyed_orders.subquery()
+    key, order_id = keyed.c
+    sold = Order.state.in_(SOLD_STATES)
+    rows = await session.execute(
+        sa.select(
+            key,
+            sa.func.count(Order.id),
+            sa.func.count(Order.id).filter(sold),
+            sa.func.coalesce(sa.func.sum(Order.total_fen).filter(sold), 0),
+            sa.func.coalesce(sa.func.sum(Order.refunded_fen).filter(sold), 0),
+        )
+        .join(Order, Order.id == order_id)
+        .group_by(key)
+    )
+    return {int(k): Sales(int(n), int(paid), int(fen), int(refunded)) for k, n, paid, fen, refunded in rows}

@@ -36,13 +36,40 @@ from fieldcast.payments.provider import ProviderError
 log = logging.getLogger(__name__)
 
 AUDIENCE_DOMAIN = "audience.demo.example.org"
-AUDIENCE_SIZE = 20  # enough buyers to sell out the demo's flash sale (30 units, 2 per buyer)
+AUDIENCE_SIZE = 22  # a province each, and enough buyers to sell out the flash sale (30 units, 2 per buyer)
 SOCKETS_PER_ROOM = 6
 STEP_S = 3.0
 BUY_CHANCE = 0.3  # per live room and step: a viewer buys the pinned item, or another on the shelf
 PINNED_CHANCE = 0.7  # of those purchases, how many are of the item being explained
 FLASH_RUSH = 3  # viewers who try an open flash sale with units left, per room and step
 ABANDON_CHANCE = 0.2  # checkouts left unpaid, to expire
+
+# Where the demo viewers live: the stories' places and the big cities, one province after another,
+# so the buyers of the event fill the map (the event's big screen, the post-show report).
+AUDIENCE_COUNTIES = (
+    "110101",  # 北京 东城区
+    "310101",  # 上海 黄浦区
+    "440106",  # 广东 广州 天河区
+    "510104",  # 四川 成都 锦江区
+    "330102",  # 浙江 杭州 上城区
+    "320102",  # 江苏 南京 玄武区
+    "420527",  # 湖北 秭归县
+    "430102",  # 湖南 长沙 芙蓉区
+    "370281",  # 山东 胶州市
+    "360981",  # 江西 丰城市
+    "500103",  # 重庆 渝中区
+    "610102",  # 陕西 西安 新城区
+    "230102",  # 黑龙江 哈尔滨 道里区
+    "350102",  # 福建 福州 鼓楼区
+    "411324",  # 河南 镇平县
+    "530102",  # 云南 昆明 五华区
+    "220622",  # 吉林 靖宇县
+    "450102",  # 广西 南宁 兴宁区
+    "140431",  # 山西 沁源县
+    "632324",  # 青海 河南县
+    "210102",  # 辽宁 沈阳 和平区
+    "340102",  # 安徽 合肥 瑶海区
+)
 
 COMMENTS = (
     "主播好！从外地来支持家乡产品",
@@ -66,7 +93,8 @@ def audience_email(n: int) -> str:
 
 async def ensure_audience(ctx: AppContext, size: int = AUDIENCE_SIZE) -> list[User]:
     """The demo viewer accounts, made once through the real sign-up action, marked as demo, each
-    with a demo address to buy with (演示观众NN, a 1380000xxxx phone, a county of the stories)."""
+    with a demo address to buy with (演示观众NN, a 1380000xxxx phone, a county of AUDIENCE_COUNTIES:
+    a province each, the stories' own among them)."""
     users: list[User] = []
     async with ctx.uow() as uow:
         for n in range(1, size + 1):
@@ -75,7 +103,7 @@ async def ensure_audience(ctx: AppContext, size: int = AUDIENCE_SIZE) -> list[Us
             if user is None:
                 data = SignUpIn(email=email, display_name=f"演示观众{n:02d}", password=f"demo-audience-{n:02d}-pw")
                 user = await account_actions.sign_up(uow, data, is_demo=True)
-            await ensure_demo_address(uow, user, n)
+            await ensure_demo_address(uow, user, n, AUDIENCE_COUNTIES)
             users.append(user)
     return users
 

@@ -1,5 +1,6 @@
 """Demo fulfilment: the ended demo show has orders that were shipped with tracking numbers, one on
-its way, one signed for and awaiting the buyer's confirmation, one confirmed by the buyer.
+its way, one signed for and awaiting the buyer's confirmation (shipped late against its 48-hour
+deadline), one confirmed by the buyer.
 
 The orders go through the real checkout and the in-process provider like the buyer's other demo
 orders (demo/shop.py), then through the real fulfilment actions as the organisation's owner and
@@ -10,6 +11,7 @@ Everything is marked demo; a second seed finds the shipments and adds nothing.""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -20,7 +22,14 @@ from fieldcast.commerce import fulfilment
 from fieldcast.commerce import orders as order_actions
 from fieldcast.commerce.checkout import Wanted
 from fieldcast.commerce.models import Order, OrderState, Shipment, TrackingStatus
-from fieldcast.demo.shop import Shop, apply_sent_notification, ensure_demo_address, pay_at_provider, place
+from fieldcast.demo.shop import (
+    Shop,
+    apply_sent_notification,
+    back_date,
+    ensure_demo_address,
+    pay_at_provider,
+    place,
+)
 from fieldcast.errors import DomainError
 from fieldcast.live.models import LiveSession, SessionHost, SessionState
 from fieldcast.payments.models import NotificationOutcome, PaymentOrder
@@ -29,11 +38,24 @@ log = logging.getLogger(__name__)
 
 ENDED_ROOM = "镇平锦鲤 鱼塘边直播（回放）"
 PRODUCT = "镇平观赏锦鲤 单尾发货"
-# (SKU spec, carrier, tracking number, what became of it)
+SHIP_WITHIN = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class _Parcel:
+    spec: str  # the SKU's spec label
+    carrier: str
+    tracking_no: str
+    outcome: str  # delivered (and confirmed) | signed (awaiting the buyer) | in_transit
+    shipped_after: timedelta  # after payment; more than SHIP_WITHIN is late against the deadline
+    delivered_after: timedelta | None = None  # after shipping
+
+
 PARCELS = (
-    ("红白 体长15–20厘米 1尾", "SF", "SF1402263418820", "delivered"),
-    ("红白 体长15–20厘米 1尾", "EMS", "EA402263418CN", "signed"),
-    ("大正三色 体长25–30厘米 1尾", "SF", "SF1402263418837", "in_transit"),
+    _Parcel("红白 体长15–20厘米 1尾", "SF", "SF1402263418820", "delivered", timedelta(hours=3), timedelta(hours=26)),
+    # Shipped two and a half days after payment: late against the 48-hour deadline (the report shows it).
+    _Parcel("红白 体长15–20厘米 1尾", "EMS", "EA402263418CN", "signed", timedelta(hours=60), timedelta(hours=40)),
+    _Parcel("大正三色 体长25–30厘米 1尾", "SF", "SF1402263418837", "in_transit", timedelta(hours=20)),
 )
 
 
@@ -78,8 +100,8 @@ async def seed_fulfilment(shop: Shop, buyer: User) -> int:
     if shipper_id is None:
         return 0
     shipped = 0
-    for n, (spec, carrier, number, outcome) in enumerate(PARCELS):
-        sku_id = skus.get(spec)
+    for n, parcel in enumerate(PARCELS):
+        sku_id = skus.get(parcel.spec)
         if sku_id is None:
             continue
         try:
@@ -99,21 +121,25 @@ async def seed_fulfilment(shop: Shop, buyer: User) -> int:
             if order is None or order.state != OrderState.PAID:
                 continue
             # Only the demo: bought in the show (now ended), at the show's time.
-            order.session_id, order.host_id = room_id, host_id
-            order.created_at, order.paid_at, order.ship_by = paid_at, paid_at, paid_at + timedelta(hours=48)
+            back_date(order, paid_at, session_id=room_id, host_id=host_id)
+            order.ship_by = paid_at + SHIP_WITHIN
             shipper = await uow.session.get(User, shipper_id)
-            await fulfilment.ship_with_tracking(uow, shipper, order.id, carrier, number)
-            shipped_at = paid_at + timedelta(hours=3)
+            await fulfilment.ship_with_tracking(uow, shipper, order.id, parcel.carrier, parcel.tracking_no)
+            shipped_at = paid_at + parcel.shipped_after
             order.shipped_at = shipped_at
             shipment = await fulfilment.shipment_of_order(uow, order.id)
             if shipment is not None:
                 shipment.shipped_at = shipment.status_at = shipped_at
-            if outcome == "in_transit":
+            if parcel.outcome == "in_transit":
                 await fulfilment.update_tracking(uow, shipper, order.id, TrackingStatus.IN_TRANSIT, "郑州转运中心")
-            elif outcome == "delivered":
+            else:
                 await fulfilment.update_tracking(uow, shipper, order.id, TrackingStatus.DELIVERED, "已签收")
-                await order_actions.confirm_delivery(uow, buyer, order)
-            else:  # signed for: the buyer confirms, or the clock does after order_auto_confirm_days
-                await fulfilment.update_tracking(uow, shipper, order.id, TrackingStatus.DELIVERED, "已签收")
+                if parcel.outcome == "delivered":
+                    await order_actions.confirm_delivery(uow, buyer, order)
+                # signed for: the buyer confirms, or the clock does after order_auto_confirm_days
+                if parcel.delivered_after is not None:
+                    order.delivered_at = shipped_at + parcel.delivered_after
+                    if shipment is not None:
+                        shipment.status_at = order.delivered_at
             shipped += 1
     return shipped

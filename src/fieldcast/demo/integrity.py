@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -34,6 +35,7 @@ QUOTA_PRODUCT = "镇平玉雕 平安扣挂件"
 CADRE_EMAIL = "zhenping-cadre-{n}@demo.example.org"
 # Invented people: a family name and the office that "assigned" them, never a real person.
 CADRES = tuple(f"县直机关干部 小{name}" for name in "钱孙郑冯褚卫")
+QUOTA_BOUGHT_AFTER = timedelta(minutes=62)
 
 
 async def _show_and_sku(shop: Shop) -> tuple[LiveSession, int] | None:
@@ -87,7 +89,9 @@ async def seed_quota_show(shop: Shop) -> bool:
     bought = 0
     for n, name in enumerate(CADRES, start=1):
         cadre = await _cadre(shop, n, name)
-        bought += len(await buy_in_ended_show(shop, cadre, live, [Wanted(sku_id, 1, live.id)]))
+        # The cadres buy one after another, within minutes, late in the show.
+        at = live.started_at + QUOTA_BOUGHT_AFTER + timedelta(minutes=n) if live.started_at else None
+        bought += len(await buy_in_ended_show(shop, cadre, live, [Wanted(sku_id, 1, live.id)], at=at))
     async with shop.new_uow() as uow:
         alerts = await run_rules(uow, live.id, Thresholds.from_settings(shop.settings))
     log.info("demo integrity: %s quota orders in show %s; rules raised %s", bought, live.id, [a.rule for a in alerts])

@@ -1,6 +1,9 @@
-"""Demo live rooms: a multi-room event with two rooms live on test video (co-streaming, as the two
-officials in the stories did), one upcoming with a countdown and one ended with a replay; one
-live room has a flash sale (秒杀) that opens a minute after the demo starts serving.
+"""Demo live rooms: a multi-room event with three rooms live on test video (two of them
+co-streaming, as the two officials in the stories did), one upcoming with a countdown and one
+ended with a replay; one live room has a flash sale (秒杀) that opens a minute after the demo
+starts serving. Each live room's test picture carries the name of the product being explained
+(demo/captions.py), and its host moves the "explaining now" card along the shelf now and then
+(rotate_pins), through the real pin action.
 
 Seeded through the real live actions and marked as demo, each room with a cover drawn like the
 catalog's pictures. The test video of the live rooms is started by the app at start-up (see
@@ -15,6 +18,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -25,10 +29,11 @@ from fieldcast.catalog.models import Product, Sku
 from fieldcast.config import Settings
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.demo.captions import Captions
 from fieldcast.demo.pictures import draw_cover
 from fieldcast.live import actions, costreams
 from fieldcast.live import schemas as s
-from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionState, ShelfItem
+from fieldcast.live.models import LiveEvent, LiveSession, ProductMark, SessionHost, SessionState, ShelfItem
 from fieldcast.media.ffmpeg import ffmpeg_executable
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 EVENT_SLUG = "fengcheng-618"
 REPLAY_SECONDS = 40
 FLASH_STARTS_IN = timedelta(seconds=60)  # after the demo starts serving
+PIN_EVERY_S = 45.0  # how often a live demo room's host moves the "explaining now" card on
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,11 @@ ROOMS: tuple[_Room, ...] = (
         flash=_Flash("5斤装", live_price_fen=2_990, session_stock=30, per_buyer_limit=2),  # list price 3,990
     ),
     _Room(
+        "yanghe-town", "host-yanghe", "胶州洋河蓝莓 大棚采摘直播", ("胶州洋河蓝莓 当季鲜果 按斤装",),
+        SessionState.LIVE, timedelta(minutes=-10),
+        "在胶州市洋河镇的蓝莓大棚里开播：现摘现尝，讲果粉、讲分拣，冰袋加泡沫箱当天发货。", "blueberries",
+    ),
+    _Room(
         "qinyuan-county", "host-qinyuan", "沁源党参 腐竹 山货专场", ("沁源党参 切段 干货", "沁源腐竹 黄豆制 干货"),
         SessionState.SCHEDULED, timedelta(hours=2),
         "沁源县的党参和腐竹专场：讲怎么煲汤、怎么泡发，开播前可以先关注。", "codonopsis",
@@ -89,7 +100,9 @@ ROOMS: tuple[_Room, ...] = (
 
 
 class _TestStreams(Protocol):
-    async def start_test_stream(self, session_id: int, stream_name: str) -> None: ...
+    async def start_test_stream(
+        self, session_id: int, stream_name: str, *, caption_png: Path | None = None
+    ) -> None: ...
 
 
 class _NoMedia:
@@ -213,8 +226,11 @@ def render_replay(settings: Settings, stream_name: str, seconds: int = REPLAY_SE
     return float(seconds)
 
 
-async def start_demo_streams(uow_factory: Callable[..., UnitOfWork], media: _TestStreams) -> int:
-    """Play test video into every live demo room (called at start-up when the demo is on)."""
+async def start_demo_streams(
+    uow_factory: Callable[..., UnitOfWork], media: _TestStreams, captions: Captions | None = None
+) -> int:
+    """Play test video into every live demo room (called at start-up when the demo is on), each
+    with its caption drawn on the picture when `captions` is given."""
     async with uow_factory(write=False) as uow:
         rooms = (
             await uow.session.scalars(
@@ -222,9 +238,48 @@ async def start_demo_streams(uow_factory: Callable[..., UnitOfWork], media: _Tes
             )
         ).all()
         targets = [(x.id, x.stream_name) for x in rooms]
+    files = await captions.refresh(uow_factory) if captions is not None else {}
     for session_id, stream_name in targets:
-        await media.start_test_stream(session_id, stream_name)
+        await media.start_test_stream(session_id, stream_name, caption_png=files.get(session_id))
     return len(targets)
+
+
+async def rotate_pins(uow_factory: Callable[..., UnitOfWork]) -> int:
+    """In every live demo room with more than one item on its shelf, the host pins the next
+    one (the "explaining now" card moves on, a mark is made for the replay, and the caption on
+    the picture follows). Returns how many rooms moved on."""
+    moved = 0
+    async with uow_factory() as uow:
+        rooms = (
+            await uow.session.scalars(
+                sa.select(LiveSession)
+                .where(LiveSession.is_demo.is_(True), LiveSession.state == SessionState.LIVE)
+                .order_by(LiveSession.id)
+            )
+        ).all()
+        for live in rooms:
+            shelf = list(
+                (
+                    await uow.session.scalars(
+                        sa.select(ShelfItem.sku_id)
+                        .where(ShelfItem.session_id == live.id)
+                        .order_by(ShelfItem.position, ShelfItem.id)
+                    )
+                ).all()
+            )
+            host_id = await uow.session.scalar(
+                sa.select(SessionHost.user_id)
+                .where(SessionHost.session_id == live.id)
+                .order_by(SessionHost.position, SessionHost.id)
+                .limit(1)
+            )
+            host = await uow.session.get(User, host_id) if host_id is not None else None
+            if len(shelf) < 2 or host is None:
+                continue
+            at = shelf.index(live.pinned_sku_id) if live.pinned_sku_id in shelf else -1
+            await actions.pin_product(uow, host, live, shelf[(at + 1) % len(shelf)])
+            moved += 1
+    return moved
 
 
 async def open_flash_sales(uow_factory: Callable[..., UnitOfWork], starts_in: timedelta = FLASH_STARTS_IN) -> int:

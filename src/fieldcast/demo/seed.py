@@ -23,10 +23,12 @@ from fieldcast.db.uow import UnitOfWork
 from fieldcast.demo.aftersales import seed_aftersales
 from fieldcast.demo.authorities import AUTHORITY_SLUGS, create_authorities, verify, verify_authorities
 from fieldcast.demo.catalog import INSPECTOR_KEY, ORGANISER_KEY, STOREFRONT_SLUGS, is_seeded, seed_catalog
+from fieldcast.demo.clips import seed_clips
 from fieldcast.demo.coupons import seed_coupons
 from fieldcast.demo.fulfilment import seed_fulfilment
 from fieldcast.demo.integrity import seed_quota_show
-from fieldcast.demo.live import ROOMS, is_live_seeded, seed_live
+from fieldcast.demo.live import EVENT_SLUG, ROOMS, is_live_seeded, seed_live
+from fieldcast.demo.minutes import seed_show_minutes
 from fieldcast.demo.reviews import seed_reviews
 from fieldcast.demo.shop import Shop, seed_buyer_orders
 from fieldcast.payments.providers import make_payment_provider
@@ -512,6 +514,8 @@ async def seed(settings: Settings) -> list[DemoLogin]:
             await seed_reviews(shop)
             await seed_aftersales(shop, seeded.users[BUYER_KEY])  # the ended show's refund
             await seed_quota_show(shop)  # and its cadres' quota, flagged
+            await seed_show_minutes(shop)  # its minutes, through the roll-up, for its report
+            await seed_clips(db.uow, seeded.users[ORGANISER_KEY], settings)  # cut once the app serves
         finally:
             await gate.close()
     finally:
@@ -594,6 +598,15 @@ async def _verify(uow: UnitOfWork, settings: Settings, admin: User, user: User, 
         )
 
 
+# What `fieldcast demo` points at once it serves (label, path); the event's big screen and the
+# ended show's report and clips join this list as those pages land.
+SHOWCASE: tuple[tuple[str, str], ...] = (
+    ("event (3 rooms live)", f"/events/{EVENT_SLUG}"),
+    ("event big screen (sign in as the organiser)", f"/events/{EVENT_SLUG}/screen"),
+    ("live rooms", "/live"),
+)
+
+
 def site_url(settings: Settings) -> str:
     return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
 
@@ -644,6 +657,10 @@ def print_logins(logins: Sequence[DemoLogin], settings: Settings) -> None:
     print(line(("-" * widths[0], "-" * widths[1], "-" * widths[2], "----")))
     for row in rows:
         print(line(row))
+    print()
+    print("Pages to open:")
+    for label, page in SHOWCASE:
+        print(f"  {label.ljust(max(len(x) for x, _ in SHOWCASE))}  {url}{page}")
     print()
     print(f"Live rooms and who hosts them (signed in, a host finds each console at {url}/me/shows):")
     for line_text in room_host_lines():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
@@ -57,23 +58,26 @@ STORY_COUNTIES = (
 )
 
 
-def demo_address(recipient: str, n: int) -> AddressIn:
-    """An invented address: the buyer's demo name, a 1380000xxxx phone, a county of the stories."""
+def demo_address(recipient: str, n: int, counties: Sequence[str] = STORY_COUNTIES) -> AddressIn:
+    """An invented address: the buyer's demo name, a 1380000xxxx phone, one of `counties` (by
+    default a county of the stories)."""
     return AddressIn(
         recipient=recipient,
         phone=f"{DEMO_PHONE_PREFIX}{n:04d}",
-        region_code=STORY_COUNTIES[n % len(STORY_COUNTIES)],
+        region_code=counties[n % len(counties)],
         street=f"演示路{n}号（演示地址，不发货）",
         is_default=True,
     )
 
 
-async def ensure_demo_address(uow: UnitOfWork, buyer: User, n: int) -> Address:
+async def ensure_demo_address(
+    uow: UnitOfWork, buyer: User, n: int, counties: Sequence[str] = STORY_COUNTIES
+) -> Address:
     """The buyer's default address, or a new demo one (through the real address action)."""
     found = await default_address(uow.session, buyer.id)
     if found is not None:
         return found
-    return await add_address(uow, buyer, demo_address(buyer.display_name, n), is_demo=True)
+    return await add_address(uow, buyer, demo_address(buyer.display_name, n, counties), is_demo=True)
 
 
 @dataclass(frozen=True)
@@ -169,11 +173,14 @@ async def apply_sent_notification(shop: Shop, out_trade_no: str) -> Notification
     return outcome
 
 
-async def buy_in_ended_show(shop: Shop, buyer: User, live: LiveSession, wanted: Sequence[Wanted]) -> list[int]:
+async def buy_in_ended_show(
+    shop: Shop, buyer: User, live: LiveSession, wanted: Sequence[Wanted], *, at: datetime | None = None
+) -> list[int]:
     """Buy in a demo show that has ended, as if it were still on: the seed, which runs before the
     server listens, opens the show's shelf for this one checkout (live again for its length, then
-    ended again at its own end time) and pays through the sandbox. The paid order ids; none when
-    the shop said no (logged)."""
+    ended again at its own end time) and pays through the sandbox. With `at`, the orders are
+    then moved back to that moment of the show (see `back_date`), so the show's minutes and
+    report hold them where they belong. The paid order ids; none when the shop said no (logged)."""
     ended_at = live.ended_at
     async with shop.new_uow() as uow:
         await uow.session.execute(
@@ -193,8 +200,25 @@ async def buy_in_ended_show(shop: Shop, buyer: User, live: LiveSession, wanted: 
             )
     out_trade_no = await pay_at_provider(shop, buyer, payment.id)
     await apply_sent_notification(shop, out_trade_no)
-    async with shop.new_uow(write=False) as uow:
-        return [order.id for order in await pay.orders_of_payment(uow, payment.id)]
+    async with shop.new_uow() as uow:
+        orders = await pay.orders_of_payment(uow, payment.id)
+        if at is not None:
+            for order in orders:
+                back_date(order, at)
+        return [order.id for order in orders]
+
+
+def back_date(order: Order, paid_at: datetime, *, session_id: int | None = None, host_id: int | None = None) -> None:
+    """Only the demo: an order placed and paid at `paid_at` (in a show that has ended), its
+    ship-by deadline the same span after it as the payment gave it; optionally bought in that
+    show, while that host explained. Shipping and delivery times are the caller's."""
+    promised = (order.ship_by - order.paid_at) if order.ship_by and order.paid_at else None
+    pay_window = order.pay_by - order.created_at
+    order.created_at, order.paid_at, order.pay_by = paid_at, paid_at, paid_at + pay_window
+    if promised is not None:
+        order.ship_by = paid_at + promised
+    if session_id is not None:
+        order.session_id, order.host_id = session_id, host_id
 
 
 # -- the printed buyer's orders, at seed time ------------------------------------------------------

@@ -98,7 +98,10 @@ class MediaBackend(Protocol):
 
     async def open_browser_ingest(self, session_id: int, stream_name: str, mime: str) -> IngestHandle: ...
 
-    async def start_test_stream(self, session_id: int, stream_name: str) -> None: ...
+    async def start_test_stream(self, session_id: int, stream_name: str, *, caption_png: Path | None = None) -> None:
+        """Test video into the session (the demo; `caption_png` is the demo's caption, see
+        ffmpeg.demo_source_args)."""
+        ...
 
     async def session_ended(self, session_id: int, stream_name: str) -> None: ...
 
@@ -289,8 +292,9 @@ class _FfmpegMedia:
             session_id, stream_name, browser_input_args(fmt) + encode_args(audio_input=0), with_stdin=True
         )
 
-    async def start_test_stream(self, session_id: int, stream_name: str) -> None:
-        await self._launch(session_id, stream_name, demo_source_args() + encode_args(audio_input=1), with_stdin=False)
+    async def start_test_stream(self, session_id: int, stream_name: str, *, caption_png: Path | None = None) -> None:
+        source = demo_source_args(caption_png=caption_png)
+        await self._launch(session_id, stream_name, source + encode_args(audio_input=1), with_stdin=False)
 
     # -- the end of a show -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections import deque
 from pathlib import Path
@@ -25,6 +26,7 @@ LIVE_LIST_SIZE = 6
 REPLAY_SEGMENT_S = 4
 TEST_SIZE = "640x360"
 TEST_RATE = 25
+CAPTION_RATE = 5  # times a second the demo's caption picture is read again
 
 # MediaRecorder types we accept and the ffmpeg demuxer for each.
 INPUT_FORMATS = {
@@ -218,14 +220,31 @@ def browser_input_args(fmt: str) -> list[str]:
     ]
 
 
-def demo_source_args(*, size: str = TEST_SIZE, rate: int = TEST_RATE) -> list[str]:
-    """The demo picture and tone, paced in real time."""
+def filter_path(path: Path) -> str:
+    """A file name as a value inside a filter graph: escaped for the option (first level) and
+    then for the graph (second level), as ffmpeg-filters(1) "Notes on filtergraph escaping" says."""
+    value = re.sub(r"([\\':])", r"\\\1", str(path))
+    return re.sub(r"([\\'\[\],;])", r"\\\1", value)
+
+
+def demo_source_args(*, size: str = TEST_SIZE, rate: int = TEST_RATE, caption_png: Path | None = None) -> list[str]:
+    """The demo picture and tone, paced in real time. Only the demo passes `caption_png`: a
+    picture laid over the bottom of the test picture (what the room sells), read again a few
+    times a second, so replacing the file (atomically) changes what viewers see."""
+    video = f"testsrc2=size={size}:rate={rate}"
+    if caption_png is not None:
+        # movie= with loop=0 opens the image again at every loop, unlike a second -i input,
+        # and keeps the video one input, so encode_args' -map 0:v:0 and -vf stay as they are.
+        video = (
+            f"{video}[bg];movie={filter_path(caption_png)}:f=image2:loop=0,"
+            f"setpts=N/({CAPTION_RATE}*TB)[fg];[bg][fg]overlay=x=0:y=H-h"
+        )
     return [
         "-re",
         "-f",
         "lavfi",
         "-i",
-        f"testsrc2=size={size}:rate={rate}",
+        video,
         "-re",
         "-f",
         "lavfi",

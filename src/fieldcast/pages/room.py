@@ -16,7 +16,9 @@ from starlette.responses import Response
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.permissions import require_user
-from fieldcast.accounts.queries import memberships_of
+from fieldcast.accounts.queries import memberships_of, roles_in_org
+from fieldcast.analytics import screen_links
+from fieldcast.analytics.routes import READERS as EVENT_READERS
 from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
@@ -303,6 +305,16 @@ async def event_with_totals(request: Request, uow: UnitOfWork, ctx: Ctx, event: 
     return detail
 
 
+async def event_roles(uow: UnitOfWork, user: User | None, event: LiveEvent) -> set[Role]:
+    """The user's roles in the event's organisation (every role for a platform admin): the event
+    page links the big screen for its readers and the projector link for its organisers."""
+    if user is None:
+        return set()
+    if user.is_platform_admin:
+        return set(Role)
+    return await roles_in_org(uow.session, user.id, event.organisation_id)
+
+
 @api.get("/events/{key}", response_model=s.EventDetail)
 async def api_event(key: str, request: Request, uow: Uow, ctx: Ctx) -> Response:
     """An event (by id or slug) with its rooms and totals: rooms, live rooms, products on the
@@ -320,10 +332,18 @@ async def event_page(key: str, request: Request, uow: Uow, ctx: Ctx, user: Curre
     if event is None:
         raise NotFound(N_("No such event."))
     detail = await event_with_totals(request, uow, ctx, event)
+    roles = await event_roles(uow, user, event)
     return render(
         request,
         "live/event.html",
-        {"user": user, "e": detail, "groups": group_by_state(await room_cards(request, detail.sessions))},
+        {
+            "user": user,
+            "e": detail,
+            "groups": group_by_state(await room_cards(request, detail.sessions)),
+            "may_screen": bool(roles & set(EVENT_READERS)),
+            "may_link": bool(roles & set(screen_links.LINK_MAKERS)),
+            "screen_link": await screen_links.active_link(uow.session, event.id) if roles else None,
+        },
     )
 
 

@@ -75,22 +75,36 @@ class MemoryBus:
         self._subscribers.clear()
 
 
+def pubsub_namespace(client: aioredis.Redis) -> str:
+    """The prefix of every channel name on the wire. Redis keeps keys per database number but
+    pub/sub channels per server: without it, two deployments sharing one server on different
+    database numbers (a staging and a production, or parallel test workers) would hear each
+    other's rooms."""
+    return f"db{client.connection_pool.connection_kwargs.get('db', 0)}:"
+
+
 class RedisBus:
-    """Redis pub/sub: every app process sharing the Redis server sees every message."""
+    """Redis pub/sub: every app process sharing the Redis server (and database number) sees every
+    message."""
 
     backend = "redis"
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(url)
+        self._namespace = pubsub_namespace(self._redis)
         self.backend_errors = 0
+
+    def wire_name(self, channel: str) -> str:
+        return self._namespace + channel
 
     @counts_errors
     async def publish(self, channel: str, data: bytes) -> None:
-        await self._redis.publish(channel, data)
+        await self._redis.publish(self.wire_name(channel), data)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
         pubsub = self._redis.pubsub()
+        channel = self.wire_name(channel)
         try:
             await pubsub.subscribe(channel)
             # Wait for the server's confirmation: from here on nothing published is missed, which

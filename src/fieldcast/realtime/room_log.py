@@ -23,7 +23,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from fieldcast.realtime.backend_errors import counts_errors
-from fieldcast.realtime.bus import Bus, MemoryBus
+from fieldcast.realtime.bus import Bus, MemoryBus, pubsub_namespace
 
 HISTORY_MAX = 500  # events kept per room for resuming clients
 HISTORY_TTL_S = 3 * 24 * 3600  # a room's log outlives its show by days, not forever
@@ -213,10 +213,12 @@ class RedisRoomLog(_Following):
         self.backend_errors = 0
         self._append = self._redis.register_script(_APPEND)
         self._read = self._redis.register_script(_READ)
+        # The script publishes itself: to the channel's name on the wire, as RedisBus names it.
+        self._namespace = pubsub_namespace(self._redis)
 
-    @staticmethod
-    def _keys(room_id: int) -> list[str]:
-        return [f"fc:room:{room_id}:seq", f"fc:room:{room_id}:log", channel(room_id), f"fc:room:{room_id}:outbox"]
+    def _keys(self, room_id: int) -> list[str]:
+        wire = self._namespace + channel(room_id)
+        return [f"fc:room:{room_id}:seq", f"fc:room:{room_id}:log", wire, f"fc:room:{room_id}:outbox"]
 
     @counts_errors
     async def append(

@@ -100,6 +100,9 @@ PRIVATE_TABLES = frozenset(
         "tracking_events",
         "buyer_tallies",
         "invitations",
+        # A clip's counted views and the orders from it: read only by its organisation and reports.
+        "clip_views",
+        "clip_orders",
     }
 )
 # Writes that leave the cached pages right although the table is public: a new chat line reaches
