@@ -22,7 +22,7 @@ from fieldcast.accounts import routes as accounts_routes
 from fieldcast.aftersales import pages as aftersales_pages
 from fieldcast.aftersales import routes as aftersales_routes
 from fieldcast.aftersales.tasks import aftersales_upkeep
-from fieldcast.analytics import campaign_pages, campaign_routes
+from fieldcast.analytics import campaign_pages, campaign_routes, postshow_pages
 from fieldcast.analytics import event_routes as analytics_event_routes
 from fieldcast.analytics import pages as analytics_pages
 from fieldcast.analytics import routes as analytics_routes
@@ -295,6 +295,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         payment_pages.pages,
         aftersales_pages.pages,
         integrity_pages.pages,
+        postshow_pages.pages,
         room_pages.pages,
         sandbox_pages.router,
         review_pages.pages,

@@ -113,12 +113,18 @@ async def products_sold(s: AsyncSession, session_id: int) -> list[ProductSales]:
 
 async def hosts_sold(s: AsyncSession, session_id: int) -> list[HostSales]:
     """Paid sales by the host who was explaining what was bought when it was ordered."""
+    # Summed by host first, then named: the join touches a row per host, not one per order.
+    by_host = (
+        sa.select(Order.host_id, sa.func.count(Order.id).label("n"), sa.func.sum(Order.total_fen).label("fen"))
+        .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+        .group_by(Order.host_id)
+        .subquery()
+    )
     rows = (
         await s.execute(
-            sa.select(Order.host_id, User.display_name, sa.func.count(Order.id), sa.func.sum(Order.total_fen))
-            .outerjoin(User, User.id == Order.host_id)
-            .where(Order.session_id == session_id, Order.paid_at.is_not(None))
-            .group_by(Order.host_id, User.display_name)
+            sa.select(by_host.c.host_id, User.display_name, by_host.c.n, by_host.c.fen).outerjoin(
+                User, User.id == by_host.c.host_id
+            )
         )
     ).all()
     hosts = [HostSales(r[0], r[1] or "", int(r[2]), int(r[3] or 0)) for r in rows]
@@ -143,14 +149,14 @@ async def session_report(s: AsyncSession, session_id: int, since: datetime | Non
         totals.flowers = max(totals.flowers, m.flowers)
         totals.watch_s = max(totals.watch_s, m.watch_s)
     # Distinct buyers do not add up across minutes: one indexed count over the show's paid orders.
-    totals.buyers = int(
-        await s.scalar(
-            sa.select(sa.func.count(sa.distinct(Order.buyer_id))).where(
-                Order.session_id == session_id, Order.paid_at.is_not(None)
-            )
-        )
-        or 0
+    # (Grouped, then counted: a hash aggregate, where COUNT(DISTINCT) sorts every paid order.)
+    buyers = (
+        sa.select(Order.buyer_id)
+        .where(Order.session_id == session_id, Order.paid_at.is_not(None))
+        .group_by(Order.buyer_id)
+        .subquery()
     )
+    totals.buyers = int(await s.scalar(sa.select(sa.func.count()).select_from(buyers)) or 0)
     shown = [m for m in rows if since is None or m.minute >= since]
     return SessionReport(
         session_id,
