@@ -22,6 +22,7 @@ from fieldcast.accounts.security import hash_token
 from fieldcast.aftersales.models import RefundKind, RefundReason, RefundRequest, RefundRequestState
 from fieldcast.analytics.postshow import BUCKET_S, percentile_hours
 from fieldcast.catalog.models import Sku
+from fieldcast.clips.models import Clip, ClipOrder, ClipState, ClipView
 from fieldcast.commerce.models import Order, OrderLine, RefundStatus, Shipment, TrackingStatus
 from fieldcast.db.base import utcnow
 from fieldcast.integrity.models import AlertState, IntegrityAlert, Severity, SubjectKind
@@ -337,8 +338,8 @@ async def test_the_xlsx_export_has_a_sheet_per_table_whose_totals_rows_equal_the
         assert (await client.get(f"{url}.pdf", headers=show.w.headers["owner"])).status_code == 404
     assert xlsx.status_code == 200 and xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert len(book.sheetnames) == 7  # sales, minutes, products, hosts, provinces, feedback, deliveries
-    sales, minutes, products, hosts, provinces, feedback, deliveries = (book[n] for n in book.sheetnames)
+    assert len(book.sheetnames) == 8  # sales, minutes, products, hosts, provinces, feedback, deliveries, clips
+    sales, minutes, products, hosts, provinces, feedback, deliveries, _clips = (book[n] for n in book.sheetnames)
     t = body["totals"]
 
     def last(sheet: Any) -> list[Any]:
@@ -375,6 +376,60 @@ async def test_the_xlsx_export_has_a_sheet_per_table_whose_totals_rows_equal_the
     # CSV: the same tables, UTF-8 with a byte-order mark (Excel in China opens it with the Chinese intact).
     assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf")
     assert "包装太大了" in csv.content.decode("utf-8-sig")
+
+
+async def test_clip_views_and_the_orders_from_clips_are_counted_in_the_report_and_its_export(app: FastAPI) -> None:
+    """Orders placed from a clip's page (at the shop price, with no show) are the clip's, in the
+    clips block and its sheet, and not in the show's own sales."""
+    show = await seeded(app)
+    before = await report(app, show)
+    assert before["clips"]["clips"] == [] and before["clips"]["views"] == 0
+    async with app.state.ctx.uow() as uow:
+        s = uow.session
+        clips = []
+        for n in range(2):
+            clip = Clip(
+                slug=f"clip{n}{secrets.token_hex(3)}",
+                session_id=show.w.session_id,
+                organisation_id=show.w.shop.org_id,
+                sku_id=show.sku_ids[0],
+                title=f"片段{n}",
+                requested_start_s=10.0 * n,
+                requested_end_s=10.0 * n + 20,
+                state=ClipState.READY,
+            )
+            s.add(clip)
+            await s.flush()
+            clips.append(clip)
+        for n, key in enumerate(("u:1", "u:2", "a:x")):  # three viewers of the first, one of the second
+            s.add(ClipView(clip_id=clips[0].id, viewer_key=key, window_start=T0, viewed_at=T0))
+            if n == 0:
+                s.add(ClipView(clip_id=clips[1].id, viewer_key=key, window_start=T0, viewed_at=T0))
+        from_clip = []
+        for total, paid in ((4990, True), (2500, True), (1000, False)):
+            order_id = await place(uow, show.w, show.w.shop.buyers[0], total, paid=paid)
+            order = await s.get(Order, order_id)
+            assert order is not None
+            order.session_id = None  # off the show: the clip's page
+            s.add(ClipOrder(clip_id=clips[0].id, order_id=order_id))
+            from_clip.append((total, paid))
+    after = await report(app, show)
+    c = after["clips"]
+    assert (c["views"], c["orders"], c["paid_orders"]) == (4, 3, 2)
+    assert c["paid_gmv_fen"] == sum(total for total, paid in from_clip if paid) == 7490
+    by_title = {x["title"]: x for x in c["clips"]}
+    assert (by_title["片段0"]["views"], by_title["片段0"]["orders"]) == (3, 3)
+    assert (by_title["片段1"]["views"], by_title["片段1"]["orders"]) == (1, 0)
+    # The show's own figures did not move.
+    assert after["totals"]["orders"] == before["totals"]["orders"]
+    assert after["integrity"]["gmv"] == before["integrity"]["gmv"]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        xlsx = await client.get(f"/live/{show.w.session_id}/report.xlsx", headers=show.w.headers["owner"])
+        page = await client.get(f"/live/{show.w.session_id}/report", headers=show.w.headers["owner"])
+    sheet = load_workbook(io.BytesIO(xlsx.content)).worksheets[-1]
+    assert [cell.value for cell in sheet[sheet.max_row]][2:6] == [4, 3, 2, 74.9]
+    assert 'data-testid="report-clips"' in page.text and "片段0" in page.text
 
 
 async def test_who_may_not_read_the_report(app: FastAPI) -> None:

@@ -30,6 +30,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from fieldcast.aftersales.models import RefundReason, RefundRequest, RefundRequestState
 from fieldcast.analytics.report import SessionReport, session_report
+from fieldcast.clips.queries import clip_figures
+from fieldcast.clips.schemas import SessionClipsOut
 from fieldcast.commerce.checkout import province_of
 from fieldcast.commerce.models import Order, RefundStatus, Shipment, TrackingStatus
 from fieldcast.integrity.models import AlertState, IntegrityAlert, Severity
@@ -184,6 +186,7 @@ class PostShowReport:
     refund_reasons: list[ReasonFeedback]
     deliveries: Deliveries
     alerts: list[AlertTally]
+    clips: SessionClipsOut  # the shoppable clips cut from its replay: views, orders, paid GMV
 
 
 async def explaining_marks(s: AsyncSession, live: LiveSession) -> list[Mark]:
@@ -406,4 +409,5 @@ async def post_show_report(s: AsyncSession, live: LiveSession, now: datetime) ->
         refund_reasons=await refund_feedback(s, live.id),
         deliveries=await deliveries(s, live.id, now),
         alerts=await alert_tallies(s, live.id),
+        clips=await clip_figures(s, live.id),
     )

@@ -247,7 +247,22 @@ def report_tables(r: PostShowReport) -> list[Table]:
             ),
         ],
     )
-    return [sales, minutes, products, hosts, provinces, feedback, deliveries]
+    c = r.clips
+    clips = Table(
+        gettext(N_("Clips")),
+        [
+            Column(gettext(N_("Clip"))),
+            Column(gettext(N_("Link"))),
+            Column(gettext(N_("Views")), total=True),
+            Column(gettext(N_("Orders")), total=True),
+            Column(gettext(N_("Paid orders")), total=True),
+            Column(gettext(N_("Paid sales")), money=True, total=True),
+            Column(gettext(N_("Refunded")), money=True, total=True),
+        ],
+        [[x.title, x.page_url, x.views, x.orders, x.paid_orders, x.paid_gmv_fen, x.refunded_fen] for x in c.clips],
+        totals_label=gettext(N_("Total")),
+    )
+    return [sales, minutes, products, hosts, provinces, feedback, deliveries, clips]
 
 
 def _explaining_by_minute(r: PostShowReport) -> dict[Any, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import Role, User
@@ -13,6 +13,7 @@ from fieldcast.accounts.permissions import require_org_role
 from fieldcast.accounts.queries import roles_in_org
 from fieldcast.analytics.postshow import PostShowReport, post_show_report
 from fieldcast.analytics.report import Totals, session_report
+from fieldcast.clips.schemas import SessionClipsOut
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.inputs import Id
@@ -199,6 +200,10 @@ class ReportOut(BaseModel):
     refund_reasons: list[ReasonFeedbackOut]
     deliveries: DeliveriesOut
     integrity: IntegrityOut
+    clips: SessionClipsOut = Field(
+        description="The shoppable clips cut from the replay, each with its views, orders and paid GMV; "
+        "their orders are at the shop price and are not in the show's own sales above."
+    )
 
 
 def totals_out(t: Totals) -> TotalsOut:
@@ -261,6 +266,7 @@ def report_out(r: PostShowReport, decides: bool) -> ReportOut:
             else None,
             report_url=f"/integrity/sessions/{live.id}" if decides else None,
         ),
+        clips=r.clips,
     )
 
 
