@@ -21,6 +21,7 @@ from fieldcast.accounts.models import ApiToken
 from fieldcast.accounts.security import hash_token
 from fieldcast.aftersales.models import RefundKind, RefundReason, RefundRequest, RefundRequestState
 from fieldcast.analytics.postshow import BUCKET_S, percentile_hours
+from fieldcast.analytics.rollups import ShowFilter, rollup
 from fieldcast.catalog.models import Sku
 from fieldcast.clips.models import Clip, ClipOrder, ClipState, ClipView
 from fieldcast.commerce.models import Order, OrderLine, RefundStatus, Shipment, TrackingStatus
@@ -430,6 +431,12 @@ async def test_clip_views_and_the_orders_from_clips_are_counted_in_the_report_an
     sheet = load_workbook(io.BytesIO(xlsx.content)).worksheets[-1]
     assert [cell.value for cell in sheet[sheet.max_row]][2:6] == [4, 3, 2, 74.9]
     assert 'data-testid="report-clips"' in page.text and "片段0" in page.text
+    # The roll-up behind the campaign, region and organisation reports counts them per show too.
+    async with app.state.ctx.uow(write=False) as uow:
+        rolled = await rollup(uow.session, ShowFilter(organisation_ids=frozenset({show.w.shop.org_id})))
+    f = rolled.total()
+    assert (f.clip_views, f.clip_orders, f.clip_paid_fen) == (4, 3, 7490)
+    assert f.orders == before["totals"]["orders"]  # the clip's orders are not the show's
 
 
 async def test_who_may_not_read_the_report(app: FastAPI) -> None:

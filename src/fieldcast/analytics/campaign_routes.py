@@ -117,6 +117,9 @@ class FiguresOut(BaseModel):
     farmers: int
     delivered_orders: int
     avg_delivery_h: float | None = Field(description="Mean hours from payment to delivery; null: none delivered.")
+    clip_views: int = Field(description="Views of the shoppable clips cut from these shows' replays.")
+    clip_orders: int = Field(description="Orders placed from those clips (at the shop price; not in `orders`).")
+    clip_paid_fen: int = Field(description="Those orders' paid money, before refunds.")
 
 
 class RowOut(BaseModel):
@@ -159,6 +162,9 @@ def figures_out(f: Figures) -> FiguresOut:
         farmers=len(f.farmers),
         delivered_orders=f.delivered_orders,
         avg_delivery_h=None if f.avg_delivery_h is None else round(f.avg_delivery_h, 2),
+        clip_views=f.clip_views,
+        clip_orders=f.clip_orders,
+        clip_paid_fen=f.clip_paid_fen,
     )
 
 

@@ -243,6 +243,9 @@ def figure_columns(first: str) -> list[Column]:
         Column(gettext(N_("Farmers reached"))),
         Column(gettext(N_("Delivered orders")), total=True),
         Column(gettext(N_("Average delivery (hours)"))),
+        Column(gettext(N_("Clip views")), total=True),
+        Column(gettext(N_("Orders from clips")), total=True),
+        Column(gettext(N_("Paid from clips (yuan)")), money=True, total=True),
     ]
 
 
@@ -264,6 +267,9 @@ def figure_cells(name: str, f: Figures) -> list[Any]:
         len(f.farmers),
         f.delivered_orders,
         None if f.avg_delivery_h is None else round(f.avg_delivery_h, 1),
+        f.clip_views,
+        f.clip_orders,
+        f.clip_paid_fen,
     ]
 
 

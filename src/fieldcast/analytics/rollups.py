@@ -42,6 +42,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from fieldcast.accounts.models import HostKind, HostVerification, Organisation, VerificationStatus
 from fieldcast.catalog import regions
 from fieldcast.catalog.models import Supplier, SupplierKind
+from fieldcast.clips.queries import clip_totals
 from fieldcast.commerce.models import Order
 from fieldcast.integrity.gmv import gmv_by_session
 from fieldcast.integrity.models import STANDING_STATES, IntegrityAlert
@@ -95,6 +96,11 @@ class Figures:
     delivery_s: float = 0.0
     suppliers: set[int] = field(default_factory=set)
     farmers: set[int] = field(default_factory=set)
+    # Shoppable clips cut from the shows' replays: their views, and the orders placed from them
+    # (at the shop price, with no show: not in the figures above).
+    clip_views: int = 0
+    clip_orders: int = 0
+    clip_paid_fen: int = 0
 
     @property
     def shows(self) -> int:
@@ -133,6 +139,9 @@ class Figures:
         self.refunded_orders += other.refunded_orders
         self.delivered_orders += other.delivered_orders
         self.delivery_s += other.delivery_s
+        self.clip_views += other.clip_views
+        self.clip_orders += other.clip_orders
+        self.clip_paid_fen += other.clip_paid_fen
 
 
 @dataclass
@@ -291,6 +300,9 @@ async def rollup(s: AsyncSession, flt: ShowFilter) -> Rollup:
         shows[int(r.id)] = Show(int(r.id), int(r.organisation_id), r.event_id, r.title, r.scheduled_at, figures)
     if shows:
         await _order_figures(s, shows, chosen)
+        for sid, clips in (await clip_totals(s, list(shows))).items():
+            f = shows[sid].figures
+            f.clip_views, f.clip_orders, f.clip_paid_fen = clips.views, clips.orders, clips.paid_fen
     org_ids = {show.organisation_id for show in shows.values()}
     orgs = (await s.scalars(sa.select(Organisation).where(_ids_in(Organisation.id, org_ids)))).all() if org_ids else []
     ordered = sorted(shows.values(), key=lambda x: (x.scheduled_at, x.session_id))
