@@ -14,8 +14,7 @@ from fieldcast.accounts.auth import CurrentUser
 from fieldcast.accounts.models import User
 from fieldcast.accounts.permissions import require_org_role
 from fieldcast.analytics.event import EventReport, RoomFigures, event_report
-from fieldcast.analytics.report import Totals
-from fieldcast.analytics.routes import READERS, TotalsOut
+from fieldcast.analytics.routes import READERS, TotalsOut, totals_out
 from fieldcast.analytics.screen_links import granted
 from fieldcast.db.base import utcnow
 from fieldcast.db.uow import UnitOfWork
@@ -106,20 +105,6 @@ class EventMetricsOut(BaseModel):
     products: list[EventProductOut]
     provinces: list[ProvinceOut]
     purchases: list[PurchaseOut]  # the last few, newest first
-
-
-def totals_out(t: Totals) -> TotalsOut:
-    return TotalsOut(
-        peak_viewers=t.peak_viewers,
-        unique_viewers=t.unique_viewers,
-        views=t.views,
-        likes=t.likes,
-        flowers=t.flowers,
-        buyers=t.buyers,
-        conversion=round(t.conversion, 4),
-        avg_watch_s=round(t.avg_watch_s, 1),
-        **t.counted,
-    )
 
 
 def _room_out(r: RoomFigures) -> RoomOut:

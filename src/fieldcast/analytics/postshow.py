@@ -34,7 +34,8 @@ from fieldcast.clips.queries import clip_figures
 from fieldcast.clips.schemas import SessionClipsOut
 from fieldcast.commerce.checkout import province_of
 from fieldcast.commerce.models import Order, RefundStatus, Shipment, TrackingStatus
-from fieldcast.integrity.models import AlertState, IntegrityAlert, Severity
+from fieldcast.integrity.models import IntegrityAlert
+from fieldcast.integrity.supervision import AlertCount, count_alerts
 from fieldcast.live.models import LiveSession
 from fieldcast.live.queries import marks_of
 from fieldcast.reviews.models import Review, ReviewTag, ReviewTagMark
@@ -163,19 +164,6 @@ class Deliveries:
         return self.shipped_on_time / self.shipped if self.shipped else None
 
 
-@dataclass(frozen=True)
-class AlertTally:
-    rule: str
-    severity: Severity
-    open: int = 0
-    acknowledged: int = 0
-    false_alarm: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.open + self.acknowledged + self.false_alarm
-
-
 @dataclass
 class PostShowReport:
     live: LiveSession
@@ -185,7 +173,7 @@ class PostShowReport:
     review_tags: list[TagFeedback]
     refund_reasons: list[ReasonFeedback]
     deliveries: Deliveries
-    alerts: list[AlertTally]
+    alerts: list[AlertCount]
     clips: SessionClipsOut  # the shoppable clips cut from its replay: views, orders, paid GMV
 
 
@@ -379,23 +367,9 @@ async def deliveries(s: AsyncSession, session_id: int, now: datetime) -> Deliver
     )
 
 
-async def alert_tallies(s: AsyncSession, session_id: int) -> list[AlertTally]:
+async def alert_tallies(s: AsyncSession, session_id: int) -> list[AlertCount]:
     """The show's integrity alerts by rule and severity, counted by state (most severe first)."""
-    rows = (
-        await s.execute(
-            sa.select(IntegrityAlert.rule, IntegrityAlert.severity, IntegrityAlert.state, sa.func.count())
-            .where(IntegrityAlert.session_id == session_id)
-            .group_by(IntegrityAlert.rule, IntegrityAlert.severity, IntegrityAlert.state)
-        )
-    ).all()
-    by_rule: dict[tuple[str, Severity], dict[str, int]] = {}
-    for rule, severity, state, n in rows:
-        by_rule.setdefault((str(rule), Severity(severity)), {})[AlertState(state).value] = int(n)
-    order = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2}
-    return [
-        AlertTally(rule, severity, **states)
-        for (rule, severity), states in sorted(by_rule.items(), key=lambda kv: (order[kv[0][1]], kv[0][0]))
-    ]
+    return await count_alerts(s, [IntegrityAlert.session_id == session_id])
 
 
 async def post_show_report(s: AsyncSession, live: LiveSession, now: datetime) -> PostShowReport:

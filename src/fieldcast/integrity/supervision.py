@@ -8,6 +8,7 @@ nothing here, and neither does a supervisor of another organisation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -169,16 +170,22 @@ async def alerts(s: AsyncSession, scope: Scope, filters: Filters, *, limit: int 
 
 async def alert_counts(s: AsyncSession, scope: Scope, filters: Filters) -> list[AlertCount]:
     """How many alerts of each rule and severity, by state: the most severe first, then by rule."""
+    return await count_alerts(s, _alert_where(scope, filters))
+
+
+async def count_alerts(s: AsyncSession, where: Sequence[sa.ColumnElement[bool]]) -> list[AlertCount]:
+    """The alerts `where` chooses, counted by rule and severity and by state: the most severe
+    first, then by rule (the supervisor's counts, a show's report)."""
     rows = (
         await s.execute(
             sa.select(IntegrityAlert.rule, IntegrityAlert.severity, IntegrityAlert.state, sa.func.count())
-            .where(*_alert_where(scope, filters))
+            .where(*where)
             .group_by(IntegrityAlert.rule, IntegrityAlert.severity, IntegrityAlert.state)
         )
     ).all()
     counts: dict[tuple[str, Severity], dict[str, int]] = {}
     for rule, severity, state, n in rows:
-        counts.setdefault((rule, Severity(severity)), {})[AlertState(state).value] = int(n)
+        counts.setdefault((str(rule), Severity(severity)), {})[AlertState(state).value] = int(n)
     return [
         AlertCount(rule, severity, **by_state)
         for (rule, severity), by_state in sorted(counts.items(), key=lambda kv: (SEVERITY_ORDER[kv[0][1]], kv[0][0]))
