@@ -4,6 +4,8 @@ today with that product on the shelf. The browser then does what a person would.
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +27,32 @@ from tests.factories import (
 def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
     return response.json() if response.content else None
+
+
+PAID_WITHIN_S = 30.0
+
+
+def pay_for(client: httpx.Client, items: list[dict[str, Any]], address_id: int, *, key: str | None = None) -> int:
+    """The signed-in buyer on `client` checks `items` out to `address_id` (with an Idempotency-Key),
+    opens the payment and confirms it on the in-process provider's page; the first order's id once
+    the provider's notification has marked it paid."""
+    payment = ok(
+        client.post(
+            "/api/v1/checkout",
+            json={"items": items, "address_id": address_id},
+            headers={"Idempotency-Key": key or f"pay-{secrets.token_hex(8)}"},
+        ),
+        201,
+    )
+    order_id = int(payment["orders"][0]["id"])
+    pay_path = httpx.URL(ok(client.post(f"/api/v1/payments/{payment['id']}/open"))["pay_url"]).path
+    confirm = client.post(f"{pay_path}/confirm", data={"csrf_token": client.headers["X-CSRF-Token"]})
+    assert confirm.status_code == 303, confirm.text
+    deadline = time.monotonic() + PAID_WITHIN_S
+    while ok(client.get(f"/api/v1/orders/{order_id}"))["state"] != "paid":
+        assert time.monotonic() < deadline, "the order was never paid"
+        time.sleep(0.2)
+    return order_id
 
 
 def api(base_url: str) -> httpx.Client:

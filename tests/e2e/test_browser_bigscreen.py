@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ARTIFACTS_DIR, NewContext
-from tests.e2e.shows import ok
+from tests.e2e.shows import ok, pay_for
 from tests.e2e.test_accessibility import AXE_JS, FAILING_IMPACTS, _describe, _violations
 from tests.e2e.test_browser_buy import ShopRoom, _sign_in, open_shop, signed_in
 
@@ -25,7 +23,6 @@ pytestmark = pytest.mark.e2e
 HUBEI = "420506"  # 湖北省宜昌市夷陵区: the second order ships here (the buyer's first address is in 吉林)
 LIVE_TIMEOUT_MS = 20_000
 FIGURES_TIMEOUT_MS = 40_000  # a purchase reaches the totals through the roll-up (every 2 s here)
-PAID_TIMEOUT_S = 20.0
 
 
 def _event_of_two_rooms(base_url: str, shop: ShopRoom) -> tuple[str, int]:
@@ -67,24 +64,7 @@ def _buy(base_url: str, shop: ShopRoom, session_id: int, quantity: int, region_c
         address = {"recipient": "王小明", "phone": "13812341234", "region_code": region_code, "street": "江边路9号"}
         address_id = ok(buyer.post("/api/v1/me/addresses", json=address), 201)["id"]
         items = [{"sku_id": shop.pinned_sku, "quantity": quantity, "session_id": session_id}]
-        payment = ok(
-            buyer.post(
-                "/api/v1/checkout",
-                json={"items": items, "address_id": address_id},
-                headers={"Idempotency-Key": f"screen-{session_id}-{quantity}"},
-            ),
-            201,
-        )
-        order_id = int(payment["orders"][0]["id"])
-        opened = ok(buyer.post(f"/api/v1/payments/{payment['id']}/open"))
-        confirm = buyer.post(
-            f"{httpx.URL(opened['pay_url']).path}/confirm", data={"csrf_token": buyer.headers["X-CSRF-Token"]}
-        )
-        assert confirm.status_code == 303, confirm.text
-        deadline = time.monotonic() + PAID_TIMEOUT_S
-        while ok(buyer.get(f"/api/v1/orders/{order_id}"))["state"] != "paid":
-            assert time.monotonic() < deadline, "the order was never paid"
-            time.sleep(0.2)
+        pay_for(buyer, items, address_id, key=f"screen-{session_id}-{quantity}")
 
 
 def _fits(page: Page) -> None:

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ADMIN, ARTIFACTS_DIR, NewContext
-from tests.e2e.shows import Offer, api, ok, person, schedule_show, sign_in_admin, sign_up
+from tests.e2e.shows import Offer, api, ok, pay_for, person, schedule_show, sign_in_admin, sign_up
 from tests.e2e.test_accessibility import FAILING_IMPACTS, _describe, _violations
 from tests.factories import JINGYU
 
 pytestmark = pytest.mark.e2e
 
-WAIT_S = 15.0
 LIVE_PRICE_FEN = 7900
 
 
@@ -46,16 +43,7 @@ def _sold_show(base_url: str, suffix: str) -> tuple[int, str]:
         address = {"recipient": "王小明", "phone": "13812341234", "region_code": JINGYU, "street": "靖宇镇江边路1号"}
         address_id = ok(buyer_api.post("/api/v1/me/addresses", json=address), 201)["id"]
         items = [{"sku_id": show.sku_id, "quantity": 1, "session_id": show.session_id}]
-        checkout = {"items": items, "address_id": address_id}
-        payment = ok(buyer_api.post("/api/v1/checkout", json=checkout, headers={"Idempotency-Key": suffix}), 201)
-        order_id = int(payment["orders"][0]["id"])
-        pay_path = httpx.URL(ok(buyer_api.post(f"/api/v1/payments/{payment['id']}/open"))["pay_url"]).path
-        confirm = buyer_api.post(f"{pay_path}/confirm", data={"csrf_token": buyer_api.headers["X-CSRF-Token"]})
-        assert confirm.status_code == 303, confirm.text
-        deadline = time.monotonic() + WAIT_S
-        while ok(buyer_api.get(f"/api/v1/orders/{order_id}"))["state"] != "paid":
-            assert time.monotonic() < deadline, "the order was never paid"
-            time.sleep(0.2)
+        pay_for(buyer_api, items, address_id, key=suffix)
         org_id = int(ok(buyer_api.get(f"/api/v1/organisations/{show.org_slug}"))["id"])
     return org_id, show.org_slug
 

@@ -4,17 +4,13 @@ its verified GMV beside raw, its charts and the shelf ranked by sales, without a
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-import httpx
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS_DIR, NewContext
-from tests.e2e.shows import ok
+from tests.e2e.shows import ok, pay_for
 from tests.e2e.test_browser_buy import _sign_in, open_shop, signed_in, start_show
-
-PAID_TIMEOUT_S = 20.0
 
 
 def _buy_in_room(base_url: str, shop: Any, quantity: int) -> None:
@@ -22,24 +18,7 @@ def _buy_in_room(base_url: str, shop: Any, quantity: int) -> None:
     with signed_in(base_url, shop.buyer) as buyer:
         address_id = ok(buyer.get("/api/v1/me/addresses"))[0]["id"]
         items = [{"sku_id": shop.pinned_sku, "quantity": quantity, "session_id": shop.session_id}]
-        payment = ok(
-            buyer.post(
-                "/api/v1/checkout",
-                json={"items": items, "address_id": address_id},
-                headers={"Idempotency-Key": f"dash-{shop.session_id}-{quantity}"},
-            ),
-            201,
-        )
-        order_id = int(payment["orders"][0]["id"])
-        opened = ok(buyer.post(f"/api/v1/payments/{payment['id']}/open"))
-        confirm = buyer.post(
-            f"{httpx.URL(opened['pay_url']).path}/confirm", data={"csrf_token": buyer.headers["X-CSRF-Token"]}
-        )
-        assert confirm.status_code == 303, confirm.text
-        deadline = time.monotonic() + PAID_TIMEOUT_S
-        while ok(buyer.get(f"/api/v1/orders/{order_id}"))["state"] != "paid":
-            assert time.monotonic() < deadline, "the order was never paid"
-            time.sleep(0.2)
+        pay_for(buyer, items, address_id, key=f"dash-{shop.session_id}-{quantity}")
 
 
 def test_the_host_watches_a_purchase_arrive_on_the_live_dashboard(new_context: NewContext, live_server: str) -> None:

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import Credentials, NewContext
-from tests.e2e.shows import Offer, api, join_by_invitation, ok, person, schedule_show, sign_up, with_csrf
+from tests.e2e.shows import Offer, api, join_by_invitation, ok, pay_for, person, schedule_show, sign_up, with_csrf
 from tests.e2e.test_accessibility import FAILING_IMPACTS, _describe, _violations
 from tests.factories import JINGYU
 
@@ -69,13 +69,7 @@ def _flagged_show(base_url: str) -> tuple[int, Credentials]:
 
         address = {"recipient": "王小明", "phone": "13812341234", "region_code": JINGYU, "street": "靖宇镇江边路1号"}
         address_id = ok(owner_api.post("/api/v1/me/addresses", json=address), 201)["id"]
-        checkout = {"items": [{"sku_id": show.sku_id, "quantity": 1, "session_id": sid}], "address_id": address_id}
-        payment = ok(owner_api.post("/api/v1/checkout", json=checkout, headers={"Idempotency-Key": suffix}), 201)
-        order_id = int(payment["orders"][0]["id"])
-        pay_path = httpx.URL(ok(owner_api.post(f"/api/v1/payments/{payment['id']}/open"))["pay_url"]).path
-        confirm = owner_api.post(f"{pay_path}/confirm", data={"csrf_token": owner_api.headers["X-CSRF-Token"]})
-        assert confirm.status_code == 303, confirm.text
-        _until("the payment", lambda: ok(owner_api.get(f"/api/v1/orders/{order_id}"))["state"] == "paid")
+        pay_for(owner_api, [{"sku_id": show.sku_id, "quantity": 1, "session_id": sid}], address_id, key=suffix)
 
         ok(host_api.post(f"/api/v1/sessions/{sid}/end"))
         _until("the rules to run", lambda: ok(sup_api.get(f"/api/v1/sessions/{sid}/alerts")))

@@ -15,10 +15,9 @@ import httpx
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS_DIR, NewContext
-from tests.e2e.shows import api, ok, person, sign_up
+from tests.e2e.shows import api, ok, pay_for, person, sign_up
 from tests.e2e.test_browser_buy import ShopRoom, _sign_in, open_shop, signed_in, start_show
 
-PAID_TIMEOUT_S = 20.0
 ROLLUP_TIMEOUT_S = 60.0
 WUHAN, SHENZHEN = "420106", "440305"  # 湖北省武汉市武昌区, 广东省深圳市南山区
 
@@ -27,25 +26,7 @@ def _buy(client: httpx.Client, session_id: int, sku_id: int, quantity: int) -> i
     """The signed-in buyer orders `sku_id` in the room and pays in the sandbox; the order's id."""
     address_id = ok(client.get("/api/v1/me/addresses"))[0]["id"]
     items = [{"sku_id": sku_id, "quantity": quantity, "session_id": session_id}]
-    payment = ok(
-        client.post(
-            "/api/v1/checkout",
-            json={"items": items, "address_id": address_id},
-            headers={"Idempotency-Key": f"report-{secrets.token_hex(8)}"},
-        ),
-        201,
-    )
-    order_id = int(payment["orders"][0]["id"])
-    opened = ok(client.post(f"/api/v1/payments/{payment['id']}/open"))
-    confirm = client.post(
-        f"{httpx.URL(opened['pay_url']).path}/confirm", data={"csrf_token": client.headers["X-CSRF-Token"]}
-    )
-    assert confirm.status_code == 303, confirm.text
-    deadline = time.monotonic() + PAID_TIMEOUT_S
-    while ok(client.get(f"/api/v1/orders/{order_id}"))["state"] != "paid":
-        assert time.monotonic() < deadline, "the order was never paid"
-        time.sleep(0.2)
-    return order_id
+    return pay_for(client, items, address_id)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 
 from fieldcast.web.templating import DISPLAY_TZ
 from tests.e2e.conftest import Credentials, NewContext
-from tests.e2e.shows import join_by_invitation, ok, sign_up
+from tests.e2e.shows import join_by_invitation, ok, pay_for, sign_up
 from tests.factories import PASSWORD, product_body, supplier_body
 
 pytestmark = pytest.mark.e2e
@@ -87,19 +87,7 @@ def paid_order(base_url: str) -> Paid:
         address = {"recipient": "王小明", "phone": "13812341234", "region_code": JINGYU, "street": "靖宇镇江边路1号"}
         address_id = ok(buyer_api.post("/api/v1/me/addresses", json=address), 201)["id"]
         items = [{"sku_id": product["skus"][0]["id"], "quantity": 1}]
-        payment = ok(
-            buyer_api.post(
-                "/api/v1/checkout",
-                json={"items": items, "address_id": address_id},
-                headers={"Idempotency-Key": f"checkout-{suffix}"},
-            ),
-            201,
-        )
-        order_id = int(payment["orders"][0]["id"])
-        opened = ok(buyer_api.post(f"/api/v1/payments/{payment['id']}/open"))
-        pay_path = httpx.URL(opened["pay_url"]).path
-        confirm = buyer_api.post(f"{pay_path}/confirm", data={"csrf_token": buyer_api.headers["X-CSRF-Token"]})
-        assert confirm.status_code == 303, confirm.text
+        order_id = pay_for(buyer_api, items, address_id, key=f"checkout-{suffix}")
         order = _wait_for_state(buyer_api, order_id, "paid")
     assert order["ship_by"], order
     ship_by = datetime.fromisoformat(order["ship_by"])
@@ -154,9 +142,7 @@ def test_a_paid_order_is_shipped_delivered_and_reviewed_in_the_browser_and_the_r
     row.get_by_label("运单号").fill("75312345678901")
     row.get_by_test_id("ship-order").click()
     row = shipper.locator(f"[data-testid=queue-order][data-order-id='{paid.order_id}']")
-    expect(row.get_by_test_id("ship-error")).to_have_text(
-        "“75312345678901”不是SF的运单号（格式如 SF1234567890123）。"
-    )
+    expect(row.get_by_test_id("ship-error")).to_have_text("“75312345678901”不是SF的运单号（格式如 SF1234567890123）。")
     expect(row.get_by_label("快递公司")).to_have_value("SF")  # what was chosen stays chosen
     # As printed on the label: lower case, in groups; it is kept in its one spelling.
     spaced = f"{tracking_no[:2].lower()} {tracking_no[2:6]} {tracking_no[6:10]} {tracking_no[10:]}"
