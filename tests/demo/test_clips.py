@@ -43,6 +43,10 @@ async def test_the_seed_asks_for_clips_around_the_ended_shows_marks_and_the_app_
         assert (seeded.settings.resolved_media_dir / clip.video_path).stat().st_size > 0
     page = await seeded_clients().get(f"/clips/{clips[0].slug}")
     assert page.status_code == 200 and clips[0].title in page.text
+    # The replay's room lists its clips for anyone, each linking its page.
+    room = await seeded_clients().get(f"/live/{clips[0].session_id}")
+    assert room.status_code == 200 and 'data-testid="room-clips"' in room.text
+    assert all(f'href="/clips/{c.slug}"' in room.text for c in clips if c.session_id == clips[0].session_id)
 
 
 async def test_seeding_again_asks_for_no_more_clips(seeded: Seeded) -> None:

@@ -69,6 +69,23 @@ def clip_out(clip: Clip) -> s.ClipOut:
     )
 
 
+async def public_clips(session: AsyncSession, session_id: int, limit: int = 12) -> list[s.ClipOut]:
+    """The show's clips anyone may watch (ready, published, not deleted), newest first: the replay
+    room lists them."""
+    rows = await session.scalars(
+        sa.select(Clip)
+        .where(
+            Clip.session_id == session_id,
+            Clip.state == ClipState.READY,
+            Clip.published.is_(True),
+            Clip.deleted_at.is_(None),
+        )
+        .order_by(Clip.id.desc())
+        .limit(limit)
+    )
+    return [clip_out(c) for c in rows]
+
+
 async def views_of(session: AsyncSession, clip_ids: Sequence[int]) -> dict[int, int]:
     """Counted views per clip (one per viewer per window)."""
     if not clip_ids:

@@ -22,6 +22,7 @@ from fieldcast.analytics.routes import READERS as EVENT_READERS
 from fieldcast.catalog import regions
 from fieldcast.chat import actions as chat_actions
 from fieldcast.chat import queries as chat_queries
+from fieldcast.clips.queries import public_clips
 from fieldcast.commerce import queries as commerce_queries
 from fieldcast.commerce.addresses import PHONE_INPUT_MAX
 from fieldcast.commerce.coupons.queries import room_coupons
@@ -195,6 +196,8 @@ async def room_page(session_id: Id, request: Request, uow: Uow, ctx: Ctx, user: 
             "room_coupons": await room_coupons(uow.session, live.id, None)
             if live.state in (SessionState.SCHEDULED, SessionState.LIVE)
             else [],
+            # The shoppable clips cut from the replay (clips), each a page with Buy.
+            "clips": await public_clips(uow.session, live.id) if live.state == SessionState.ENDED else [],
         },
     )
 
