@@ -153,7 +153,7 @@ def _wait_moving(client: httpx.Client, first: tuple[int, int]) -> tuple[int, int
     raise AssertionError(f"the event's views and orders stayed at {first} for {MOVE_TIMEOUT_S} s")
 
 
-def _in_the_browser(base_url: str, room_id: int) -> None:
+def _in_the_browser(base_url: str, room_id: int, ended_id: int) -> None:
     """The event page with its live rooms, and a room whose video plays (the product drawn on
     it) with its counters: both saved as screenshots."""
     if not CHROMIUM.exists():
@@ -194,6 +194,14 @@ def _in_the_browser(base_url: str, room_id: int) -> None:
             expect(screen.get_by_test_id("screen-viewers")).to_have_text(re.compile(r"^[1-9]\d*$"))
             screen.wait_for_timeout(3_000)  # a few socket updates on the screen
             screen.screenshot(path=str(ARTIFACTS_DIR / "demo-screen.png"))
+            # The ended koi show's post-show report, as its organisation's organiser reads it.
+            report = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+            report.set_default_timeout(BROWSER_TIMEOUT_MS)
+            assert report.request.post(f"{base_url}/api/v1/auth/signin", data=_organiser()).ok
+            report.goto(f"{base_url}/live/{ended_id}/report")
+            expect(report.get_by_test_id("report-deliveries")).to_be_visible()
+            report.wait_for_timeout(1_500)  # the charts and the map draw
+            report.screenshot(path=str(ARTIFACTS_DIR / "demo-report.png"), full_page=True)
         finally:
             browser.close()
 
@@ -221,7 +229,10 @@ def test_the_demo_goes_live_its_counters_move_and_it_stops_cleanly(tmp_path: Pat
         assert figures.status_code == 200 and figures.json()["totals"]["live_rooms"] == LIVE_ROOMS
         assert client.get(SCREEN_PATH).status_code == 200
         rice = next(x["id"] for x in live if x["title"] == ROOMS[0].title)
-        _in_the_browser(demo.base_url, rice)
+        ended = next(x["id"] for x in event["sessions"] if x["state"] == "ended")
+        report = client.get(f"/api/v1/sessions/{ended}/report")
+        assert report.status_code == 200 and report.json()["totals"]["paid_orders"] > 0
+        _in_the_browser(demo.base_url, rice, ended)
 
         demo.process.send_signal(signal.SIGINT)
         code = demo.process.wait(timeout=STOP_TIMEOUT_S)
