@@ -99,6 +99,34 @@ def _routes_built_once() -> Iterator[None]:
     fastapi_routing._EffectiveRouteContext.from_api_route = classmethod(original)  # type: ignore[assignment]
 
 
+# Files that must not share the machine with another test file: they open up to 90 PostgreSQL
+# connections at once (the flash-sale and pool tests: two of them in two workers would pass the
+# server's default 100), or run real servers against wall-clock deadlines (nginx-rtmp, the
+# production ingest, the wheel installed and served, the event loop under 64 sign-ins).
+# `make test PYTEST_WORKERS=N` runs everything else in N processes, then these in one.
+SERIAL_FILES = frozenset(
+    {
+        "tests/accounts/test_event_loop.py",
+        "tests/commerce/test_coupon_concurrency.py",
+        "tests/commerce/test_flash_concurrency.py",
+        "tests/commerce/test_flash_kill.py",
+        "tests/media/test_nginx_rtmp.py",
+        "tests/media/test_production_ingest.py",
+        "tests/ops/test_wheel.py",
+        "tests/payments/test_fast_refusal.py",
+        "tests/web/test_busy.py",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent.parent
+    for item in items:
+        if item.path.relative_to(root).as_posix() in SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)
+
+
 def unavailable(reason: str) -> None:
     """Skip where a service is missing, but fail under FIELDCAST_REQUIRE_SERVICES=1 (CI)."""
     if REQUIRE_SERVICES:
