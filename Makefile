@@ -10,7 +10,7 @@ PYTHON ?= python3
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist, each taking whole files; each its own PostgreSQL database and Redis
 # database number); 0 = one process. See README "Tests".
-PYTEST_WORKERS ?= 0
+PYTEST_WORKERS ?= 2
 
 VENV := .venv
 BIN := $(VENV)/bin

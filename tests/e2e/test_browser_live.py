@@ -152,8 +152,11 @@ def test_host_goes_live_with_the_camera_and_a_viewer_plays_the_room_then_the_rep
     # The viewer's page notices the show started, reloads into the player and plays the HLS.
     expect(viewer.get_by_test_id("state-badge")).to_have_attribute("data-state", "live", timeout=VIDEO_TIMEOUT_MS)
     played = _wait_playing(viewer)
-    viewer.wait_for_timeout(2000)
     # Its socket told the server the video plays (the fake-traffic rules count such viewers).
+    for _ in range(100):
+        if '{"type":"playing"}' in sent:
+            break
+        viewer.wait_for_timeout(100)
     assert '{"type":"playing"}' in sent, sent
     assert _wait_playing(viewer, min_time_s=played) > played, "the live video stopped moving"
     assert viewer.evaluate("() => document.getElementById('room-video').muted") is True  # autoplay is muted

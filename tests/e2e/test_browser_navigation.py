@@ -118,6 +118,10 @@ def test_a_hosts_claim_warning_names_the_rule_not_its_code(
     page.locator("#f-email").fill(show.host.email)
     page.locator("#f-password").fill(show.host.password)
     page.locator("form[action='/signin'] [type=submit]").click()
+    # The page is everyone's; that this viewer is a host (so lines are checked before sending)
+    # arrives with /me. A line sent before that is checked only after posting (a busy machine
+    # can take longer than a person's first keystrokes).
+    expect(page.locator("#chat .chat-form[data-claims-check]")).to_have_count(1)
     page.get_by_test_id("chat-input").fill("全网最好的蓝莓")
     page.get_by_test_id("chat-send").click()
     warnings = page.get_by_test_id("chat-warnings")
