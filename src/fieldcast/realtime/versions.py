@@ -11,6 +11,7 @@ no process may go on serving a version that a committed change has moved past.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -59,8 +60,31 @@ class RedisVersion:
         self._key = key
         self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._owed = 0  # bumps that could not be made while Redis was away
+        # Reads asked for while one is in flight are answered together by the next one, which
+        # starts after it: under load one GET serves a whole turn of the event loop, and no caller
+        # gets an answer read before it asked (a bump committed just before still counts).
+        self._next: asyncio.Future[int | None] | None = None
+        self._reader: asyncio.Task[None] | None = None
 
     async def current(self) -> int | None:
+        loop = asyncio.get_running_loop()
+        if self._next is not None and self._next.get_loop() is not loop:
+            self._next, self._reader = None, None  # a new event loop (tests): start afresh
+        if self._next is None:
+            self._next = loop.create_future()
+        answer = self._next
+        if self._reader is None or self._reader.done():
+            self._reader = loop.create_task(self._reads())
+        return await asyncio.shield(answer)
+
+    async def _reads(self) -> None:
+        while self._next is not None:
+            answer, self._next = self._next, None
+            value = await self._read()
+            if not answer.done():
+                answer.set_result(value)
+
+    async def _read(self) -> int | None:
         try:
             if self._owed:
                 await self._redis.incrby(self._key, self._owed)

@@ -1,0 +1,72 @@
+"""The gate's peeks (the flash-sale fast path's look) travel together: those asked while a
+pipeline of them is in flight go in the next one, each caller still gets its own verdict, and
+when Redis cannot answer every waiting caller is told (it then lets the full checkout decide)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from fieldcast.commerce.gate import AUTH_VERSION_KEY, Peeked, PoolState, RedisGate
+from tests.conftest import REDIS_URL, redis_or_skip
+
+pytestmark = pytest.mark.redis
+
+
+async def test_three_hundred_peeks_at_once_each_get_their_own_verdict_in_a_few_round_trips() -> None:
+    await redis_or_skip()
+    gate = RedisGate(REDIS_URL)
+    session_id, sku_id = 900_000 + secrets.randbelow(1000), 7
+    # 5 units left, limit 2; buyer 1 holds 2 (over the limit for 1 more), buyer 2 holds 1
+    await gate.load(session_id, sku_id, PoolState(5, {1: 2, 2: 1}, per_buyer_limit=2))
+    probe = aioredis.Redis.from_url(REDIS_URL)
+    version = (await probe.get(AUTH_VERSION_KEY) or b"0").decode()
+    sent: list[int] = []
+    real_pipeline = gate._redis.pipeline
+
+    def counting_pipeline(*args, **kwargs):  # type: ignore[no-untyped-def]
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        async def execute(*a, **k):  # type: ignore[no-untyped-def]
+            sent.append(len(pipe.command_stack))
+            return await real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    gate._redis.pipeline = counting_pipeline  # type: ignore[method-assign]
+    try:
+        asks = [(buyer, units) for buyer in range(1, 301) for units in ((3,) if buyer == 3 else (1,))]
+        got = await asyncio.gather(
+            *(gate.peek(session_id, sku_id, b, n, seen_key="", auth_version=version) for b, n in asks)
+        )
+        verdicts = {b: p.verdict for (b, _), p in zip(asks, got, strict=True)}
+        assert verdicts[1] is Peeked.OVER_LIMIT  # holds 2 of 2
+        assert verdicts[2] is Peeked.ASK  # holds 1 of 2
+        assert verdicts[3] is Peeked.OVER_LIMIT  # asks 3 with a limit of 2
+        assert all(verdicts[b] is Peeked.ASK for b in range(4, 301))
+        stale = await gate.peek(session_id, sku_id, 9, 1, seen_key="", auth_version=version + "-old")
+        assert stale.verdict is Peeked.STALE_AUTH and stale.auth_version == version
+        # 301 peeks, far fewer round trips: all but the first waited for the one in flight
+        assert sum(sent) == 301 and len(sent) < 10, sent
+    finally:
+        await gate.drop(session_id, sku_id)
+        await probe.aclose()
+        await gate._redis.aclose()
+
+
+async def test_when_redis_cannot_answer_every_waiting_peek_is_told() -> None:
+    gate = RedisGate("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        results = await asyncio.gather(
+            *(gate.peek(1, 1, b, 1, seen_key="", auth_version="0") for b in range(20)), return_exceptions=True
+        )
+    finally:
+        await gate._redis.aclose()
+    assert len(results) == 20
+    assert all(isinstance(r, (RedisConnectionError, OSError)) for r in results), results
