@@ -136,6 +136,7 @@ def serve_naive(port: int, workers: int) -> None:
 class Shot:
     status: int
     latency_s: float
+    done_s: float = 0.0  # when the answer came, from the start instant
 
 
 @dataclass
@@ -197,6 +198,7 @@ async def storm(port: int, requests: list[bytes], connections: int) -> tuple[lis
     pending: Iterator[bytes] = iter(requests)
     shots: list[Shot] = []
     go = asyncio.Event()
+    began = [0.0]
 
     async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await go.wait()
@@ -209,12 +211,14 @@ async def storm(port: int, requests: list[bytes], connections: int) -> tuple[lis
                 status = 0  # the connection broke: an error; dial again for the next buyer
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            shots.append(Shot(status, time.perf_counter() - sent))
+            now = time.perf_counter()
+            shots.append(Shot(status, now - sent, now - began[0]))
         writer.close()
 
     tasks = [asyncio.create_task(worker(r, w)) for r, w in opened]
     await asyncio.sleep(0.2)  # every worker is waiting on the start
     start = time.perf_counter()
+    began[0] = start
     go.set()
     await asyncio.gather(*tasks)
     return shots, time.perf_counter() - start
@@ -568,6 +572,20 @@ async def main(args: argparse.Namespace) -> None:
     report(runs, args)
 
 
+def timeline(run: Run) -> str:
+    """When the answers came (seconds from the start instant): where a run's length goes."""
+
+    def at(shots: list[float], q: float) -> str:
+        return f"{shots[min(len(shots) - 1, int(q * len(shots)))]:.1f}" if shots else "-"
+
+    orders = sorted(s.done_s for s in run.shots if s.status == 201)
+    refusals = sorted(s.done_s for s in run.shots if s.status != 201)
+    return (
+        f"answered by (s): orders 50% {at(orders, 0.5)}, 90% {at(orders, 0.9)}, 99% {at(orders, 0.99)}, "
+        f"last {at(orders, 1.0)}; the rest 50% {at(refusals, 0.5)}, 99% {at(refusals, 0.99)}, last {at(refusals, 1.0)}"
+    )
+
+
 def report(runs: list[Run], args: argparse.Namespace) -> None:
     labels = {"redis": "(a) Fieldcast, Redis", "db": "(b) Fieldcast, PostgreSQL", "naive": "(c) naive FOR UPDATE"}
     print(
@@ -587,6 +605,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
         )
         for note in r.notes:
             print(f"    ! {note}")
+        print(f"    {timeline(r)}")
         if r.errors:
             print(f"    ! statuses: {dict(o)}")
     result: dict[str, Any] = {"buyers": args.buyers, "units": args.units, "connections": args.connections}
@@ -598,6 +617,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
         result[f"p99_ms_{r.name}"] = round(r.quantile_ms(0.99), 2)
         result[f"errors_{r.name}"] = r.errors
         result[f"sold_{r.name}"] = r.sold_units
+        result[f"last_order_s_{r.name}"] = round(max((s.done_s for s in r.shots if s.status == 201), default=0.0), 2)
     naive = by.get("naive")
     for name in ("redis", "db"):
         if name in by and naive and naive.per_s:
