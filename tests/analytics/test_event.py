@@ -19,12 +19,12 @@ from fieldcast.analytics.event import event_report
 from fieldcast.analytics.models import EventScreenLink
 from fieldcast.analytics.screen_links import make_screen_link, revoke_screen_link
 from fieldcast.commerce.checkout import province_of
-from fieldcast.commerce.models import Order, OrderLine
+from fieldcast.commerce.models import Order
 from fieldcast.db.audit import AuditEntry
 from fieldcast.integrity.models import IntegrityAlert, Severity, SubjectKind
 from fieldcast.live.models import LiveEvent, LiveSession, SessionState
 from fieldcast.realtime.counters import RoomTotals
-from tests.analytics.test_rollup import Counters, run
+from tests.analytics.test_rollup import Counters, line_of, run
 from tests.conftest import QueryCounter
 from tests.integrity.world import World, place, world
 
@@ -81,18 +81,7 @@ async def order(
             )
         )
         for sku, n, fen in lines:
-            uow.session.add(
-                OrderLine(
-                    order_id=order_id,
-                    sku_id=sku,
-                    product_id=0,
-                    title=f"sku {sku}",
-                    spec_label="5斤装",
-                    unit_price_fen=fen // n,
-                    quantity=n,
-                    line_total_fen=fen,
-                )
-            )
+            uow.session.add(line_of(order_id, sku, n, fen))
     return order_id
 
 

@@ -33,6 +33,20 @@ class Counters:
         return self.now
 
 
+def line_of(order_id: int, sku: int, n: int, fen: int) -> OrderLine:
+    """An order line of `n` units of SKU `sku` costing `fen` in all (the product is not read)."""
+    return OrderLine(
+        order_id=order_id,
+        sku_id=sku,
+        product_id=0,
+        title=f"sku {sku}",
+        spec_label="5斤装",
+        unit_price_fen=fen // n,
+        quantity=n,
+        line_total_fen=fen,
+    )
+
+
 async def orders_at(app: FastAPI, w: World, spec: list[tuple[int, int, bool]]) -> list[int]:
     """Orders placed `minute` minutes into the show: (minute, total_fen, paid)."""
     ids = []
@@ -144,18 +158,7 @@ async def test_the_metrics_api_gives_minutes_and_totals_to_those_who_run_or_over
     async with app.state.ctx.uow() as uow:  # their lines: two of the pool's SKU, one of the other
         pool, other = w.shop.skus[0], w.shop.skus[1]
         for order_id, sku, n, fen in ((ids[0], other, 1, 5000), (ids[1], pool, 2, 7000), (ids[2], pool, 1, 1000)):
-            uow.session.add(
-                OrderLine(
-                    order_id=order_id,
-                    sku_id=sku,
-                    product_id=0,
-                    title=f"sku {sku}",
-                    spec_label="5斤装",
-                    unit_price_fen=fen // n,
-                    quantity=n,
-                    line_total_fen=fen,
-                )
-            )
+            uow.session.add(line_of(order_id, sku, n, fen))
     await run(app)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

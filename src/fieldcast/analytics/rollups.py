@@ -300,7 +300,9 @@ async def rollup(s: AsyncSession, flt: ShowFilter) -> Rollup:
         shows[int(r.id)] = Show(int(r.id), int(r.organisation_id), r.event_id, r.title, r.scheduled_at, figures)
     if shows:
         await _order_figures(s, shows, chosen)
-        for sid, clips in (await clip_totals(s, list(shows))).items():
+        for sid, clips in (await clip_totals(s, chosen)).items():
+            if sid not in shows:  # left out by the host-kind filter
+                continue
             f = shows[sid].figures
             f.clip_views, f.clip_orders, f.clip_paid_fen = clips.views, clips.orders, clips.paid_fen
     org_ids = {show.organisation_id for show in shows.values()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,9 +87,17 @@ async def public_clips(session: AsyncSession, session_id: int, limit: int = 12) 
     return [clip_out(c) for c in rows]
 
 
-async def views_of(session: AsyncSession, clip_ids: Sequence[int]) -> dict[int, int]:
+# Ids as a list, or as a subquery (a report over thousands of shows binds no list of them).
+Ids = Sequence[int] | sa.Select[Any] | sa.ScalarSelect[Any]
+
+
+def _none(ids: Ids) -> bool:
+    return isinstance(ids, Sequence) and not ids
+
+
+async def views_of(session: AsyncSession, clip_ids: Ids) -> dict[int, int]:
     """Counted views per clip (one per viewer per window)."""
-    if not clip_ids:
+    if _none(clip_ids):
         return {}
     rows = await session.execute(
         sa.select(ClipView.clip_id, sa.func.count(ClipView.id))
@@ -98,9 +107,9 @@ async def views_of(session: AsyncSession, clip_ids: Sequence[int]) -> dict[int, 
     return {int(clip_id): int(n) for clip_id, n in rows}
 
 
-async def sales_of(session: AsyncSession, clip_ids: Sequence[int]) -> dict[int, Sales]:
+async def sales_of(session: AsyncSession, clip_ids: Ids) -> dict[int, Sales]:
     """Orders placed from each clip's page, summed by commerce (paid = paid and on from there)."""
-    if not clip_ids:
+    if _none(clip_ids):
         return {}
     keyed = sa.select(ClipOrder.clip_id, ClipOrder.order_id).where(ClipOrder.clip_id.in_(clip_ids))
     return await sales_by(session, keyed)
@@ -153,14 +162,18 @@ class ClipTotals:
     refunded_fen: int = 0
 
 
-async def clip_totals(session: AsyncSession, session_ids: Sequence[int]) -> dict[int, ClipTotals]:
+async def clip_totals(session: AsyncSession, session_ids: Ids) -> dict[int, ClipTotals]:
     """Per show: its clips' views, orders and paid GMV (campaign and region reports)."""
-    if not session_ids:
+    if _none(session_ids):
         return {}
-    pairs = (await session.execute(sa.select(Clip.id, Clip.session_id).where(Clip.session_id.in_(session_ids)))).all()
+    of_shows = Clip.session_id.in_(session_ids)
+    pairs = (await session.execute(sa.select(Clip.id, Clip.session_id).where(of_shows))).all()
     show_of = {int(clip_id): int(sid) for clip_id, sid in pairs}
-    views = await views_of(session, list(show_of))
-    sales = await sales_of(session, list(show_of))
+    if not show_of:
+        return {}
+    clip_ids = sa.select(Clip.id).where(of_shows)
+    views = await views_of(session, clip_ids)
+    sales = await sales_of(session, clip_ids)
     out: dict[int, ClipTotals] = {}
     for clip_id, sid in show_of.items():
         t = out.get(sid, ClipTotals())
