@@ -266,33 +266,32 @@ class _Sealer:
     """One process's sealing rounds for one database: one round at a time; everything handed over
     while a round runs is sealed in the next one, each transaction's entries together."""
 
-    def __init__(self) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
         self.loop = asyncio.get_running_loop()
         self.queued: list[list[dict[str, Any]]] = []
         self.next_round: asyncio.Future[dict[int, dict[str, Any]]] | None = None
         self.running = False
         self.task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
 
-    async def seal(
-        self, sessionmaker: async_sessionmaker[AsyncSession], group: list[dict[str, Any]]
-    ) -> dict[int, dict[str, Any]]:
+    async def seal(self, group: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         self.queued.append(group)
         if self.next_round is None:
             self.next_round = self.loop.create_future()
         round_done = self.next_round
         if not self.running:
             self.running = True
-            self.task = self.loop.create_task(self._rounds(sessionmaker))
+            self.task = self.loop.create_task(self._rounds())
         return await asyncio.shield(round_done)
 
-    async def _rounds(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    async def _rounds(self) -> None:
         try:
             while self.next_round is not None:
                 done, self.next_round = self.next_round, None
                 groups, self.queued = self.queued, []
                 sealed: dict[int, dict[str, Any]] = {}
                 try:
-                    async with sessionmaker() as session:
+                    async with self.sessionmaker() as session:
                         updates = await session.run_sync(_append_in, groups)
                         await session.commit()
                     sealed = {int(u["b_id"]): u for u in updates}
@@ -303,7 +302,6 @@ class _Sealer:
             self.running = False
 
 
-# One sealer per database in this process, held weakly by its engine (a sealer refers to neither).
 _sealers: weakref.WeakKeyDictionary[Engine, _Sealer] = weakref.WeakKeyDictionary()
 
 
@@ -316,8 +314,8 @@ async def seal_committed(sessionmaker: async_sessionmaker[AsyncSession], sealing
         bind = sessionmaker.kw["bind"].sync_engine
         sealer = _sealers.get(bind)
         if sealer is None or sealer.loop is not asyncio.get_running_loop():
-            sealer = _sealers[bind] = _Sealer()
-        sealed = await sealer.seal(sessionmaker, [content for _, content in sealing])
+            sealer = _sealers[bind] = _Sealer(sessionmaker)
+        sealed = await sealer.seal([content for _, content in sealing])
     except Exception:
         log.exception("sealing audit entries failed")
         return
