@@ -481,8 +481,7 @@ def audit_verify(
     report = asyncio.run(run())
     scope = f"day {one_day.isoformat()}" if one_day else f"{report.days} day{'' if report.days == 1 else 's'}"
     if report.ok:
-        sealing = f" ({report.pending} committed moments ago, being sealed)" if report.pending else ""
-        typer.echo(f"audit log intact: {report.entries} entries over {scope}{sealing}")
+        typer.echo(f"audit log intact: {report.entries} entries over {scope}")
         return
     first = report.problems[0]
     typer.echo(f"audit log BROKEN: first bad entry is {first}", err=True)

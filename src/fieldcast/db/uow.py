@@ -19,7 +19,6 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from fieldcast.db.audit_chain import seal_committed, take_sealing
 from fieldcast.db.outbox import TOPIC_ROOM, OutboxMessage
 from fieldcast.db.written import Written, take_written
 
@@ -135,8 +134,6 @@ class UnitOfWork:
             raise
         self._on_rollback.clear()
         self._after_rollback.clear()
-        # The audit entries it wrote join the chain now, after the commit (db/audit_chain.py).
-        await seal_committed(self._sessionmaker, take_sealing(self.session.sync_session))
         written = take_written(self.session.sync_session)
         if written and self._on_written is not None:
             try:
@@ -157,7 +154,6 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
         take_written(self.session.sync_session)
-        take_sealing(self.session.sync_session)
         await self._reload_survivors()
         self._outboxed = False
         self._after_commit.clear()
