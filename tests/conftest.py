@@ -103,7 +103,8 @@ def _routes_built_once() -> Iterator[None]:
 # connections at once (the flash-sale and pool tests: two of them in two workers would pass the
 # server's default 100), or run real servers against wall-clock deadlines (nginx-rtmp, the
 # production ingest, the wheel installed and served, the event loop under 64 sign-ins, a browser's
-# fake camera encoded and transcoded to HLS while a viewer waits for it to play).
+# fake camera (or ffmpeg's test picture) encoded and transcoded to HLS while a page waits for it to
+# play: two of them at once lose to the clock).
 # `make test PYTEST_WORKERS=N` runs everything else in N processes, then these in one.
 SERIAL_FILES = frozenset(
     {
@@ -111,7 +112,9 @@ SERIAL_FILES = frozenset(
         "tests/commerce/test_coupon_concurrency.py",
         "tests/commerce/test_flash_concurrency.py",
         "tests/commerce/test_flash_kill.py",
+        "tests/e2e/test_browser_buy.py",
         "tests/e2e/test_browser_live.py",
+        "tests/e2e/test_browser_phone_room.py",
         "tests/media/test_nginx_rtmp.py",
         "tests/media/test_production_ingest.py",
         "tests/ops/test_wheel.py",
