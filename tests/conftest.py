@@ -280,6 +280,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # The periodic chores are tested by calling them; in the background of every test's app
         # they would only race the test (and cost its start a reconcile and five queries).
         upkeep=False,
+        # A test's app answers a handful of requests: building every route up front would cost
+        # each test a second.
+        warm_routes=False,
         live_still_interval_s=0,
     )
 

@@ -78,6 +78,7 @@ from fieldcast.web.middleware import (
     LanguageMiddleware,
     SecurityHeadersMiddleware,
     SocketFastPath,
+    security_headers,
 )
 from fieldcast.web.page_cache import PageCache
 from fieldcast.web.problems import install_problem_handlers
@@ -127,6 +128,23 @@ class HooksOnlyToTheSecret:
 HOOKS_PATH = "/hooks/"
 
 
+def warm_routes(app: FastAPI) -> None:
+    """Build the router's per-route state now, not on the first request. FastAPI builds each
+    included route's context lazily when a request is first matched against it, which walks every
+    route (about a second of CPU in this app): without this, a flash sale's first buyers pay for
+    it. A path that matches nothing walks them all."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/\x00warm-up",
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
+    }
+    for route in app.router.routes:
+        route.matches(scope)
+
+
 def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()) -> FastAPI:
     settings = settings or load_settings()
     ctx = app_context(settings)
@@ -166,6 +184,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             if settings.clip_cut_poll_s > 0:
                 chores.append(asyncio.create_task(ctx.clip_cutter.run(stopping), name="clip-cutter"))
         try:
+            if settings.warm_routes:
+                warm_routes(_app)
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
             await ctx.media.resume_end_checks()
@@ -222,15 +242,6 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             ttl_s=settings.page_cache_ttl_s,
             max_bytes=settings.page_cache_max_mb * 1024 * 1024,
         )
-    if isinstance(ctx.gate, RedisGate):  # a flash sale's late buyers, refused before the database
-        app.add_middleware(
-            FastRefusal,
-            gate=ctx.gate,
-            lookup=ctx.token_lookup,
-            auth_version=ctx.auth_version,
-            new_uow=ctx.uow,
-            admit_at_once=settings.database_pool_size,
-        )
     app.add_middleware(SecurityHeadersMiddleware, media_origin=_origin(settings.hls_base_url))
     app.add_middleware(LanguageMiddleware, default=settings.default_language)
     app.add_middleware(
@@ -243,6 +254,17 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
     )
     app.add_middleware(HooksOnlyToTheSecret, settings=settings)
     app.add_middleware(home_pages.HealthFastPath, check=HealthCheck(ctx.db, ctx.bus, settings.health_interval_s))
+    if isinstance(ctx.gate, RedisGate):  # a flash sale's late buyers, refused in front of everything else
+        app.add_middleware(
+            FastRefusal,
+            gate=ctx.gate,
+            lookup=ctx.token_lookup,
+            auth_version=ctx.auth_version,
+            new_uow=ctx.uow,
+            admit_at_once=settings.database_pool_size,
+            default_language=settings.default_language,
+            headers=security_headers(_origin(settings.hls_base_url)),
+        )
     if settings.metrics_enabled:  # request timing around all of the above, and GET /metrics
         metrics_pages.install(app, ctx)
 

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         description="Run the periodic upkeep in this process (expiry, reconciler, deliveries, refund deadlines, "
         "integrity rules while shows sell, clean-up). Every process may; off where another process does it.",
     )
+    warm_routes: bool = Field(
+        default=True,
+        description="Build every route's request handling at start-up (about a second of CPU) rather than "
+        "on the first requests, so that a flash sale's first buyers do not pay for it.",
+    )
     # -- commerce ----------------------------------------------------------------------------------
     order_pay_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="How long an order waits for payment before it expires."

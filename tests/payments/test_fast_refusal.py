@@ -106,6 +106,17 @@ async def test_a_sold_out_sale_is_refused_before_the_database_and_a_replay_still
     # the same thing: only the cost differs.
     in_full = await full_checkout_refusal(redis_app, shop, people.address_ids[2])
     assert in_full.status_code == 409 and in_full.json() == late.json()
+    # It is answered in front of the language and security-header middlewares, and still carries
+    # what they would add: the site's headers, and the buyer's language.
+    for name in ("x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy"):
+        assert late.headers[name] == in_full.headers[name], name
+    english = await http.post(
+        "/api/v1/checkout",
+        json=body(shop, people.address_ids[1]),
+        headers={"Authorization": f"Bearer {people.tokens[1]}", "Idempotency-Key": "k1-en", "Accept-Language": "en"},
+    )
+    assert english.status_code == 409 and english.json()["detail"] == "Sold out.", english.text
+    assert late.json()["detail"] != "Sold out."  # zh-CN, the default
 
     # The buyer who got the last unit retries with the same key: the order, not "sold out".
     replay = await buy(http, people, 0, body(shop, people.address_ids[0]), key="k0")

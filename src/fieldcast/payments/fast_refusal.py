@@ -53,10 +53,13 @@ from fieldcast.accounts.token_lookup import TokenLookup
 from fieldcast.commerce.checkout import gate_refusal, load_pool
 from fieldcast.commerce.gate import Peeked, RedisGate
 from fieldcast.commerce.models import QUANTITY_MAX
+from fieldcast.config import Language
 from fieldcast.db.uow import UnitOfWork
+from fieldcast.i18n import current_language
 from fieldcast.inputs import BIGINT_MAX
 from fieldcast.realtime.versions import DataVersion
 from fieldcast.web.idempotency import KEY_MAX, body_then
+from fieldcast.web.middleware import language_of, security_headers
 from fieldcast.web.problems import domain_problem
 
 log = logging.getLogger(__name__)
@@ -146,8 +149,15 @@ class FastRefusal:
         admit_at_once: int = 10,
         ttl_s: float = TTL_S,
         cache_max: int = CACHE_MAX,
+        default_language: Language = "zh-CN",
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.app = app
+        self.default_language = default_language
+        # In front of the language and security-header middlewares (a refusal passes through
+        # nothing else): the headers they would add, and each refusal rendered once per language.
+        self.headers = headers if headers is not None else security_headers()
+        self.answers: dict[tuple[Peeked, Language], tuple[int, list[tuple[bytes, bytes]], bytes]] = {}
         self.gate = gate
         self.lookup = lookup
         self.auth_version = auth_version
@@ -199,12 +209,34 @@ class FastRefusal:
                 if verdict is Peeked.ASK:
                     await self.app(scope, body_then(body, receive), send)
                     return
-        refusal = gate_refusal(verdict.value) if verdict is not Peeked.ASK else None
-        if refusal is not None:
+        answer = self._answer(scope, verdict) if verdict is not Peeked.ASK else None
+        if answer is not None:
             self.refused += 1
-            await domain_problem(refusal)(scope, receive, send)
+            status, headers, content = answer
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
             return
         await self.app(scope, body_then(body, receive), send)
+
+    def _answer(self, scope: Scope, verdict: Peeked) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The full checkout's refusal for this verdict, in the request's language, as sent (made
+        once per verdict and language); None when the verdict refuses nothing."""
+        language = language_of(scope, self.default_language)
+        cached = self.answers.get((verdict, language))
+        if cached is None:
+            refusal = gate_refusal(verdict.value)
+            if refusal is None:
+                return None
+            token = current_language.set(language)
+            try:
+                response = domain_problem(refusal)
+            finally:
+                current_language.reset(token)
+            present = {name for name, _ in response.raw_headers}
+            headers = response.raw_headers + [h for h in self.headers if h[0] not in present]
+            cached = (response.status_code, headers, bytes(response.body))
+            self.answers[(verdict, language)] = cached
+        return cached
 
     async def _decide(self, tap: Tap) -> Peeked:
         """The gate's verdict for this tap (ASK: let the full checkout decide)."""

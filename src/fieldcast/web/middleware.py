@@ -31,6 +31,17 @@ def cookie_value(raw: bytes | None, name: str) -> str | None:
     return morsel.value if morsel else None
 
 
+def language_of(scope: Scope, default: Language) -> Language:
+    """The request's language: the fc_lang cookie, else Accept-Language, else `default`."""
+    cookie = accept = None
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookie = value
+        elif name == b"accept-language":
+            accept = value
+    return coerce_language(cookie_value(cookie, LANG_COOKIE)) or negotiate((accept or b"").decode("latin-1")) or default
+
+
 class LanguageMiddleware:
     """Chosen language: the fc_lang cookie, else Accept-Language, else the configured default."""
 
@@ -42,12 +53,7 @@ class LanguageMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        language = (
-            coerce_language(cookie_value(headers.get(b"cookie"), LANG_COOKIE))
-            or negotiate(headers.get(b"accept-language", b"").decode("latin-1"))
-            or self.default
-        )
+        language = language_of(scope, self.default)
         token = current_language.set(language)
         scope.setdefault("state", {})["language"] = language
         try:
@@ -119,13 +125,7 @@ class SecurityHeadersMiddleware:
         """`media_origin`: where HLS is served when it is not this site (nginx on another host or
         port, a CDN): players must be allowed to fetch playlists and segments from there."""
         self.app = app
-        extra = f" {media_origin}" if media_origin else ""
-        self.HEADERS: list[tuple[bytes, bytes]] = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),
-            (b"x-frame-options", b"DENY"),
-            (b"content-security-policy", self.CSP.format(media=extra, frame="'none'").encode()),
-        ]
+        self.HEADERS = security_headers(media_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -141,6 +141,17 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def security_headers(media_origin: str = "") -> list[tuple[bytes, bytes]]:
+    """The headers SecurityHeadersMiddleware adds (also to answers given in front of it)."""
+    extra = f" {media_origin}" if media_origin else ""
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", SecurityHeadersMiddleware.CSP.format(media=extra, frame="'none'").encode()),
+    ]
 
 
 def framable_by_site(response: Response) -> Response:
