@@ -54,6 +54,22 @@ async def test_three_hundred_peeks_at_once_each_get_their_own_verdict_in_a_few_r
         assert stale.verdict is Peeked.STALE_AUTH and stale.auth_version == version
         # 301 peeks, far fewer round trips: all but the first waited for the one in flight
         assert sum(sent) == 301 and len(sent) < 10, sent
+        # With an Idempotency-Key: a fresh request is ASK (and its key remembered); the same key
+        # again may replay a success, and so may a holder's new key: REPLAY, let through whatever
+        # the stock says. Looked at again without its key, a fresh request is judged on the stock.
+        seen = f"fc:flash-seen:test-{session_id}"
+        first = await gate.peek(session_id, sku_id, 400, 1, seen_key=seen, auth_version=version)
+        again = await gate.peek(session_id, sku_id, 400, 1, seen_key=seen, auth_version=version)
+        holder = await gate.peek(session_id, sku_id, 1, 1, seen_key=seen + "-1", auth_version=version)
+        assert (first.verdict, again.verdict, holder.verdict) == (Peeked.ASK, Peeked.REPLAY, Peeked.REPLAY)
+        await gate.load(session_id, sku_id, PoolState(0, {1: 2}, per_buyer_limit=2))
+        assert (await gate.peek(session_id, sku_id, 400, 1, seen_key=seen, auth_version=version)).verdict is (
+            Peeked.REPLAY
+        )
+        assert (await gate.peek(session_id, sku_id, 400, 1, seen_key="", auth_version=version)).verdict is (
+            Peeked.SOLD_OUT
+        )
+        await probe.delete(seen, seen + "-1")
     finally:
         await gate.drop(session_id, sku_id)
         await probe.aclose()

@@ -9,6 +9,7 @@ within the cache's TTL, one (the token's lookup) otherwise; the full checkout co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from fieldcast.commerce.reconcile import reconcile
 from fieldcast.db.base import utcnow
 from fieldcast.live.models import ShelfItem
 from fieldcast.payments import actions as payment_actions
-from fieldcast.payments.fast_refusal import read_tap
+from fieldcast.payments.fast_refusal import FastRefusal, read_tap
 from tests.commerce.shop import Crowd, Shop, crowd, open_shop
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
 from tests.media.conftest import fresh_app, media_settings
@@ -211,6 +212,45 @@ async def test_everything_else_reaches_the_full_checkout(redis_app: FastAPI, htt
     storefront = {"items": [{"sku_id": shop.skus[0], "quantity": 1}], "address_id": people.address_ids[1]}
     r, cost = await counted(queries, buy(http, people, 1, storefront, key="shop"))
     assert r.status_code == 201 and cost > 10, r.text
+
+
+def fast_path(app: FastAPI) -> FastRefusal:
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, FastRefusal):
+        layer = layer.app
+    return layer
+
+
+async def test_a_buyer_who_waited_for_a_place_is_looked_at_again_when_it_comes(
+    redis_app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    """The first look remembers the request's key (so that a replay gets through): the look when
+    its place comes must not take that for a replay, or every buyer who waited would reach the
+    full checkout after the sale sold out."""
+    shop, people = await sale(redis_app, pool=2, limit=1)
+    assert (await buy(http, people, 0, body(shop, people.address_ids[0]), key="w0")).status_code == 201
+    fast = fast_path(redis_app)
+    held = 0
+    while not fast.admitting.locked():  # every place among the checkouts let through is taken
+        await fast.admitting.acquire()
+        held += 1
+    try:
+        waiting = asyncio.create_task(buy(http, people, 1, body(shop, people.address_ids[1]), key="w1"))
+        replaying = asyncio.create_task(buy(http, people, 0, body(shop, people.address_ids[0]), key="w0"))
+        await asyncio.sleep(0.3)
+        assert not waiting.done() and not replaying.done()  # one unit is left: both wait for a place
+        # Someone else (another process) takes the last unit meanwhile.
+        taken = await redis_app.state.ctx.gate.take(shop.session_id, shop.skus[0], people.user_ids[2], 1)
+        assert taken.name == "YES"
+        refused_here = fast.refused
+    finally:
+        for _ in range(held):
+            fast.admitting.release()
+    refused = await waiting
+    assert refused.status_code == 409 and refused.json()["code"] == "sold_out", refused.text
+    assert fast.refused == refused_here + 1  # by the fast path, not by the full checkout
+    replay = await replaying  # the replay of a success still gets its order
+    assert replay.status_code == 201 and replay.headers.get("idempotent-replayed") == "true", replay.text
 
 
 async def test_a_revoked_token_is_refused_as_before(redis_app: FastAPI, http: httpx.AsyncClient) -> None:

@@ -64,7 +64,8 @@ class Peeked(Enum):
     """What the gate says of an attempt it was only asked about (nothing taken): refuse it at
     once, or let the full checkout decide."""
 
-    ASK = 1  # let the full checkout decide (it may take units, or replay an earlier success)
+    ASK = 1  # let the full checkout decide (it may take units)
+    REPLAY = 2  # let it through whatever the stock says: it may replay an earlier success
     SOLD_OUT = 0
     OVER_LIMIT = -1
     NOT_STARTED = -3
@@ -191,20 +192,21 @@ return 1
 # ARGV: user, units, the caller's auth version, seen TTL.
 # Returns {Peeked value, auth version}. Whatever is not refused here is let through to the full
 # checkout, and its Idempotency-Key is remembered first: a later request with the same key (a
-# replay of what may have been a success) is let through too, whatever the stock says then. A
-# buyer who holds units of the item is let through as well (a replay whose key was never seen).
+# replay of what may have been a success) is let through too, whatever the stock says then
+# (REPLAY). A buyer who holds units of the item is let through as well (REPLAY: a replay whose
+# key was never seen). Without a seen key (a request looked at again while it waits), neither.
 _PEEK = """
 local version = redis.call('GET', KEYS[4]) or '0'
 if version ~= ARGV[3] then return {-4, version} end
-local function ask()
+local function ask(verdict)
   if KEYS[3] ~= '' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
-  return {1, version}
+  return {verdict, version}
 end
-if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {1, version} end
+if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {2, version} end
 local meta = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts_ms')
 if not meta[1] then return {-2, version} end
-if meta[1] == '-' then return ask() end
-if KEYS[3] ~= '' and tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return ask() end
+if meta[1] == '-' then return ask(1) end
+if KEYS[3] ~= '' and tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return ask(2) end
 local starts = tonumber(meta[3] or '0')
 if starts > 0 then
   local t = redis.call('TIME')
@@ -217,7 +219,7 @@ if limit > 0 then
   local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
   if held + units > limit then return {-1, version} end
 end
-return ask()
+return ask(1)
 """
 
 AUTH_VERSION_KEY = "fc:auth-version"

@@ -22,14 +22,16 @@ refusals itself:
    SOLD_OUT, OVER_LIMIT and NOT_STARTED are answered here with the same 409 problem the full
    checkout gives (`checkout.gate_refusal`). Otherwise (ASK) the request goes on to the full
    checkout, which takes the units as it always did, about a database pool's worth at a time;
-   one that had to wait for its turn is looked at again first (the sale may have sold out
-   meanwhile). A pool the gate does not hold yet (the sale's first buyers) is loaded from the
+   one that had to wait for its turn is looked at again first, without its key (the sale may
+   have sold out meanwhile; its key, remembered by the first look, would let it through). A
+   pool the gate does not hold yet (the sale's first buyers) is loaded from the
    database here, once, as the checkout would. Before letting a request with an
    Idempotency-Key through, the script remembers the key (24 h, as long as the idempotency
    middleware keeps responses): a later request with that key is always let through, so a
-   replay of an order that succeeded gets that order, never a 409. A buyer who holds units of
-   the item is let through too (a replay whose key was not remembered, e.g. made while Redis
-   was away).
+   replay of an order that succeeded gets that order, never a 409 (REPLAY). A buyer who holds
+   units of the item is let through too (a replay whose key was not remembered, e.g. made while
+   Redis was away). A refusal is sent from bytes made once per verdict and language, with the
+   headers the security middleware adds: this middleware is in front of all the others.
 
 Nothing is written to the database here, so a refusal from here is exactly one from the full
 stack minus its cost. When Redis or the database cannot answer, the request goes to the full
@@ -71,6 +73,8 @@ CACHE_MAX = 100_000
 SEEN_PREFIX = "fc:flash-seen:"
 _FIELDS = frozenset({"items", "address_id", "coupon_claim_id"})
 _LINE_FIELDS = frozenset({"sku_id", "quantity", "session_id"})
+
+LET_THROUGH = frozenset({Peeked.ASK, Peeked.REPLAY})
 
 # Changes to these tables can end a token's or a user's right to sign in.
 AUTH_TABLES = frozenset({"api_tokens", "users", "*"})
@@ -197,19 +201,22 @@ class FastRefusal:
                 verdict = await self._decide(tap)
             except Exception as exc:  # Redis or the database could not answer: the full stack decides
                 log.debug("checkout fast path skipped: %r", exc)
-        if tap is not None and verdict is Peeked.ASK:
+        if tap is not None and verdict in LET_THROUGH:
             # On to the full checkout, a database pool's worth at a time (also when the look
-            # failed: the full stack would then queue for the same database); a buyer who waited
-            # here is looked at again first (the sale may have sold out meanwhile).
+            # failed: the full stack would then queue for the same database). A buyer who waited
+            # for a place is looked at again when it comes (the sale may have sold out meanwhile),
+            # without its key (remembered by the first look, which would let it through): unless
+            # it may replay an earlier success, which always gets through.
+            fresh = verdict is Peeked.ASK
             waited = self.admitting.locked()
             async with self.admitting:
-                if waited:
+                if waited and fresh:
                     with contextlib.suppress(Exception):
-                        verdict = await self._decide(tap)
-                if verdict is Peeked.ASK:
+                        verdict = await self._decide(tap, again=True)
+                if verdict in LET_THROUGH:
                     await self.app(scope, body_then(body, receive), send)
                     return
-        answer = self._answer(scope, verdict) if verdict is not Peeked.ASK else None
+        answer = self._answer(scope, verdict) if verdict not in LET_THROUGH else None
         if answer is not None:
             self.refused += 1
             status, headers, content = answer
@@ -238,8 +245,9 @@ class FastRefusal:
             self.answers[(verdict, language)] = cached
         return cached
 
-    async def _decide(self, tap: Tap) -> Peeked:
-        """The gate's verdict for this tap (ASK: let the full checkout decide)."""
+    async def _decide(self, tap: Tap, *, again: bool = False) -> Peeked:
+        """The gate's verdict for this tap (ASK: let the full checkout decide). `again`: this
+        request was let through before (its key is remembered now, so the key is left out)."""
         cached = self.cache.get(tap.token_hash)
         if cached is not None and cached[2] > time.monotonic():
             user_id, version = cached[0], cached[1]
@@ -252,7 +260,7 @@ class FastRefusal:
                 return Peeked.ASK  # unknown, revoked or inactive: the full stack answers 401
             user_id, version = looked, str(current)
         seen = ""
-        if tap.idempotency_key is not None:
+        if tap.idempotency_key is not None and not again:
             seen = SEEN_PREFIX + hashlib.sha256(tap.token_hash.encode() + b"\n" + tap.idempotency_key).hexdigest()
         peek = await self.gate.peek(
             tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
