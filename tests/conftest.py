@@ -148,8 +148,11 @@ async def redis_or_skip() -> None:
         # test's wiped database: a pool an earlier test (or run) left behind would stand for this
         # test's show (sold out before it starts). Each test starts without them.
         stale = [key async for key in probe.scan_iter(match="fc:pool:*", count=1000)]
-        if stale:
-            await probe.delete(*stale)
+        # So would a flash-sale claim left unwritten (its writer would write it into this test's
+        # database): the claims go too.
+        stale += [key async for key in probe.scan_iter(match="fc:claim:*", count=1000)]
+        stale.append(b"fc:flash-claims")
+        await probe.delete(*stale)
     except (OSError, aioredis.ConnectionError) as exc:
         unavailable(f"Redis at {REDIS_URL} is not reachable: {exc!r}")
     finally:

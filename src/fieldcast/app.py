@@ -64,6 +64,7 @@ from fieldcast.pages import room as room_pages
 from fieldcast.payments import pages as payment_pages
 from fieldcast.payments import routes as payment_routes
 from fieldcast.payments import sandbox_pages
+from fieldcast.payments.claims import ClaimWriter, Load
 from fieldcast.payments.fast_refusal import FastRefusal
 from fieldcast.payments.tasks import upkeep
 from fieldcast.realtime import gateway
@@ -149,11 +150,27 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
     settings = settings or load_settings()
     ctx = app_context(settings)
 
+    checkout_load = Load()  # the fast path counts its taps; the claim writer gives way to a burst
+    claim_writer = (
+        ClaimWriter(
+            ctx.gate,
+            ctx.uow,
+            ctx.payment_provider,
+            settings.order_pay_minutes,
+            idle_s=settings.flash_claim_idle_s,
+            load=checkout_load,
+        )
+        if isinstance(ctx.gate, RedisGate) and settings.flash_claims
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stopping = asyncio.Event()
         relay = asyncio.create_task(ctx.relay.run(), name="outbox-relay")
         chores: list[asyncio.Task[None]] = []
+        if claim_writer is not None:  # every serving process writes the flash-sale claims it is handed
+            chores.append(asyncio.create_task(claim_writer.run(stopping), name="claim-writer"))
         if settings.upkeep:
             chores = [
                 asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep"),
@@ -212,6 +229,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.ctx = ctx
+    app.state.claim_writer = claim_writer
 
     async def html_error(request: Request, status: int, detail: str) -> Response:
         return render(request, "error.html", {"status": status, "detail": detail}, status_code=status)
@@ -264,6 +282,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             admit_at_once=settings.database_pool_size,
             default_language=settings.default_language,
             headers=security_headers(_origin(settings.hls_base_url)),
+            claims=claim_writer is not None,
+            load=checkout_load,
         )
     if settings.metrics_enabled:  # request timing around all of the above, and GET /metrics
         metrics_pages.install(app, ctx)

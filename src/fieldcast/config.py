@@ -166,6 +166,18 @@ class Settings(BaseSettings):
         description="Run the periodic upkeep in this process (expiry, reconciler, deliveries, refund deadlines, "
         "integrity rules while shows sell, clean-up). Every process may; off where another process does it.",
     )
+    flash_claims: bool = Field(
+        default=True,
+        description="With Redis: a flash sale's taps with an Idempotency-Key are decided in Redis and answered "
+        "202 with a claim, and each process writes the claimed orders just behind; false: they wait for the order.",
+    )
+    flash_claim_idle_s: float = Field(
+        default=30.0,
+        ge=0.5,
+        le=3600,
+        description="A flash-sale claim handed to a process that has not written it this long (the process died) "
+        "is taken over by another.",
+    )
     warm_routes: bool = Field(
         default=True,
         description="Build every route's request handling at start-up (about a second of CPU) rather than "

@@ -74,6 +74,7 @@ def media_settings(database_url: str, data_dir: Path, **overrides: Any) -> Setti
         "secret_key": TEST_SECRET,
         "redis_url": "",
         "reconnect_grace_s": 1.0,
+        "warm_routes": False,  # a test's app answers a handful of requests
     }
     values.update(overrides)
     return Settings(**values)

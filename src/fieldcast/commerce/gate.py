@@ -9,6 +9,10 @@ the units and the buyer's limit and takes them, by Redis' clock. A buyer who com
 answered by Redis alone: no database read, no row lock. If the order's transaction then fails,
 the units go back to the gate. Without Redis the gate admits everyone and the database decides.
 
+A flash sale's taps can also be decided here outright (`claim`): the units are taken and a claim
+queued in a Redis stream, whose order payments/claims.py writes just behind; until then its
+units count as "pending" in the pool.
+
 Redis and the database can drift (a process killed between the gate and its commit keeps units
 taken in Redis); the reconciler (commerce/reconcile.py) compares and repairs, at start-up,
 periodically and when a show ends."""
@@ -45,6 +49,7 @@ class PoolState:
     buyers: dict[int, int] = field(default_factory=dict)
     per_buyer_limit: int | None = None
     starts_at: datetime | None = None
+    pending: int = 0  # units taken by claims not written to the database yet (not compared)
 
     def same_as(self, other: PoolState | None) -> bool:
         """Equal as the gate can hold it (start times to the millisecond)."""
@@ -66,6 +71,7 @@ class Peeked(Enum):
 
     ASK = 1  # let the full checkout decide (it may take units)
     REPLAY = 2  # let it through whatever the stock says: it may replay an earlier success
+    CLAIMED = 3  # the units are taken and the order is queued (`RedisGate.claim`): answer 202
     SOLD_OUT = 0
     OVER_LIMIT = -1
     NOT_STARTED = -3
@@ -77,6 +83,50 @@ class Peeked(Enum):
 class Peek:
     verdict: Peeked
     auth_version: str  # the auth version the gate read (for STALE_AUTH: the one to look up under)
+    claim_id: str = ""  # CLAIMED: the new claim; REPLAY: the claim its key made, if any
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A flash-sale order decided in Redis and not written yet: the units are taken in the gate;
+    the claim writer (payments/claims.py) writes the order and its payment, as the checkout
+    would have, and settles the claim."""
+
+    claim_id: str
+    user_id: int
+    session_id: int
+    sku_id: int
+    units: int
+    address_id: int
+    scope_hash: str  # the request's Idempotency-Key, as the idempotency middleware records it
+    request_hash: str
+    entry_id: str = ""  # the stream entry, acknowledged once the claim is settled
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "claim": self.claim_id,
+            "user": str(self.user_id),
+            "session": str(self.session_id),
+            "sku": str(self.sku_id),
+            "units": str(self.units),
+            "address": str(self.address_id),
+            "scope": self.scope_hash,
+            "request": self.request_hash,
+        }
+
+    @classmethod
+    def of(cls, entry_id: str, fields: dict[str, str]) -> Claim:
+        return cls(
+            fields["claim"],
+            int(fields["user"]),
+            int(fields["session"]),
+            int(fields["sku"]),
+            int(fields["units"]),
+            int(fields["address"]),
+            fields["scope"],
+            fields["request"],
+            entry_id,
+        )
 
 
 class StockGate(Protocol):
@@ -170,10 +220,14 @@ return 1
 
 # KEYS: meta, buyers. ARGV: replace (1/0), available ("-" = no pool), limit, starts_ms, ttl, then
 # user, units pairs.
+# Units of claims not written yet are kept out of the database's figure (they are sold).
 _LOAD = """
 if ARGV[1] == '0' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local pending = tonumber(redis.call('HGET', KEYS[1], 'pending') or '0')
+local available = ARGV[2]
+if available ~= '-' then available = tostring(math.max(0, tonumber(available) - pending)) end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], 'available', ARGV[2], 'limit', ARGV[3], 'starts_ms', ARGV[4])
+redis.call('HSET', KEYS[1], 'available', available, 'limit', ARGV[3], 'starts_ms', ARGV[4], 'pending', pending)
 for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
@@ -222,6 +276,63 @@ end
 return ask(1)
 """
 
+# The flash-sale fast path's decision (payments/fast_refusal.py, with an Idempotency-Key): as
+# _PEEK, but a buyer who may have the units gets them here, in Redis, with a claim that the claim
+# writer (payments/claims.py) turns into the order. Only for a flash sale's pool: anything else is
+# let through to the full checkout as by _PEEK.
+# KEYS: meta, buyers, seen, auth version, claims stream, the claim's record.
+# ARGV: user, units, the caller's auth version, seen TTL, claim id, stream MAXLEN, then the
+# claim's stream fields (name, value pairs).
+# Returns {Peeked value, auth version, claim id ('' for none)}. A key seen before is a REPLAY,
+# with the claim it made if it made one.
+_CLAIM = """
+local version = redis.call('GET', KEYS[4]) or '0'
+if version ~= ARGV[3] then return {-4, version, ''} end
+local seen = redis.call('GET', KEYS[3])
+if seen then
+  if seen == '1' then return {2, version, ''} end
+  return {2, version, seen}
+end
+local meta = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts_ms')
+if not meta[1] then return {-2, version, ''} end
+local function ask(verdict)
+  redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+  return {verdict, version, ''}
+end
+local starts = tonumber(meta[3] or '0')
+if meta[1] == '-' or starts == 0 then return ask(1) end
+if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return ask(2) end
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < starts then return {-3, version, ''} end
+local units = tonumber(ARGV[2])
+if tonumber(meta[1]) < units then return {0, version, ''} end
+local limit = tonumber(meta[2] or '0')
+if limit > 0 and units > limit then return {-1, version, ''} end
+redis.call('HINCRBY', KEYS[1], 'available', -units)
+redis.call('HINCRBY', KEYS[1], 'pending', units)
+redis.call('HINCRBY', KEYS[2], ARGV[1], units)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 7))
+redis.call('HSET', KEYS[6], 'state', 'pending', 'user', ARGV[1])
+redis.call('EXPIRE', KEYS[6], ARGV[4])
+redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[4])
+return {3, version, ARGV[5]}
+"""
+
+# KEYS: meta, the claim's record. ARGV: units, state, result, TTL. The claim's units are no longer
+# pending: written to the database (ordered), or given back (failed).
+_SETTLE = """
+local pending = tonumber(redis.call('HGET', KEYS[1], 'pending') or '0')
+if pending > 0 then redis.call('HSET', KEYS[1], 'pending', math.max(0, pending - tonumber(ARGV[1]))) end
+redis.call('HSET', KEYS[2], 'state', ARGV[2], 'result', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+CLAIMS_STREAM = "fc:flash-claims"
+CLAIMS_GROUP = "claim-writers"
+CLAIM_PREFIX = "fc:claim:"
+CLAIMS_MAXLEN = 100_000  # entries kept in the stream (settled ones are only history)
+
 AUTH_VERSION_KEY = "fc:auth-version"
 SEEN_TTL_S = 24 * 3600  # as long as an Idempotency-Key's response is kept (db/idempotency.py)
 
@@ -237,11 +348,14 @@ class RedisGate:
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._load = self._redis.register_script(_LOAD)
         self._peek = self._redis.register_script(_PEEK)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._settle = self._redis.register_script(_SETTLE)
         self.backend_errors = 0
-        # Peeks that arrive while a pipeline of them is in flight go in the next one: in a flash
-        # sale's first seconds every refused tap peeks, and one command each would open a Redis
+        self._group_made = False
+        # Peeks (and claims) that arrive while a pipeline of them is in flight go in the next one:
+        # in a flash sale's first seconds every tap peeks, and one command each would open a Redis
         # connection per waiting tap and spend more on the client's bookkeeping than in Redis.
-        self._peeks_waiting: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
+        self._peeks_waiting: list[tuple[Any, list[str], list[Any], asyncio.Future[Any]]] = []
         self._peeks_sender: asyncio.Task[None] | None = None
 
     @staticmethod
@@ -265,18 +379,89 @@ class RedisGate:
         """The fast path's look (see _PEEK). Raises RedisError/OSError when Redis is away: the
         caller then lets the full checkout decide."""
         meta, buyers = self._keys(session_id, sku_id)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._peeks_waiting.append(
-            ([meta, buyers, seen_key, AUTH_VERSION_KEY], [user_id, units, auth_version, SEEN_TTL_S], future)
+        verdict, version = await self._batched(
+            self._peek, [meta, buyers, seen_key, AUTH_VERSION_KEY], [user_id, units, auth_version, SEEN_TTL_S]
         )
+        return Peek(Peeked(int(verdict)), _text(version))
+
+    async def claim(self, claim: Claim, *, seen_key: str, auth_version: str) -> Peek:
+        """The fast path's decision for a tap with an Idempotency-Key (see _CLAIM): CLAIMED when
+        the units are taken and the claim queued; otherwise what `peek` would say (REPLAY with
+        the claim id when the key made a claim before). Raises RedisError/OSError when Redis is
+        away: the caller then lets the full checkout decide."""
+        meta, buyers = self._keys(claim.session_id, claim.sku_id)
+        fields = [value for pair in claim.fields().items() for value in pair]
+        verdict, version, claim_id = await self._batched(
+            self._claim,
+            [meta, buyers, seen_key, AUTH_VERSION_KEY, CLAIMS_STREAM, CLAIM_PREFIX + claim.claim_id],
+            [claim.user_id, claim.units, auth_version, SEEN_TTL_S, claim.claim_id, CLAIMS_MAXLEN, *fields],
+        )
+        return Peek(Peeked(int(verdict)), _text(version), _text(claim_id))
+
+    async def _batched(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._peeks_waiting.append((script, keys, args, future))
         if (
             self._peeks_sender is None
             or self._peeks_sender.done()
             or self._peeks_sender.get_loop() is not asyncio.get_running_loop()
         ):
             self._peeks_sender = asyncio.get_running_loop().create_task(self._send_peeks())
-        verdict, version = await future
-        return Peek(Peeked(int(verdict)), version.decode() if isinstance(version, bytes) else str(version))
+        return await future
+
+    async def claim_record(self, claim_id: str) -> dict[str, str] | None:
+        """A claim's state ("pending", "ordered", "failed"), buyer and result; None when unknown
+        (never made, or older than a day)."""
+        raw = await self._redis.hgetall(CLAIM_PREFIX + claim_id)
+        return {_text(k): _text(v) for k, v in raw.items()} or None
+
+    async def settle(self, claim: Claim, state: str, result: bytes) -> None:
+        """The claim is written (or failed, its units given back): record the outcome for the
+        buyer's polling, count its units out of the pending ones, and acknowledge its entry."""
+        meta, _ = self._keys(claim.session_id, claim.sku_id)
+        await self._settle(keys=[meta, CLAIM_PREFIX + claim.claim_id], args=[claim.units, state, result, SEEN_TTL_S])
+        if claim.entry_id:
+            await self._redis.xack(CLAIMS_STREAM, CLAIMS_GROUP, claim.entry_id)
+
+    async def _group(self) -> None:
+        if self._group_made:
+            return
+        try:
+            await self._redis.xgroup_create(CLAIMS_STREAM, CLAIMS_GROUP, id="0", mkstream=True)
+        except aioredis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_made = True
+
+    async def next_claims(self, consumer: str, *, count: int, block_ms: int | None) -> list[Claim]:
+        """Claims not yet handed to any writer, for this one (waits up to `block_ms` for some;
+        None: not at all)."""
+        await self._group()
+        try:
+            answer: Any = await self._redis.xreadgroup(
+                CLAIMS_GROUP, consumer, {CLAIMS_STREAM: ">"}, count=count, block=block_ms
+            )
+        except aioredis.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # Redis lost the stream (a restart, a flush): made again next time
+                self._group_made = False
+            raise
+        streams = answer.items() if isinstance(answer, dict) else answer or []  # RESP3 or RESP2
+        return [_claim_of(entry, fields) for _, entries in streams for entry, fields in entries if fields]
+
+    async def stalled_claims(self, consumer: str, *, idle_ms: int, count: int) -> list[Claim]:
+        """Claims handed to a writer that has not settled them for `idle_ms` (its process died):
+        now this one's."""
+        await self._group()
+        try:
+            answer: Any = await self._redis.xautoclaim(
+                CLAIMS_STREAM, CLAIMS_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=count
+            )
+        except aioredis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                self._group_made = False
+            raise
+        entries = answer[1] if answer else []
+        return [_claim_of(entry, fields) for entry, fields in entries if fields]
 
     async def _send_peeks(self) -> None:
         """Send the waiting peeks, a pipeline at a time, until none wait; each waiter gets its
@@ -286,12 +471,12 @@ class RedisGate:
             del self._peeks_waiting[:PEEK_BATCH_MAX]
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for keys, args, _ in batch:
-                        await self._peek(keys=keys, args=args, client=pipe)
+                    for script, keys, args, _ in batch:
+                        await script(keys=keys, args=args, client=pipe)
                     answers = await pipe.execute(raise_on_error=False)
             except Exception as exc:
                 answers = [exc] * len(batch)
-            for (_, _, future), answer in zip(batch, answers, strict=True):
+            for (_, _, _, future), answer in zip(batch, answers, strict=True):
                 if future.done() or future.get_loop().is_closed():  # its caller gave up, or is gone
                     continue
                 if isinstance(answer, BaseException):
@@ -331,6 +516,7 @@ class RedisGate:
             {int(k): int(v) for k, v in buyers.items()},
             int(meta.get(b"limit", b"0")) or None,
             datetime.fromtimestamp(starts_ms / 1000, tz=UTC) if starts_ms else None,
+            int(meta.get(b"pending", b"0")),
         )
 
     async def drop(self, session_id: int, sku_id: int) -> None:
@@ -338,6 +524,14 @@ class RedisGate:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _claim_of(entry: Any, fields: Any) -> Claim:
+    return Claim.of(_text(entry), {_text(k): _text(v) for k, v in fields.items()})
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def make_gate(redis_url: str) -> StockGate:

@@ -33,6 +33,13 @@ refusals itself:
    Redis was away). A refusal is sent from bytes made once per verdict and language, with the
    headers the security middleware adds: this middleware is in front of all the others.
 
+4. A flash sale's tap with an Idempotency-Key (and no coupon) is decided here outright: the
+   gate's Lua `claim` takes the units, queues a claim and answers CLAIMED, and the tap gets 202
+   with the claim (payments/claims.py writes its order just behind, and the buyer polls it). A
+   retry of that key while the claim is being written gets the same 202; once it is written,
+   the full stack replays the order from the key. Anything the claim script does not decide is
+   let through as by the peek (FIELDCAST_FLASH_CLAIMS=false: peeks only).
+
 Nothing is written to the database here, so a refusal from here is exactly one from the full
 stack minus its cost. When Redis or the database cannot answer, the request goes to the full
 stack."""
@@ -45,7 +52,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -53,14 +60,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fieldcast.accounts.security import hash_token
 from fieldcast.accounts.token_lookup import TokenLookup
 from fieldcast.commerce.checkout import gate_refusal, load_pool
-from fieldcast.commerce.gate import Peeked, RedisGate
+from fieldcast.commerce.gate import Claim, Peek, Peeked, RedisGate
 from fieldcast.commerce.models import QUANTITY_MAX
 from fieldcast.config import Language
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.i18n import current_language
 from fieldcast.inputs import BIGINT_MAX
+from fieldcast.payments.claims import PENDING, Load, claim_answer, new_claim_id
 from fieldcast.realtime.versions import DataVersion
-from fieldcast.web.idempotency import KEY_MAX, body_then
+from fieldcast.web.idempotency import KEY_MAX, body_then, key_hashes
 from fieldcast.web.middleware import language_of, security_headers
 from fieldcast.web.problems import domain_problem
 
@@ -94,6 +102,8 @@ class Tap:
     session_id: int
     sku_id: int
     quantity: int
+    address_id: int = 0
+    coupon: bool = False  # a coupon is the database's to check: never claimed here
 
 
 def _id(value: object) -> bool:
@@ -138,7 +148,15 @@ def read_tap(headers: list[tuple[bytes, bytes]], body: bytes) -> Tap | None:
         or not 1 <= quantity <= QUANTITY_MAX
     ):
         return None
-    return Tap(hash_token(token), key, line["session_id"], line["sku_id"], quantity)
+    return Tap(
+        hash_token(token),
+        key,
+        line["session_id"],
+        line["sku_id"],
+        quantity,
+        data["address_id"],
+        data.get("coupon_claim_id") is not None,
+    )
 
 
 class FastRefusal:
@@ -155,8 +173,11 @@ class FastRefusal:
         cache_max: int = CACHE_MAX,
         default_language: Language = "zh-CN",
         headers: list[tuple[bytes, bytes]] | None = None,
+        claims: bool = True,
+        load: Load | None = None,
     ) -> None:
         self.app = app
+        self.load = load or Load()  # checkout taps in flight, which the claim writer gives way to
         self.default_language = default_language
         # In front of the language and security-header middlewares (a refusal passes through
         # nothing else): the headers they would add, and each refusal rendered once per language.
@@ -173,15 +194,27 @@ class FastRefusal:
         self.refused = 0
         # One load of a pool into the gate at a time per item (a sale's first second would
         # otherwise load it once per buyer).
-        self.loading: dict[tuple[int, int], asyncio.Lock] = {}
+        self.loading: dict[tuple[int, int], asyncio.Future[None]] = {}
         # Checkouts let into the full stack at once (the rest wait here): about the database
         # pool's size, so that they do not queue for a connection until they give up (503).
         self.admitting = asyncio.Semaphore(admit_at_once)
+        # A flash sale's taps with an Idempotency-Key are decided here, in the gate, and their
+        # orders written just behind (payments/claims.py): off, every tap the gate does not
+        # refuse goes on to the full checkout.
+        self.claims = claims
+        self.claimed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
+        self.load.enter()
+        try:
+            await self._checkout(scope, receive, send)
+        finally:
+            self.load.leave()
+
+    async def _checkout(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is None or not declared.isdigit() or int(declared) > BODY_MAX:
@@ -196,11 +229,23 @@ class FastRefusal:
             more = bool(message.get("more_body", False))
         tap = read_tap(scope["headers"], body) if len(body) <= BODY_MAX else None
         verdict = Peeked.ASK
+        claim_id = ""  # the tap's claim, made now or by an earlier request with its key
         if tap is not None:
             try:
-                verdict = await self._decide(tap)
+                peek = await self._decide(tap, self._claim_of(scope, tap, body) if self.claims else None)
+                verdict = peek.verdict
+                if verdict is Peeked.CLAIMED:
+                    claim_id = peek.claim_id
+                    self.claimed += 1
+                elif verdict is Peeked.REPLAY and await self._pending(peek.claim_id):
+                    claim_id = peek.claim_id
             except Exception as exc:  # Redis or the database could not answer: the full stack decides
                 log.debug("checkout fast path skipped: %r", exc)
+        if claim_id:
+            status, headers, content = claim_answer(claim_id)
+            await send({"type": "http.response.start", "status": status, "headers": headers + self.headers})
+            await send({"type": "http.response.body", "body": content})
+            return
         if tap is not None and verdict in LET_THROUGH:
             # On to the full checkout, a database pool's worth at a time (also when the look
             # failed: the full stack would then queue for the same database). A buyer who waited
@@ -212,7 +257,7 @@ class FastRefusal:
             async with self.admitting:
                 if waited and fresh:
                     with contextlib.suppress(Exception):
-                        verdict = await self._decide(tap, again=True)
+                        verdict = (await self._decide(tap, again=True)).verdict
                 if verdict in LET_THROUGH:
                     await self.app(scope, body_then(body, receive), send)
                     return
@@ -245,54 +290,82 @@ class FastRefusal:
             self.answers[(verdict, language)] = cached
         return cached
 
-    async def _decide(self, tap: Tap, *, again: bool = False) -> Peeked:
-        """The gate's verdict for this tap (ASK: let the full checkout decide). `again`: this
-        request was let through before (its key is remembered now, so the key is left out)."""
+    def _claim_of(self, scope: Scope, tap: Tap, body: bytes) -> Claim | None:
+        """The claim this tap would make (payments/claims.py): with an Idempotency-Key, recorded
+        with its order as the idempotency middleware records it; none without a key, or with a
+        coupon (both go to the full checkout)."""
+        if tap.idempotency_key is None or tap.coupon:
+            return None
+        scope_hash, request_hash = key_hashes(scope, dict(scope["headers"]), tap.idempotency_key, body)
+        return Claim(
+            new_claim_id(), 0, tap.session_id, tap.sku_id, tap.quantity, tap.address_id, scope_hash, request_hash
+        )
+
+    async def _pending(self, claim_id: str) -> bool:
+        """Whether a replayed key's claim is still being written (then it is answered 202 again;
+        once written, the full stack replays the order from its Idempotency-Key)."""
+        if not claim_id:
+            return False
+        record = await self.gate.claim_record(claim_id)
+        return record is not None and record.get("state") == PENDING
+
+    async def _decide(self, tap: Tap, claim: Claim | None = None, *, again: bool = False) -> Peek:
+        """The gate's verdict for this tap (ASK: let the full checkout decide); with `claim`, a
+        flash sale's units are taken for it (CLAIMED). `again`: this request was let through
+        before (its key is remembered now, so the key is left out, and nothing is claimed)."""
+        ask = Peek(Peeked.ASK, "")
         cached = self.cache.get(tap.token_hash)
         if cached is not None and cached[2] > time.monotonic():
             user_id, version = cached[0], cached[1]
         else:
             current = await self.auth_version.current()
             if current is None:
-                return Peeked.ASK
+                return ask
             looked = await self._user_of(tap.token_hash, str(current))
             if looked is None:
-                return Peeked.ASK  # unknown, revoked or inactive: the full stack answers 401
+                return ask  # unknown, revoked or inactive: the full stack answers 401
             user_id, version = looked, str(current)
         seen = ""
         if tap.idempotency_key is not None and not again:
             seen = SEEN_PREFIX + hashlib.sha256(tap.token_hash.encode() + b"\n" + tap.idempotency_key).hexdigest()
-        peek = await self.gate.peek(
-            tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
-        )
-        if peek.verdict is Peeked.NOT_LOADED:  # the sale's first buyers: load the pool, look again
-            await self._load(tap.session_id, tap.sku_id)
-            peek = await self.gate.peek(
+
+        async def look(user_id: int, version: str) -> Peek:
+            if claim is not None and not again:
+                return await self.gate.claim(replace(claim, user_id=user_id), seen_key=seen, auth_version=version)
+            return await self.gate.peek(
                 tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version
             )
+
+        peek = await look(user_id, version)
+        if peek.verdict is Peeked.NOT_LOADED:  # the sale's first buyers: load the pool, look again
+            await self._load(tap.session_id, tap.sku_id)
+            peek = await look(user_id, version)
             if peek.verdict is Peeked.NOT_LOADED:  # not on that shelf: the full stack says so
-                return Peeked.ASK
+                return ask
         if peek.verdict is Peeked.STALE_AUTH:  # a revocation since: look the token up again
             self.cache.pop(tap.token_hash, None)
             looked = await self._user_of(tap.token_hash, peek.auth_version)
             if looked is None:
-                return Peeked.ASK
-            user_id = looked
-            peek = await self.gate.peek(
-                tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=peek.auth_version
-            )
+                return ask
+            peek = await look(looked, peek.auth_version)
         if peek.verdict in (Peeked.STALE_AUTH, Peeked.NOT_LOADED):
-            return Peeked.ASK
-        return peek.verdict
+            return ask
+        return peek
 
     async def _load(self, session_id: int, sku_id: int) -> None:
-        lock = self.loading.setdefault((session_id, sku_id), asyncio.Lock())
-        async with lock:
-            if await self.gate.state(session_id, sku_id) is None:
-                async with self.new_uow(write=False) as uow:
-                    await load_pool(uow, self.gate, session_id, sku_id, replace=False)
-        if len(self.loading) > CACHE_MAX:
-            self.loading.clear()
+        """Load the item into the gate: the taps that found it missing at the same moment (a
+        sale's first few hundred) all wait for one load, rather than each checking in turn."""
+        key = (session_id, sku_id)
+        loading = self.loading.get(key)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_now(session_id, sku_id))
+            self.loading[key] = loading
+            loading.add_done_callback(lambda _: self.loading.pop(key, None))
+        await asyncio.shield(loading)
+
+    async def _load_now(self, session_id: int, sku_id: int) -> None:
+        async with self.new_uow(write=False) as uow:  # replace=False: one loaded meanwhile stays
+            await load_pool(uow, self.gate, session_id, sku_id, replace=False)
 
     async def _user_of(self, token_hash: str, version: str) -> int | None:
         """The active user of an unrevoked token, read under `version` and cached with it."""

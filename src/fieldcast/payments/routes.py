@@ -3,31 +3,36 @@ Thin: parse, call one action, answer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Protocol
 
+import orjson
 from fastapi import APIRouter, Depends, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from fieldcast.accounts.auth import CurrentUser
+from fieldcast.accounts.permissions import require_user
 from fieldcast.commerce.checkout import Wanted
-from fieldcast.commerce.gate import StockGate
-from fieldcast.commerce.models import Order
+from fieldcast.commerce.gate import RedisGate, StockGate
 from fieldcast.config import Settings
 from fieldcast.db.uow import UnitOfWork
 from fieldcast.errors import NotFound
 from fieldcast.i18n import N_, gettext
 from fieldcast.inputs import Id
 from fieldcast.payments import actions as a
+from fieldcast.payments import claims
 from fieldcast.payments import schemas as s
 from fieldcast.payments.models import Payment
 from fieldcast.payments.provider import BadNotification, PaymentProvider
+from fieldcast.payments.schemas import payment_out_of
 from fieldcast.web.api import PROBLEMS
 from fieldcast.web.context import context_of
 from fieldcast.web.deps import Uow
 from fieldcast.web.problems import problem_response
 
 api = APIRouter(prefix="/api/v1", responses=PROBLEMS, tags=["payments"])
+# A claim id as the fast path makes them (payments/claims.py): anything else is no claim.
+ClaimId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 NOTIFY_ROUTE = "/payments/notify/{provider}"
 NOTIFY_PATH = "/api/v1" + NOTIFY_ROUTE
 
@@ -60,30 +65,29 @@ async def payment_out(uow: UnitOfWork, payment: Payment) -> s.PaymentOut:
     return payment_out_of(payment, await a.orders_of_payment(uow, payment.id))
 
 
-def payment_out_of(payment: Payment, orders: Sequence[Order]) -> s.PaymentOut:
-    """The payment with its orders, as the caller has them (in id order)."""
-    orders = sorted(orders, key=lambda o: o.id)
-    return s.PaymentOut(
-        id=payment.id,
-        state=payment.state.value,
-        amount_fen=payment.amount_fen,
-        provider=payment.provider,
-        expires_at=payment.expires_at,
-        paid_at=payment.paid_at,
-        pay_url=payment.pay_url,
-        orders=[s.OrderBriefOut.model_validate(o) for o in orders],
-    )
-
-
 def wanted_of(data: s.CheckoutIn) -> list[Wanted]:
     return [Wanted(line.sku_id, line.quantity, line.session_id) for line in data.items]
 
 
-@api.post("/checkout", response_model=s.PaymentOut, status_code=201)
+@api.post(
+    "/checkout",
+    response_model=s.PaymentOut,
+    status_code=201,
+    responses={
+        202: {
+            "model": s.ClaimOut,
+            "description": "A flash sale's unit is yours (servers with Redis, a bearer token and an "
+            "Idempotency-Key): the order is being written. Poll the Location (GET /checkout/claims/{claim_id}).",
+        }
+    },
+)
 async def api_checkout(data: s.CheckoutIn, uow: Uow, ctx: Services, user: CurrentUser) -> s.PaymentOut:
     """Order what is given (one order per supplier, units reserved) and create the one payment
     that pays them. Send an Idempotency-Key: a retry then returns this same payment. Open the
-    payment with POST /payments/{id}/open; it must be paid before `expires_at`."""
+    payment with POST /payments/{id}/open; it must be paid before `expires_at`. In a flash sale
+    the answer may be 202 with a claim instead: the unit is the buyer's and the order follows in
+    a moment (payments/claims.py); a retry with the key then gets the claim, or the payment once
+    it is written."""
     done = await a.checkout(
         uow,
         ctx.gate,
@@ -95,6 +99,30 @@ async def api_checkout(data: s.CheckoutIn, uow: Uow, ctx: Services, user: Curren
         coupon_claim_id=data.coupon_claim_id,
     )
     return payment_out_of(done.payment, done.placed.orders)  # just written: no need to read them back
+
+
+@api.get(
+    "/checkout/claims/{claim_id}",
+    response_model=s.ClaimOut,
+    responses={202: {"model": s.ClaimOut, "description": "Still being written: ask again in a second."}},
+)
+async def api_claim(claim_id: ClaimId, response: Response, ctx: Services, user: CurrentUser) -> s.ClaimOut:
+    """A flash-sale claim (the 202 of POST /checkout): "pending" (202) while its order is being
+    written, then "ordered" with the payment POST /checkout would have answered, or "failed" with
+    the problem (the units went back on sale). The buyer's own claims only; kept for a day."""
+    buyer = require_user(user)
+    gate = ctx.gate
+    record = await gate.claim_record(claim_id) if isinstance(gate, RedisGate) else None
+    if record is None or record.get("user") != str(buyer.id):
+        raise NotFound(N_("No such claim."))
+    state = record.get("state", claims.PENDING)
+    if state == claims.ORDERED:
+        return s.ClaimOut(claim_id=claim_id, state=state, payment=s.PaymentOut.model_validate_json(record["result"]))
+    if state == claims.FAILED:
+        return s.ClaimOut(claim_id=claim_id, state=state, problem=orjson.loads(record["result"]))
+    response.status_code = 202
+    response.headers["Retry-After"] = "1"
+    return s.ClaimOut(claim_id=claim_id, state=claims.PENDING)
 
 
 @api.get("/payments/{payment_id}", response_model=s.PaymentOut)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from fieldcast.commerce.models import CART_LINES_MAX, QUANTITY_MAX
 from fieldcast.inputs import Id
 from fieldcast.web.api import In, Out
+
+if TYPE_CHECKING:
+    from fieldcast.commerce.models import Order
+    from fieldcast.payments.models import Payment
 
 
 class CheckoutLineIn(In):
@@ -48,6 +53,33 @@ class PaymentOut(BaseModel):
     # open it; in the room it opens in a sheet over the video.
     pay_url: str
     orders: list[OrderBriefOut]
+
+
+class ClaimOut(BaseModel):
+    """A flash-sale claim (202 from POST /checkout): the units are the buyer's and the order is
+    being written. Poll GET /checkout/claims/{claim_id} until `state` is "ordered" (then `payment`
+    is what POST /checkout answers: open it and pay) or "failed" (`problem` says why; the units
+    went back on sale)."""
+
+    claim_id: str
+    state: str  # pending | ordered | failed
+    payment: PaymentOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+def payment_out_of(payment: Payment, orders: Sequence[Order]) -> PaymentOut:
+    """The payment with its orders, as the caller has them (in id order)."""
+    orders = sorted(orders, key=lambda o: o.id)
+    return PaymentOut(
+        id=payment.id,
+        state=payment.state.value,
+        amount_fen=payment.amount_fen,
+        provider=payment.provider,
+        expires_at=payment.expires_at,
+        paid_at=payment.paid_at,
+        pay_url=payment.pay_url,
+        orders=[OrderBriefOut.model_validate(o) for o in orders],
+    )
 
 
 class NotificationAck(BaseModel):

@@ -44,6 +44,13 @@ def _principal(scope: Scope, headers: dict[bytes, bytes]) -> str:
     return f"user:{uid}" if uid is not None else "anonymous"
 
 
+def key_hashes(scope: Scope, headers: dict[bytes, bytes], key: bytes, body: bytes) -> tuple[str, str]:
+    """A request's key as recorded (caller, method, path, key) and its fingerprint (query, body)."""
+    scope_hash = hashlib.sha256(
+        "\n".join([_principal(scope, headers), scope["method"], scope["path"], key.decode("latin-1")]).encode()
+    ).hexdigest()
+    return scope_hash, hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
+
 
 def body_then(body: bytes, receive: Receive) -> Receive:
     """A receive for an app behind a middleware that already read the request's body: that body
@@ -58,6 +65,7 @@ def body_then(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
 
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -88,10 +96,7 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
 
-        scope_hash = hashlib.sha256(
-            "\n".join([_principal(scope, headers), scope["method"], scope["path"], key.decode("latin-1")]).encode()
-        ).hexdigest()
-        request_hash = hashlib.sha256(scope.get("query_string", b"") + b"\n" + body).hexdigest()
+        scope_hash, request_hash = key_hashes(scope, headers, key, body)
         try:
             held = await self._run(scope, receive, send, body, scope_hash, request_hash)
         except PoolTimeout:
