@@ -244,7 +244,8 @@ return 1
 # back on sale.)
 # KEYS: meta, buyers, seen (this caller's Idempotency-Key, or "" without one), auth version.
 # ARGV: user, units, the caller's auth version, seen TTL.
-# Returns {Peeked value, auth version}. Whatever is not refused here is let through to the full
+# Returns {Peeked value, auth version[, what the seen key holds]}. Whatever is not refused here is
+# let through to the full
 # checkout, and its Idempotency-Key is remembered first: a later request with the same key (a
 # replay of what may have been a success) is let through too, whatever the stock says then
 # (REPLAY). A buyer who holds units of the item is let through as well (REPLAY: a replay whose
@@ -256,7 +257,10 @@ local function ask(verdict)
   if KEYS[3] ~= '' then redis.call('SET', KEYS[3], '1', 'EX', ARGV[4]) end
   return {verdict, version}
 end
-if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return {2, version} end
+if KEYS[3] ~= '' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return {2, version, seen} end
+end
 local meta = redis.call('HMGET', KEYS[1], 'available', 'limit', 'starts_ms')
 if not meta[1] then return {-2, version} end
 if meta[1] == '-' then return ask(1) end
@@ -379,10 +383,11 @@ class RedisGate:
         """The fast path's look (see _PEEK). Raises RedisError/OSError when Redis is away: the
         caller then lets the full checkout decide."""
         meta, buyers = self._keys(session_id, sku_id)
-        verdict, version = await self._batched(
+        answer = await self._batched(
             self._peek, [meta, buyers, seen_key, AUTH_VERSION_KEY], [user_id, units, auth_version, SEEN_TTL_S]
         )
-        return Peek(Peeked(int(verdict)), _text(version))
+        seen = _text(answer[2]) if len(answer) > 2 else ""
+        return Peek(Peeked(int(answer[0])), _text(answer[1]), seen if seen != "1" else "")
 
     async def claim(self, claim: Claim, *, seen_key: str, auth_version: str) -> Peek:
         """The fast path's decision for a tap with an Idempotency-Key (see _CLAIM): CLAIMED when

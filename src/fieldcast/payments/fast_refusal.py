@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/v1/checkout"
 BODY_MAX = 4096  # a one-line checkout is about 100 bytes
 TTL_S = 15.0
+SOLD_OUT_HINT_S = 0.2  # a sale seen sold out is looked at with the light peek (no claim) this long
 CACHE_MAX = 100_000
 SEEN_PREFIX = "fc:flash-seen:"
 _FIELDS = frozenset({"items", "address_id", "coupon_claim_id"})
@@ -203,6 +204,7 @@ class FastRefusal:
         # refuse goes on to the full checkout.
         self.claims = claims
         self.claimed = 0
+        self.sold_out: dict[tuple[int, int], float] = {}  # item -> until when it counts as sold out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
@@ -232,7 +234,15 @@ class FastRefusal:
         claim_id = ""  # the tap's claim, made now or by an earlier request with its key
         if tap is not None:
             try:
-                peek = await self._decide(tap, self._claim_of(scope, tap, body) if self.claims else None)
+                # A sale this process saw sold out a moment ago is looked at with the light peek
+                # (its refusals, and its replays with their claims, are the same); if units came
+                # back, the peek lets the tap through to the full checkout.
+                claim = None
+                if self.claims and self.sold_out.get((tap.session_id, tap.sku_id), 0.0) < time.monotonic():
+                    claim = self._claim_of(scope, tap, body)
+                peek = await self._decide(tap, claim)
+                if peek.verdict is Peeked.SOLD_OUT:
+                    self.sold_out[(tap.session_id, tap.sku_id)] = time.monotonic() + SOLD_OUT_HINT_S
                 verdict = peek.verdict
                 if verdict is Peeked.CLAIMED:
                     claim_id = peek.claim_id
