@@ -171,6 +171,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         chores: list[asyncio.Task[None]] = []
         if claim_writer is not None:  # every serving process writes the flash-sale claims it is handed
             chores.append(asyncio.create_task(claim_writer.run(stopping), name="claim-writer"))
+            chores.append(asyncio.create_task(claim_writer.tell_rooms(stopping), name="claim-stock-notices"))
         if settings.upkeep:
             chores = [
                 asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep"),

@@ -97,6 +97,16 @@ async def orders_of(app: FastAPI, buyer_id: int) -> list[Order]:
         return list(await uow.session.scalars(sa.select(Order).where(Order.buyer_id == buyer_id)))
 
 
+async def stock_notices(app: FastAPI, session_id: int) -> list[dict[str, Any]]:
+    async with app.state.ctx.uow(write=False) as uow:
+        rows = await uow.session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.key == str(session_id), OutboxMessage.event_type == "shelf.stock")
+            .order_by(OutboxMessage.id)
+        )
+        return [dict(row.payload) for row in rows]
+
+
 async def test_a_tap_is_claimed_at_once_and_its_order_written_just_behind(claims_app: FastAPI) -> None:
     shop, people = await flash_sale(claims_app, pool=2)
     gate: RedisGate = claims_app.state.ctx.gate
@@ -172,6 +182,14 @@ async def test_a_retry_while_the_order_is_written_gets_the_same_claim(
         assert again.json()["claim_id"] == first.json()["claim_id"]  # the same claim, nothing taken twice
         state = await claims_app.state.ctx.gate.state(shop.session_id, shop.skus[0])
         assert state is not None and (state.available, state.pending) == (0, 1)
+        # The room hears that the sale sold out while the order is still to be written.
+        for _ in range(40):
+            notices = await stock_notices(claims_app, shop.session_id)
+            if notices:
+                break
+            await asyncio.sleep(0.05)
+        assert notices and notices[-1] == {"sku_id": shop.skus[0], "available": 0, "sold_out": True}, notices
+        assert await orders_of(claims_app, people.user_ids[0]) == []
         release.set()
         done = await settled(http, people.tokens[0], first.json()["claim_id"])
         assert done["state"] == ORDERED

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 BATCH = 50  # claims read at a time
 BUSY_AT = 20  # checkout taps being answered at once in a process from which its writer waits
 DEFER_MAX_S = 10.0  # ... but a claim is written this long after it was read at the latest
+STOCK_NOTICE_S = 0.25  # how often rooms hear the gate's figure while claims wait to be written
 BLOCK_MS = 1000  # how long a read waits for new claims
 CLAIM_IDLE_S = 30.0  # a claim handed to a writer and not settled this long is taken over
 
@@ -95,6 +96,7 @@ class Load:
         self.busy_at = busy_at
         self.quiet = asyncio.Event()  # set while fewer than `busy_at` taps are in flight
         self.quiet.set()
+        self.claimed: set[tuple[int, int]] = set()  # items (session, SKU) claimed in lately
 
     def enter(self) -> None:
         self.now += 1
@@ -231,6 +233,31 @@ class ClaimWriter:
                 log.exception("claim writer: will try again")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), 1.0)
+
+    async def tell_rooms(self, stopping: asyncio.Event) -> None:
+        """While claims wait to be written, tell each room the gate's figure every STOCK_NOTICE_S
+        when it moved (through the outbox, one small transaction): the cards count down and grey
+        out at once, not once the orders are written."""
+        told: dict[tuple[int, int], int] = {}
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), STOCK_NOTICE_S)
+            items, self.load.claimed = self.load.claimed, set()
+            for session_id, sku_id in sorted(items):
+                try:
+                    held = await self.gate.state(session_id, sku_id)
+                    if held is None or held.available is None or told.get((session_id, sku_id)) == held.available:
+                        continue
+                    async with self.new_uow() as uow:
+                        uow.emit(
+                            session_id,
+                            ShelfStock(sku_id=sku_id, available=held.available, sold_out=held.available <= 0),
+                        )
+                    told[(session_id, sku_id)] = held.available
+                except Exception:  # the written claims tell the rooms too
+                    log.exception("claim writer: could not tell the room the stock")
+            if len(told) > 10_000:
+                told.clear()
 
     async def write(self, claim: Claim) -> Outcome:
         outcome = await write_claim(self.new_uow, self.gate, self.provider, claim, self.pay_minutes)

@@ -247,6 +247,7 @@ class FastRefusal:
                 if verdict is Peeked.CLAIMED:
                     claim_id = peek.claim_id
                     self.claimed += 1
+                    self.load.claimed.add((tap.session_id, tap.sku_id))  # the rooms hear of it
                 elif verdict is Peeked.REPLAY and await self._pending(peek.claim_id):
                     claim_id = peek.claim_id
             except Exception as exc:  # Redis or the database could not answer: the full stack decides
