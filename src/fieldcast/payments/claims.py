@@ -229,8 +229,8 @@ class ClaimWriter:
                     await self.write(claim)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis or the database away: the claims wait in the stream
-                log.exception("claim writer: will try again")
+            except Exception as exc:  # Redis or the database away: the claims wait in the stream
+                log.warning("claim writer: %r; will try again in a second", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), 1.0)
 
