@@ -26,7 +26,8 @@ from fieldcast.live.actions import require_session_operator
 from fieldcast.live.routes import session_or_404
 from fieldcast.payments import schemas as payment_schemas
 from fieldcast.payments.provider import PaymentProvider
-from fieldcast.payments.routes import payment_out_of, wanted_of
+from fieldcast.payments.routes import wanted_of
+from fieldcast.payments.schemas import payment_out_of
 from fieldcast.realtime.room_feed import viewer_key
 from fieldcast.web.api import PROBLEMS
 from fieldcast.web.context import context_of
