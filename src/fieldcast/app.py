@@ -173,7 +173,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             chores.append(asyncio.create_task(claim_writer.run(stopping), name="claim-writer"))
             chores.append(asyncio.create_task(claim_writer.tell_rooms(stopping), name="claim-stock-notices"))
         if settings.upkeep:
-            chores = [
+            chores += [
                 asyncio.create_task(upkeep(ctx.uow, ctx.gate, stopping), name="commerce-upkeep"),
                 asyncio.create_task(
                     fulfilment_upkeep(ctx.uow, ctx.tracker, settings.order_auto_confirm_days, stopping),
