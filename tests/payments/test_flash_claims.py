@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +63,18 @@ async def flash_sale(app: FastAPI, *, pool: int, buyers: int = 4) -> tuple[Shop,
     async with app.state.ctx.uow() as uow:
         shop = await open_shop(uow, sku_stock=50, pool=pool, per_buyer_limit=1, buyers=0)
         people = await crowd(uow, buyers, tokens=True)
+    await flash_starts(app, shop, utcnow() - timedelta(minutes=1))
+    return shop, people
+
+
+async def flash_starts(app: FastAPI, shop: Shop, at: datetime | None) -> None:
+    """Set the item's flash-sale start (None: not a flash sale) and load it into the gate."""
+    async with app.state.ctx.uow() as uow:
         item = await uow.session.get(ShelfItem, shop.shelf_item_id)
         assert item is not None
-        item.flash_starts_at = utcnow() - timedelta(minutes=1)
+        item.flash_starts_at = at
         await uow.session.flush()
         await load_pool(uow, app.state.ctx.gate, shop.session_id, shop.skus[0])
-    return shop, people
 
 
 def tap(shop: Shop, address_id: int) -> dict[str, Any]:
@@ -227,12 +233,7 @@ async def test_without_a_key_or_off_a_flash_sale_the_tap_waits_for_its_order(cla
             headers={"Authorization": f"Bearer {people.tokens[0]}"},
         )
         assert no_key.status_code == 201, no_key.text
-        async with claims_app.state.ctx.uow() as uow:  # the same item, no longer a flash sale
-            item = await uow.session.get(ShelfItem, shop.shelf_item_id)
-            assert item is not None
-            item.flash_starts_at = None
-            await uow.session.flush()
-            await load_pool(uow, claims_app.state.ctx.gate, shop.session_id, shop.skus[0])
+        await flash_starts(claims_app, shop, None)  # the same item, no longer a flash sale
         plain = await buy(http, people, 1, tap(shop, people.address_ids[1]), "p1")
         assert plain.status_code == 201, plain.text
 

@@ -20,6 +20,8 @@ periodically and when a show ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -245,10 +247,9 @@ return 1
 # KEYS: meta, buyers, seen (this caller's Idempotency-Key, or "" without one), auth version.
 # ARGV: user, units, the caller's auth version, seen TTL.
 # Returns {Peeked value, auth version[, what the seen key holds]}. Whatever is not refused here is
-# let through to the full
-# checkout, and its Idempotency-Key is remembered first: a later request with the same key (a
-# replay of what may have been a success) is let through too, whatever the stock says then
-# (REPLAY). A buyer who holds units of the item is let through as well (REPLAY: a replay whose
+# let through to the full checkout, and its Idempotency-Key is remembered first: a later request
+# with the same key (a replay of what may have been a success) is let through too, whatever the
+# stock says then (REPLAY). A buyer who holds units of the item is let through as well (REPLAY: a replay whose
 # key was never seen). Without a seen key (a request looked at again while it waits), neither.
 _PEEK = """
 local version = redis.call('GET', KEYS[4]) or '0'
@@ -428,43 +429,41 @@ class RedisGate:
         if claim.entry_id:
             await self._redis.xack(CLAIMS_STREAM, CLAIMS_GROUP, claim.entry_id)
 
-    async def _group(self) -> None:
-        if self._group_made:
-            return
+    @contextlib.asynccontextmanager
+    async def _in_group(self) -> AsyncIterator[None]:
+        """Around a read of the claims: the writers' group is made on first use, and made again
+        after Redis lost the stream (a restart, a flush)."""
+        if not self._group_made:
+            try:
+                await self._redis.xgroup_create(CLAIMS_STREAM, CLAIMS_GROUP, id="0", mkstream=True)
+            except aioredis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._group_made = True
         try:
-            await self._redis.xgroup_create(CLAIMS_STREAM, CLAIMS_GROUP, id="0", mkstream=True)
+            yield
         except aioredis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_made = True
+            if "NOGROUP" in str(exc):
+                self._group_made = False
+            raise
 
     async def next_claims(self, consumer: str, *, count: int, block_ms: int | None) -> list[Claim]:
         """Claims not yet handed to any writer, for this one (waits up to `block_ms` for some;
         None: not at all)."""
-        await self._group()
-        try:
+        async with self._in_group():
             answer: Any = await self._redis.xreadgroup(
                 CLAIMS_GROUP, consumer, {CLAIMS_STREAM: ">"}, count=count, block=block_ms
             )
-        except aioredis.ResponseError as exc:
-            if "NOGROUP" in str(exc):  # Redis lost the stream (a restart, a flush): made again next time
-                self._group_made = False
-            raise
         streams = answer.items() if isinstance(answer, dict) else answer or []  # RESP3 or RESP2
         return [_claim_of(entry, fields) for _, entries in streams for entry, fields in entries if fields]
 
     async def stalled_claims(self, consumer: str, *, idle_ms: int, count: int) -> list[Claim]:
         """Claims handed to a writer that has not settled them for `idle_ms` (its process died):
         now this one's."""
-        await self._group()
-        try:
+        async with self._in_group():
             answer: Any = await self._redis.xautoclaim(
                 CLAIMS_STREAM, CLAIMS_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=count
             )
-        except aioredis.ResponseError as exc:
-            if "NOGROUP" in str(exc):
-                self._group_made = False
-            raise
         entries = answer[1] if answer else []
         return [_claim_of(entry, fields) for entry, fields in entries if fields]
 

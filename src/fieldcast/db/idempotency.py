@@ -50,6 +50,19 @@ async def find(session: AsyncSession, scope_hash: str) -> IdempotentRequest | No
     return await session.scalar(sa.select(IdempotentRequest).where(IdempotentRequest.scope_hash == scope_hash))
 
 
+async def take_turn(session: AsyncSession, scope_hash: str) -> IdempotentRequest | None:
+    """Hold the key (lock_key) and return its recorded outcome if it still counts; an expired
+    one is forgotten here, so that this transaction may record the key afresh."""
+    await lock_key(session, scope_hash)
+    stored = await find(session, scope_hash)
+    if stored is not None and is_current(stored):
+        return stored
+    if stored is not None:
+        await session.delete(stored)
+        await session.flush()
+    return None
+
+
 def is_current(stored: IdempotentRequest) -> bool:
     """Whether a recorded key still counts; an older one is forgotten (and replaced)."""
     return stored.created_at >= utcnow() - KEEP_FOR

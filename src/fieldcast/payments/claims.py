@@ -136,6 +136,13 @@ class _Claimed:
         return None
 
 
+def gate_figure(sku_id: int, held: PoolState | None) -> ShelfStock | None:
+    """What the room should show of an item by the gate's count (None: the gate holds no pool)."""
+    if held is None or held.available is None:
+        return None
+    return ShelfStock(sku_id=sku_id, available=held.available, sold_out=held.available <= 0)
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: str  # ORDERED or FAILED
@@ -148,13 +155,9 @@ async def write_claim(
     """Write a claim's order and payment (or find them, written before) in one transaction,
     with its Idempotency-Key; a refusal gives its units back to the gate."""
     async with new_uow() as uow:
-        await keys.lock_key(uow.session, claim.scope_hash)
-        stored = await keys.find(uow.session, claim.scope_hash)
-        if stored is not None and keys.is_current(stored):
-            return Outcome(ORDERED, stored.body)
+        stored = await keys.take_turn(uow.session, claim.scope_hash)
         if stored is not None:
-            await uow.session.delete(stored)
-            await uow.session.flush()
+            return Outcome(ORDERED, stored.body)
         try:
             buyer = require_user(await uow.session.get(User, claim.user_id))  # deactivated since?
             done = await a.checkout(
@@ -174,12 +177,9 @@ async def write_claim(
         # The checkout told the room what the database has left; the gate has sold the claims not
         # written yet as well: the room hears the gate's figure last (sold out at once, on every
         # screen, not once the last claim is written).
-        held = await gate.state(claim.session_id, claim.sku_id)
-        if held is not None and held.available is not None:
-            uow.emit(
-                claim.session_id,
-                ShelfStock(sku_id=claim.sku_id, available=held.available, sold_out=held.available <= 0),
-            )
+        figure = gate_figure(claim.sku_id, await gate.state(claim.session_id, claim.sku_id))
+        if figure is not None:
+            uow.emit(claim.session_id, figure)
         body = orjson.dumps(payment_out_of(done.payment, done.placed.orders).model_dump(mode="json"))
         keys.record(uow.session, claim.scope_hash, claim.request_hash, 201, "application/json", body)
     return Outcome(ORDERED, body)
@@ -207,7 +207,6 @@ class ClaimWriter:
         self.pay_minutes = pay_minutes
         self.idle_s = idle_s
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.written = 0
 
     async def run(self, stopping: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -245,15 +244,12 @@ class ClaimWriter:
             items, self.load.claimed = self.load.claimed, set()
             for session_id, sku_id in sorted(items):
                 try:
-                    held = await self.gate.state(session_id, sku_id)
-                    if held is None or held.available is None or told.get((session_id, sku_id)) == held.available:
+                    figure = gate_figure(sku_id, await self.gate.state(session_id, sku_id))
+                    if figure is None or told.get((session_id, sku_id)) == figure.available:
                         continue
                     async with self.new_uow() as uow:
-                        uow.emit(
-                            session_id,
-                            ShelfStock(sku_id=sku_id, available=held.available, sold_out=held.available <= 0),
-                        )
-                    told[(session_id, sku_id)] = held.available
+                        uow.emit(session_id, figure)
+                    told[(session_id, sku_id)] = figure.available
                 except Exception:  # the written claims tell the rooms too
                     log.exception("claim writer: could not tell the room the stock")
             if len(told) > 10_000:
@@ -262,14 +258,4 @@ class ClaimWriter:
     async def write(self, claim: Claim) -> Outcome:
         outcome = await write_claim(self.new_uow, self.gate, self.provider, claim, self.pay_minutes)
         await self.gate.settle(claim, outcome.state, outcome.result)
-        self.written += 1
         return outcome
-
-    async def drain(self) -> int:
-        """Write every claim waiting now (tests and the bench: no waiting for new ones)."""
-        total = 0
-        while claims := await self.gate.next_claims(self.consumer, count=BATCH, block_ms=None):
-            for claim in claims:
-                await self.write(claim)
-                total += 1
-        return total

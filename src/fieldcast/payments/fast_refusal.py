@@ -203,7 +203,6 @@ class FastRefusal:
         # orders written just behind (payments/claims.py): off, every tap the gate does not
         # refuse goes on to the full checkout.
         self.claims = claims
-        self.claimed = 0
         self.sold_out: dict[tuple[int, int], float] = {}  # item -> until when it counts as sold out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -246,7 +245,6 @@ class FastRefusal:
                 verdict = peek.verdict
                 if verdict is Peeked.CLAIMED:
                     claim_id = peek.claim_id
-                    self.claimed += 1
                     self.load.claimed.add((tap.session_id, tap.sku_id))  # the rooms hear of it
                 elif verdict is Peeked.REPLAY and await self._pending(peek.claim_id):
                     claim_id = peek.claim_id
@@ -341,7 +339,7 @@ class FastRefusal:
             seen = SEEN_PREFIX + hashlib.sha256(tap.token_hash.encode() + b"\n" + tap.idempotency_key).hexdigest()
 
         async def look(user_id: int, version: str) -> Peek:
-            if claim is not None and not again:
+            if claim is not None:  # never with `again`: its first look made or refused the claim
                 return await self.gate.claim(replace(claim, user_id=user_id), seen_key=seen, auth_version=version)
             return await self.gate.peek(
                 tap.session_id, tap.sku_id, user_id, tap.quantity, seen_key=seen, auth_version=version

@@ -113,14 +113,10 @@ class IdempotencyMiddleware:
         the commit ([] when a repeat was answered here)."""
         services = scope["app"].state.ctx
         async with services.uow() as uow:
-            await keys.lock_key(uow.session, scope_hash)
-            stored = await keys.find(uow.session, scope_hash)
-            if stored is not None and keys.is_current(stored):
+            stored = await keys.take_turn(uow.session, scope_hash)  # an expired key is forgotten
+            if stored is not None:
                 await self._answer_repeat(stored, request_hash, scope, receive, send)
                 return []
-            if stored is not None:  # an expired key is forgotten: this request starts afresh
-                await uow.session.delete(stored)
-                await uow.session.flush()
 
             held: list[Message] = []
 
