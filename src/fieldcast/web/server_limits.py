@@ -36,22 +36,40 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The deadline is a number, moved at every step of a request; the one timer behind it
+        # is set again only when it fires before the deadline (setting and cancelling a timer at
+        # each step costs more than answering a small request).
+        self._due: float | None = None  # loop time by which the client must have moved; None: no deadline
         self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_at = 0.0
         self._awaiting_head = True
         self._head_bytes = 0
         self._tail = b""  # the last bytes of the previous chunk: a head's end may straddle two
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._too_slow)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
+        self._due = self.loop.time() + seconds
+        if self._deadline is not None and self._deadline_at > self._due:  # an earlier deadline now
             self._deadline.cancel()
             self._deadline = None
+        if self._deadline is None:
+            self._deadline = self.loop.call_at(self._due, self._check)
+            self._deadline_at = self._due
+
+    def _disarm(self) -> None:
+        self._due = None  # a timer still set finds nothing due
+
+    def _check(self) -> None:
+        self._deadline = None
+        if self._due is None:
+            return
+        if self.loop.time() < self._due:  # the deadline moved on meanwhile
+            self._deadline = self.loop.call_at(self._due, self._check)
+            self._deadline_at = self._due
+            return
+        self._too_slow()
 
     def _too_slow(self) -> None:
-        self._deadline = None
+        self._due = None
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -61,6 +79,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._deadline is not None:  # let the protocol go now, not when the timer fires
+            self._deadline.cancel()
+            self._deadline = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
