@@ -43,9 +43,10 @@ from fieldcast.commerce.credits import pages as credit_pages
 from fieldcast.commerce.credits import routes as credit_routes
 from fieldcast.commerce.fulfilment_tasks import fulfilment_upkeep
 from fieldcast.commerce.gate import RedisGate
-from fieldcast.config import Settings, load_settings
+from fieldcast.config import LANGUAGES, Settings, load_settings
 from fieldcast.draws import pages as draw_pages
 from fieldcast.draws import routes as draw_routes
+from fieldcast.i18n import translations
 from fieldcast.integrity import pages as integrity_pages
 from fieldcast.integrity import routes as integrity_routes
 from fieldcast.integrity.rules import Thresholds
@@ -81,6 +82,7 @@ from fieldcast.web.middleware import (
     SocketFastPath,
     security_headers,
 )
+from fieldcast.web.outer import OuterApp
 from fieldcast.web.page_cache import PageCache
 from fieldcast.web.problems import install_problem_handlers
 from fieldcast.web.templating import render
@@ -204,6 +206,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         try:
             if settings.warm_routes:
                 warm_routes(_app)
+            for language in LANGUAGES:  # compiled now, not by the first request in each language
+                translations(language)
             await ctx.media.start()
             # A show whose stream dropped just before a restart lost its end timer with the process.
             await ctx.media.resume_end_checks()
@@ -219,7 +223,7 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
             await _stop(relay)
             await ctx.close()
 
-    app = FastAPI(
+    app = OuterApp(
         title="Fieldcast API",
         version=__version__,
         description="Live commerce for public-welfare selling. Errors are RFC 9457 problem+json.",
@@ -228,6 +232,9 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
         docs_url="/api/docs" if settings.api_docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.api_docs else None,
+        # No OpenTelemetry here (GET /metrics is ours): FastAPI would otherwise look in the
+        # environment for a configured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = ctx
     app.state.claim_writer = claim_writer
@@ -273,8 +280,8 @@ def create_app(settings: Settings | None = None, *, extras: Sequence[Extra] = ()
     )
     app.add_middleware(HooksOnlyToTheSecret, settings=settings)
     app.add_middleware(home_pages.HealthFastPath, check=HealthCheck(ctx.db, ctx.bus, settings.health_interval_s))
-    if isinstance(ctx.gate, RedisGate):  # a flash sale's late buyers, refused in front of everything else
-        app.add_middleware(
+    if isinstance(ctx.gate, RedisGate):  # a flash sale's taps, decided in front of everything else
+        app.add_outer_middleware(
             FastRefusal,
             gate=ctx.gate,
             lookup=ctx.token_lookup,

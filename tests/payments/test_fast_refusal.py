@@ -30,6 +30,7 @@ from fieldcast.db.base import utcnow
 from fieldcast.live.models import ShelfItem
 from fieldcast.payments import actions as payment_actions
 from fieldcast.payments.fast_refusal import FastRefusal, read_tap
+from fieldcast.web.outer import OuterApp
 from tests.commerce.shop import Crowd, Shop, crowd, open_shop
 from tests.conftest import REDIS_URL, QueryCounter, redis_or_skip
 from tests.media.conftest import fresh_app, media_settings
@@ -218,9 +219,9 @@ async def test_everything_else_reaches_the_full_checkout(redis_app: FastAPI, htt
 
 
 def fast_path(app: FastAPI) -> FastRefusal:
-    layer: Any = app.middleware_stack
-    while not isinstance(layer, FastRefusal):
-        layer = layer.app
+    assert isinstance(app, OuterApp)
+    layer = app.outer_layer(FastRefusal)
+    assert isinstance(layer, FastRefusal)
     return layer
 
 

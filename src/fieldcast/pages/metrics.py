@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -28,6 +27,7 @@ from fieldcast.realtime.bus import Bus
 from fieldcast.realtime.hub import RoomHub
 from fieldcast.realtime.room_log import RoomLog
 from fieldcast.web.metrics import MetricsEndpoint, RequestDurations, request_histogram
+from fieldcast.web.outer import OuterApp
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +122,17 @@ class _Scrape:
         yield from self.read
 
 
-def install(app: FastAPI, services: ObservedServices) -> None:
-    """Measure every HTTP request and serve /metrics. Call it after the app's other middlewares:
-    the timing then covers them, and the endpoint answers before any of them runs."""
+def install(app: OuterApp, services: ObservedServices) -> None:
+    """Measure every HTTP request and serve /metrics. Call it after the app's other middlewares
+    (the outer ones too): the timing then covers them, and the endpoint answers before any of them
+    runs."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    app.add_middleware(RequestDurations, histogram=request_histogram(registry))
+    app.add_outer_middleware(RequestDurations, histogram=request_histogram(registry))
 
     async def collect() -> Collector:
         return _Scrape(registry, process_families(services, await read_backlog(services)))
 
-    app.add_middleware(MetricsEndpoint, collect=collect, token=services.settings.metrics_token)
+    app.add_outer_middleware(MetricsEndpoint, collect=collect, token=services.settings.metrics_token)
