@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -26,20 +27,13 @@ async def test_three_hundred_peeks_at_once_each_get_their_own_verdict_in_a_few_r
     probe = aioredis.Redis.from_url(REDIS_URL)
     version = (await probe.get(AUTH_VERSION_KEY) or b"0").decode()
     sent: list[int] = []
-    real_pipeline = gate._redis.pipeline
+    real_round_trip = gate._round_trip
 
-    def counting_pipeline(*args, **kwargs):  # type: ignore[no-untyped-def]
-        pipe = real_pipeline(*args, **kwargs)
-        real_execute = pipe.execute
+    async def counting_round_trip(commands: list[bytes]) -> list[Any]:
+        sent.append(len(commands))
+        return await real_round_trip(commands)
 
-        async def execute(*a, **k):  # type: ignore[no-untyped-def]
-            sent.append(len(pipe.command_stack))
-            return await real_execute(*a, **k)
-
-        pipe.execute = execute
-        return pipe
-
-    gate._redis.pipeline = counting_pipeline  # type: ignore[method-assign]
+    gate._round_trip = counting_round_trip  # type: ignore[method-assign]
     try:
         asks = [(buyer, units) for buyer in range(1, 301) for units in ((3,) if buyer == 3 else (1,))]
         got = await asyncio.gather(
@@ -86,3 +80,25 @@ async def test_when_redis_cannot_answer_every_waiting_peek_is_told() -> None:
         await gate._redis.aclose()
     assert len(results) == 20
     assert all(isinstance(r, (RedisConnectionError, OSError)) for r in results), results
+
+
+async def test_peeks_still_get_their_verdicts_after_redis_lost_the_scripts() -> None:
+    """Peeks go out packed by the gate itself, not through redis-py's scripts: after a Redis
+    restart or SCRIPT FLUSH the script is loaded again and the peeks answered, not failed (which
+    would send every tap to the full checkout)."""
+    await redis_or_skip()
+    gate = RedisGate(REDIS_URL)
+    session_id, sku_id = 900_000 + secrets.randbelow(1000), 8
+    await gate.load(session_id, sku_id, PoolState(1, {1: 1}, per_buyer_limit=1))
+    probe = aioredis.Redis.from_url(REDIS_URL)
+    version = (await probe.get(AUTH_VERSION_KEY) or b"0").decode()
+    try:
+        await probe.script_flush()
+        got = await asyncio.gather(
+            *(gate.peek(session_id, sku_id, buyer, 1, seen_key="", auth_version=version) for buyer in (1, 2))
+        )
+        assert [p.verdict for p in got] == [Peeked.OVER_LIMIT, Peeked.ASK]
+    finally:
+        await gate.drop(session_id, sku_id)
+        await gate.close()
+        await probe.aclose()
