@@ -29,6 +29,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 BATCH = 50  # claims read at a time
 BUSY_AT = 20  # checkout taps being answered at once in a process from which its writer waits
 DEFER_MAX_S = 10.0  # ... but a claim is written this long after it was read at the latest
+CALM_S = 0.5  # ... and after a burst, this long with fewer taps in flight first
 STOCK_NOTICE_S = 0.25  # how often rooms hear the gate's figure while claims wait to be written
 BLOCK_MS = 1000  # how long a read waits for new claims
 CLAIM_IDLE_S = 30.0  # a claim handed to a writer and not settled this long is taken over
@@ -89,13 +91,18 @@ def claim_answer(claim_id: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
 class Load:
     """Checkout taps being answered in this process now (the fast path counts them). While a
     flash sale's burst is on, the claim writer waits (up to DEFER_MAX_S): answering the taps comes
-    first, and the orders are written as the burst subsides, the peak shaved off the database."""
+    first, and the orders are written as the burst subsides, the peak shaved off the database. A
+    burst is over when fewer than `busy_at` taps have been in flight for `calm_s` (the count dips
+    for a moment between waves of a burst; a claim written in such a dip holds the event loop
+    for a whole transaction)."""
 
-    def __init__(self, busy_at: int = BUSY_AT) -> None:
+    def __init__(self, busy_at: int = BUSY_AT, calm_s: float = CALM_S) -> None:
         self.now = 0
         self.busy_at = busy_at
+        self.calm_s = calm_s
         self.quiet = asyncio.Event()  # set while fewer than `busy_at` taps are in flight
         self.quiet.set()
+        self.busy_until = 0.0  # monotonic time when it was last busy
         self.claimed: set[tuple[int, int]] = set()  # items (session, SKU) claimed in lately
 
     def enter(self) -> None:
@@ -105,8 +112,22 @@ class Load:
 
     def leave(self) -> None:
         self.now -= 1
-        if self.now < self.busy_at:
+        if self.now < self.busy_at and not self.quiet.is_set():
+            self.busy_until = time.monotonic()
             self.quiet.set()
+
+    async def calm(self, within_s: float) -> None:
+        """Return once the process has not been busy for `calm_s`, or after `within_s` at most."""
+        deadline = time.monotonic() + within_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.quiet.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.quiet.wait(), left)
+                continue
+            calm_for = time.monotonic() - self.busy_until
+            if calm_for >= self.calm_s:
+                return
+            await asyncio.sleep(min(self.calm_s - calm_for, left))
 
 
 class _Claimed:
@@ -221,10 +242,7 @@ class ClaimWriter:
                     claims = await self.gate.next_claims(self.consumer, count=BATCH, block_ms=BLOCK_MS)
                 read_at = loop.time()
                 for claim in claims:
-                    left = self.defer_max_s - (loop.time() - read_at)
-                    if left > 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self.load.quiet.wait(), left)
+                    await self.load.calm(self.defer_max_s - (loop.time() - read_at))
                     await self.write(claim)
             except asyncio.CancelledError:
                 raise
