@@ -172,6 +172,7 @@ def _sign_in(page: Page, who: Credentials, then: str) -> None:
 def _go_live_from_console(host: Page, shop: ShopRoom) -> None:
     """The host signs in and goes live from the console with the fake camera."""
     _sign_in(host, shop.host, then=f"/live/{shop.session_id}/console")
+    expect(host.locator("#golive")).to_have_attribute("data-ready", "1")  # its script has bound the buttons
     host.get_by_test_id("golive-start").click()
     expect(host.get_by_test_id("golive-status")).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)
 

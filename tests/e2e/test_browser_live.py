@@ -144,6 +144,7 @@ def test_host_goes_live_with_the_camera_and_a_viewer_plays_the_room_then_the_rep
     host = _context(camera_browser, live_server, contexts).new_page()
     host.goto(console_path)
     _sign_in(host, show.host, then=console_path)
+    expect(host.locator("#golive")).to_have_attribute("data-ready", "1")  # its script has bound the buttons
     host.get_by_test_id("golive-start").click()
     status = host.get_by_test_id("golive-status")
     expect(status).to_have_attribute("data-kind", "live", timeout=VIDEO_TIMEOUT_MS)

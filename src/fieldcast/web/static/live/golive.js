@@ -206,4 +206,5 @@ function setUp(panel) {
     closeSocket();
     stopTracks();
   });
+  panel.dataset.ready = "1"; // the buttons answer from now on (tests wait for it before a click)
 }
