@@ -102,3 +102,19 @@ async def test_peeks_still_get_their_verdicts_after_redis_lost_the_scripts() -> 
         await gate.drop(session_id, sku_id)
         await gate.close()
         await probe.aclose()
+
+
+async def test_the_gates_figure_for_an_item_is_its_units_on_sale_or_none() -> None:
+    await redis_or_skip()
+    gate = RedisGate(REDIS_URL)
+    session_id = 900_000 + secrets.randbelow(1000)
+    try:
+        await gate.load(session_id, 9, PoolState(5, {1: 1}, per_buyer_limit=1))
+        await gate.load(session_id, 10, PoolState(None))  # sells from its SKU: no pool here
+        assert await gate.available(session_id, 9) == 5
+        assert await gate.available(session_id, 10) is None
+        assert await gate.available(session_id, 11) is None  # not held
+    finally:
+        for sku_id in (9, 10):
+            await gate.drop(session_id, sku_id)
+        await gate.close()

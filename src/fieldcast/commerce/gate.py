@@ -563,6 +563,12 @@ class RedisGate:
             int(meta.get(b"pending", b"0")),
         )
 
+    async def available(self, session_id: int, sku_id: int) -> int | None:
+        """The units the gate has on sale for the item; None when it holds no pool for it. (One
+        field: `state` also reads every buyer's units.)"""
+        raw = await self._redis.hget(self._keys(session_id, sku_id)[0], "available")
+        return None if raw is None or raw == b"-" else int(raw)
+
     async def drop(self, session_id: int, sku_id: int) -> None:
         await self._redis.delete(*self._keys(session_id, sku_id))
 

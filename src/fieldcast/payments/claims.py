@@ -157,11 +157,11 @@ class _Claimed:
         return None
 
 
-def gate_figure(sku_id: int, held: PoolState | None) -> ShelfStock | None:
+def gate_figure(sku_id: int, available: int | None) -> ShelfStock | None:
     """What the room should show of an item by the gate's count (None: the gate holds no pool)."""
-    if held is None or held.available is None:
+    if available is None:
         return None
-    return ShelfStock(sku_id=sku_id, available=held.available, sold_out=held.available <= 0)
+    return ShelfStock(sku_id=sku_id, available=available, sold_out=available <= 0)
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ async def write_claim(
         # The checkout told the room what the database has left; the gate has sold the claims not
         # written yet as well: the room hears the gate's figure last (sold out at once, on every
         # screen, not once the last claim is written).
-        figure = gate_figure(claim.sku_id, await gate.state(claim.session_id, claim.sku_id))
+        figure = gate_figure(claim.sku_id, await gate.available(claim.session_id, claim.sku_id))
         if figure is not None:
             uow.emit(claim.session_id, figure)
         body = orjson.dumps(payment_out_of(done.payment, done.placed.orders).model_dump(mode="json"))
@@ -262,7 +262,7 @@ class ClaimWriter:
             items, self.load.claimed = self.load.claimed, set()
             for session_id, sku_id in sorted(items):
                 try:
-                    figure = gate_figure(sku_id, await self.gate.state(session_id, sku_id))
+                    figure = gate_figure(sku_id, await self.gate.available(session_id, sku_id))
                     if figure is None or told.get((session_id, sku_id)) == figure.available:
                         continue
                     async with self.new_uow() as uow:
